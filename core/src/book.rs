@@ -1,0 +1,314 @@
+//! Order books: price levels with intrusive FIFO queues of orders.
+//!
+//! # Book layout
+//! Each side of a book is a `Vec<LevelRef>` sorted so that the **best level is last**:
+//! bids ascending by price, asks descending. Taking the best level, and removing it once
+//! empty, is O(1) at the end of the vector; a new level is found by binary search and
+//! inserted with a `memmove` of the levels *better* than it, which near the top of the
+//! book (where nearly all activity is) moves only a handful of entries.
+//!
+//! Levels and orders live in two [`Slab`]s shared by every book of the engine; a level
+//! holds the head and tail of a doubly linked list threaded through its orders
+//! (`prev`/`next` indices), so enqueue, dequeue and removal from the middle are O(1)
+//! without allocation.
+//!
+//! # Ordering invariant
+//! Within a level orders are in arrival order (time priority); across levels, price
+//! priority. A book never rests crossed: matching runs before any order rests.
+//!
+//! # Known limitation
+//! Inserting a level deep in a very long side costs a `memmove` proportional to the
+//! number of better levels (about 1 µs for 1,000 levels). Levels far from the top are
+//! rarely created in practice; a radix tree would remove the cost at the price of
+//! pointer chasing on every access.
+
+use crate::slab::{NIL, Slab};
+use crate::types::{ClientOrderId, Side, TimeInForce, UserId};
+
+/// A resting (or, while it matches, incoming) order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Order {
+    pub(crate) user: UserId,
+    pub(crate) id: ClientOrderId,
+    pub(crate) account: u32,
+    pub(crate) position: u32,
+    pub(crate) symbol: u32,
+    pub(crate) level: u32,
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
+    pub(crate) price: i64,
+    pub(crate) open: i64,
+    pub(crate) filled: i64,
+    pub(crate) side: Side,
+    pub(crate) tif: TimeInForce,
+    pub(crate) post_only: bool,
+}
+
+/// A price level: the FIFO of orders at one price on one side.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Level {
+    pub(crate) total: i64,
+    pub(crate) head: u32,
+    pub(crate) tail: u32,
+}
+
+/// A level's entry in its side's sorted vector.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LevelRef {
+    pub(crate) price: i64,
+    pub(crate) level: u32,
+}
+
+/// One instrument's book.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Book {
+    /// Ascending by price: best bid last.
+    pub(crate) bids: Vec<LevelRef>,
+    /// Descending by price: best ask last.
+    pub(crate) asks: Vec<LevelRef>,
+}
+
+impl Book {
+    /// The side's levels, best last.
+    #[inline]
+    pub(crate) fn side(&self, side: Side) -> &Vec<LevelRef> {
+        match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        }
+    }
+
+    /// The side's levels, best last, mutably.
+    #[inline]
+    pub(crate) fn side_mut(&mut self, side: Side) -> &mut Vec<LevelRef> {
+        match side {
+            Side::Buy => &mut self.bids,
+            Side::Sell => &mut self.asks,
+        }
+    }
+
+    /// The best price on `side`.
+    #[inline]
+    pub(crate) fn best(&self, side: Side) -> Option<i64> {
+        self.side(side).last().map(|l| l.price)
+    }
+}
+
+/// Whether an order on `side` with limit `limit` trades against a resting price `resting`.
+#[inline]
+pub(crate) fn crosses(side: Side, limit: i64, resting: i64) -> bool {
+    match side {
+        Side::Buy => resting <= limit,
+        Side::Sell => resting >= limit,
+    }
+}
+
+/// `true` when price `a` is better than `b` for a level on `side`.
+#[inline]
+fn better(side: Side, a: i64, b: i64) -> bool {
+    match side {
+        Side::Buy => a > b,
+        Side::Sell => a < b,
+    }
+}
+
+/// Appends order `o` (already in `orders`, with `side` and `price` set) at the back of its
+/// price level, creating the level if needed.
+pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Slab<Order>, o: u32) {
+    let (side, price, open) = {
+        let ord = &orders[o];
+        (ord.side, ord.price, ord.open)
+    };
+    let refs = book.side_mut(side);
+    // Position of the first level that is better than `price` (levels are stored worst
+    // first). Search from the end: new orders cluster near the top of the book.
+    let pos = level_position(refs, side, price);
+    let level = if pos > 0 && refs[pos - 1].price == price {
+        refs[pos - 1].level
+    } else {
+        let l = levels.insert(Level {
+            total: 0,
+            head: NIL,
+            tail: NIL,
+        });
+        refs.insert(pos, LevelRef { price, level: l });
+        l
+    };
+    let lvl = &mut levels[level];
+    let tail = lvl.tail;
+    lvl.total += open;
+    lvl.tail = o;
+    if tail == NIL {
+        lvl.head = o;
+    } else {
+        orders[tail].next = o;
+    }
+    let ord = &mut orders[o];
+    ord.level = level;
+    ord.prev = tail;
+    ord.next = NIL;
+}
+
+/// Index just past the last level that is not better than `price` (so a level at exactly
+/// `price`, if present, is at `pos - 1`).
+#[inline]
+fn level_position(refs: &[LevelRef], side: Side, price: i64) -> usize {
+    let n = refs.len();
+    // A short linear scan from the top covers the common case cheaply.
+    let mut i = n;
+    let mut steps = 0;
+    while i > 0 && steps < 8 {
+        if !better(side, refs[i - 1].price, price) {
+            return i;
+        }
+        i -= 1;
+        steps += 1;
+    }
+    if i == 0 {
+        return 0;
+    }
+    refs[..i].partition_point(|l| !better(side, l.price, price))
+}
+
+/// Unlinks order `o` from its level, adjusting the level total by its open quantity, and
+/// removes the level if it became empty. Does not free the order's slot.
+pub(crate) fn unlink(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Slab<Order>, o: u32) {
+    let Order {
+        level,
+        prev,
+        next,
+        open,
+        side,
+        price,
+        ..
+    } = orders[o];
+    if prev != NIL {
+        orders[prev].next = next;
+    }
+    if next != NIL {
+        orders[next].prev = prev;
+    }
+    let lvl = &mut levels[level];
+    if lvl.head == o {
+        lvl.head = next;
+    }
+    if lvl.tail == o {
+        lvl.tail = prev;
+    }
+    lvl.total -= open;
+    if lvl.head == NIL {
+        remove_level(book.side_mut(side), levels, side, price, level);
+    }
+}
+
+/// Removes the (empty) level `level` at `price` from `refs` and frees it.
+pub(crate) fn remove_level(
+    refs: &mut Vec<LevelRef>,
+    levels: &mut Slab<Level>,
+    side: Side,
+    price: i64,
+    level: u32,
+) {
+    let n = refs.len();
+    if n > 0 && refs[n - 1].level == level {
+        refs.pop();
+    } else {
+        let pos = level_position(refs, side, price);
+        debug_assert!(pos > 0 && refs[pos - 1].level == level);
+        refs.remove(pos - 1);
+    }
+    levels.remove(level);
+}
+
+/// Iterates a level's orders from the front of the queue.
+pub(crate) fn level_orders<'a>(
+    levels: &'a Slab<Level>,
+    orders: &'a Slab<Order>,
+    level: u32,
+) -> impl Iterator<Item = u32> + 'a {
+    let mut cur = levels[level].head;
+    std::iter::from_fn(move || {
+        if cur == NIL {
+            None
+        } else {
+            let o = cur;
+            cur = orders[o].next;
+            Some(o)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::FixedStr;
+
+    fn order(side: Side, price: i64, open: i64) -> Order {
+        Order {
+            user: UserId(1),
+            id: FixedStr::new("x").unwrap(),
+            account: 0,
+            position: 0,
+            symbol: 0,
+            level: NIL,
+            prev: NIL,
+            next: NIL,
+            price,
+            open,
+            filled: 0,
+            side,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+        }
+    }
+
+    #[test]
+    fn levels_stay_sorted_best_last_and_fifo_within_level() {
+        let mut book = Book::default();
+        let mut levels = Slab::with_capacity(4);
+        let mut orders = Slab::with_capacity(4);
+        let mut ids = vec![];
+        for (p, q) in [(100, 1), (105, 2), (95, 3), (100, 4), (103, 5)] {
+            let o = orders.insert(order(Side::Buy, p, q));
+            enqueue(&mut book, &mut levels, &mut orders, o);
+            ids.push(o);
+        }
+        for p in 0..30 {
+            let o = orders.insert(order(Side::Buy, 50 + p, 1));
+            enqueue(&mut book, &mut levels, &mut orders, o);
+        }
+        let prices: Vec<i64> = book.bids.iter().map(|l| l.price).collect();
+        let mut sorted = prices.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(prices, sorted, "bids ascending, best last, no duplicate levels");
+        assert_eq!(book.best(Side::Buy), Some(105));
+        let at_100 = book.bids.iter().find(|l| l.price == 100).unwrap().level;
+        let queue: Vec<u32> = level_orders(&levels, &orders, at_100).collect();
+        assert_eq!(queue, vec![ids[0], ids[3]], "time priority within a level");
+        assert_eq!(levels[at_100].total, 5);
+
+        unlink(&mut book, &mut levels, &mut orders, ids[0]);
+        assert_eq!(levels[at_100].total, 4);
+        unlink(&mut book, &mut levels, &mut orders, ids[3]);
+        assert!(book.bids.iter().all(|l| l.price != 100), "empty level removed");
+        unlink(&mut book, &mut levels, &mut orders, ids[1]);
+        assert_eq!(book.best(Side::Buy), Some(103));
+    }
+
+    #[test]
+    fn asks_sort_descending_and_crossing() {
+        let mut book = Book::default();
+        let mut levels = Slab::with_capacity(4);
+        let mut orders = Slab::with_capacity(4);
+        for p in [100, 90, 110] {
+            let o = orders.insert(order(Side::Sell, p, 1));
+            enqueue(&mut book, &mut levels, &mut orders, o);
+        }
+        let prices: Vec<i64> = book.asks.iter().map(|l| l.price).collect();
+        assert_eq!(prices, vec![110, 100, 90]);
+        assert!(crosses(Side::Buy, 90, 90));
+        assert!(!crosses(Side::Buy, 89, 90));
+        assert!(crosses(Side::Sell, 90, 95));
+    }
+}

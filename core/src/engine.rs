@@ -1,0 +1,908 @@
+//! The engine: one shard's instruments, accounts and books, driven by [`Command`]s.
+//!
+//! # What it owns
+//! Every instrument, account, position, resting order and price level of its shard, in
+//! preallocated vectors and slabs addressed by `u32` indices. Nothing is shared, nothing
+//! is locked: one thread calls [`Engine::execute`] and everything else learns what
+//! happened from the events it emits.
+//!
+//! # Ordering invariant
+//! Commands are processed one at a time, to completion, in the order given. Events carry
+//! one global sequence number rising by one; for the same commands from the same state
+//! the engine emits the same events (it reads no clock, no RNG, and never iterates a hash
+//! map where the order could be observed).
+//!
+//! # Risk
+//! Every order is checked before it can trade: the user exists and may trade, the
+//! instrument exists, price and quantity fit tick and lot, per-user limits hold, and the
+//! order's worst-case cost is *reserved* (cash for buys, shares for sells). Trades move
+//! reserved value between the two accounts, so no account can go short or negative.
+//!
+//! # Performance
+//! Per order: one hash look-up for the account, one for the order id, one for the
+//! position on entry, then work proportional to the levels and orders it touches. No
+//! allocation in steady state (slabs and maps are sized by [`EngineConfig`]; they grow
+//! by amortised doubling only past that), no I/O, no logging.
+
+use rustc_hash::FxHashMap;
+
+use crate::account::{Account, Balance, Limits, Position};
+use crate::book::{Book, Level, Order, crosses, enqueue, level_orders, unlink};
+use crate::command::{AdminOp, Asset, Command, LimitsUpdate, NewOrder};
+use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
+use crate::slab::{NIL, Slab};
+use crate::types::{
+    Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce,
+    UserId,
+};
+
+/// How much to preallocate. Exceeding a figure costs an amortised reallocation, never an
+/// error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Instruments.
+    pub instruments: usize,
+    /// Users.
+    pub users: usize,
+    /// Positions (user × instrument pairs with holdings).
+    pub positions: usize,
+    /// Resting orders.
+    pub orders: usize,
+    /// Price levels across all books.
+    pub levels: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            instruments: 64,
+            users: 1_024,
+            positions: 4_096,
+            orders: 16_384,
+            levels: 4_096,
+        }
+    }
+}
+
+/// A listed instrument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instrument {
+    /// Ticker.
+    pub symbol: Symbol,
+    /// Price increment, in minor units.
+    pub tick: i64,
+    /// Quantity increment.
+    pub lot: i64,
+}
+
+/// How a match pass ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MatchEnd {
+    /// Filled, or no more crossing liquidity.
+    Normal,
+    /// Stopped before trading with the same user's resting order.
+    SelfTrade,
+    /// The order's notional budget (market orders) ran out.
+    Budget,
+}
+
+/// The matching engine of one shard.
+#[derive(Clone, Debug)]
+pub struct Engine {
+    pub(crate) seq: u64,
+    pub(crate) instruments: Vec<Instrument>,
+    pub(crate) symbols: FxHashMap<Symbol, u32>,
+    pub(crate) books: Vec<Book>,
+    pub(crate) accounts: Vec<Account>,
+    pub(crate) users: FxHashMap<UserId, u32>,
+    pub(crate) positions: Vec<Position>,
+    pub(crate) position_index: FxHashMap<u64, u32>,
+    pub(crate) orders: Slab<Order>,
+    pub(crate) order_index: FxHashMap<(u32, ClientOrderId), u32>,
+    pub(crate) levels: Slab<Level>,
+    /// Cash in all accounts together: deposits never let it overflow, so no single
+    /// balance can.
+    pub(crate) cash_supply: Amount,
+    /// Shares of each instrument in all accounts together, for the same reason.
+    pub(crate) share_supply: Vec<Amount>,
+}
+
+#[inline]
+fn emit(seq: &mut u64, out: &mut impl EventSink, kind: EventKind) {
+    *seq += 1;
+    out.push(Event {
+        seq: Seq(*seq),
+        kind,
+    });
+}
+
+fn map<K, V>(capacity: usize) -> FxHashMap<K, V> {
+    FxHashMap::with_capacity_and_hasher(capacity, Default::default())
+}
+
+#[inline]
+fn position_key(account: u32, symbol: u32) -> u64 {
+    (u64::from(account) << 32) | u64::from(symbol)
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(EngineConfig::default())
+    }
+}
+
+impl Engine {
+    /// An empty engine with room for `config`'s figures.
+    pub fn new(config: EngineConfig) -> Self {
+        Engine {
+            seq: 0,
+            instruments: Vec::with_capacity(config.instruments),
+            symbols: map(config.instruments),
+            books: Vec::with_capacity(config.instruments),
+            accounts: Vec::with_capacity(config.users),
+            users: map(config.users),
+            positions: Vec::with_capacity(config.positions),
+            position_index: map(config.positions),
+            orders: Slab::with_capacity(config.orders),
+            order_index: map(config.orders),
+            levels: Slab::with_capacity(config.levels),
+            cash_supply: 0,
+            share_supply: Vec::with_capacity(config.instruments),
+        }
+    }
+
+    /// The sequence number of the last event emitted (0 before any).
+    pub fn seq(&self) -> Seq {
+        Seq(self.seq)
+    }
+
+    /// The id of the instrument called `symbol`.
+    pub fn symbol_id(&self, symbol: &Symbol) -> Option<SymbolId> {
+        self.symbols.get(symbol).map(|&i| SymbolId(i))
+    }
+
+    /// The instrument with this id.
+    pub fn instrument(&self, id: SymbolId) -> Option<&Instrument> {
+        self.instruments.get(id.0 as usize)
+    }
+
+    /// Every instrument, in id order.
+    pub fn instruments(&self) -> &[Instrument] {
+        &self.instruments
+    }
+
+    /// Number of resting orders.
+    pub fn resting_orders(&self) -> usize {
+        self.orders.len()
+    }
+
+    /// Best bid and best ask of an instrument.
+    pub fn best_prices(&self, id: SymbolId) -> (Option<Price>, Option<Price>) {
+        match self.books.get(id.0 as usize) {
+            Some(b) => (b.best(Side::Buy).map(Price), b.best(Side::Sell).map(Price)),
+            None => (None, None),
+        }
+    }
+
+    /// A user's cash balance.
+    pub fn cash(&self, user: UserId) -> Option<Balance> {
+        self.users
+            .get(&user)
+            .map(|&a| self.accounts[a as usize].cash)
+    }
+
+    /// A user's holding of an instrument (zero if the user never held it).
+    pub fn shares(&self, user: UserId, symbol: SymbolId) -> Option<Balance> {
+        let &a = self.users.get(&user)?;
+        Some(
+            self.position_index
+                .get(&position_key(a, symbol.0))
+                .map(|&p| self.positions[p as usize].shares)
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Processes one command to completion, writing its events to `out`.
+    pub fn execute(&mut self, cmd: &Command, out: &mut impl EventSink) {
+        match cmd {
+            Command::New(o) => self.new_order(o, out),
+            Command::Cancel { user, id } => self.cancel(*user, *id, out),
+            Command::Replace {
+                user,
+                id,
+                new_id,
+                price,
+                qty,
+            } => self.replace(*user, *id, *new_id, *price, *qty, out),
+            Command::AddInstrument { symbol, tick, lot } => {
+                self.add_instrument(*symbol, *tick, *lot, out)
+            }
+            Command::AddUser { user } => self.add_user(*user, out),
+            Command::Deposit {
+                user,
+                asset,
+                amount,
+            } => self.deposit(*user, *asset, *amount, out),
+            Command::Withdraw {
+                user,
+                asset,
+                amount,
+            } => self.withdraw(*user, *asset, *amount, out),
+            Command::SetLimits { user, limits } => self.set_limits(*user, limits, out),
+            Command::EndOfDay => self.end_of_day(out),
+        }
+    }
+
+    fn reject(
+        &mut self,
+        user: Option<UserId>,
+        id: Option<ClientOrderId>,
+        reason: RejectReason,
+        out: &mut impl EventSink,
+    ) {
+        emit(
+            &mut self.seq,
+            out,
+            EventKind::Rejected { user, id, reason },
+        );
+    }
+
+    fn done(&mut self, op: AdminOp, user: Option<UserId>, out: &mut impl EventSink) {
+        emit(&mut self.seq, out, EventKind::Done { op, user });
+    }
+
+    // ---------------------------------------------------------------- admin commands
+
+    fn add_instrument(&mut self, symbol: Symbol, tick: Price, lot: Qty, out: &mut impl EventSink) {
+        let reason = if self.symbols.contains_key(&symbol) || symbol.as_str() == "USD" {
+            Some(RejectReason::DuplicateId)
+        } else if tick.0 <= 0 {
+            Some(RejectReason::InvalidPrice)
+        } else if lot.0 <= 0 {
+            Some(RejectReason::InvalidQty)
+        } else {
+            None
+        };
+        if let Some(r) = reason {
+            return self.reject(None, None, r, out);
+        }
+        let id = self.instruments.len() as u32;
+        self.instruments.push(Instrument {
+            symbol,
+            tick: tick.0,
+            lot: lot.0,
+        });
+        self.symbols.insert(symbol, id);
+        self.books.push(Book::default());
+        self.share_supply.push(0);
+        self.done(AdminOp::AddInstrument, None, out);
+    }
+
+    fn add_user(&mut self, user: UserId, out: &mut impl EventSink) {
+        if self.users.contains_key(&user) {
+            return self.reject(Some(user), None, RejectReason::DuplicateId, out);
+        }
+        let a = self.accounts.len() as u32;
+        self.accounts.push(Account {
+            user,
+            cash: Balance::default(),
+            limits: Limits::default(),
+            open_orders: 0,
+        });
+        self.users.insert(user, a);
+        self.done(AdminOp::AddUser, Some(user), out);
+    }
+
+    /// Checks a deposit or withdrawal and returns the account and asset index.
+    fn transfer_target(
+        &self,
+        user: UserId,
+        asset: Asset,
+        amount: Amount,
+    ) -> Result<(u32, Option<u32>), RejectReason> {
+        let &a = self.users.get(&user).ok_or(RejectReason::UnknownUser)?;
+        let sym = match asset {
+            Asset::Cash => None,
+            Asset::Shares(s) if (s.0 as usize) < self.instruments.len() => Some(s.0),
+            Asset::Shares(_) => return Err(RejectReason::UnknownSymbol),
+        };
+        if amount <= 0 {
+            return Err(RejectReason::InvalidQty);
+        }
+        Ok((a, sym))
+    }
+
+    fn deposit(&mut self, user: UserId, asset: Asset, amount: Amount, out: &mut impl EventSink) {
+        let (a, sym) = match self.transfer_target(user, asset, amount) {
+            Ok(t) => t,
+            Err(r) => return self.reject(Some(user), None, r, out),
+        };
+        match sym {
+            None => match self.cash_supply.checked_add(amount) {
+                Some(s) => {
+                    self.cash_supply = s;
+                    self.accounts[a as usize].cash.total += amount;
+                }
+                None => return self.reject(Some(user), None, RejectReason::LimitExceeded, out),
+            },
+            Some(s) => {
+                match self.share_supply[s as usize].checked_add(amount) {
+                    Some(t) => self.share_supply[s as usize] = t,
+                    None => return self.reject(Some(user), None, RejectReason::LimitExceeded, out),
+                }
+                let p = self.position(a, s);
+                self.positions[p as usize].shares.total += amount;
+            }
+        }
+        self.done(AdminOp::Deposit, Some(user), out);
+    }
+
+    fn withdraw(&mut self, user: UserId, asset: Asset, amount: Amount, out: &mut impl EventSink) {
+        let (a, sym) = match self.transfer_target(user, asset, amount) {
+            Ok(t) => t,
+            Err(r) => return self.reject(Some(user), None, r, out),
+        };
+        let balance = match sym {
+            None => &mut self.accounts[a as usize].cash,
+            Some(s) => match self.position_index.get(&position_key(a, s)) {
+                Some(&p) => &mut self.positions[p as usize].shares,
+                None => {
+                    return self.reject(Some(user), None, RejectReason::InsufficientFunds, out);
+                }
+            },
+        };
+        if balance.free() < amount {
+            return self.reject(Some(user), None, RejectReason::InsufficientFunds, out);
+        }
+        balance.total -= amount;
+        match sym {
+            None => self.cash_supply -= amount,
+            Some(s) => self.share_supply[s as usize] -= amount,
+        }
+        self.done(AdminOp::Withdraw, Some(user), out);
+    }
+
+    fn set_limits(&mut self, user: UserId, limits: &LimitsUpdate, out: &mut impl EventSink) {
+        let Some(&a) = self.users.get(&user) else {
+            return self.reject(Some(user), None, RejectReason::UnknownUser, out);
+        };
+        let negative = limits.max_order_qty.is_some_and(|q| q.0 < 0)
+            || limits.max_order_notional.is_some_and(|n| n < 0);
+        if negative {
+            return self.reject(Some(user), None, RejectReason::InvalidQty, out);
+        }
+        self.accounts[a as usize].limits.apply(limits);
+        self.done(AdminOp::SetLimits, Some(user), out);
+    }
+
+    fn end_of_day(&mut self, out: &mut impl EventSink) {
+        // Deterministic order: symbol, bids then asks, best level first, queue order.
+        let mut day = Vec::new();
+        for book in &self.books {
+            for side in [Side::Buy, Side::Sell] {
+                for l in book.side(side).iter().rev() {
+                    day.extend(
+                        level_orders(&self.levels, &self.orders, l.level)
+                            .filter(|&o| self.orders[o].tif == TimeInForce::Day),
+                    );
+                }
+            }
+        }
+        for o in day {
+            self.remove_resting(o, CancelReason::Expired, out);
+        }
+        self.done(AdminOp::EndOfDay, None, out);
+    }
+
+    /// The position index of (`account`, `symbol`), created empty if missing.
+    pub(crate) fn position(&mut self, account: u32, symbol: u32) -> u32 {
+        let positions = &mut self.positions;
+        *self
+            .position_index
+            .entry(position_key(account, symbol))
+            .or_insert_with(|| {
+                positions.push(Position {
+                    account,
+                    symbol,
+                    shares: Balance::default(),
+                });
+                (positions.len() - 1) as u32
+            })
+    }
+
+    // ---------------------------------------------------------------- orders
+
+    /// Checks price and quantity against the instrument's tick and lot.
+    fn check_price_qty(inst: &Instrument, price: Option<i64>, qty: i64) -> Result<(), RejectReason> {
+        if let Some(p) = price
+            && (p <= 0 || p % inst.tick != 0)
+        {
+            return Err(RejectReason::InvalidPrice);
+        }
+        if qty <= 0 || qty % inst.lot != 0 {
+            return Err(RejectReason::InvalidQty);
+        }
+        Ok(())
+    }
+
+    /// Every check of a new order that does not depend on balances; returns the account.
+    fn check_new(&self, o: &NewOrder) -> Result<u32, RejectReason> {
+        let &a = self.users.get(&o.user).ok_or(RejectReason::UnknownUser)?;
+        let limits = &self.accounts[a as usize].limits;
+        if !limits.trading_enabled {
+            return Err(RejectReason::TradingDisabled);
+        }
+        let inst = self
+            .instruments
+            .get(o.symbol.0 as usize)
+            .ok_or(RejectReason::UnknownSymbol)?;
+        if self.order_index.contains_key(&(a, o.id)) {
+            return Err(RejectReason::DuplicateId);
+        }
+        let market = o.order_type == OrderType::Market;
+        Self::check_price_qty(inst, (!market).then_some(o.price.0), o.qty.0)?;
+        if o.qty.0 > limits.max_order_qty {
+            return Err(RejectReason::LimitExceeded);
+        }
+        if !market {
+            match o.price.0.checked_mul(o.qty.0) {
+                Some(n) if n <= limits.max_order_notional => {}
+                _ => return Err(RejectReason::LimitExceeded),
+            }
+            if o.tif.rests() && self.accounts[a as usize].open_orders >= limits.max_open_orders {
+                return Err(RejectReason::LimitExceeded);
+            }
+        }
+        if o.post_only {
+            let opposite = self.books[o.symbol.0 as usize].best(o.side.opposite());
+            let would_cross = market || opposite.is_some_and(|b| crosses(o.side, o.price.0, b));
+            if would_cross {
+                return Err(RejectReason::PostOnlyWouldCross);
+            }
+        }
+        Ok(a)
+    }
+
+    fn new_order(&mut self, o: &NewOrder, out: &mut impl EventSink) {
+        let a = match self.check_new(o) {
+            Ok(a) => a,
+            Err(r) => return self.reject(Some(o.user), Some(o.id), r, out),
+        };
+        let sym = o.symbol.0;
+        let market = o.order_type == OrderType::Market;
+        let limits = self.accounts[a as usize].limits;
+        // Reserve the worst case; `budget` caps what a market order may trade in notional.
+        let mut budget = Amount::MAX;
+        let position = match o.side {
+            Side::Buy => {
+                let cash = self.accounts[a as usize].cash;
+                let need = if market {
+                    budget = cash.free().min(limits.max_order_notional);
+                    budget
+                } else {
+                    o.price.0 * o.qty.0
+                };
+                if need <= 0 || cash.free() < need {
+                    return self.reject(Some(o.user), Some(o.id), RejectReason::InsufficientFunds, out);
+                }
+                self.accounts[a as usize].cash.reserved += need;
+                self.position(a, sym)
+            }
+            Side::Sell => {
+                let p = match self.position_index.get(&position_key(a, sym)) {
+                    Some(&p) if self.positions[p as usize].shares.free() >= o.qty.0 => p,
+                    _ => {
+                        return self.reject(
+                            Some(o.user),
+                            Some(o.id),
+                            RejectReason::InsufficientShares,
+                            out,
+                        );
+                    }
+                };
+                if market {
+                    budget = limits.max_order_notional;
+                }
+                self.positions[p as usize].shares.reserved += o.qty.0;
+                p
+            }
+        };
+        emit(
+            &mut self.seq,
+            out,
+            EventKind::Accepted {
+                user: o.user,
+                id: o.id,
+                symbol: o.symbol,
+                side: o.side,
+                price: (!market).then_some(o.price),
+                qty: o.qty,
+            },
+        );
+        let mut taker = Order {
+            user: o.user,
+            id: o.id,
+            account: a,
+            position,
+            symbol: sym,
+            level: NIL,
+            prev: NIL,
+            next: NIL,
+            price: if market { 0 } else { o.price.0 },
+            open: o.qty.0,
+            filled: 0,
+            side: o.side,
+            tif: o.tif,
+            post_only: o.post_only,
+        };
+        if !market && o.tif == TimeInForce::Fok && !self.can_fill(&taker, limits.self_trade_prevention) {
+            self.release(&taker, market, budget);
+            return self.report_canceled(&taker, CancelReason::Fok, out);
+        }
+        let end = self.match_order(&mut taker, market, &mut budget, limits.self_trade_prevention, out);
+        if market && o.side == Side::Buy {
+            // Give back what the market buy reserved but did not spend.
+            self.accounts[a as usize].cash.reserved -= budget;
+        }
+        if taker.open == 0 {
+            return;
+        }
+        let reason = match end {
+            MatchEnd::SelfTrade => CancelReason::SelfTrade,
+            MatchEnd::Budget => CancelReason::MarketNoLiquidity,
+            MatchEnd::Normal if market => CancelReason::MarketNoLiquidity,
+            MatchEnd::Normal if o.tif == TimeInForce::Ioc => CancelReason::Ioc,
+            MatchEnd::Normal if o.tif == TimeInForce::Fok => CancelReason::Fok,
+            MatchEnd::Normal => {
+                let slot = self.orders.insert(taker);
+                self.rest(slot);
+                return;
+            }
+        };
+        if !(market && o.side == Side::Buy) {
+            self.release(&taker, market, 0);
+        }
+        self.report_canceled(&taker, reason, out);
+    }
+
+    /// Links an order already in the slab into its book and indexes it.
+    fn rest(&mut self, slot: u32) {
+        let o = self.orders[slot];
+        enqueue(
+            &mut self.books[o.symbol as usize],
+            &mut self.levels,
+            &mut self.orders,
+            slot,
+        );
+        self.order_index.insert((o.account, o.id), slot);
+        self.accounts[o.account as usize].open_orders += 1;
+    }
+
+    /// Gives back what an order still reserves for its open quantity. For a market buy
+    /// the reservation is the unspent `budget`.
+    fn release(&mut self, o: &Order, market: bool, budget: Amount) {
+        match o.side {
+            Side::Buy => {
+                let r = if market { budget } else { o.price * o.open };
+                self.accounts[o.account as usize].cash.reserved -= r;
+            }
+            Side::Sell => self.positions[o.position as usize].shares.reserved -= o.open,
+        }
+    }
+
+    fn report_canceled(&mut self, o: &Order, reason: CancelReason, out: &mut impl EventSink) {
+        emit(
+            &mut self.seq,
+            out,
+            EventKind::Canceled {
+                user: o.user,
+                id: o.id,
+                qty: Qty(o.open),
+                reason,
+            },
+        );
+    }
+
+    /// Takes a resting order off the book, releases its reservation and reports it.
+    fn remove_resting(&mut self, slot: u32, reason: CancelReason, out: &mut impl EventSink) {
+        let o = self.orders[slot];
+        unlink(
+            &mut self.books[o.symbol as usize],
+            &mut self.levels,
+            &mut self.orders,
+            slot,
+        );
+        self.forget(slot);
+        self.release(&o, false, 0);
+        self.report_canceled(&o, reason, out);
+    }
+
+    /// Drops an order that is no longer linked from the index and the slab.
+    fn forget(&mut self, slot: u32) {
+        let o = &self.orders[slot];
+        self.order_index.remove(&(o.account, o.id));
+        self.accounts[o.account as usize].open_orders -= 1;
+        self.orders.remove(slot);
+    }
+
+    fn cancel(&mut self, user: UserId, id: ClientOrderId, out: &mut impl EventSink) {
+        let Some(&a) = self.users.get(&user) else {
+            return self.reject(Some(user), Some(id), RejectReason::UnknownUser, out);
+        };
+        match self.order_index.get(&(a, id)) {
+            Some(&slot) => self.remove_resting(slot, CancelReason::User, out),
+            None => self.reject(Some(user), Some(id), RejectReason::UnknownOrder, out),
+        }
+    }
+
+    /// Every check of a replace; returns the order's slot and the reservation change.
+    fn check_replace(
+        &self,
+        user: UserId,
+        id: ClientOrderId,
+        new_id: ClientOrderId,
+        price: Price,
+        qty: Qty,
+    ) -> Result<(u32, Amount), RejectReason> {
+        let &a = self.users.get(&user).ok_or(RejectReason::UnknownUser)?;
+        let &slot = self
+            .order_index
+            .get(&(a, id))
+            .ok_or(RejectReason::UnknownOrder)?;
+        let acct = &self.accounts[a as usize];
+        if !acct.limits.trading_enabled {
+            return Err(RejectReason::TradingDisabled);
+        }
+        if new_id != id && self.order_index.contains_key(&(a, new_id)) {
+            return Err(RejectReason::DuplicateId);
+        }
+        let o = &self.orders[slot];
+        Self::check_price_qty(&self.instruments[o.symbol as usize], Some(price.0), qty.0)?;
+        if qty.0 <= o.filled {
+            return Ok((slot, 0));
+        }
+        if qty.0 > acct.limits.max_order_qty {
+            return Err(RejectReason::LimitExceeded);
+        }
+        match price.0.checked_mul(qty.0) {
+            Some(n) if n <= acct.limits.max_order_notional => {}
+            _ => return Err(RejectReason::LimitExceeded),
+        }
+        let new_open = qty.0 - o.filled;
+        let delta = match o.side {
+            Side::Buy => {
+                let d = price.0 * new_open - o.price * o.open;
+                if d > acct.cash.free() {
+                    return Err(RejectReason::InsufficientFunds);
+                }
+                d
+            }
+            Side::Sell => {
+                let d = new_open - o.open;
+                if d > self.positions[o.position as usize].shares.free() {
+                    return Err(RejectReason::InsufficientShares);
+                }
+                d
+            }
+        };
+        if o.post_only {
+            let opposite = self.books[o.symbol as usize].best(o.side.opposite());
+            if opposite.is_some_and(|b| crosses(o.side, price.0, b)) {
+                return Err(RejectReason::PostOnlyWouldCross);
+            }
+        }
+        Ok((slot, delta))
+    }
+
+    fn replace(
+        &mut self,
+        user: UserId,
+        id: ClientOrderId,
+        new_id: ClientOrderId,
+        price: Price,
+        qty: Qty,
+        out: &mut impl EventSink,
+    ) {
+        let (slot, delta) = match self.check_replace(user, id, new_id, price, qty) {
+            Ok(r) => r,
+            Err(r) => return self.reject(Some(user), Some(id), r, out),
+        };
+        let old = self.orders[slot];
+        if qty.0 <= old.filled {
+            return self.remove_resting(slot, CancelReason::Replaced, out);
+        }
+        emit(
+            &mut self.seq,
+            out,
+            EventKind::Replaced {
+                user,
+                id,
+                new_id,
+                price,
+                qty,
+            },
+        );
+        match old.side {
+            Side::Buy => self.accounts[old.account as usize].cash.reserved += delta,
+            Side::Sell => self.positions[old.position as usize].shares.reserved += delta,
+        }
+        if new_id != id {
+            self.order_index.remove(&(old.account, id));
+            self.order_index.insert((old.account, new_id), slot);
+        }
+        let new_open = qty.0 - old.filled;
+        if price.0 == old.price && new_open < old.open {
+            // Same price, less quantity: keeps its place in the queue.
+            self.levels[old.level].total -= old.open - new_open;
+            let o = &mut self.orders[slot];
+            o.open = new_open;
+            o.id = new_id;
+            return;
+        }
+        unlink(
+            &mut self.books[old.symbol as usize],
+            &mut self.levels,
+            &mut self.orders,
+            slot,
+        );
+        let mut taker = old;
+        taker.price = price.0;
+        taker.open = new_open;
+        taker.id = new_id;
+        let stp = self.accounts[old.account as usize].limits.self_trade_prevention;
+        let mut budget = Amount::MAX;
+        let end = self.match_order(&mut taker, false, &mut budget, stp, out);
+        self.orders[slot] = taker;
+        if taker.open == 0 {
+            self.forget(slot);
+        } else if end == MatchEnd::SelfTrade {
+            self.forget(slot);
+            self.release(&taker, false, 0);
+            self.report_canceled(&taker, CancelReason::SelfTrade, out);
+        } else {
+            // Still indexed and counted: only its place in the book changes.
+            enqueue(
+                &mut self.books[old.symbol as usize],
+                &mut self.levels,
+                &mut self.orders,
+                slot,
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------- matching
+
+    /// Whether a FOK order could fill completely now (stopping, as matching would, at
+    /// the user's own resting order when self-trade prevention is on).
+    fn can_fill(&self, taker: &Order, stp: bool) -> bool {
+        let book = &self.books[taker.symbol as usize];
+        let mut need = taker.open;
+        for l in book.side(taker.side.opposite()).iter().rev() {
+            if !crosses(taker.side, taker.price, l.price) {
+                return false;
+            }
+            let lvl = &self.levels[l.level];
+            if !stp {
+                need -= lvl.total;
+            } else {
+                for o in level_orders(&self.levels, &self.orders, l.level) {
+                    let m = &self.orders[o];
+                    if m.account == taker.account {
+                        return false;
+                    }
+                    need -= m.open;
+                    if need <= 0 {
+                        return true;
+                    }
+                }
+            }
+            if need <= 0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Trades `taker` against the opposite side of its book until it is filled, the
+    /// book no longer crosses its price (market orders cross everything), its notional
+    /// `budget` runs out, or self-trade prevention stops it.
+    fn match_order(
+        &mut self,
+        taker: &mut Order,
+        market: bool,
+        budget: &mut Amount,
+        stp: bool,
+        out: &mut impl EventSink,
+    ) -> MatchEnd {
+        let Engine {
+            seq,
+            instruments,
+            books,
+            accounts,
+            positions,
+            orders,
+            order_index,
+            levels,
+            ..
+        } = self;
+        let book = &mut books[taker.symbol as usize];
+        let lot = instruments[taker.symbol as usize].lot;
+        let opp = taker.side.opposite();
+        while taker.open > 0 {
+            let Some(best) = book.side(opp).last().copied() else {
+                return MatchEnd::Normal;
+            };
+            if !market && !crosses(taker.side, taker.price, best.price) {
+                return MatchEnd::Normal;
+            }
+            let m = levels[best.level].head;
+            let maker = orders[m];
+            if stp && maker.account == taker.account {
+                return MatchEnd::SelfTrade;
+            }
+            let price = best.price;
+            let mut q = taker.open.min(maker.open);
+            if *budget != Amount::MAX {
+                let affordable = *budget / price / lot * lot;
+                q = q.min(affordable);
+                if q == 0 {
+                    return MatchEnd::Budget;
+                }
+            }
+            let notional = price * q;
+            if *budget != Amount::MAX {
+                *budget -= notional;
+            }
+            // Settle: cash from buyer to seller, shares from seller to buyer; each side's
+            // reservation shrinks by what this fill consumed.
+            let (buyer, seller) = match taker.side {
+                Side::Buy => (&*taker, &maker),
+                Side::Sell => (&maker, &*taker),
+            };
+            let buyer_release = if market && taker.side == Side::Buy {
+                notional
+            } else {
+                buyer.price * q
+            };
+            let bc = &mut accounts[buyer.account as usize].cash;
+            bc.total -= notional;
+            bc.reserved -= buyer_release;
+            positions[buyer.position as usize].shares.total += q;
+            let ss = &mut positions[seller.position as usize].shares;
+            ss.total -= q;
+            ss.reserved -= q;
+            accounts[seller.account as usize].cash.total += notional;
+
+            taker.open -= q;
+            taker.filled += q;
+            let maker_leaves = maker.open - q;
+            emit(
+                seq,
+                out,
+                EventKind::Trade {
+                    symbol: SymbolId(taker.symbol),
+                    price: Price(price),
+                    qty: Qty(q),
+                    maker_user: maker.user,
+                    maker_id: maker.id,
+                    maker_leaves: Qty(maker_leaves),
+                    taker_user: taker.user,
+                    taker_id: taker.id,
+                    taker_leaves: Qty(taker.open),
+                    taker_side: taker.side,
+                },
+            );
+            levels[best.level].total -= q;
+            let mo = &mut orders[m];
+            mo.open = maker_leaves;
+            mo.filled += q;
+            if maker_leaves == 0 {
+                unlink(book, levels, orders, m);
+                order_index.remove(&(maker.account, maker.id));
+                accounts[maker.account as usize].open_orders -= 1;
+                orders.remove(m);
+            }
+        }
+        MatchEnd::Normal
+    }
+}

@@ -1,0 +1,39 @@
+//! # bourse-core
+//!
+//! Bourse's matching engine: a deterministic, single-threaded state machine. Commands go
+//! in through [`Engine::execute`], events come out through an [`EventSink`], each with a
+//! global sequence number.
+//!
+//! **Architecture invariant:** this crate does no I/O, reads no clock, spawns no thread
+//! and uses no randomness. Time, ids and ordering come in with the commands, so the same
+//! commands always give the same events. Wire formats (JSON, binary) live in the shells.
+//!
+//! Map of the crate:
+//! - [`types`]: `Price`, `Qty`, `UserId`, `SymbolId`, fixed-size strings, enums.
+//! - [`command`] and [`event`]: what goes in and what comes out; [`RejectReason`] codes.
+//! - `engine`: risk checks, reservations, order entry, cancel, replace, matching.
+//! - `book`: price levels with intrusive FIFO queues; `slab`: the preallocated storage.
+//! - [`account`]: balances and trading limits.
+//! - [`state`]: the canonical state, its hash, rebuild from it; [`snapshot`]: its bytes.
+//! - [`reference`]: a naive, obviously correct twin used by property tests.
+
+pub mod account;
+mod book;
+pub mod command;
+mod engine;
+pub mod event;
+pub mod reference;
+mod slab;
+pub mod snapshot;
+pub mod state;
+pub mod types;
+
+pub use account::{Balance, Limits};
+pub use command::{AdminOp, Asset, Command, LimitsUpdate, NewOrder};
+pub use engine::{Engine, EngineConfig, Instrument};
+pub use event::{CancelReason, Event, EventKind, EventSink, RejectReason};
+pub use state::State;
+pub use types::{
+    Amount, ClientOrderId, FixedStr, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId,
+    TimeInForce, UserId,
+};
