@@ -122,6 +122,17 @@ pub enum Command {
     },
     /// Expire every resting DAY order.
     EndOfDay,
+    /// Input a shell could not decode (malformed JSON, a missing field). The engine
+    /// answers with a rejection so that the decision, and its sequence number, is
+    /// recorded like any other.
+    Invalid {
+        /// The user the input named, if it could be read.
+        user: Option<UserId>,
+        /// The order id the input named, if it could be read.
+        id: Option<ClientOrderId>,
+        /// Why it was refused.
+        reason: crate::event::RejectReason,
+    },
 }
 
 /// Which admin command a `done` event confirms.
@@ -166,6 +177,7 @@ impl Command {
             | Command::Cancel { user, .. }
             | Command::Replace { user, .. } => Some(user),
             Command::New(o) => Some(o.user),
+            Command::Invalid { user, .. } => user,
             Command::AddInstrument { .. } | Command::EndOfDay => None,
         }
     }
@@ -175,6 +187,7 @@ impl Command {
         match *self {
             Command::New(o) => Some(o.id),
             Command::Cancel { id, .. } | Command::Replace { id, .. } => Some(id),
+            Command::Invalid { id, .. } => id,
             _ => None,
         }
     }

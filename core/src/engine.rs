@@ -230,6 +230,7 @@ impl Engine {
             } => self.withdraw(*user, *asset, *amount, out),
             Command::SetLimits { user, limits } => self.set_limits(*user, limits, out),
             Command::EndOfDay => self.end_of_day(out),
+            Command::Invalid { user, id, reason } => self.reject(*user, *id, *reason, out),
         }
     }
 

@@ -1,0 +1,280 @@
+//! JSON codec for commands, events and the end state.
+//!
+//! Decoding never fails: a line that is not JSON, has an unknown `op`, lacks a required
+//! field or has a field of the wrong type becomes [`Command::Invalid`] with reason
+//! `malformed`. A number of the right type but out of range (a zero, negative,
+//! fractional or huge price or quantity) is passed to the engine as a value it refuses,
+//! so it gets `invalid_price` or `invalid_qty` as the format asks.
+
+use bourse_core::state::State;
+use bourse_core::{
+    Asset, ClientOrderId, Command, Engine, Event, EventKind, FixedStr, LimitsUpdate, NewOrder,
+    OrderType, Price, Qty, RejectReason, Side, SymbolId, TimeInForce, UserId,
+};
+use serde_json::{Map, Value, json};
+
+/// A field that is missing or of the wrong type.
+struct Malformed;
+
+type Fields = Map<String, Value>;
+
+fn user(f: &Fields) -> Result<UserId, Malformed> {
+    f.get("user").and_then(Value::as_u64).map(UserId).ok_or(Malformed)
+}
+
+fn order_id(f: &Fields, key: &str) -> Result<ClientOrderId, Malformed> {
+    let text = match f.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        _ => return Err(Malformed),
+    };
+    FixedStr::new(&text).map_err(|_| Malformed)
+}
+
+fn string<'a>(f: &'a Fields, key: &str) -> Result<&'a str, Malformed> {
+    f.get(key).and_then(Value::as_str).ok_or(Malformed)
+}
+
+/// An integer field; a number that is no `i64` (fractional, too large) becomes 0, which
+/// every caller's engine check refuses as out of range.
+fn amount(f: &Fields, key: &str) -> Result<i64, Malformed> {
+    match f.get(key) {
+        Some(Value::Number(n)) => Ok(n.as_i64().unwrap_or(0)),
+        _ => Err(Malformed),
+    }
+}
+
+fn optional<T>(
+    f: &Fields,
+    key: &str,
+    read: impl Fn(&Fields, &str) -> Result<T, Malformed>,
+) -> Result<Option<T>, Malformed> {
+    match f.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(_) => read(f, key).map(Some),
+    }
+}
+
+fn boolean(f: &Fields, key: &str) -> Result<bool, Malformed> {
+    f.get(key).and_then(Value::as_bool).ok_or(Malformed)
+}
+
+fn symbol(f: &Fields, engine: &Engine) -> Result<SymbolId, Malformed> {
+    let s = FixedStr::new(string(f, "symbol")?).map_err(|_| Malformed)?;
+    Ok(engine.symbol_id(&s).unwrap_or(SymbolId::UNKNOWN))
+}
+
+fn asset(f: &Fields, engine: &Engine) -> Result<Asset, Malformed> {
+    let name = string(f, "asset")?;
+    if name == "USD" {
+        return Ok(Asset::Cash);
+    }
+    let s = FixedStr::new(name).map_err(|_| Malformed)?;
+    Ok(Asset::Shares(
+        engine.symbol_id(&s).unwrap_or(SymbolId::UNKNOWN),
+    ))
+}
+
+fn decode(f: &Fields, engine: &Engine) -> Result<Command, Malformed> {
+    Ok(match string(f, "op")? {
+        "add_instrument" => Command::AddInstrument {
+            symbol: FixedStr::new(string(f, "symbol")?).map_err(|_| Malformed)?,
+            tick: Price(optional(f, "tick", amount)?.unwrap_or(1)),
+            lot: Qty(optional(f, "lot", amount)?.unwrap_or(1)),
+        },
+        "add_user" => Command::AddUser { user: user(f)? },
+        "deposit" => Command::Deposit {
+            user: user(f)?,
+            asset: asset(f, engine)?,
+            amount: amount(f, "amount")?,
+        },
+        "withdraw" => Command::Withdraw {
+            user: user(f)?,
+            asset: asset(f, engine)?,
+            amount: amount(f, "amount")?,
+        },
+        "set_limits" => Command::SetLimits {
+            user: user(f)?,
+            limits: LimitsUpdate {
+                max_order_qty: optional(f, "max_order_qty", amount)?.map(Qty),
+                max_order_notional: optional(f, "max_order_notional", amount)?,
+                max_open_orders: optional(f, "max_open_orders", |f, k| {
+                    f.get(k)
+                        .and_then(Value::as_u64)
+                        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+                        .ok_or(Malformed)
+                })?,
+                trading_enabled: optional(f, "trading_enabled", boolean)?,
+                self_trade_prevention: optional(f, "self_trade_prevention", boolean)?,
+            },
+        },
+        "new" => {
+            let order_type = match string(f, "type")? {
+                "limit" => OrderType::Limit,
+                "market" => OrderType::Market,
+                _ => return Err(Malformed),
+            };
+            let price = match order_type {
+                OrderType::Limit => Price(amount(f, "price")?),
+                OrderType::Market => Price(0),
+            };
+            Command::New(NewOrder {
+                user: user(f)?,
+                id: order_id(f, "id")?,
+                symbol: symbol(f, engine)?,
+                side: match string(f, "side")? {
+                    "buy" => Side::Buy,
+                    "sell" => Side::Sell,
+                    _ => return Err(Malformed),
+                },
+                order_type,
+                price,
+                qty: Qty(amount(f, "qty")?),
+                tif: match optional(f, "tif", |f, k| string(f, k).map(str::to_owned))?.as_deref() {
+                    None | Some("gtc") => TimeInForce::Gtc,
+                    Some("day") => TimeInForce::Day,
+                    Some("ioc") => TimeInForce::Ioc,
+                    Some("fok") => TimeInForce::Fok,
+                    Some(_) => return Err(Malformed),
+                },
+                post_only: optional(f, "post_only", boolean)?.unwrap_or(false),
+            })
+        }
+        "cancel" => Command::Cancel {
+            user: user(f)?,
+            id: order_id(f, "id")?,
+        },
+        "replace" => Command::Replace {
+            user: user(f)?,
+            id: order_id(f, "id")?,
+            new_id: order_id(f, "new_id")?,
+            price: Price(amount(f, "price")?),
+            qty: Qty(amount(f, "qty")?),
+        },
+        "end_of_day" => Command::EndOfDay,
+        _ => return Err(Malformed),
+    })
+}
+
+/// Decodes one line. Symbols resolve against `engine`'s instruments.
+pub fn parse_command(line: &str, engine: &Engine) -> Command {
+    let fields = match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(f)) => f,
+        _ => {
+            return Command::Invalid {
+                user: None,
+                id: None,
+                reason: RejectReason::Malformed,
+            };
+        }
+    };
+    decode(&fields, engine).unwrap_or_else(|Malformed| Command::Invalid {
+        user: user(&fields).ok(),
+        id: order_id(&fields, "id").ok(),
+        reason: RejectReason::Malformed,
+    })
+}
+
+fn symbol_name(engine: &Engine, id: SymbolId) -> Value {
+    engine
+        .instrument(id)
+        .map_or(Value::Null, |i| Value::from(i.symbol.as_str()))
+}
+
+/// Encodes one event as the replay format's JSON object.
+pub fn event_to_json(e: &Event, engine: &Engine) -> Value {
+    let seq = e.seq.0;
+    match e.kind {
+        EventKind::Accepted {
+            user,
+            id,
+            symbol,
+            side,
+            price,
+            qty,
+        } => json!({
+            "event": "accepted", "seq": seq, "user": user.0, "id": id.as_str(),
+            "symbol": symbol_name(engine, symbol), "side": side.as_str(),
+            "price": price.map(|p| p.0), "qty": qty.0,
+        }),
+        EventKind::Rejected { user, id, reason } => json!({
+            "event": "rejected", "seq": seq, "user": user.map(|u| u.0),
+            "id": id.as_ref().map(FixedStr::as_str), "reason": reason.as_str(),
+        }),
+        EventKind::Trade {
+            symbol,
+            price,
+            qty,
+            maker_user,
+            maker_id,
+            taker_user,
+            taker_id,
+            taker_side,
+            ..
+        } => json!({
+            "event": "trade", "seq": seq, "symbol": symbol_name(engine, symbol),
+            "price": price.0, "qty": qty.0,
+            "maker_user": maker_user.0, "maker_id": maker_id.as_str(),
+            "taker_user": taker_user.0, "taker_id": taker_id.as_str(),
+            "taker_side": taker_side.as_str(),
+        }),
+        EventKind::Canceled {
+            user,
+            id,
+            qty,
+            reason,
+        } => json!({
+            "event": "canceled", "seq": seq, "user": user.0, "id": id.as_str(),
+            "qty": qty.0, "reason": reason.as_str(),
+        }),
+        EventKind::Replaced {
+            user,
+            id,
+            new_id,
+            price,
+            qty,
+        } => json!({
+            "event": "replaced", "seq": seq, "user": user.0, "id": id.as_str(),
+            "new_id": new_id.as_str(), "price": price.0, "qty": qty.0,
+        }),
+        EventKind::Done { op, user } => json!({
+            "event": "done", "seq": seq, "op": op.as_str(), "user": user.map(|u| u.0),
+        }),
+    }
+}
+
+/// Encodes the end state as `{"state": {"accounts": [...], "books": [...]}}`.
+pub fn state_to_json(state: &State) -> Value {
+    let balance = |b: &bourse_core::Balance| json!({"total": b.total, "reserved": b.reserved});
+    let accounts: Vec<Value> = state
+        .accounts
+        .iter()
+        .map(|a| {
+            let mut m = Map::new();
+            m.insert("user".into(), a.user.0.into());
+            m.insert("USD".into(), balance(&a.cash));
+            for (s, b) in &a.holdings {
+                m.insert(s.as_str().into(), balance(b));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    let books: Vec<Value> = state
+        .books
+        .iter()
+        .map(|b| {
+            let levels = |side| {
+                b.levels(side)
+                    .into_iter()
+                    .map(|(p, q)| json!([p.0, q.0]))
+                    .collect::<Vec<_>>()
+            };
+            json!({
+                "symbol": b.instrument.symbol.as_str(),
+                "bids": levels(Side::Buy),
+                "asks": levels(Side::Sell),
+            })
+        })
+        .collect();
+    json!({"state": {"accounts": accounts, "books": books}})
+}
