@@ -1,0 +1,122 @@
+//! The appending side: buffer records, then write and `fdatasync` a whole batch at once.
+//!
+//! # Group commit
+//! [`Journal::append`] only frames the command into an in-memory buffer (no syscall);
+//! [`Journal::commit`] writes the buffer with one `write` and makes it durable with one
+//! `fdatasync`. The pipeline appends every command of a ring batch, commits once, and
+//! only then lets the batch be acknowledged, so the cost of the sync is shared by the
+//! whole batch.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use bourse_core::Command;
+
+use crate::record::frame;
+use crate::{JournalError, io_err, numbered_files, segment_name, snapshot_name, sync_dir};
+
+/// An open journal, appending to its newest segment.
+#[derive(Debug)]
+pub struct Journal {
+    dir: PathBuf,
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+    next_seq: u64,
+    durable_seq: u64,
+}
+
+impl Journal {
+    /// Starts a new segment in `dir` whose first record will carry `next_seq` (one past
+    /// what [`recover`](crate::recover) returned). Records before it stay where they are.
+    pub fn open(dir: &Path, next_seq: u64) -> Result<Journal, JournalError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let path = dir.join(segment_name(next_seq));
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        sync_dir(dir)?;
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+            path,
+            file,
+            buf: Vec::with_capacity(1 << 20),
+            next_seq,
+            durable_seq: next_seq - 1,
+        })
+    }
+
+    /// Frames `cmd` into the pending batch and returns its sequence number. Not durable
+    /// until [`commit`](Self::commit) returns.
+    #[inline]
+    pub fn append(&mut self, cmd: &Command) -> u64 {
+        let seq = self.next_seq;
+        frame(seq, cmd, &mut self.buf);
+        self.next_seq += 1;
+        seq
+    }
+
+    /// Writes the pending batch and syncs it; returns the last durable sequence number.
+    pub fn commit(&mut self) -> Result<u64, JournalError> {
+        if !self.buf.is_empty() {
+            self.file.write_all(&self.buf).map_err(io_err(&self.path))?;
+            self.file.sync_data().map_err(io_err(&self.path))?;
+            self.buf.clear();
+            self.durable_seq = self.next_seq - 1;
+        }
+        Ok(self.durable_seq)
+    }
+
+    /// The last sequence number that is durable.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq
+    }
+
+    /// The sequence number the next appended command will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Commits, then starts a new segment: call right after the command a snapshot will
+    /// cover, so that [`prune`](Self::prune) can later drop whole old segments.
+    pub fn rotate(&mut self) -> Result<(), JournalError> {
+        self.commit()?;
+        *self = Journal::open(&self.dir, self.next_seq)?;
+        Ok(())
+    }
+
+    /// Deletes what a durable snapshot at `snapshot_seq` makes unnecessary: older
+    /// snapshots but one, and segments whose records are all at or below the older kept
+    /// snapshot.
+    pub fn prune(&self, snapshot_seq: u64) -> Result<(), JournalError> {
+        let snaps = numbered_files(&self.dir, "snap-", ".bin")?;
+        let kept: Vec<u64> = snaps
+            .iter()
+            .map(|(s, _)| *s)
+            .filter(|&s| s <= snapshot_seq)
+            .rev()
+            .take(2)
+            .collect();
+        let Some(&oldest_kept) = kept.last() else {
+            return Ok(());
+        };
+        for (s, path) in &snaps {
+            if *s < oldest_kept {
+                std::fs::remove_file(path).map_err(io_err(path))?;
+            }
+        }
+        let segs = numbered_files(&self.dir, "wal-", ".log")?;
+        for pair in segs.windows(2) {
+            // A segment ends where the next begins.
+            if pair[1].0 <= oldest_kept + 1 {
+                std::fs::remove_file(&pair[0].1).map_err(io_err(&pair[0].1))?;
+            }
+        }
+        debug_assert!(self.dir.join(snapshot_name(oldest_kept)).exists());
+        sync_dir(&self.dir)
+    }
+}
