@@ -2,17 +2,22 @@
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use bourse_journal::Records;
 use bourse_replay::Replay;
 
 /// Arguments of `bourse replay`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// Commands as JSON Lines: a file, or `-` for standard input.
-    #[arg(default_value = "-")]
+    #[arg(default_value = "-", conflicts_with = "journal")]
     input: String,
+    /// Replay a journal instead: a segment file, or a journal directory (all its
+    /// segments, which must start at sequence 1). Files are only read, never repaired.
+    #[arg(long, value_name = "PATH")]
+    journal: Option<PathBuf>,
     /// Append one final line with the end state.
     #[arg(long)]
     state: bool,
@@ -23,17 +28,62 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut replay = Replay::default();
-    let input: Box<dyn BufRead> = if args.input == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        let f = File::open(PathBuf::from(&args.input))
-            .with_context(|| format!("opening {}", args.input))?;
-        Box::new(BufReader::new(f))
-    };
-    replay.run(input, &mut out)?;
+    match &args.journal {
+        Some(path) => replay_journal(path, &mut replay, &mut out)?,
+        None => {
+            let input: Box<dyn BufRead> = if args.input == "-" {
+                Box::new(io::stdin().lock())
+            } else {
+                let f =
+                    File::open(&args.input).with_context(|| format!("opening {}", args.input))?;
+                Box::new(BufReader::new(f))
+            };
+            replay.run(input, &mut out)?;
+        }
+    }
     if args.state {
         replay.write_state(&mut out)?;
     }
     out.flush()?;
+    Ok(())
+}
+
+fn replay_journal(path: &Path, replay: &mut Replay, out: &mut impl Write) -> anyhow::Result<()> {
+    let files = if path.is_dir() {
+        bourse_journal::segments(path)?
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut expected = 1;
+    for (i, file) in files.iter().enumerate() {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let mut records = Records::from_start(&bytes);
+        if !bytes.is_empty() && records.next_seq() != expected {
+            bail!(
+                "{} starts at command {} where {expected} was due (journal pruned after a snapshot?)",
+                file.display(),
+                records.next_seq()
+            );
+        }
+        for (seq, cmd) in records.by_ref() {
+            replay.apply(&cmd, out)?;
+            expected = seq + 1;
+        }
+        if let Some(e) = records.error {
+            let tail = if i + 1 == files.len() {
+                " (torn tail: stopped there)"
+            } else {
+                ""
+            };
+            eprintln!(
+                "bourse replay: {} at byte {}: {e}{tail}",
+                file.display(),
+                records.valid_len()
+            );
+            if i + 1 != files.len() {
+                bail!("corrupt journal segment {}", file.display());
+            }
+        }
+    }
     Ok(())
 }

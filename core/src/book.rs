@@ -281,7 +281,10 @@ mod tests {
         let mut sorted = prices.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(prices, sorted, "bids ascending, best last, no duplicate levels");
+        assert_eq!(
+            prices, sorted,
+            "bids ascending, best last, no duplicate levels"
+        );
         assert_eq!(book.best(Side::Buy), Some(105));
         let at_100 = book.bids.iter().find(|l| l.price == 100).unwrap().level;
         let queue: Vec<u32> = level_orders(&levels, &orders, at_100).collect();
@@ -291,7 +294,10 @@ mod tests {
         unlink(&mut book, &mut levels, &mut orders, ids[0]);
         assert_eq!(levels[at_100].total, 4);
         unlink(&mut book, &mut levels, &mut orders, ids[3]);
-        assert!(book.bids.iter().all(|l| l.price != 100), "empty level removed");
+        assert!(
+            book.bids.iter().all(|l| l.price != 100),
+            "empty level removed"
+        );
         unlink(&mut book, &mut levels, &mut orders, ids[1]);
         assert_eq!(book.best(Side::Buy), Some(103));
     }

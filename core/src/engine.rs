@@ -32,8 +32,7 @@ use crate::command::{AdminOp, Asset, Command, LimitsUpdate, NewOrder};
 use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
 use crate::slab::{NIL, Slab};
 use crate::types::{
-    Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce,
-    UserId,
+    Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce, UserId,
 };
 
 /// How much to preallocate. Exceeding a figure costs an amortised reallocation, never an
@@ -184,6 +183,18 @@ impl Engine {
         }
     }
 
+    /// An open order of `user`: its instrument, side, price and open quantity.
+    pub fn open_order(
+        &self,
+        user: UserId,
+        id: ClientOrderId,
+    ) -> Option<(SymbolId, Side, Price, Qty)> {
+        let &a = self.users.get(&user)?;
+        let &slot = self.order_index.get(&(a, id))?;
+        let o = &self.orders[slot];
+        Some((SymbolId(o.symbol), o.side, Price(o.price), Qty(o.open)))
+    }
+
     /// A user's cash balance.
     pub fn cash(&self, user: UserId) -> Option<Balance> {
         self.users
@@ -241,11 +252,7 @@ impl Engine {
         reason: RejectReason,
         out: &mut impl EventSink,
     ) {
-        emit(
-            &mut self.seq,
-            out,
-            EventKind::Rejected { user, id, reason },
-        );
+        emit(&mut self.seq, out, EventKind::Rejected { user, id, reason });
     }
 
     fn done(&mut self, op: AdminOp, user: Option<UserId>, out: &mut impl EventSink) {
@@ -414,7 +421,11 @@ impl Engine {
     // ---------------------------------------------------------------- orders
 
     /// Checks price and quantity against the instrument's tick and lot.
-    fn check_price_qty(inst: &Instrument, price: Option<i64>, qty: i64) -> Result<(), RejectReason> {
+    fn check_price_qty(
+        inst: &Instrument,
+        price: Option<i64>,
+        qty: i64,
+    ) -> Result<(), RejectReason> {
         if let Some(p) = price
             && (p <= 0 || p % inst.tick != 0)
         {
@@ -484,7 +495,12 @@ impl Engine {
                     o.price.0 * o.qty.0
                 };
                 if need <= 0 || cash.free() < need {
-                    return self.reject(Some(o.user), Some(o.id), RejectReason::InsufficientFunds, out);
+                    return self.reject(
+                        Some(o.user),
+                        Some(o.id),
+                        RejectReason::InsufficientFunds,
+                        out,
+                    );
                 }
                 self.accounts[a as usize].cash.reserved += need;
                 self.position(a, sym)
@@ -536,11 +552,20 @@ impl Engine {
             tif: o.tif,
             post_only: o.post_only,
         };
-        if !market && o.tif == TimeInForce::Fok && !self.can_fill(&taker, limits.self_trade_prevention) {
+        if !market
+            && o.tif == TimeInForce::Fok
+            && !self.can_fill(&taker, limits.self_trade_prevention)
+        {
             self.release(&taker, market, budget);
             return self.report_canceled(&taker, CancelReason::Fok, out);
         }
-        let end = self.match_order(&mut taker, market, &mut budget, limits.self_trade_prevention, out);
+        let end = self.match_order(
+            &mut taker,
+            market,
+            &mut budget,
+            limits.self_trade_prevention,
+            out,
+        );
         if market && o.side == Side::Buy {
             // Give back what the market buy reserved but did not spend.
             self.accounts[a as usize].cash.reserved -= budget;
@@ -750,7 +775,9 @@ impl Engine {
         taker.price = price.0;
         taker.open = new_open;
         taker.id = new_id;
-        let stp = self.accounts[old.account as usize].limits.self_trade_prevention;
+        let stp = self.accounts[old.account as usize]
+            .limits
+            .self_trade_prevention;
         let mut budget = Amount::MAX;
         let end = self.match_order(&mut taker, false, &mut budget, stp, out);
         self.orders[slot] = taker;

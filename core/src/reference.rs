@@ -147,8 +147,8 @@ impl ReferenceEngine {
     fn admin(&mut self, cmd: &Command, out: &mut Vec<Event>) -> Rejection {
         let (op, user) = match *cmd {
             Command::AddInstrument { symbol, tick, lot } => {
-                let taken = symbol.as_str() == "USD"
-                    || self.instruments.iter().any(|i| i.symbol == symbol);
+                let taken =
+                    symbol.as_str() == "USD" || self.instruments.iter().any(|i| i.symbol == symbol);
                 let reason = if taken {
                     RejectReason::DuplicateId
                 } else if tick.0 <= 0 {
@@ -423,7 +423,14 @@ impl ReferenceEngine {
         }
     }
 
-    fn fillable(&self, s: usize, side: Side, taker: &Resting, price: Option<i64>, stp: bool) -> bool {
+    fn fillable(
+        &self,
+        s: usize,
+        side: Side,
+        taker: &Resting,
+        price: Option<i64>,
+        stp: bool,
+    ) -> bool {
         let mut got = 0;
         for (p, o) in self.books[s].in_priority(side.opposite()) {
             if price.is_some_and(|l| !crosses(side, l, p)) {
@@ -523,7 +530,13 @@ impl ReferenceEngine {
     }
 
     /// Removes a resting order, gives back its reservation and reports it.
-    fn take_off(&mut self, user: UserId, id: ClientOrderId, reason: CancelReason, out: &mut Vec<Event>) {
+    fn take_off(
+        &mut self,
+        user: UserId,
+        id: ClientOrderId,
+        reason: CancelReason,
+        out: &mut Vec<Event>,
+    ) {
         let Some((s, side, price)) = self.find(user, id) else {
             return;
         };

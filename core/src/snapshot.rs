@@ -88,7 +88,9 @@ impl Reader<'_> {
     }
     fn u64(&mut self) -> Result<u64, SnapshotError> {
         let b = self.take(8)?;
-        Ok(u64::from_le_bytes(b.try_into().map_err(|_| SnapshotError::Truncated)?))
+        Ok(u64::from_le_bytes(
+            b.try_into().map_err(|_| SnapshotError::Truncated)?,
+        ))
     }
     fn i64(&mut self) -> Result<i64, SnapshotError> {
         Ok(self.u64()? as i64)

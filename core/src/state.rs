@@ -228,7 +228,11 @@ impl Engine {
     /// Rebuilds an engine from a state (a snapshot). The result has the same
     /// [`State`] and behaves identically from then on.
     pub fn from_state(state: &State, mut config: EngineConfig) -> Engine {
-        let orders: usize = state.books.iter().map(|b| b.bids.len() + b.asks.len()).sum();
+        let orders: usize = state
+            .books
+            .iter()
+            .map(|b| b.bids.len() + b.asks.len())
+            .sum();
         config.orders = config.orders.max(orders);
         config.users = config.users.max(state.accounts.len());
         config.instruments = config.instruments.max(state.books.len());

@@ -203,7 +203,10 @@ mod tests {
             Err(FixedStrError::TooLong),
             "bytes after the padding are refused"
         );
-        assert_eq!(FixedStr::new("0123456789abcdef").unwrap().as_str().len(), 16);
+        assert_eq!(
+            FixedStr::new("0123456789abcdef").unwrap().as_str().len(),
+            16
+        );
     }
 
     #[test]

@@ -83,19 +83,21 @@ fn new_order() -> impl Strategy<Value = Command> {
         tif(),
         prop_oneof![8 => Just(false), 1 => Just(true)],
     )
-        .prop_map(|(user, id, symbol, buy, order_type, price, qty, tif, post_only)| {
-            Command::New(NewOrder {
-                user,
-                id,
-                symbol,
-                side: if buy { Side::Buy } else { Side::Sell },
-                order_type,
-                price,
-                qty,
-                tif,
-                post_only,
-            })
-        })
+        .prop_map(
+            |(user, id, symbol, buy, order_type, price, qty, tif, post_only)| {
+                Command::New(NewOrder {
+                    user,
+                    id,
+                    symbol,
+                    side: if buy { Side::Buy } else { Side::Sell },
+                    order_type,
+                    price,
+                    qty,
+                    tif,
+                    post_only,
+                })
+            },
+        )
 }
 
 fn command() -> impl Strategy<Value = Command> {
@@ -132,7 +134,11 @@ fn check_invariants(state: &State, cash_in: i64, shares_in: &[i64]) {
     // No crossed book at rest; priority order within each side.
     for b in &state.books {
         if let (Some(bid), Some(ask)) = (b.bids.first(), b.asks.first()) {
-            assert!(bid.price < ask.price, "crossed book {:?}", b.instrument.symbol);
+            assert!(
+                bid.price < ask.price,
+                "crossed book {:?}",
+                b.instrument.symbol
+            );
         }
         assert!(b.bids.windows(2).all(|w| w[0].price >= w[1].price));
         assert!(b.asks.windows(2).all(|w| w[0].price <= w[1].price));
@@ -144,11 +150,18 @@ fn check_invariants(state: &State, cash_in: i64, shares_in: &[i64]) {
     // Conservation: cash and shares only move between users.
     assert_eq!(state.total_cash(), cash_in, "cash is conserved");
     for (b, &expected) in state.books.iter().zip(shares_in) {
-        assert_eq!(state.total_shares(&b.instrument.symbol), expected, "shares are conserved");
+        assert_eq!(
+            state.total_shares(&b.instrument.symbol),
+            expected,
+            "shares are conserved"
+        );
     }
     // Reservations: never negative, never above total, and exactly what resting orders hold.
     for a in &state.accounts {
-        assert!(0 <= a.cash.reserved && a.cash.reserved <= a.cash.total, "{a:?}");
+        assert!(
+            0 <= a.cash.reserved && a.cash.reserved <= a.cash.total,
+            "{a:?}"
+        );
         let held: i64 = state
             .books
             .iter()
@@ -174,7 +187,9 @@ fn check_invariants(state: &State, cash_in: i64, shares_in: &[i64]) {
 
 /// Net deposits implied by a command that took effect.
 fn apply_transfer(cmd: &Command, events: &[Event], cash_in: &mut i64, shares_in: &mut [i64]) {
-    let ok = events.iter().any(|e| matches!(e.kind, EventKind::Done { .. }));
+    let ok = events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Done { .. }));
     if !ok {
         return;
     }

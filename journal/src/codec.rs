@@ -178,8 +178,15 @@ impl R<'_> {
     fn s(&mut self) -> Result<ClientOrderId, CodecError> {
         FixedStr::from_bytes(&self.take::<16>()?).map_err(|_| CodecError::Invalid("string"))
     }
-    fn opt<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, CodecError>) -> Result<Option<T>, CodecError> {
-        if self.bool()? { f(self).map(Some) } else { Ok(None) }
+    fn opt<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, CodecError>,
+    ) -> Result<Option<T>, CodecError> {
+        if self.bool()? {
+            f(self).map(Some)
+        } else {
+            Ok(None)
+        }
     }
     fn asset(&mut self) -> Result<Asset, CodecError> {
         Ok(match self.u32()? {
@@ -283,10 +290,22 @@ mod tests {
     #[test]
     fn every_command_round_trips() {
         let cmds = [
-            Command::AddInstrument { symbol: s("ACME"), tick: Price(5), lot: Qty(10) },
+            Command::AddInstrument {
+                symbol: s("ACME"),
+                tick: Price(5),
+                lot: Qty(10),
+            },
             Command::AddUser { user: UserId(7) },
-            Command::Deposit { user: UserId(7), asset: Asset::Cash, amount: 5 },
-            Command::Withdraw { user: UserId(7), asset: Asset::Shares(SymbolId(3)), amount: 5 },
+            Command::Deposit {
+                user: UserId(7),
+                asset: Asset::Cash,
+                amount: 5,
+            },
+            Command::Withdraw {
+                user: UserId(7),
+                asset: Asset::Shares(SymbolId(3)),
+                amount: 5,
+            },
             Command::SetLimits {
                 user: UserId(1),
                 limits: LimitsUpdate {
@@ -308,10 +327,23 @@ mod tests {
                 tif: TimeInForce::Fok,
                 post_only: true,
             }),
-            Command::Cancel { user: UserId(1), id: s("x") },
-            Command::Replace { user: UserId(1), id: s("x"), new_id: s("y"), price: Price(1), qty: Qty(2) },
+            Command::Cancel {
+                user: UserId(1),
+                id: s("x"),
+            },
+            Command::Replace {
+                user: UserId(1),
+                id: s("x"),
+                new_id: s("y"),
+                price: Price(1),
+                qty: Qty(2),
+            },
             Command::EndOfDay,
-            Command::Invalid { user: None, id: Some(s("q")), reason: RejectReason::Malformed },
+            Command::Invalid {
+                user: None,
+                id: Some(s("q")),
+                reason: RejectReason::Malformed,
+            },
         ];
         for c in cmds {
             let mut buf = Vec::new();

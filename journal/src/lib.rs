@@ -98,6 +98,14 @@ pub(crate) fn numbered_files(
     Ok(out)
 }
 
+/// The segment files of a journal directory, oldest first.
+pub fn segments(dir: &Path) -> Result<Vec<PathBuf>, JournalError> {
+    Ok(numbered_files(dir, "wal-", ".log")?
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect())
+}
+
 /// `fsync`s a directory so that file creations and renames in it are durable.
 pub(crate) fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     std::fs::File::open(dir)

@@ -69,6 +69,15 @@ impl<'a> Records<'a> {
         }
     }
 
+    /// Records of `bytes`, numbered from whatever the first record carries.
+    pub fn from_start(bytes: &'a [u8]) -> Self {
+        let first = bytes
+            .get(8..16)
+            .and_then(|b| b.try_into().ok())
+            .map_or(1, u64::from_le_bytes);
+        Records::new(bytes, first)
+    }
+
     /// Bytes of whole, valid records read so far.
     pub fn valid_len(&self) -> usize {
         self.offset
@@ -185,6 +194,12 @@ mod tests {
         frame(5, &Command::EndOfDay, &mut buf);
         let mut r = Records::new(&buf, 1);
         assert_eq!(r.by_ref().count(), 1);
-        assert_eq!(r.error, Some(RecordError::BadSeq { expected: 2, found: 5 }));
+        assert_eq!(
+            r.error,
+            Some(RecordError::BadSeq {
+                expected: 2,
+                found: 5
+            })
+        );
     }
 }

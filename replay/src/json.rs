@@ -19,7 +19,10 @@ struct Malformed;
 type Fields = Map<String, Value>;
 
 fn user(f: &Fields) -> Result<UserId, Malformed> {
-    f.get("user").and_then(Value::as_u64).map(UserId).ok_or(Malformed)
+    f.get("user")
+        .and_then(Value::as_u64)
+        .map(UserId)
+        .ok_or(Malformed)
 }
 
 fn order_id(f: &Fields, key: &str) -> Result<ClientOrderId, Malformed> {

@@ -45,7 +45,11 @@ fn sequence_numbers_rise_by_one_and_blank_lines_are_skipped() {
     );
     let seqs: Vec<u64> = out
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["seq"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(seqs, vec![1, 2]);
     assert!(out.contains("duplicate_id"));

@@ -1,0 +1,82 @@
+//! The `bourse replay` binary, run as a user would.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use bourse_journal::Journal;
+
+fn bourse() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_bourse"))
+}
+
+const SCENARIO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../scenarios/price_time_priority"
+);
+
+#[test]
+fn replays_a_file_and_stdin_identically() {
+    let from_file = bourse()
+        .args(["replay", "--state", &format!("{SCENARIO}.jsonl")])
+        .output()
+        .expect("run bourse");
+    assert!(from_file.status.success());
+    let expected = std::fs::read_to_string(format!("{SCENARIO}.expected")).expect("expected");
+    assert_eq!(String::from_utf8_lossy(&from_file.stdout), expected);
+
+    let mut child = bourse()
+        .args(["replay", "--state", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let input = std::fs::read(format!("{SCENARIO}.jsonl")).expect("scenario");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&input)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
+#[test]
+fn replays_a_journal_to_the_same_events_as_its_commands() {
+    let input = std::fs::read_to_string(format!("{SCENARIO}.jsonl")).expect("scenario");
+    // Journal the commands exactly as the pipeline would decode them.
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut journal = Journal::open(dir.path(), 1).expect("journal");
+    let mut engine = bourse_core::Engine::default();
+    let mut sink = Vec::new();
+    for line in input.lines() {
+        let cmd = bourse_replay::json::parse_command(line, &engine);
+        engine.execute(&cmd, &mut sink);
+        journal.append(&cmd);
+    }
+    journal.commit().expect("commit");
+    let out = bourse()
+        .args(["replay", "--state", "--journal"])
+        .arg(dir.path())
+        .output()
+        .expect("run bourse");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = std::fs::read_to_string(format!("{SCENARIO}.expected")).expect("expected");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error_not_a_panic() {
+    let out = bourse()
+        .args(["replay", "/no/such/file.jsonl"])
+        .output()
+        .expect("run bourse");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/no/such/file.jsonl"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -1,0 +1,67 @@
+//! A journal writer for the kill -9 test (`tests/kill9.rs`), not for production use.
+//!
+//! Recovers from DIR, then appends the rest of the commands stored in INPUT (a file of
+//! journal records, seq 1..n) in random-sized group commits, printing `ack <seq>` only
+//! after each batch is durable, and taking a snapshot (then rotating and pruning) every
+//! SNAPSHOT_EVERY commands.
+//!
+//! Usage: `journal-crash-writer DIR INPUT SNAPSHOT_EVERY`
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use bourse_core::EngineConfig;
+use bourse_journal::{Journal, Records, recover, write_snapshot};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        return Err("usage: journal-crash-writer DIR INPUT SNAPSHOT_EVERY".into());
+    }
+    let dir = PathBuf::from(&args[1]);
+    let input = std::fs::read(&args[2])?;
+    let snapshot_every: u64 = args[3].parse()?;
+    let mut records = Records::new(&input, 1);
+    let all: Vec<_> = records.by_ref().map(|(_, c)| c).collect();
+    if let Some(e) = records.error {
+        return Err(format!("bad input file: {e}").into());
+    }
+
+    let rec = recover(&dir, EngineConfig::default())?;
+    let mut engine = rec.engine;
+    let mut journal = Journal::open(&dir, rec.last_seq + 1)?;
+    // Batch sizes from a small LCG seeded by where we start: deterministic per restart.
+    let mut state = rec
+        .last_seq
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = rec.last_seq as usize;
+    let mut events = Vec::new();
+    let mut last_snapshot = rec.last_seq;
+    let mut out = std::io::stdout().lock();
+    while next < all.len() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let batch = (1 + (state >> 58) as usize).min(all.len() - next);
+        for cmd in &all[next..next + batch] {
+            journal.append(cmd);
+        }
+        let durable = journal.commit()?;
+        for cmd in &all[next..next + batch] {
+            events.clear();
+            engine.execute(cmd, &mut events);
+        }
+        next += batch;
+        writeln!(out, "ack {durable}")?;
+        out.flush()?;
+        if durable - last_snapshot >= snapshot_every {
+            journal.rotate()?;
+            write_snapshot(&dir, durable, &engine.state())?;
+            journal.prune(durable)?;
+            last_snapshot = durable;
+        }
+    }
+    writeln!(out, "done {}", journal.durable_seq())?;
+    Ok(())
+}
