@@ -16,6 +16,15 @@
 //! Within a level orders are in arrival order (time priority); across levels, price
 //! priority. A book never rests crossed: matching runs before any order rests.
 //!
+//! # Empty levels
+//! A level that empties below the top of the book is not removed at once: it stays in
+//! the vector, empty (a *tombstone*), so that the next order at that price — in a busy
+//! book, very soon — finds it in place with no `memmove` at all. The top level is never
+//! empty: emptying it pops it and any tombstones behind it. When tombstones outnumber
+//! live levels (and there are more than 64), the side is compacted in one O(n) pass, so
+//! the cost is amortised and the vector stays bounded by twice the live levels.
+//! Tombstones are invisible: every walk over levels skips empty ones.
+//!
 //! # Known limitation
 //! Inserting a level deep in a very long side costs a `memmove` proportional to the
 //! number of better levels (about 1 µs for 1,000 levels). Levels far from the top are
@@ -66,6 +75,8 @@ pub(crate) struct Book {
     pub(crate) bids: Vec<LevelRef>,
     /// Descending by price: best ask last.
     pub(crate) asks: Vec<LevelRef>,
+    /// Empty levels kept in `bids` / `asks` (never at the top; see the module docs).
+    tombstones: [u32; 2],
 }
 
 impl Book {
@@ -124,7 +135,11 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
     // first). Search from the end: new orders cluster near the top of the book.
     let pos = level_position(refs, side, price);
     let level = if pos > 0 && refs[pos - 1].price == price {
-        refs[pos - 1].level
+        let l = refs[pos - 1].level;
+        if levels[l].head == NIL {
+            book.tombstones[side as usize] -= 1;
+        }
+        l
     } else {
         let l = levels.insert(Level {
             total: 0,
@@ -179,7 +194,6 @@ pub(crate) fn unlink(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sla
         next,
         open,
         side,
-        price,
         ..
     } = orders[o];
     if prev != NIL {
@@ -197,30 +211,46 @@ pub(crate) fn unlink(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sla
     }
     lvl.total -= open;
     if lvl.head == NIL {
-        remove_level(book.side_mut(side), levels, side, price, level);
+        level_emptied(book, levels, side, level);
     }
 }
 
-/// Removes the (empty) level `level` at `price` from `refs` and frees it.
-pub(crate) fn remove_level(
-    refs: &mut Vec<LevelRef>,
-    levels: &mut Slab<Level>,
-    side: Side,
-    price: i64,
-    level: u32,
-) {
-    let n = refs.len();
-    if n > 0 && refs[n - 1].level == level {
+/// Called when `level` on `side` has just lost its last order: pops it if it is the
+/// top (with any tombstones behind it), otherwise leaves it as a tombstone.
+fn level_emptied(book: &mut Book, levels: &mut Slab<Level>, side: Side, level: u32) {
+    let s = side as usize;
+    let refs = match side {
+        Side::Buy => &mut book.bids,
+        Side::Sell => &mut book.asks,
+    };
+    if refs.last().is_some_and(|l| l.level == level) {
         refs.pop();
-    } else {
-        let pos = level_position(refs, side, price);
-        debug_assert!(pos > 0 && refs[pos - 1].level == level);
-        refs.remove(pos - 1);
+        levels.remove(level);
+        while let Some(top) = refs.last() {
+            if levels[top.level].head != NIL {
+                break;
+            }
+            levels.remove(top.level);
+            refs.pop();
+            book.tombstones[s] -= 1;
+        }
+        return;
     }
-    levels.remove(level);
+    book.tombstones[s] += 1;
+    let dead = book.tombstones[s] as usize;
+    if dead > 64 && dead * 2 > refs.len() {
+        refs.retain(|l| {
+            let keep = levels[l.level].head != NIL;
+            if !keep {
+                levels.remove(l.level);
+            }
+            keep
+        });
+        book.tombstones[s] = 0;
+    }
 }
 
-/// Iterates a level's orders from the front of the queue.
+/// Iterates a level's orders from the front of the queue (nothing for a tombstone).
 pub(crate) fn level_orders<'a>(
     levels: &'a Slab<Level>,
     orders: &'a Slab<Order>,
@@ -269,6 +299,7 @@ mod tests {
         let mut orders = Slab::with_capacity(4);
         let mut ids = vec![];
         for (p, q) in [(100, 1), (105, 2), (95, 3), (100, 4), (103, 5)] {
+            // ids: 0 → 100, 1 → 105, 2 → 95, 3 → 100, 4 → 103
             let o = orders.insert(order(Side::Buy, p, q));
             enqueue(&mut book, &mut levels, &mut orders, o);
             ids.push(o);
@@ -294,12 +325,69 @@ mod tests {
         unlink(&mut book, &mut levels, &mut orders, ids[0]);
         assert_eq!(levels[at_100].total, 4);
         unlink(&mut book, &mut levels, &mut orders, ids[3]);
-        assert!(
-            book.bids.iter().all(|l| l.price != 100),
-            "empty level removed"
-        );
+        // Below the top, an emptied level stays as an invisible tombstone...
+        assert_eq!(level_orders(&levels, &orders, at_100).count(), 0);
+        assert_eq!(book.tombstones[0], 1);
+        // ...and is reused, not recreated, by the next order at its price.
+        let again = orders.insert(order(Side::Buy, 100, 7));
+        enqueue(&mut book, &mut levels, &mut orders, again);
+        assert_eq!(orders[again].level, at_100);
+        assert_eq!(book.tombstones[0], 0);
+        unlink(&mut book, &mut levels, &mut orders, again);
+        // Emptying the top pops it and every tombstone behind it.
         unlink(&mut book, &mut levels, &mut orders, ids[1]);
         assert_eq!(book.best(Side::Buy), Some(103));
+        unlink(&mut book, &mut levels, &mut orders, ids[4]);
+        assert_eq!(
+            book.best(Side::Buy),
+            Some(95),
+            "the tombstone at 100 went with the top"
+        );
+        assert_eq!(book.tombstones[0], 0);
+    }
+
+    #[test]
+    fn tombstones_are_compacted_when_they_outnumber_live_levels() {
+        let mut book = Book::default();
+        let mut levels = Slab::with_capacity(4);
+        let mut orders = Slab::with_capacity(4);
+        let ids: Vec<u32> = (0..300)
+            .map(|p| {
+                let o = orders.insert(order(Side::Sell, 1_000 + p, 1));
+                enqueue(&mut book, &mut levels, &mut orders, o);
+                o
+            })
+            .collect();
+        // Empty every level but the best (1000) and every tenth.
+        for (p, &o) in ids.iter().enumerate().skip(1) {
+            if p % 10 != 0 {
+                unlink(&mut book, &mut levels, &mut orders, o);
+            }
+        }
+        let live = book
+            .asks
+            .iter()
+            .filter(|l| levels[l.level].head != NIL)
+            .count();
+        assert_eq!(live, 30);
+        assert!(
+            book.asks.len() <= 2 * live + 65,
+            "compacted: {} refs",
+            book.asks.len()
+        );
+        let dead = book.asks.len() - live;
+        assert_eq!(book.tombstones[1] as usize, dead);
+        assert_eq!(
+            levels.len(),
+            book.asks.len(),
+            "compaction freed the dead levels"
+        );
+        let prices: Vec<i64> = book.asks.iter().map(|l| l.price).collect();
+        assert!(
+            prices.windows(2).all(|w| w[0] > w[1]),
+            "still sorted, best last"
+        );
+        assert_eq!(book.best(Side::Sell), Some(1_000));
     }
 
     #[test]

@@ -1,0 +1,272 @@
+//! `exchange-bench`: Bourse on exchange-core's workload, beside lobster and orderbook-rs.
+//!
+//! Prints a Markdown report: the workload's shape, single-thread throughput (median of
+//! interleaved repetitions, each engine fresh), and latency percentiles at fixed offered
+//! rates measured from intended start times. Run it in release mode:
+//!
+//! `cargo run --release -p bourse-benches --bin exchange-bench -- --commands 3000000`
+
+use std::fmt::Write as _;
+
+use bourse_benches::competitors::{Lobster, Op, OrderbookRs, translate};
+use bourse_benches::pacing::{Percentiles, paced};
+use bourse_benches::{CountingSink, prepared_engine, throughput};
+use bourse_workload::{Workload, WorkloadConfig, generate};
+use clap::Parser;
+
+/// Bourse on exchange-core's workload.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Commands in the measured stream.
+    #[arg(long, default_value_t = 3_000_000)]
+    commands: usize,
+    /// Commands of the multi-symbol (10,000 symbols, 100,000 users) variant; 0 skips it.
+    #[arg(long, default_value_t = 3_000_000)]
+    multi_commands: usize,
+    /// Offered rates for the latency runs, commands per second (`none` skips them).
+    #[arg(long, value_delimiter = ',', default_value = "1000000,3000000,5000000", value_parser = parse_rate)]
+    rates: Vec<u64>,
+    /// Interleaved throughput repetitions per engine (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Seed of the workload.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Skip lobster and orderbook-rs.
+    #[arg(long)]
+    no_competitors: bool,
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    if s == "none" {
+        return Ok(0);
+    }
+    s.parse().map_err(|e| format!("{s}: {e}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn mops(x: f64) -> String {
+    format!("{:.2} M/s", x / 1e6)
+}
+
+fn us(ns: u64) -> String {
+    if ns < 10_000 {
+        format!("{:.2} µs", ns as f64 / 1e3)
+    } else {
+        format!("{:.0} µs", ns as f64 / 1e3)
+    }
+}
+
+fn row(name: &str, p: &Percentiles) -> String {
+    format!(
+        "| {name} | {} | {} | {} | {} | {} | {} | {} |\n",
+        mops(p.rate as f64),
+        us(p.p50),
+        us(p.p90),
+        us(p.p99),
+        us(p.p999),
+        us(p.p9999),
+        us(p.max)
+    )
+}
+
+fn lobster_throughput(setup: &[Op], ops: &[Op]) -> f64 {
+    let mut b = Lobster::new(setup.len() * 4);
+    for op in setup {
+        b.apply(op);
+    }
+    let t = std::time::Instant::now();
+    for op in ops {
+        std::hint::black_box(b.apply(op));
+    }
+    ops.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+fn orbrs_throughput(setup: &[Op], ops: &[Op]) -> f64 {
+    let b = OrderbookRs::default();
+    for op in setup {
+        b.apply(op);
+    }
+    let t = std::time::Instant::now();
+    for op in ops {
+        b.apply(op);
+    }
+    ops.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+fn describe(w: &Workload, out: &mut String) {
+    let s = &w.stats;
+    let n = w.commands.len() as f64;
+    let pct = |x: usize| 100.0 * x as f64 / n;
+    let _ = writeln!(
+        out,
+        "- {} symbols, {} users, {} commands (seed {}): GTC {:.1}%, IOC {:.1}%, cancel {:.1}%, move {:.1}%; \
+         {:.1}% of commands trade ({} trades); mean resting orders {:.0}, levels at end (busiest book) {}; rejects {}",
+        w.config.symbols,
+        w.config.users,
+        w.commands.len(),
+        w.config.seed,
+        pct(s.gtc),
+        pct(s.ioc),
+        pct(s.cancels),
+        pct(s.moves),
+        pct(s.trading_commands),
+        s.trades,
+        s.mean_resting,
+        s.levels_at_end,
+        s.rejects
+    );
+}
+
+fn cpu() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
+
+fn main() {
+    let args = Args::parse();
+    let mut out = String::new();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let _ = writeln!(
+        out,
+        "## exchange-bench\n\nMachine: {} ({cores} cores). Command: `{}`\n",
+        cpu(),
+        std::env::args().collect::<Vec<_>>().join(" ")
+    );
+
+    let cfg = WorkloadConfig {
+        seed: args.seed,
+        ..WorkloadConfig::single_symbol(args.commands)
+    };
+    eprintln!("generating {} commands…", args.commands);
+    let w = generate(cfg);
+    let _ = writeln!(out, "### Workload\n");
+    describe(&w, &mut out);
+    let setup_ops = translate(&w.setup);
+    let ops = translate(&w.commands);
+
+    eprintln!("throughput…");
+    let (mut tb, mut tl, mut to) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..args.reps {
+        let mut e = prepared_engine(&w);
+        tb.push(throughput(&mut e, &w.commands));
+        if !args.no_competitors {
+            tl.push(lobster_throughput(&setup_ops, &ops));
+            to.push(orbrs_throughput(&setup_ops, &ops));
+        }
+        eprintln!("  rep {rep}: bourse {}", mops(tb[rep]));
+    }
+    let bourse = median(tb);
+    let _ = writeln!(
+        out,
+        "\n### Throughput, one thread, no pacing (median of {} interleaved runs)\n",
+        args.reps
+    );
+    let _ = writeln!(out, "| engine | commands/s | Bourse is |\n|---|---|---|");
+    let _ = writeln!(
+        out,
+        "| **Bourse** (risk checks, reservations, STP, events) | {} | — |",
+        mops(bourse)
+    );
+    if !args.no_competitors {
+        let (l, o) = (median(tl), median(to));
+        let _ = writeln!(
+            out,
+            "| lobster 0.7 (no risk) | {} | {:.1}× faster |",
+            mops(l),
+            bourse / l
+        );
+        let _ = writeln!(
+            out,
+            "| orderbook-rs 0.15 (no risk) | {} | {:.1}× faster |",
+            mops(o),
+            bourse / o
+        );
+    }
+
+    eprintln!("latency…");
+    let _ = writeln!(
+        out,
+        "\n### Latency at offered rates (intended start → completion)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| engine | offered | 50% | 90% | 99% | 99.9% | 99.99% | worst |\n|---|---|---|---|---|---|---|---|"
+    );
+    for &rate in args.rates.iter().filter(|&&r| r > 0) {
+        let mut e = prepared_engine(&w);
+        let mut sink = CountingSink::default();
+        let p = paced(rate, w.commands.len(), |i| {
+            e.execute(&w.commands[i], &mut sink)
+        });
+        out.push_str(&row("**Bourse**", &p));
+        eprintln!("  bourse at {}: p99 {}", mops(rate as f64), us(p.p99));
+        if !args.no_competitors {
+            let mut l = Lobster::new(setup_ops.len() * 4);
+            for op in &setup_ops {
+                l.apply(op);
+            }
+            let p = paced(rate, ops.len(), |i| {
+                std::hint::black_box(l.apply(&ops[i]));
+            });
+            out.push_str(&row("lobster", &p));
+            let o = OrderbookRs::default();
+            for op in &setup_ops {
+                o.apply(op);
+            }
+            let p = paced(rate, ops.len(), |i| o.apply(&ops[i]));
+            out.push_str(&row("orderbook-rs", &p));
+        }
+    }
+
+    if args.multi_commands > 0 {
+        eprintln!("multi-symbol workload…");
+        let mcfg = WorkloadConfig {
+            seed: args.seed,
+            ..WorkloadConfig::multi_symbol(args.multi_commands)
+        };
+        let mw = generate(mcfg);
+        let _ = writeln!(out, "\n### Multi-symbol variant\n");
+        describe(&mw, &mut out);
+        let mut t = Vec::new();
+        for _ in 0..args.reps.min(3) {
+            let mut e = prepared_engine(&mw);
+            t.push(throughput(&mut e, &mw.commands));
+        }
+        let _ = writeln!(
+            out,
+            "\nThroughput (median of {}): **{}** (single symbol above: {})\n",
+            t.len(),
+            mops(median(t)),
+            mops(bourse)
+        );
+        let _ = writeln!(
+            out,
+            "| engine | offered | 50% | 90% | 99% | 99.9% | 99.99% | worst |\n|---|---|---|---|---|---|---|---|"
+        );
+        let mut e = prepared_engine(&mw);
+        let mut sink = CountingSink::default();
+        let rate = args
+            .rates
+            .first()
+            .copied()
+            .filter(|&r| r > 0)
+            .unwrap_or(1_000_000);
+        let p = paced(rate, mw.commands.len(), |i| {
+            e.execute(&mw.commands[i], &mut sink)
+        });
+        out.push_str(&row("**Bourse**, 10,000 symbols", &p));
+    }
+    print!("{out}");
+}
