@@ -31,6 +31,8 @@
 //! rarely created in practice; a radix tree would remove the cost at the price of
 //! pointer chasing on every access.
 
+use rustc_hash::FxHashMap;
+
 use crate::slab::{NIL, Slab};
 use crate::types::{ClientOrderId, Side, TimeInForce, UserId};
 
@@ -77,6 +79,9 @@ pub(crate) struct Book {
     pub(crate) asks: Vec<LevelRef>,
     /// Empty levels kept in `bids` / `asks` (never at the top; see the module docs).
     tombstones: [u32; 2],
+    /// Price → level, per side, for every entry of `bids` / `asks` (tombstones too), so
+    /// that an order joining an existing level needs no search.
+    index: [FxHashMap<i64, u32>; 2],
 }
 
 impl Book {
@@ -86,15 +91,6 @@ impl Book {
         match side {
             Side::Buy => &self.bids,
             Side::Sell => &self.asks,
-        }
-    }
-
-    /// The side's levels, best last, mutably.
-    #[inline]
-    pub(crate) fn side_mut(&mut self, side: Side) -> &mut Vec<LevelRef> {
-        match side {
-            Side::Buy => &mut self.bids,
-            Side::Sell => &mut self.asks,
         }
     }
 
@@ -130,24 +126,30 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
         let ord = &orders[o];
         (ord.side, ord.price, ord.open)
     };
-    let refs = book.side_mut(side);
-    // Position of the first level that is better than `price` (levels are stored worst
-    // first). Search from the end: new orders cluster near the top of the book.
-    let pos = level_position(refs, side, price);
-    let level = if pos > 0 && refs[pos - 1].price == price {
-        let l = refs[pos - 1].level;
-        if levels[l].head == NIL {
-            book.tombstones[side as usize] -= 1;
+    let index = &mut book.index[side as usize];
+    let level = match index.get(&price) {
+        Some(&l) => {
+            if levels[l].head == NIL {
+                book.tombstones[side as usize] -= 1;
+            }
+            l
         }
-        l
-    } else {
-        let l = levels.insert(Level {
-            total: 0,
-            head: NIL,
-            tail: NIL,
-        });
-        refs.insert(pos, LevelRef { price, level: l });
-        l
+        None => {
+            let l = levels.insert(Level {
+                total: 0,
+                head: NIL,
+                tail: NIL,
+            });
+            index.insert(price, l);
+            let refs = match side {
+                Side::Buy => &mut book.bids,
+                Side::Sell => &mut book.asks,
+            };
+            // Levels are stored worst first: insert before the first better one.
+            let pos = level_position(refs, side, price);
+            refs.insert(pos, LevelRef { price, level: l });
+            l
+        }
     };
     let lvl = &mut levels[level];
     let tail = lvl.tail;
@@ -164,8 +166,8 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
     ord.next = NIL;
 }
 
-/// Index just past the last level that is not better than `price` (so a level at exactly
-/// `price`, if present, is at `pos - 1`).
+/// Index just past the last level that is not better than `price`: where a new level
+/// at `price` goes.
 #[inline]
 fn level_position(refs: &[LevelRef], side: Side, price: i64) -> usize {
     let n = refs.len();
@@ -219,20 +221,22 @@ pub(crate) fn unlink(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sla
 /// top (with any tombstones behind it), otherwise leaves it as a tombstone.
 fn level_emptied(book: &mut Book, levels: &mut Slab<Level>, side: Side, level: u32) {
     let s = side as usize;
+    let index = &mut book.index[s];
     let refs = match side {
         Side::Buy => &mut book.bids,
         Side::Sell => &mut book.asks,
     };
     if refs.last().is_some_and(|l| l.level == level) {
-        refs.pop();
-        levels.remove(level);
-        while let Some(top) = refs.last() {
-            if levels[top.level].head != NIL {
+        while let Some(&top) = refs.last() {
+            if top.level != level && levels[top.level].head != NIL {
                 break;
             }
+            if top.level != level {
+                book.tombstones[s] -= 1;
+            }
             levels.remove(top.level);
+            index.remove(&top.price);
             refs.pop();
-            book.tombstones[s] -= 1;
         }
         return;
     }
@@ -243,6 +247,7 @@ fn level_emptied(book: &mut Book, levels: &mut Slab<Level>, side: Side, level: u
             let keep = levels[l.level].head != NIL;
             if !keep {
                 levels.remove(l.level);
+                index.remove(&l.price);
             }
             keep
         });

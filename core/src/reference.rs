@@ -718,7 +718,7 @@ impl ReferenceEngine {
                         .filter(|(_, b)| **b != Balance::default())
                         .map(|(s, b)| (self.instruments[*s as usize].symbol, *b))
                         .collect();
-                    holdings.sort_by(|x, y| x.0.cmp(&y.0));
+                    holdings.sort_by_key(|x| x.0);
                     AccountState {
                         user: *u,
                         cash: a.cash,

@@ -208,7 +208,7 @@ impl Engine {
             .iter()
             .zip(holdings)
             .map(|(a, mut h)| {
-                h.sort_by(|x, y| x.0.cmp(&y.0));
+                h.sort_by_key(|x| x.0);
                 AccountState {
                     user: a.user,
                     cash: a.cash,
