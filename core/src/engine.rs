@@ -24,6 +24,8 @@
 //! allocation in steady state (slabs and maps are sized by [`EngineConfig`]; they grow
 //! by amortised doubling only past that), no I/O, no logging.
 
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 
 use crate::account::{Account, Balance, Limits, Position};
@@ -662,31 +664,66 @@ impl Engine {
         }
     }
 
-    /// Every check of a replace; returns the order's slot and the reservation change.
-    fn check_replace(
-        &self,
+    /// Finds the order a replace names and moves its index entry to `new_id` (the common
+    /// path costs three hash operations: account, remove old id, insert new id). Checks,
+    /// in the replay format's order, the user, the order, trading, and the new id.
+    fn take_for_replace(
+        &mut self,
         user: UserId,
         id: ClientOrderId,
         new_id: ClientOrderId,
+    ) -> Result<(u32, u32), RejectReason> {
+        let &a = self.users.get(&user).ok_or(RejectReason::UnknownUser)?;
+        let rekey = new_id != id;
+        let slot = if rekey {
+            self.order_index.remove(&(a, id))
+        } else {
+            self.order_index.get(&(a, id)).copied()
+        };
+        let slot = slot.ok_or(RejectReason::UnknownOrder)?;
+        let refusal = if !self.accounts[a as usize].limits.trading_enabled {
+            Some(RejectReason::TradingDisabled)
+        } else if rekey {
+            match self.order_index.entry((a, new_id)) {
+                Entry::Occupied(_) => Some(RejectReason::DuplicateId),
+                Entry::Vacant(v) => {
+                    v.insert(slot);
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(r) = refusal {
+            if rekey {
+                self.order_index.insert((a, id), slot);
+            }
+            return Err(r);
+        }
+        Ok((a, slot))
+    }
+
+    /// Puts an order's index entry back under its old id after a refused replace.
+    fn undo_rekey(&mut self, a: u32, slot: u32, id: ClientOrderId, new_id: ClientOrderId) {
+        if new_id != id {
+            self.order_index.remove(&(a, new_id));
+            self.order_index.insert((a, id), slot);
+        }
+    }
+
+    /// The checks of a replace that need no look-up; returns the reservation change.
+    fn check_replace(
+        &self,
+        a: u32,
+        slot: u32,
         price: Price,
         qty: Qty,
-    ) -> Result<(u32, Amount), RejectReason> {
-        let &a = self.users.get(&user).ok_or(RejectReason::UnknownUser)?;
-        let &slot = self
-            .order_index
-            .get(&(a, id))
-            .ok_or(RejectReason::UnknownOrder)?;
+    ) -> Result<Amount, RejectReason> {
         let acct = &self.accounts[a as usize];
-        if !acct.limits.trading_enabled {
-            return Err(RejectReason::TradingDisabled);
-        }
-        if new_id != id && self.order_index.contains_key(&(a, new_id)) {
-            return Err(RejectReason::DuplicateId);
-        }
         let o = &self.orders[slot];
         Self::check_price_qty(&self.instruments[o.symbol as usize], Some(price.0), qty.0)?;
         if qty.0 <= o.filled {
-            return Ok((slot, 0));
+            return Ok(0);
         }
         if qty.0 > acct.limits.max_order_qty {
             return Err(RejectReason::LimitExceeded);
@@ -718,7 +755,7 @@ impl Engine {
                 return Err(RejectReason::PostOnlyWouldCross);
             }
         }
-        Ok((slot, delta))
+        Ok(delta)
     }
 
     fn replace(
@@ -730,12 +767,20 @@ impl Engine {
         qty: Qty,
         out: &mut impl EventSink,
     ) {
-        let (slot, delta) = match self.check_replace(user, id, new_id, price, qty) {
+        let (a, slot) = match self.take_for_replace(user, id, new_id) {
             Ok(r) => r,
             Err(r) => return self.reject(Some(user), Some(id), r, out),
         };
+        let delta = match self.check_replace(a, slot, price, qty) {
+            Ok(d) => d,
+            Err(r) => {
+                self.undo_rekey(a, slot, id, new_id);
+                return self.reject(Some(user), Some(id), r, out);
+            }
+        };
         let old = self.orders[slot];
         if qty.0 <= old.filled {
+            self.undo_rekey(a, slot, id, new_id);
             return self.remove_resting(slot, CancelReason::Replaced, out);
         }
         emit(
@@ -753,10 +798,7 @@ impl Engine {
             Side::Buy => self.accounts[old.account as usize].cash.reserved += delta,
             Side::Sell => self.positions[old.position as usize].shares.reserved += delta,
         }
-        if new_id != id {
-            self.order_index.remove(&(old.account, id));
-            self.order_index.insert((old.account, new_id), slot);
-        }
+        self.orders[slot].id = new_id;
         let new_open = qty.0 - old.filled;
         if price.0 == old.price && new_open < old.open {
             // Same price, less quantity: keeps its place in the queue.
