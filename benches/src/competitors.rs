@@ -51,19 +51,30 @@ pub enum Op {
     },
 }
 
-/// Translates engine commands into [`Op`]s; admin commands are dropped.
-pub fn translate(cmds: &[Command]) -> Vec<Op> {
-    let mut ids: HashMap<(UserId, ClientOrderId), (u64, bool)> = HashMap::new();
+/// Translates a workload's setup and measured commands into [`Op`]s (one id space, so
+/// the stream can cancel and move orders the setup placed); admin commands are dropped.
+pub fn translate(setup: &[Command], cmds: &[Command]) -> (Vec<Op>, Vec<Op>) {
+    let mut ids = HashMap::new();
     let mut next = 0u64;
+    let setup = translate_into(setup, &mut ids, &mut next);
+    let cmds = translate_into(cmds, &mut ids, &mut next);
+    (setup, cmds)
+}
+
+fn translate_into(
+    cmds: &[Command],
+    ids: &mut HashMap<(UserId, ClientOrderId), (u64, bool)>,
+    next: &mut u64,
+) -> Vec<Op> {
     let mut out = Vec::with_capacity(cmds.len());
     for c in cmds {
         match *c {
             Command::New(o) if o.order_type == OrderType::Limit => {
-                next += 1;
+                *next += 1;
                 let buy = o.side == Side::Buy;
-                ids.insert((o.user, o.id), (next, buy));
+                ids.insert((o.user, o.id), (*next, buy));
                 out.push(Op::Limit {
-                    id: next,
+                    id: *next,
                     buy,
                     price: o.price.0 as u64,
                     qty: o.qty.0 as u64,
@@ -220,9 +231,12 @@ mod tests {
     #[test]
     fn translated_stream_trades_in_every_book() {
         let w = generate(WorkloadConfig::single_symbol(5_000));
-        let setup = translate(&w.setup);
-        let ops = translate(&w.commands);
-        assert!(ops.len() > 4_900, "admin commands only are dropped");
+        let (setup, ops) = translate(&w.setup, &w.commands);
+        assert_eq!(
+            ops.len(),
+            w.commands.len(),
+            "every command of the stream has an op"
+        );
         let mut lob = Lobster::new(10_000);
         let orb = OrderbookRs::default();
         for op in &setup {

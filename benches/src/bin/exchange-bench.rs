@@ -153,8 +153,7 @@ fn main() {
     let w = generate(cfg);
     let _ = writeln!(out, "### Workload\n");
     describe(&w, &mut out);
-    let setup_ops = translate(&w.setup);
-    let ops = translate(&w.commands);
+    let (setup_ops, ops) = translate(&w.setup, &w.commands);
 
     eprintln!("throughput…");
     let (mut tb, mut tl, mut to) = (Vec::new(), Vec::new(), Vec::new());
