@@ -204,6 +204,11 @@ fn main() {
         "| engine | offered | 50% | 90% | 99% | 99.9% | 99.99% | worst |\n|---|---|---|---|---|---|---|---|"
     );
     for &rate in args.rates.iter().filter(|&&r| r > 0) {
+        // The harness alone, running a no-op: the machine's own noise at this rate.
+        let mut x = 0u64;
+        let p = paced(rate, w.commands.len(), |i| x = x.wrapping_add(i as u64));
+        std::hint::black_box(x);
+        out.push_str(&row("harness floor (no-op)", &p));
         let mut e = prepared_engine(&w);
         let mut sink = CountingSink::default();
         let p = paced(rate, w.commands.len(), |i| {
