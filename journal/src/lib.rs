@@ -17,11 +17,13 @@ pub mod codec;
 mod record;
 mod recovery;
 mod snapshot_file;
+mod snapshotter;
 mod writer;
 
 pub use record::{RECORD_HEADER, RecordError, Records, frame};
 pub use recovery::{Recovered, recover, recover_with};
 pub use snapshot_file::{read_snapshot, write_snapshot};
+pub use snapshotter::Snapshotter;
 pub use writer::Journal;
 
 use std::path::{Path, PathBuf};

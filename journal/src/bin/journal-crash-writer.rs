@@ -2,8 +2,8 @@
 //!
 //! Recovers from DIR, then appends the rest of the commands stored in INPUT (a file of
 //! journal records, seq 1..n) in random-sized group commits, printing `ack <seq>` only
-//! after each batch is durable, and taking a snapshot (then rotating and pruning) every
-//! SNAPSHOT_EVERY commands.
+//! after each batch is durable, and every SNAPSHOT_EVERY commands rotating the journal and
+//! snapshotting in the background (pruning once the snapshot is durable).
 //!
 //! Usage: `journal-crash-writer DIR INPUT SNAPSHOT_EVERY`
 
@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use bourse_core::EngineConfig;
-use bourse_journal::{Journal, Records, recover, write_snapshot};
+use bourse_journal::{Journal, Records, Snapshotter, recover};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
@@ -38,6 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut next = rec.last_seq as usize;
     let mut events = Vec::new();
     let mut last_snapshot = rec.last_seq;
+    let mut snapshots = Snapshotter::new(&dir);
     let mut out = std::io::stdout().lock();
     while next < all.len() {
         state = state
@@ -55,12 +56,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         next += batch;
         writeln!(out, "ack {durable}")?;
         out.flush()?;
-        if durable - last_snapshot >= snapshot_every {
+        // Snapshots are written in the background; old segments are pruned only once
+        // the snapshot covering them is durable.
+        if let Some(done) = snapshots.finished() {
+            journal.prune(done?)?;
+        }
+        if durable - last_snapshot >= snapshot_every && !snapshots.busy() {
             journal.rotate()?;
-            write_snapshot(&dir, durable, &engine.state())?;
-            journal.prune(durable)?;
+            snapshots.start(durable, &engine);
             last_snapshot = durable;
         }
+    }
+    if let Some(done) = snapshots.wait() {
+        journal.prune(done?)?;
     }
     writeln!(out, "done {}", journal.durable_seq())?;
     Ok(())
