@@ -11,8 +11,10 @@
 //! crash test and (later) the wire load generator all use it.
 
 mod rng;
+mod scale;
 
 pub use rng::Rng;
+pub use scale::generate_scale;
 
 use std::collections::HashMap;
 
@@ -60,6 +62,19 @@ impl WorkloadConfig {
             seed: 1,
             target_orders: 100,
             zipf: 1.0,
+        }
+    }
+
+    /// The scale workload ([`generate_scale`]): about `resting` orders in total, spread
+    /// evenly over `symbols` books, and `users` users.
+    pub fn scale(symbols: u32, users: u64, resting: usize, commands: usize) -> Self {
+        WorkloadConfig {
+            symbols,
+            users,
+            commands,
+            seed: 1,
+            target_orders: resting / symbols.max(1) as usize,
+            zipf: 0.0,
         }
     }
 
@@ -522,6 +537,28 @@ mod tests {
             })
             .commands
         );
+    }
+
+    #[test]
+    fn scale_stream_names_only_resting_orders() {
+        let cfg = WorkloadConfig::scale(20, 500, 2_000, 20_000);
+        let w = generate_scale(cfg);
+        let mut e = Engine::new(cfg.engine_config());
+        let mut events = Vec::new();
+        for c in w.setup.iter().chain(&w.commands) {
+            e.execute(c, &mut events);
+        }
+        let rejects = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Rejected { .. }))
+            .count();
+        let trades = events
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Trade { .. }))
+            .count();
+        assert_eq!((rejects, trades), (0, 0));
+        assert_eq!(e.resting_orders(), 2_000, "the count stays constant");
+        assert_eq!(w.commands.len(), 20_000);
     }
 
     #[test]

@@ -35,6 +35,10 @@ struct Args {
     /// Skip lobster and orderbook-rs.
     #[arg(long)]
     no_competitors: bool,
+    /// Also run the scale sweep (up to 10,000 symbols, 1,000,000 users, 10,000,000
+    /// resting orders; needs ~6 GB of memory and a few minutes).
+    #[arg(long)]
+    scale: bool,
 }
 
 fn parse_rate(s: &str) -> Result<u64, String> {
@@ -271,6 +275,71 @@ fn main() {
             e.execute(&mw.commands[i], &mut sink)
         });
         out.push_str(&row("**Bourse**, 10,000 symbols", &p));
+
+        // What a snapshot costs: the engine thread pauses only for the clone; building
+        // and encoding the state happen on the snapshot thread.
+        let t = std::time::Instant::now();
+        let copy = e.clone();
+        let clone = t.elapsed();
+        let t = std::time::Instant::now();
+        let bytes = bourse_core::snapshot::encode(&copy.state());
+        let encode = t.elapsed();
+        let _ = writeln!(
+            out,
+            "\nSnapshot of this engine ({} resting orders, {} accounts): engine pause (clone) {:.1} ms; \
+             state + encode on the snapshot thread {:.0} ms, {:.1} MB",
+            copy.resting_orders(),
+            mcfg.users,
+            clone.as_secs_f64() * 1e3,
+            encode.as_secs_f64() * 1e3,
+            bytes.len() as f64 / 1e6
+        );
+    }
+    if args.scale {
+        scale_sweep(&args, &mut out);
     }
     print!("{out}");
+}
+
+/// Per-command cost as the engine's state grows, on the scale workload (uniformly
+/// random orders: the cache-hostile case).
+fn scale_sweep(args: &Args, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "\n### Scale sweep (uniformly random resting order per command: 88% move, 6% cancel, 6% new)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| symbols | users | resting orders | setup (commands/s) | measured commands/s | ns/command |\n|---|---|---|---|---|---|"
+    );
+    let points: [(u32, u64, usize); 4] = [
+        (10, 1_000, 10_000),
+        (100, 10_000, 100_000),
+        (1_000, 100_000, 1_000_000),
+        (10_000, 1_000_000, 10_000_000),
+    ];
+    for (symbols, users, resting) in points {
+        eprintln!("scale: {symbols} symbols, {users} users, {resting} orders…");
+        let cfg = WorkloadConfig {
+            seed: args.seed,
+            ..WorkloadConfig::scale(symbols, users, resting, 2_000_000)
+        };
+        let w = bourse_workload::generate_scale(cfg);
+        let mut e = bourse_core::Engine::new(cfg.engine_config());
+        let mut sink = CountingSink::default();
+        let t = std::time::Instant::now();
+        for c in &w.setup {
+            e.execute(c, &mut sink);
+        }
+        let setup_rate = w.setup.len() as f64 / t.elapsed().as_secs_f64();
+        assert_eq!(e.resting_orders(), resting);
+        let rate = throughput(&mut e, &w.commands);
+        let _ = writeln!(
+            out,
+            "| {symbols} | {users} | {resting} | {} | **{}** | {:.0} |",
+            mops(setup_rate),
+            mops(rate),
+            1e9 / rate
+        );
+    }
 }
