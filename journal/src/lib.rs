@@ -21,7 +21,7 @@ mod snapshotter;
 mod writer;
 
 pub use record::{RECORD_HEADER, RecordError, Records, frame};
-pub use recovery::{Recovered, recover, recover_with};
+pub use recovery::{Recovered, recover, recover_with, state_at};
 pub use snapshot_file::{read_snapshot, write_snapshot};
 pub use snapshotter::Snapshotter;
 pub use writer::Journal;

@@ -36,16 +36,47 @@ pub fn recover(dir: &Path, config: EngineConfig) -> Result<Recovered, JournalErr
 }
 
 /// As [`recover`], calling `on_command(seq, events)` for every replayed command with the
-/// events it produced (for `bourse replay --journal`).
+/// events it produced.
 pub fn recover_with(
     dir: &Path,
     config: EngineConfig,
-    mut on_command: impl FnMut(u64, &[Event]),
+    on_command: impl FnMut(u64, &[Event]),
 ) -> Result<Recovered, JournalError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    rebuild(dir, config, None, on_command)
+}
+
+/// Rebuilds the state after command `seq` exactly, reading only: the newest snapshot at
+/// or before `seq`, then the journal up to `seq`. Nothing is repaired, and a damaged
+/// record before `seq`, or a journal that ends before it, is an error. Records after
+/// `seq` are never read, so the segment being appended to can be read safely.
+pub fn state_at(dir: &Path, seq: u64, config: EngineConfig) -> Result<Engine, JournalError> {
+    let r = rebuild(dir, config, Some(seq), |_, _| {})?;
+    if r.last_seq != seq {
+        return Err(JournalError::Gap {
+            path: dir.to_path_buf(),
+            expected: r.last_seq + 1,
+            found: seq,
+        });
+    }
+    Ok(r.engine)
+}
+
+/// Snapshot plus journal; with `upto`, read-only and stopping after that command,
+/// otherwise to the end, cutting a torn tail of the newest segment.
+fn rebuild(
+    dir: &Path,
+    config: EngineConfig,
+    upto: Option<u64>,
+    mut on_command: impl FnMut(u64, &[Event]),
+) -> Result<Recovered, JournalError> {
+    let limit = upto.unwrap_or(u64::MAX);
     let mut engine = None;
     let mut base = 0;
-    for (_, path) in numbered_files(dir, "snap-", ".bin")?.iter().rev() {
+    for (seq, path) in numbered_files(dir, "snap-", ".bin")?.iter().rev() {
+        if *seq > limit {
+            continue;
+        }
         if let Some((seq, state)) = read_snapshot(path)? {
             engine = Some(Engine::from_state(&state, config));
             base = seq;
@@ -61,6 +92,9 @@ pub fn recover_with(
     let mut events = Vec::new();
     for (i, (first, path)) in segments.iter().enumerate() {
         let last = i + 1 == segments.len();
+        if expected > limit {
+            break;
+        }
         if !last && segments[i + 1].0 <= expected {
             continue; // every record of this segment is in the snapshot
         }
@@ -82,9 +116,15 @@ pub fn recover_with(
             on_command(seq, &events);
             expected = seq + 1;
             replayed += 1;
+            if seq == limit {
+                break;
+            }
+        }
+        if expected > limit {
+            break;
         }
         if let Some(reason) = records.error {
-            if !last {
+            if !last || upto.is_some() {
                 return Err(JournalError::Corrupt {
                     path: path.clone(),
                     offset: records.valid_len() as u64,

@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut next = rec.last_seq as usize;
     let mut events = Vec::new();
     let mut last_snapshot = rec.last_seq;
-    let mut snapshots = Snapshotter::new(&dir);
+    let mut snapshots = Snapshotter::new(&dir, EngineConfig::default());
     let mut out = std::io::stdout().lock();
     while next < all.len() {
         state = state
@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         if durable - last_snapshot >= snapshot_every && !snapshots.busy() {
             journal.rotate()?;
-            snapshots.start(durable, &engine);
+            snapshots.start(durable);
             last_snapshot = durable;
         }
     }
