@@ -32,8 +32,7 @@
 //! rarely created in practice; a radix tree would remove the cost at the price of
 //! pointer chasing on every access.
 
-use rustc_hash::FxHashMap;
-
+use crate::hashing::Map;
 use crate::slab::{NIL, Slab};
 use crate::types::{ClientOrderId, Side, TimeInForce, UserId};
 
@@ -82,7 +81,7 @@ pub(crate) struct Book {
     tombstones: [u32; 2],
     /// Price → level, per side, for every entry of `bids` / `asks` (tombstones too), so
     /// that an order joining an existing level needs no search.
-    index: [FxHashMap<i64, u32>; 2],
+    index: [Map<i64, u32>; 2],
 }
 
 impl Book {
@@ -141,6 +140,13 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
                 head: NIL,
                 tail: NIL,
             });
+            // Keep the index at most half full: a fuller hashbrown table under this
+            // insert/remove churn fills with deleted markers and rehashes in place, an
+            // O(capacity) stall on the order path. Growing here only happens when the
+            // book reaches a new high-water mark of levels.
+            if (index.len() + 1) * 2 > index.capacity() {
+                index.reserve(index.len() + 1);
+            }
             index.insert(price, l);
             let refs = match side {
                 Side::Buy => &mut book.bids,

@@ -26,12 +26,11 @@
 
 use std::collections::hash_map::Entry;
 
-use rustc_hash::FxHashMap;
-
 use crate::account::{Account, Balance, Limits, Position};
 use crate::book::{Book, Level, Order, crosses, enqueue, level_orders, unlink};
 use crate::command::{AdminOp, Asset, Command, LimitsUpdate, NewOrder};
 use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
+use crate::hashing::{IntMap, Map, int_map, map};
 use crate::slab::{NIL, Slab};
 use crate::types::{
     Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce, UserId,
@@ -92,14 +91,14 @@ enum MatchEnd {
 pub struct Engine {
     pub(crate) seq: u64,
     pub(crate) instruments: Vec<Instrument>,
-    pub(crate) symbols: FxHashMap<Symbol, u32>,
+    pub(crate) symbols: Map<Symbol, u32>,
     pub(crate) books: Vec<Book>,
     pub(crate) accounts: Vec<Account>,
-    pub(crate) users: FxHashMap<UserId, u32>,
+    pub(crate) users: IntMap<UserId, u32>,
     pub(crate) positions: Vec<Position>,
-    pub(crate) position_index: FxHashMap<u64, u32>,
+    pub(crate) position_index: IntMap<u64, u32>,
     pub(crate) orders: Slab<Order>,
-    pub(crate) order_index: FxHashMap<(u32, ClientOrderId), u32>,
+    pub(crate) order_index: Map<(u32, ClientOrderId), u32>,
     pub(crate) levels: Slab<Level>,
     /// Cash in all accounts together: deposits never let it overflow, so no single
     /// balance can.
@@ -115,10 +114,6 @@ fn emit(seq: &mut u64, out: &mut impl EventSink, kind: EventKind) {
         seq: Seq(*seq),
         kind,
     });
-}
-
-fn map<K, V>(capacity: usize) -> FxHashMap<K, V> {
-    FxHashMap::with_capacity_and_hasher(capacity, Default::default())
 }
 
 #[inline]
@@ -141,11 +136,13 @@ impl Engine {
             symbols: map(config.instruments),
             books: Vec::with_capacity(config.instruments),
             accounts: Vec::with_capacity(config.users),
-            users: map(config.users),
+            users: int_map(config.users),
             positions: Vec::with_capacity(config.positions),
-            position_index: map(config.positions),
+            position_index: int_map(config.positions),
             orders: Slab::with_capacity(config.orders),
-            order_index: map(config.orders),
+            // Twice the orders expected: at low load, hashbrown's deletes mostly leave
+            // empty slots, not tombstones, so churn does not force in-place rehashes.
+            order_index: map(config.orders * 2),
             levels: Slab::with_capacity(config.levels),
             cash_supply: 0,
             share_supply: Vec::with_capacity(config.instruments),

@@ -15,6 +15,7 @@
 //! - `book`: price levels with intrusive FIFO queues; `slab`: the preallocated storage.
 //! - [`account`]: balances and trading limits.
 //! - [`state`]: the canonical state, its hash, rebuild from it; [`snapshot`]: its bytes.
+//! - `hashing`: the engine's maps (foldhash, fixed seed).
 //! - [`reference`]: a naive, obviously correct twin used by property tests.
 
 pub mod account;
@@ -22,6 +23,7 @@ mod book;
 pub mod command;
 mod engine;
 pub mod event;
+mod hashing;
 pub mod reference;
 mod slab;
 pub mod snapshot;
