@@ -30,7 +30,7 @@ use crate::account::{Account, Balance, Limits, Position};
 use crate::book::{Book, Level, Order, crosses, enqueue, level_orders, unlink};
 use crate::command::{AdminOp, Asset, Command, LimitsUpdate, NewOrder};
 use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
-use crate::hashing::{IntMap, Map, int_map, map};
+use crate::hashing::{Map, map};
 use crate::slab::{NIL, Slab};
 use crate::types::{
     Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce, UserId,
@@ -94,9 +94,9 @@ pub struct Engine {
     pub(crate) symbols: Map<Symbol, u32>,
     pub(crate) books: Vec<Book>,
     pub(crate) accounts: Vec<Account>,
-    pub(crate) users: IntMap<UserId, u32>,
+    pub(crate) users: Map<UserId, u32>,
     pub(crate) positions: Vec<Position>,
-    pub(crate) position_index: IntMap<u64, u32>,
+    pub(crate) position_index: Map<u64, u32>,
     pub(crate) orders: Slab<Order>,
     pub(crate) order_index: Map<(u32, ClientOrderId), u32>,
     pub(crate) levels: Slab<Level>,
@@ -136,9 +136,9 @@ impl Engine {
             symbols: map(config.instruments),
             books: Vec::with_capacity(config.instruments),
             accounts: Vec::with_capacity(config.users),
-            users: int_map(config.users),
+            users: map(config.users),
             positions: Vec::with_capacity(config.positions),
-            position_index: int_map(config.positions),
+            position_index: map(config.positions),
             orders: Slab::with_capacity(config.orders),
             // Twice the orders expected: at low load, hashbrown's deletes mostly leave
             // empty slots, not tombstones, so churn does not force in-place rehashes.

@@ -15,7 +15,7 @@
 //! - `book`: price levels with intrusive FIFO queues; `slab`: the preallocated storage.
 //! - [`account`]: balances and trading limits.
 //! - [`state`]: the canonical state, its hash, rebuild from it; [`snapshot`]: its bytes.
-//! - `hashing`: the engine's maps (foldhash, fixed seed).
+//! - `hashing`: the engine's maps (FxHash) and why they are sized as they are.
 //! - [`reference`]: a naive, obviously correct twin used by property tests.
 
 pub mod account;
