@@ -234,40 +234,48 @@ fn bench(c: &mut Criterion) {
 
     g.bench_function("ioc_sweep_10_levels", |b| {
         b.iter_custom(|iters| {
-            let first = next;
-            // Ten one-share asks per sweep, below every other ask.
-            for i in 0..iters * 10 {
-                let ask = order_in(
-                    m,
-                    seller,
-                    first + i,
-                    Side::Sell,
-                    5_000 + i as i64,
-                    1,
-                    TimeInForce::Gtc,
-                );
-                e.execute(&ask, &mut sink);
-            }
-            let cmds: Vec<Command> = (0..iters)
-                .map(|i| {
-                    let n = first + iters * 10 + i;
-                    order_in(
+            let mut took = Duration::ZERO;
+            let mut done = 0;
+            // 50 sweeps at a time: 500 one-share asks on 500 levels (below the resting
+            // 9,990 ask), then 50 IOC buys each taking the next ten levels.
+            while done < iters {
+                let n = 50.min(iters - done);
+                let first = next;
+                for i in 0..n * 10 {
+                    let ask = order_in(
                         m,
-                        USER,
-                        n,
-                        Side::Buy,
-                        5_000 + (i * 10 + 9) as i64,
-                        10,
-                        TimeInForce::Ioc,
-                    )
-                })
-                .collect();
-            let t = Instant::now();
-            for c in &cmds {
-                e.execute(c, &mut sink);
+                        seller,
+                        first + i,
+                        Side::Sell,
+                        5_000 + i as i64,
+                        1,
+                        TimeInForce::Gtc,
+                    );
+                    e.execute(&ask, &mut sink);
+                }
+                let cmds: Vec<Command> = (0..n)
+                    .map(|i| {
+                        let price = 5_000 + (i * 10 + 9) as i64;
+                        order_in(
+                            m,
+                            USER,
+                            first + n * 10 + i,
+                            Side::Buy,
+                            price,
+                            10,
+                            TimeInForce::Ioc,
+                        )
+                    })
+                    .collect();
+                let t = Instant::now();
+                for c in &cmds {
+                    e.execute(c, &mut sink);
+                }
+                took += t.elapsed();
+                next += n * 11;
+                done += n;
             }
-            next += iters * 11;
-            t.elapsed()
+            took
         })
     });
     g.finish();
