@@ -1,5 +1,9 @@
 //! Property tests: random command streams through the fast engine and the reference
-//! twin, with the engine's invariants checked after every command.
+//! twin, checked after every command: identical events and states; no crossed book at
+//! rest; cash and shares conserved exactly; `0 <= reserved <= total` and reservations
+//! equal to what resting orders hold; every resting order exactly what its events say
+//! (accepted − traded, renamed by replaces, gone when canceled or filled); gapless
+//! sequence numbers; and the same stream twice gives the same events.
 
 use bourse_core::reference::ReferenceEngine;
 use bourse_core::state::State;
@@ -204,11 +208,90 @@ fn apply_transfer(cmd: &Command, events: &[Event], cash_in: &mut i64, shares_in:
     }
 }
 
+/// Every order's state as its events tell it: (open, filled) by (user, id).
+type Ledger = std::collections::BTreeMap<(UserId, bourse_core::ClientOrderId), (i64, i64)>;
+
+/// Applies one event to the ledger, checking it against what the ledger already knows.
+fn follow(ledger: &mut Ledger, e: &Event) {
+    match e.kind {
+        EventKind::Accepted { user, id, qty, .. } => {
+            assert!(
+                ledger.insert((user, id), (qty.0, 0)).is_none(),
+                "accepted twice: {e:?}"
+            );
+        }
+        EventKind::Trade {
+            qty,
+            maker_user,
+            maker_id,
+            maker_leaves,
+            taker_user,
+            taker_id,
+            taker_leaves,
+            ..
+        } => {
+            for (key, leaves) in [
+                ((maker_user, maker_id), maker_leaves),
+                ((taker_user, taker_id), taker_leaves),
+            ] {
+                let o = ledger
+                    .get_mut(&key)
+                    .expect("trade of an order the events never opened");
+                o.0 -= qty.0;
+                o.1 += qty.0;
+                assert_eq!(o.0, leaves.0, "leaves reported by the trade: {e:?}");
+                assert!(o.0 >= 0);
+                if o.0 == 0 {
+                    ledger.remove(&key);
+                }
+            }
+        }
+        EventKind::Canceled { user, id, qty, .. } => {
+            let o = ledger
+                .remove(&(user, id))
+                .expect("cancel of an order the events never opened");
+            assert_eq!(
+                o.0, qty.0,
+                "a cancel reports the quantity still open: {e:?}"
+            );
+        }
+        EventKind::Replaced {
+            user,
+            id,
+            new_id,
+            qty,
+            ..
+        } => {
+            let (_, filled) = ledger
+                .remove(&(user, id))
+                .expect("replace of an unknown order");
+            assert!(qty.0 > filled, "{e:?}");
+            ledger.insert((user, new_id), (qty.0 - filled, filled));
+        }
+        EventKind::Rejected { .. } | EventKind::Done { .. } => {}
+    }
+}
+
+/// The resting orders of a state must be exactly the orders the events left open.
+fn check_ledger(ledger: &Ledger, state: &State) {
+    let resting: Ledger = state
+        .books
+        .iter()
+        .flat_map(|b| b.bids.iter().chain(&b.asks))
+        .map(|o| ((o.user, o.id), (o.open.0, o.filled.0)))
+        .collect();
+    assert_eq!(
+        &resting, ledger,
+        "resting orders differ from what the events say"
+    );
+}
+
 fn run_both(cmds: &[Command]) -> Vec<Event> {
     let mut fast = Engine::new(EngineConfig::default());
     let mut naive = ReferenceEngine::new();
     let (mut cash_in, mut shares_in) = (0i64, vec![0i64; 2]);
     let mut all = Vec::new();
+    let mut ledger = Ledger::new();
     for (i, cmd) in setup().iter().chain(cmds).enumerate() {
         let (mut ef, mut en) = (Vec::new(), Vec::new());
         fast.execute(cmd, &mut ef);
@@ -219,6 +302,10 @@ fn run_both(cmds: &[Command]) -> Vec<Event> {
         assert_eq!(sf, sn, "states differ after command {i}: {cmd:?}");
         assert_eq!(sf.hash(), sn.hash());
         check_invariants(&sf, cash_in, &shares_in);
+        for e in &ef {
+            follow(&mut ledger, e);
+        }
+        check_ledger(&ledger, &sf);
         all.extend(ef);
     }
     for w in all.windows(2) {
