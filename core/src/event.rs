@@ -7,6 +7,9 @@ use crate::command::AdminOp;
 use crate::types::{ClientOrderId, Price, Qty, Seq, Side, SymbolId, UserId};
 
 /// Why a command was refused. The `u8` codes are part of the wire protocol: never reuse one.
+///
+/// Codes 1–12 come from the engine; 13 and up only from the gateway, for input that never
+/// reached the engine (the engine itself never emits them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum RejectReason {
@@ -34,11 +37,23 @@ pub enum RejectReason {
     TradingDisabled = 11,
     /// A post-only order would have taken liquidity.
     PostOnlyWouldCross = 12,
+    /// Gateway: the session sent more messages per second than it may.
+    Throttled = 13,
+    /// Gateway: an order message before a successful login.
+    NotLoggedIn = 14,
+    /// Gateway: a protocol version the gateway does not speak.
+    UnsupportedVersion = 15,
+    /// Gateway: an unknown message type.
+    UnknownMessageType = 16,
+    /// Gateway: a frame whose length does not match its type.
+    BadLength = 17,
+    /// Gateway: unknown API key or wrong secret.
+    BadCredentials = 18,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 12] = [
+    pub const ALL: [RejectReason; 18] = [
         RejectReason::Malformed,
         RejectReason::UnknownSymbol,
         RejectReason::UnknownUser,
@@ -51,6 +66,12 @@ impl RejectReason {
         RejectReason::LimitExceeded,
         RejectReason::TradingDisabled,
         RejectReason::PostOnlyWouldCross,
+        RejectReason::Throttled,
+        RejectReason::NotLoggedIn,
+        RejectReason::UnsupportedVersion,
+        RejectReason::UnknownMessageType,
+        RejectReason::BadLength,
+        RejectReason::BadCredentials,
     ];
 
     /// The replay format's name.
@@ -68,6 +89,12 @@ impl RejectReason {
             RejectReason::LimitExceeded => "limit_exceeded",
             RejectReason::TradingDisabled => "trading_disabled",
             RejectReason::PostOnlyWouldCross => "post_only_would_cross",
+            RejectReason::Throttled => "throttled",
+            RejectReason::NotLoggedIn => "not_logged_in",
+            RejectReason::UnsupportedVersion => "unsupported_version",
+            RejectReason::UnknownMessageType => "unknown_message_type",
+            RejectReason::BadLength => "bad_length",
+            RejectReason::BadCredentials => "bad_credentials",
         }
     }
 
@@ -234,7 +261,7 @@ mod tests {
             assert_eq!(RejectReason::from_code(r.code()), Some(*r));
         }
         assert_eq!(RejectReason::from_code(0), None);
-        assert_eq!(RejectReason::from_code(13), None);
+        assert_eq!(RejectReason::from_code(19), None);
         assert_eq!(RejectReason::InsufficientFunds.code(), 8);
     }
 }
