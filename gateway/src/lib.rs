@@ -8,6 +8,7 @@
 //! - [`protocol`]: the messages and their codec (never panics on any input).
 //! - [`keys`]: API keys (`key_id user sha256(secret)` per line) and login checks.
 //! - [`session`]: per-connection state and the message-rate throttle.
+//! - [`server`]: the ZeroMQ I/O loop and the pipeline (journal stage, engine stage).
 //!
 //! **Architecture invariant:** a frame the gateway cannot decode, or may not accept
 //! (no login, over the throttle), is answered by the gateway with a `Rejected` carrying
@@ -15,4 +16,5 @@
 
 pub mod keys;
 pub mod protocol;
+pub mod server;
 pub mod session;

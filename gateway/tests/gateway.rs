@@ -1,0 +1,329 @@
+//! The gateway over real ZeroMQ on loopback: login, orders and fills between two
+//! sessions, bad frames answered with reason codes, the throttle, and a restart that
+//! recovers from the journal.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use bourse_core::{
+    Asset, CancelReason, Command, FixedStr, OrderType, Price, Qty, RejectReason, Side, SymbolId,
+    TimeInForce, UserId,
+};
+use bourse_gateway::keys::KeyStore;
+use bourse_gateway::protocol::{
+    ClientMsg, EnterOrder, Liquidity, ServerMsg, decode_server, encode_client,
+};
+use bourse_gateway::server::{GatewayConfig, run};
+
+fn s(v: &str) -> FixedStr {
+    FixedStr::new(v).unwrap()
+}
+
+const SECRET_A: [u8; 32] = [1; 32];
+const SECRET_B: [u8; 32] = [2; 32];
+
+struct Gateway {
+    endpoint: String,
+    recovered: u64,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Gateway {
+    fn start(dir: &std::path::Path, throttle: u32) -> Gateway {
+        let mut keys = KeyStore::default();
+        keys.insert(s("key-a"), UserId(1), &SECRET_A);
+        keys.insert(s("key-b"), UserId(2), &SECRET_B);
+        let mut config = GatewayConfig::new(dir, keys);
+        config.bind = "tcp://127.0.0.1:*".into();
+        config.throttle = throttle;
+        config.ring_size = 1024;
+        config.bootstrap = vec![
+            Command::AddInstrument {
+                symbol: s("ACME"),
+                tick: Price(1),
+                lot: Qty(1),
+            },
+            Command::AddUser { user: UserId(1) },
+            Command::AddUser { user: UserId(2) },
+            Command::Deposit {
+                user: UserId(1),
+                asset: Asset::Shares(SymbolId(0)),
+                amount: 1_000,
+            },
+            Command::Deposit {
+                user: UserId(2),
+                asset: Asset::Cash,
+                amount: 1_000_000,
+            },
+        ];
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            run(config, flag, |ready| {
+                let _ = tx.send(ready);
+            })
+            .expect("gateway runs");
+        });
+        let ready = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("gateway ready");
+        Gateway {
+            endpoint: ready.endpoint,
+            recovered: ready.recovered_seq,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Client {
+    socket: zmq::Socket,
+    _ctx: zmq::Context,
+}
+
+impl Client {
+    fn connect(endpoint: &str) -> Client {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::DEALER).unwrap();
+        socket.set_linger(0).unwrap();
+        socket.connect(endpoint).unwrap();
+        Client { socket, _ctx: ctx }
+    }
+    fn raw(&self, bytes: &[u8]) {
+        self.socket.send(bytes, 0).unwrap();
+    }
+    fn send(&self, m: &ClientMsg) {
+        let mut b = Vec::new();
+        encode_client(m, &mut b);
+        self.raw(&b);
+    }
+    fn recv(&self) -> ServerMsg {
+        assert!(
+            self.socket.poll(zmq::POLLIN, 10_000).unwrap() > 0,
+            "no reply within 10 s"
+        );
+        let frame = self.socket.recv_bytes(0).unwrap();
+        decode_server(&frame).expect("gateway frames decode")
+    }
+    fn login(&self, key: &str, secret: [u8; 32]) -> ServerMsg {
+        self.send(&ClientMsg::Login {
+            key_id: s(key),
+            secret,
+        });
+        self.recv()
+    }
+}
+
+fn limit(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
+    EnterOrder {
+        token: s(token),
+        symbol: s("ACME"),
+        side,
+        order_type: OrderType::Limit,
+        tif: TimeInForce::Gtc,
+        post_only: false,
+        price: Price(price),
+        qty: Qty(qty),
+    }
+}
+
+#[test]
+fn orders_trade_between_sessions_and_bad_input_gets_reason_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), 0);
+    let a = Client::connect(&gw.endpoint);
+    let b = Client::connect(&gw.endpoint);
+
+    // Nothing before login.
+    a.send(&ClientMsg::Enter(limit("early", Side::Sell, 100, 10)));
+    assert_eq!(
+        a.recv(),
+        ServerMsg::Rejected {
+            token: Some(s("early")),
+            reason: RejectReason::NotLoggedIn,
+            seq: 0
+        }
+    );
+    assert_eq!(
+        a.login("key-a", SECRET_B),
+        ServerMsg::LoginRejected {
+            reason: RejectReason::BadCredentials
+        }
+    );
+    assert_eq!(
+        a.login("key-a", SECRET_A),
+        ServerMsg::LoginAccepted { user: 1 }
+    );
+    assert_eq!(
+        b.login("key-b", SECRET_B),
+        ServerMsg::LoginAccepted { user: 2 }
+    );
+
+    // A rests a sell; B buys into it: both see the fill.
+    a.send(&ClientMsg::Enter(limit("s1", Side::Sell, 100, 10)));
+    let ServerMsg::Accepted { order, seq } = a.recv() else {
+        panic!("expected Accepted")
+    };
+    assert_eq!(order, limit("s1", Side::Sell, 100, 10));
+    assert!(seq > 0);
+    b.send(&ClientMsg::Enter(limit("b1", Side::Buy, 101, 4)));
+    assert!(matches!(b.recv(), ServerMsg::Accepted { .. }));
+    let fill = |token: &str, leaves: i64, liquidity| ServerMsg::Executed {
+        token: s(token),
+        exec_id: seq + 2,
+        price: Price(100),
+        qty: Qty(4),
+        leaves: Qty(leaves),
+        liquidity,
+    };
+    assert_eq!(b.recv(), fill("b1", 0, Liquidity::Removed));
+    assert_eq!(a.recv(), fill("s1", 6, Liquidity::Added));
+
+    // Engine refusals come back with their reason and sequence number.
+    b.send(&ClientMsg::Enter(limit("big", Side::Buy, 100, 1_000_000)));
+    assert!(matches!(
+        b.recv(),
+        ServerMsg::Rejected { reason: RejectReason::InsufficientFunds, seq, .. } if seq > 0
+    ));
+    b.send(&ClientMsg::Cancel { token: s("s1") });
+    assert!(
+        matches!(
+            b.recv(),
+            ServerMsg::Rejected {
+                reason: RejectReason::UnknownOrder,
+                ..
+            }
+        ),
+        "only the owner cancels"
+    );
+
+    // Malformed frames: a reason each, and the session goes on.
+    a.raw(&[1, b'O', 56]);
+    assert!(matches!(
+        a.recv(),
+        ServerMsg::Rejected {
+            reason: RejectReason::BadLength,
+            ..
+        }
+    ));
+    a.raw(&[1, b'Z', 4, 0]);
+    assert!(matches!(
+        a.recv(),
+        ServerMsg::Rejected {
+            reason: RejectReason::UnknownMessageType,
+            ..
+        }
+    ));
+    a.raw(&[9, b'H', 4, 0]);
+    assert!(matches!(
+        a.recv(),
+        ServerMsg::Rejected {
+            reason: RejectReason::UnsupportedVersion,
+            ..
+        }
+    ));
+    a.send(&ClientMsg::Heartbeat);
+    assert_eq!(a.recv(), ServerMsg::Heartbeat);
+
+    // Replace and cancel.
+    a.send(&ClientMsg::Replace {
+        token: s("s1"),
+        new_token: s("s2"),
+        price: Price(102),
+        qty: Qty(10),
+    });
+    assert!(matches!(
+        a.recv(),
+        ServerMsg::Replaced {
+            price: Price(102),
+            ..
+        }
+    ));
+    a.send(&ClientMsg::Cancel { token: s("s2") });
+    assert!(matches!(
+        a.recv(),
+        ServerMsg::Canceled {
+            qty: Qty(6),
+            reason: CancelReason::User,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn the_throttle_rejects_excess_and_the_session_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), 20);
+    let a = Client::connect(&gw.endpoint);
+    for _ in 0..60 {
+        a.send(&ClientMsg::Heartbeat);
+    }
+    let replies: Vec<ServerMsg> = (0..60).map(|_| a.recv()).collect();
+    let throttled = replies
+        .iter()
+        .filter(|m| {
+            matches!(
+                m,
+                ServerMsg::Rejected {
+                    reason: RejectReason::Throttled,
+                    ..
+                }
+            )
+        })
+        .count();
+    let answered = replies
+        .iter()
+        .filter(|m| **m == ServerMsg::Heartbeat)
+        .count();
+    assert_eq!(throttled + answered, 60);
+    assert!(
+        (20..=30).contains(&answered),
+        "a burst of about one second's allowance: {answered}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    a.send(&ClientMsg::Heartbeat);
+    assert_eq!(
+        a.recv(),
+        ServerMsg::Heartbeat,
+        "refilled: the session still works"
+    );
+}
+
+#[test]
+fn a_restart_recovers_resting_orders_from_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let recovered_first;
+    {
+        let gw = Gateway::start(dir.path(), 0);
+        recovered_first = gw.recovered;
+        let a = Client::connect(&gw.endpoint);
+        a.login("key-a", SECRET_A);
+        a.send(&ClientMsg::Enter(limit("keep", Side::Sell, 105, 7)));
+        assert!(matches!(a.recv(), ServerMsg::Accepted { .. }));
+    }
+    let gw = Gateway::start(dir.path(), 0);
+    assert!(
+        gw.recovered > recovered_first,
+        "the order was journaled before its Accepted"
+    );
+    let a = Client::connect(&gw.endpoint);
+    a.login("key-a", SECRET_A);
+    a.send(&ClientMsg::Cancel { token: s("keep") });
+    assert!(
+        matches!(a.recv(), ServerMsg::Canceled { qty: Qty(7), .. }),
+        "the order survived the restart"
+    );
+}
