@@ -1,20 +1,31 @@
 //! `bourse`: the one binary of the platform. `main` only parses arguments and dispatches
-//! to a subcommand module.
+//! to a subcommand module. With no subcommand it serves: the engine and the gateway.
 
+mod demo;
 mod replay_cmd;
+mod serve_cmd;
 
 use clap::{Parser, Subcommand};
 
 /// Bourse: a stock exchange and trading platform.
 #[derive(Parser, Debug)]
-#[command(name = "bourse", version, about)]
+#[command(
+    name = "bourse",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
-    command: Cmd,
+    command: Option<Cmd>,
+    #[command(flatten)]
+    serve: serve_cmd::Args,
 }
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
+    /// Run the engine and the binary order gateway (the default).
+    Serve(serve_cmd::Args),
     /// Run commands (JSON Lines, or a journal) through a fresh engine; print events as JSON Lines.
     Replay(replay_cmd::Args),
 }
@@ -22,6 +33,8 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Cmd::Replay(args) => replay_cmd::run(args),
+        Some(Cmd::Replay(args)) => replay_cmd::run(args),
+        Some(Cmd::Serve(args)) => serve_cmd::run_serve(args),
+        None => serve_cmd::run_serve(cli.serve),
     }
 }

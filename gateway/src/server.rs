@@ -304,6 +304,7 @@ fn run_with<W: WaitStrategy + 'static>(
         out: Vec::with_capacity(128),
     };
     let mut pending: Vec<Inbound> = Vec::with_capacity(256);
+    let mut last_active = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let mut busy = false;
         for _ in 0..256 {
@@ -339,7 +340,12 @@ fn run_with<W: WaitStrategy + 'static>(
             Err(Polling::NoEvents) => {}
             Err(Polling::Shutdown) => break,
         }
-        if !busy {
+        if busy {
+            last_active = Instant::now();
+        } else if last_active.elapsed() < IDLE_POLL {
+            // Reports may be on their way through the pipeline: stay responsive.
+            std::thread::yield_now();
+        } else {
             // Idle: wait for a frame for at most a millisecond (outputs are polled
             // again right after).
             let _ = io.socket.poll(zmq::POLLIN, IDLE_POLL.as_millis() as i64);
@@ -619,5 +625,6 @@ fn token_of(m: ClientMsg) -> Option<bourse_core::ClientOrderId> {
     }
 }
 
-/// How long an idle I/O loop waits for a frame.
-pub const IDLE_POLL: Duration = Duration::from_millis(1);
+/// How long the I/O loop keeps spinning after its last activity (reports may still be
+/// in the pipeline), and then how long it blocks waiting for a frame.
+pub const IDLE_POLL: Duration = Duration::from_millis(2);

@@ -1,0 +1,348 @@
+//! `bourse serve --demo`: three instruments, six funded users, four simulated market
+//! makers quoting both sides over the binary gateway and two takers crossing the
+//! spread, with a status line once a second — an exchange at work within a minute.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bourse_core::{
+    Asset, Command, FixedStr, OrderType, Price, Qty, Side, SymbolId, TimeInForce, UserId,
+};
+use bourse_gateway::keys::KeyStore;
+use bourse_gateway::protocol::{ClientMsg, EnterOrder, ServerMsg, decode_server, encode_client};
+use hdrhistogram::Histogram;
+
+const SYMBOLS: [(&str, i64); 3] = [("ACME", 10_000), ("BOLT", 5_000), ("CRNK", 2_500)];
+const MAKERS: u64 = 4;
+const TAKERS: u64 = 2;
+
+fn fixed(s: &str) -> FixedStr {
+    FixedStr::new(s).unwrap_or_default()
+}
+
+fn secret(user: u64) -> [u8; 32] {
+    [user as u8; 32]
+}
+
+fn key_id(user: u64) -> FixedStr {
+    fixed(&format!("demo-{user}"))
+}
+
+/// The demo's API keys: `demo-N` for user N.
+pub(crate) fn keys() -> KeyStore {
+    let mut k = KeyStore::default();
+    for u in 1..=MAKERS + TAKERS {
+        k.insert(key_id(u), UserId(u), &secret(u));
+    }
+    k
+}
+
+/// Instruments, users and deposits, applied on the first start.
+pub(crate) fn bootstrap() -> Vec<Command> {
+    let mut cmds: Vec<Command> = SYMBOLS
+        .iter()
+        .map(|(s, _)| Command::AddInstrument {
+            symbol: fixed(s),
+            tick: Price(1),
+            lot: Qty(1),
+        })
+        .collect();
+    for u in 1..=MAKERS + TAKERS {
+        cmds.push(Command::AddUser { user: UserId(u) });
+        cmds.push(Command::Deposit {
+            user: UserId(u),
+            asset: Asset::Cash,
+            amount: 10_000_000_000,
+        });
+        for s in 0..SYMBOLS.len() as u32 {
+            cmds.push(Command::Deposit {
+                user: UserId(u),
+                asset: Asset::Shares(SymbolId(s)),
+                amount: 10_000_000,
+            });
+        }
+    }
+    cmds
+}
+
+#[derive(Default)]
+struct Stats {
+    sent: AtomicU64,
+    reports: AtomicU64,
+    fills: AtomicU64,
+    rejects: AtomicU64,
+    resting: AtomicU64,
+}
+
+/// A demo participant's connection.
+struct Conn {
+    socket: zmq::Socket,
+    _ctx: zmq::Context,
+    buf: Vec<u8>,
+    sent_at: HashMap<FixedStr, Instant>,
+}
+
+impl Conn {
+    fn open(endpoint: &str, user: u64) -> Option<Conn> {
+        let ctx = zmq::Context::new();
+        let socket = ctx.socket(zmq::DEALER).ok()?;
+        socket.set_linger(0).ok()?;
+        socket.connect(endpoint).ok()?;
+        let mut c = Conn {
+            socket,
+            _ctx: ctx,
+            buf: Vec::with_capacity(64),
+            sent_at: HashMap::new(),
+        };
+        c.send(&ClientMsg::Login {
+            key_id: key_id(user),
+            secret: secret(user),
+        });
+        Some(c)
+    }
+
+    fn send(&mut self, m: &ClientMsg) {
+        self.buf.clear();
+        encode_client(m, &mut self.buf);
+        let _ = self.socket.send(&self.buf[..], 0);
+        let token = match m {
+            ClientMsg::Enter(o) => Some(o.token),
+            ClientMsg::Replace { new_token, .. } => Some(*new_token),
+            _ => None,
+        };
+        if let Some(t) = token {
+            self.sent_at.insert(t, Instant::now());
+        }
+    }
+
+    /// Reads every report waiting; calls `on` with each.
+    fn drain(&mut self, rtt: &Mutex<Histogram<u64>>, stats: &Stats, mut on: impl FnMut(ServerMsg)) {
+        while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
+            let Ok(msg) = decode_server(&frame) else {
+                continue;
+            };
+            stats.reports.fetch_add(1, Ordering::Relaxed);
+            let token = match msg {
+                ServerMsg::Accepted { order, .. } => Some(order.token),
+                ServerMsg::Replaced { new_token, .. } => Some(new_token),
+                ServerMsg::Rejected { token, .. } => {
+                    stats.rejects.fetch_add(1, Ordering::Relaxed);
+                    token
+                }
+                ServerMsg::Executed { .. } => {
+                    stats.fills.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+                _ => None,
+            };
+            if let Some(t0) = token.and_then(|t| self.sent_at.remove(&t))
+                && let Ok(mut h) = rtt.lock()
+            {
+                let _ = h.record(t0.elapsed().as_micros() as u64);
+            }
+            on(msg);
+        }
+    }
+}
+
+/// A tiny deterministic generator for the demo's prices.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// A maker's quote on one side of one book.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quote {
+    /// Nothing open: enter a new order.
+    Empty,
+    /// Sent, not yet confirmed: the new token, and the token it replaces (a refused
+    /// replace is reported under the old one).
+    Pending(FixedStr, Option<FixedStr>),
+    /// Open on the book: may be replaced.
+    Live(FixedStr),
+}
+
+impl Quote {
+    /// Whether a report about `token` concerns this quote.
+    fn is(&self, token: FixedStr) -> bool {
+        match *self {
+            Quote::Empty => false,
+            Quote::Live(t) => t == token,
+            Quote::Pending(t, old) => t == token || old == Some(token),
+        }
+    }
+}
+
+fn maker(
+    endpoint: String,
+    user: u64,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+    rtt: Arc<Mutex<Histogram<u64>>>,
+) {
+    let Some(mut c) = Conn::open(&endpoint, user) else {
+        return;
+    };
+    let mut rng = Lcg(user);
+    let mut mids: Vec<i64> = SYMBOLS.iter().map(|s| s.1).collect();
+    let mut quotes = vec![Quote::Empty; SYMBOLS.len() * 2];
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        for (i, q) in quotes.iter_mut().enumerate() {
+            let (sym, buy) = (i / 2, i % 2 == 0);
+            if buy {
+                mids[sym] += rng.below(3) as i64 - 1;
+            }
+            n += 1;
+            let token = fixed(&format!("q{user}x{n}"));
+            let off = 1 + rng.below(5) as i64;
+            let price = Price(if buy {
+                mids[sym] - off
+            } else {
+                mids[sym] + off
+            });
+            let qty = Qty(10 + rng.below(90) as i64);
+            let (msg, old) = match *q {
+                Quote::Pending(..) => continue,
+                Quote::Live(old) => (
+                    ClientMsg::Replace {
+                        token: old,
+                        new_token: token,
+                        price,
+                        qty,
+                    },
+                    Some(old),
+                ),
+                Quote::Empty => (
+                    ClientMsg::Enter(EnterOrder {
+                        token,
+                        symbol: fixed(SYMBOLS[sym].0),
+                        side: if buy { Side::Buy } else { Side::Sell },
+                        order_type: OrderType::Limit,
+                        tif: TimeInForce::Gtc,
+                        post_only: false,
+                        price,
+                        qty,
+                    }),
+                    None,
+                ),
+            };
+            c.send(&msg);
+            *q = Quote::Pending(token, old);
+            stats.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        // Read reports for 5 ms, as they arrive (so round trips are measured truly).
+        let until = Instant::now() + Duration::from_millis(5);
+        while Instant::now() < until {
+            let wait = until.saturating_duration_since(Instant::now()).as_millis() as i64;
+            let _ = c.socket.poll(zmq::POLLIN, wait.max(1));
+            c.drain(&rtt, &stats, |m| {
+                let (token, next) = match m {
+                    ServerMsg::Accepted { order, .. } => (order.token, Quote::Live(order.token)),
+                    ServerMsg::Replaced { new_token, .. } => (new_token, Quote::Live(new_token)),
+                    ServerMsg::Executed { token, leaves, .. } if leaves.0 == 0 => {
+                        (token, Quote::Empty)
+                    }
+                    ServerMsg::Canceled { token, .. } => (token, Quote::Empty),
+                    ServerMsg::Rejected { token: Some(t), .. } => (t, Quote::Empty),
+                    _ => return,
+                };
+                if let Some(q) = quotes.iter_mut().find(|q| q.is(token)) {
+                    *q = next;
+                }
+            });
+        }
+        let live = quotes
+            .iter()
+            .filter(|q| matches!(q, Quote::Live(_)))
+            .count();
+        stats.resting.store(live as u64, Ordering::Relaxed);
+    }
+}
+
+fn taker(
+    endpoint: String,
+    user: u64,
+    stop: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+    rtt: Arc<Mutex<Histogram<u64>>>,
+) {
+    let Some(mut c) = Conn::open(&endpoint, user) else {
+        return;
+    };
+    let mut rng = Lcg(user * 7);
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let s = rng.below(SYMBOLS.len() as u64) as usize;
+        let buy = rng.below(2) == 0;
+        let mid = SYMBOLS[s].1;
+        c.send(&ClientMsg::Enter(EnterOrder {
+            token: fixed(&format!("t{user}x{n}")),
+            symbol: fixed(SYMBOLS[s].0),
+            side: if buy { Side::Buy } else { Side::Sell },
+            order_type: OrderType::Limit,
+            tif: TimeInForce::Ioc,
+            post_only: false,
+            price: Price(if buy { mid + 50 } else { mid - 50 }),
+            qty: Qty(1 + rng.below(40) as i64),
+        }));
+        stats.sent.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_millis(10));
+        c.drain(&rtt, &stats, |_| {});
+    }
+}
+
+/// Starts the simulated participants and the status line against `endpoint`.
+pub(crate) fn start(endpoint: String, stop: Arc<AtomicBool>) {
+    let stats = Arc::new(Stats::default());
+    let Ok(h) = Histogram::new_with_bounds(1, 60_000_000, 3) else {
+        return;
+    };
+    let rtt = Arc::new(Mutex::new(h));
+    for u in 1..=MAKERS {
+        let (e, s, st, r) = (endpoint.clone(), stop.clone(), stats.clone(), rtt.clone());
+        std::thread::spawn(move || maker(e, u, s, st, r));
+    }
+    for u in MAKERS + 1..=MAKERS + TAKERS {
+        let (e, s, st, r) = (endpoint.clone(), stop.clone(), stats.clone(), rtt.clone());
+        std::thread::spawn(move || taker(e, u, s, st, r));
+    }
+    std::thread::spawn(move || {
+        let (mut last_sent, mut last_reports) = (0, 0);
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_secs(1));
+            let sent = stats.sent.load(Ordering::Relaxed);
+            let reports = stats.reports.load(Ordering::Relaxed);
+            let (p50, p99) = rtt
+                .lock()
+                .map(|mut h| {
+                    let q = (h.value_at_quantile(0.5), h.value_at_quantile(0.99));
+                    h.reset();
+                    q
+                })
+                .unwrap_or((0, 0));
+            eprintln!(
+                "demo: {} orders/s in, {} reports/s out | fills {} | rejects {} | open quotes {} | round trip p50 {} µs, p99 {} µs",
+                sent - last_sent,
+                reports - last_reports,
+                stats.fills.load(Ordering::Relaxed),
+                stats.rejects.load(Ordering::Relaxed),
+                stats.resting.load(Ordering::Relaxed),
+                p50,
+                p99
+            );
+            (last_sent, last_reports) = (sent, reports);
+        }
+    });
+}

@@ -1,0 +1,144 @@
+//! `bourse serve`: the engine and the binary gateway, recovering from the data directory.
+//! With `--demo`, also instruments, funded users and simulated market makers trading
+//! over the gateway, with a live status line.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bourse_core::{Command, Engine, EngineConfig};
+use bourse_gateway::keys::KeyStore;
+use bourse_gateway::server::{GatewayConfig, run};
+
+use crate::demo;
+
+/// Arguments of `bourse serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Args {
+    /// Journal and snapshots live here; the next start recovers from them.
+    #[arg(long, env = "BOURSE_DATA_DIR", default_value = "data")]
+    pub(crate) data_dir: PathBuf,
+    /// ZeroMQ endpoint of the order gateway.
+    #[arg(
+        long,
+        env = "BOURSE_GATEWAY_BIND",
+        default_value = "tcp://127.0.0.1:5555"
+    )]
+    pub(crate) bind: String,
+    /// API keys, one `KEY_ID USER SHA256_HEX_OF_SECRET` a line [default: DATA_DIR/keys.txt].
+    #[arg(long, env = "BOURSE_KEYS")]
+    pub(crate) keys: Option<PathBuf>,
+    /// Commands in the replay format (JSON Lines) applied once, on an empty journal:
+    /// instruments, users, deposits.
+    #[arg(long)]
+    pub(crate) bootstrap: Option<PathBuf>,
+    /// Messages per second per session (0: unlimited).
+    #[arg(long, default_value_t = 10_000)]
+    pub(crate) throttle: u32,
+    /// Pin the engine thread to this core.
+    #[arg(long)]
+    pub(crate) engine_core: Option<usize>,
+    /// Busy-spin the pipeline threads (for dedicated cores) instead of yielding.
+    #[arg(long)]
+    pub(crate) spin: bool,
+    /// Snapshot every this many commands (0: never).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub(crate) snapshot_every: u64,
+    /// Add demo instruments, users and simulated market makers with a status line.
+    #[arg(long)]
+    pub(crate) demo: bool,
+    /// Stop after this many seconds (default: run until killed; the journal makes a
+    /// kill safe).
+    #[arg(long, value_name = "SECS")]
+    pub(crate) r#for: Option<u64>,
+}
+
+/// Parses a bootstrap file in the replay format.
+fn bootstrap(path: &PathBuf) -> anyhow::Result<Vec<Command>> {
+    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    // Lines are decoded against the state the earlier lines build, as in a replay.
+    let mut engine = Engine::default();
+    let mut sink = Vec::new();
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let cmd = bourse_replay::json::parse_command(&line, &engine);
+        if matches!(cmd, Command::Invalid { .. }) {
+            bail!("{}: not a command: {line}", path.display());
+        }
+        engine.execute(&cmd, &mut sink);
+        out.push(cmd);
+    }
+    Ok(out)
+}
+
+/// Runs the gateway (and the demo) until killed or `--for` elapses.
+pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let (keys, boot) = if args.demo {
+        (demo::keys(), demo::bootstrap())
+    } else {
+        let path = args
+            .keys
+            .clone()
+            .unwrap_or_else(|| args.data_dir.join("keys.txt"));
+        let keys = KeyStore::load(&path).with_context(|| {
+            format!(
+                "no API keys: write {} (see docs/protocol.md) or run with --demo",
+                path.display()
+            )
+        })?;
+        let boot = match &args.bootstrap {
+            Some(p) => bootstrap(p)?,
+            None => Vec::new(),
+        };
+        (keys, boot)
+    };
+    let mut config = GatewayConfig::new(&args.data_dir, keys);
+    config.bind = args.bind.clone();
+    config.throttle = args.throttle;
+    config.engine_core = args.engine_core;
+    config.spin = args.spin;
+    config.snapshot_every = args.snapshot_every;
+    config.engine = EngineConfig {
+        orders: 1 << 20,
+        levels: 1 << 16,
+        ..EngineConfig::default()
+    };
+    config.bootstrap = boot;
+    eprintln!(
+        "bourse: gateway on {}, data in {}, {} API keys, throttle {}/s per session{}",
+        config.bind,
+        config.data_dir.display(),
+        config.keys.len(),
+        config.throttle,
+        if config.spin { ", busy-spin" } else { "" }
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    if let Some(secs) = args.r#for {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(secs));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let demo_stop = stop.clone();
+    let demo_on = args.demo;
+    run(config, stop, move |ready| {
+        eprintln!(
+            "bourse: recovered {} journaled commands; listening on {}",
+            ready.recovered_seq, ready.endpoint
+        );
+        if demo_on {
+            demo::start(ready.endpoint, demo_stop);
+        }
+    })?;
+    Ok(())
+}
