@@ -757,3 +757,113 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod doc_examples {
+    use super::*;
+
+    fn s(v: &str) -> FixedStr {
+        FixedStr::new(v).unwrap()
+    }
+
+    /// The examples of `docs/protocol.md`, in the order the document gives them.
+    pub(super) fn examples() -> Vec<Vec<u8>> {
+        let order = EnterOrder {
+            token: s("ORD1"),
+            symbol: s("ACME"),
+            side: Side::Buy,
+            order_type: OrderType::Limit,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            price: Price(10_050),
+            qty: Qty(100),
+        };
+        let client = [
+            ClientMsg::Login {
+                key_id: s("mm-1"),
+                secret: *b"0123456789abcdef0123456789abcdef",
+            },
+            ClientMsg::Enter(order),
+            ClientMsg::Cancel { token: s("ORD1") },
+            ClientMsg::Replace {
+                token: s("ORD1"),
+                new_token: s("ORD2"),
+                price: Price(10_045),
+                qty: Qty(80),
+            },
+            ClientMsg::Heartbeat,
+        ];
+        let server = [
+            ServerMsg::LoginAccepted { user: 7 },
+            ServerMsg::LoginRejected {
+                reason: RejectReason::BadCredentials,
+            },
+            ServerMsg::Accepted { order, seq: 42 },
+            ServerMsg::Rejected {
+                token: Some(s("ORD1")),
+                reason: RejectReason::InsufficientFunds,
+                seq: 43,
+            },
+            ServerMsg::Executed {
+                token: s("ORD1"),
+                exec_id: 44,
+                price: Price(10_040),
+                qty: Qty(30),
+                leaves: Qty(70),
+                liquidity: Liquidity::Removed,
+            },
+            ServerMsg::Canceled {
+                token: s("ORD1"),
+                qty: Qty(70),
+                reason: CancelReason::User,
+                seq: 45,
+            },
+            ServerMsg::Replaced {
+                token: s("ORD1"),
+                new_token: s("ORD2"),
+                price: Price(10_045),
+                qty: Qty(80),
+                seq: 46,
+            },
+        ];
+        let mut out = Vec::new();
+        for m in &client {
+            let mut b = Vec::new();
+            encode_client(m, &mut b);
+            out.push(b);
+        }
+        for m in &server {
+            let mut b = Vec::new();
+            encode_server(m, &mut b);
+            out.push(b);
+        }
+        out
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn the_protocol_document_shows_what_the_codec_encodes() {
+        let doc = include_str!("../../docs/protocol.md");
+        let shown: Vec<String> = doc
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("hex: "))
+            .map(str::to_owned)
+            .collect();
+        let ours: Vec<String> = examples().iter().map(|b| hex(b)).collect();
+        if std::env::var_os("PRINT_PROTOCOL_EXAMPLES").is_some() {
+            for h in &ours {
+                println!("hex: {h}");
+            }
+        }
+        assert_eq!(
+            shown, ours,
+            "docs/protocol.md examples differ from the encoder"
+        );
+    }
+}
