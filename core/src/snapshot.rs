@@ -12,6 +12,16 @@ use crate::types::{FixedStr, Price, Qty, TimeInForce, UserId};
 
 const MAGIC: &[u8; 8] = b"BOURSE\x01\x00";
 
+// Encoded sizes, which bound every count read back against the bytes that remain.
+/// A resting order: user, id, price, open, filled, tif, post-only.
+const ORDER_BYTES: usize = 8 + 16 + 8 + 8 + 8 + 1 + 1;
+/// A book with no orders: symbol, tick, lot, two counts.
+const BOOK_MIN_BYTES: usize = 16 + 8 + 8 + 8 + 8;
+/// An account with no holdings: user, cash, limits, a count.
+const ACCOUNT_MIN_BYTES: usize = 8 + 16 + (8 + 8 + 8 + 1 + 1) + 8;
+/// A holding: symbol, total, reserved.
+const HOLDING_BYTES: usize = 16 + 8 + 8;
+
 /// Why a snapshot could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnapshotError {
@@ -125,7 +135,7 @@ pub fn decode(bytes: &[u8]) -> Result<State, SnapshotError> {
         return Err(SnapshotError::BadMagic);
     }
     let seq = r.u64()?;
-    let nbooks = r.len(48)?;
+    let nbooks = r.len(BOOK_MIN_BYTES)?;
     let mut books = Vec::with_capacity(nbooks);
     for _ in 0..nbooks {
         let instrument = Instrument {
@@ -135,7 +145,7 @@ pub fn decode(bytes: &[u8]) -> Result<State, SnapshotError> {
         };
         let mut sides = [Vec::new(), Vec::new()];
         for side in &mut sides {
-            let n = r.len(58)?;
+            let n = r.len(ORDER_BYTES)?;
             side.reserve(n);
             for _ in 0..n {
                 side.push(RestingOrder {
@@ -160,7 +170,7 @@ pub fn decode(bytes: &[u8]) -> Result<State, SnapshotError> {
             asks,
         });
     }
-    let naccounts = r.len(58)?;
+    let naccounts = r.len(ACCOUNT_MIN_BYTES)?;
     let mut accounts = Vec::with_capacity(naccounts);
     for _ in 0..naccounts {
         let user = UserId(r.u64()?);
@@ -176,7 +186,7 @@ pub fn decode(bytes: &[u8]) -> Result<State, SnapshotError> {
             trading_enabled: r.bool()?,
             self_trade_prevention: r.bool()?,
         };
-        let n = r.len(32)?;
+        let n = r.len(HOLDING_BYTES)?;
         let mut holdings = Vec::with_capacity(n);
         for _ in 0..n {
             holdings.push((
@@ -207,6 +217,46 @@ pub fn decode(bytes: &[u8]) -> Result<State, SnapshotError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_book_of_many_orders_and_one_account_round_trips() {
+        // Counts are bounded by the bytes left: the bound must be the exact item size,
+        // or a state made mostly of orders is refused as truncated.
+        let order = |i: i64| RestingOrder {
+            user: UserId(1),
+            id: FixedStr::new(&format!("o{i}")).unwrap(),
+            price: Price(100 + i),
+            open: Qty(1),
+            filled: Qty(0),
+            tif: TimeInForce::Gtc,
+            post_only: false,
+        };
+        let state = State {
+            seq: 9,
+            books: vec![BookState {
+                instrument: Instrument {
+                    symbol: FixedStr::new("ACME").unwrap(),
+                    tick: 1,
+                    lot: 1,
+                },
+                bids: vec![],
+                asks: (0..2_000).map(order).collect(),
+            }],
+            accounts: vec![AccountState {
+                user: UserId(1),
+                cash: Balance::default(),
+                holdings: vec![(
+                    FixedStr::new("ACME").unwrap(),
+                    Balance {
+                        total: 2_000,
+                        reserved: 2_000,
+                    },
+                )],
+                limits: Limits::default(),
+            }],
+        };
+        assert_eq!(decode(&encode(&state)), Ok(state));
+    }
 
     #[test]
     fn every_truncation_of_a_snapshot_is_an_error_not_a_panic() {

@@ -213,6 +213,18 @@ fn run_with<W: WaitStrategy + 'static>(
     wait: W,
 ) -> Result<(), GatewayError> {
     let mut rec = bourse_journal::recover(&config.data_dir, config.engine)?;
+    for path in &rec.damaged_snapshots {
+        eprintln!(
+            "bourse-gateway: damaged snapshot passed over: {}",
+            path.display()
+        );
+    }
+    if rec.truncated_bytes > 0 {
+        eprintln!(
+            "bourse-gateway: cut a torn journal tail of {} bytes (never acknowledged)",
+            rec.truncated_bytes
+        );
+    }
     let mut journal = Journal::open(&config.data_dir, rec.last_seq + 1)?;
     if rec.last_seq == 0 && !config.bootstrap.is_empty() {
         let mut sink = Vec::new();

@@ -28,6 +28,8 @@ pub struct Recovered {
     pub replayed: u64,
     /// Bytes of torn tail cut from the newest segment.
     pub truncated_bytes: u64,
+    /// Snapshot files passed over because they were damaged (newer than the one used).
+    pub damaged_snapshots: Vec<std::path::PathBuf>,
 }
 
 /// Rebuilds the engine from `dir` (created if missing), cutting a torn tail.
@@ -73,14 +75,18 @@ fn rebuild(
     let limit = upto.unwrap_or(u64::MAX);
     let mut engine = None;
     let mut base = 0;
+    let mut damaged_snapshots = Vec::new();
     for (seq, path) in numbered_files(dir, "snap-", ".bin")?.iter().rev() {
         if *seq > limit {
             continue;
         }
-        if let Some((seq, state)) = read_snapshot(path)? {
-            engine = Some(Engine::from_state(&state, config));
-            base = seq;
-            break;
+        match read_snapshot(path)? {
+            Some((seq, state)) => {
+                engine = Some(Engine::from_state(&state, config));
+                base = seq;
+                break;
+            }
+            None => damaged_snapshots.push(path.clone()),
         }
     }
     let snapshot_seq = engine.as_ref().map(|_| base);
@@ -147,5 +153,6 @@ fn rebuild(
         snapshot_seq,
         replayed,
         truncated_bytes,
+        damaged_snapshots,
     })
 }
