@@ -2,130 +2,13 @@
 //! sessions, bad frames answered with reason codes, the throttle, and a restart that
 //! recovers from the journal.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
+mod common;
+
 use std::time::Duration;
 
-use bourse_core::{
-    Asset, CancelReason, Command, FixedStr, OrderType, Price, Qty, RejectReason, Side, SymbolId,
-    TimeInForce, UserId,
-};
-use bourse_gateway::keys::KeyStore;
-use bourse_gateway::protocol::{
-    ClientMsg, EnterOrder, Liquidity, ServerMsg, decode_server, encode_client,
-};
-use bourse_gateway::server::{GatewayConfig, run};
-
-fn s(v: &str) -> FixedStr {
-    FixedStr::new(v).unwrap()
-}
-
-const SECRET_A: [u8; 32] = [1; 32];
-const SECRET_B: [u8; 32] = [2; 32];
-
-struct Gateway {
-    endpoint: String,
-    recovered: u64,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Gateway {
-    fn start(dir: &std::path::Path, throttle: u32) -> Gateway {
-        let mut keys = KeyStore::default();
-        keys.insert(s("key-a"), UserId(1), &SECRET_A);
-        keys.insert(s("key-b"), UserId(2), &SECRET_B);
-        let mut config = GatewayConfig::new(dir, keys);
-        config.bind = "tcp://127.0.0.1:*".into();
-        config.throttle = throttle;
-        config.ring_size = 1024;
-        config.bootstrap = vec![
-            Command::AddInstrument {
-                symbol: s("ACME"),
-                tick: Price(1),
-                lot: Qty(1),
-            },
-            Command::AddUser { user: UserId(1) },
-            Command::AddUser { user: UserId(2) },
-            Command::Deposit {
-                user: UserId(1),
-                asset: Asset::Shares(SymbolId(0)),
-                amount: 1_000,
-            },
-            Command::Deposit {
-                user: UserId(2),
-                asset: Asset::Cash,
-                amount: 1_000_000,
-            },
-        ];
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            run(config, flag, |ready| {
-                let _ = tx.send(ready);
-            })
-            .expect("gateway runs");
-        });
-        let ready = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("gateway ready");
-        Gateway {
-            endpoint: ready.endpoint,
-            recovered: ready.recovered_seq,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-struct Client {
-    socket: zmq::Socket,
-    _ctx: zmq::Context,
-}
-
-impl Client {
-    fn connect(endpoint: &str) -> Client {
-        let ctx = zmq::Context::new();
-        let socket = ctx.socket(zmq::DEALER).unwrap();
-        socket.set_linger(0).unwrap();
-        socket.connect(endpoint).unwrap();
-        Client { socket, _ctx: ctx }
-    }
-    fn raw(&self, bytes: &[u8]) {
-        self.socket.send(bytes, 0).unwrap();
-    }
-    fn send(&self, m: &ClientMsg) {
-        let mut b = Vec::new();
-        encode_client(m, &mut b);
-        self.raw(&b);
-    }
-    fn recv(&self) -> ServerMsg {
-        assert!(
-            self.socket.poll(zmq::POLLIN, 10_000).unwrap() > 0,
-            "no reply within 10 s"
-        );
-        let frame = self.socket.recv_bytes(0).unwrap();
-        decode_server(&frame).expect("gateway frames decode")
-    }
-    fn login(&self, key: &str, secret: [u8; 32]) -> ServerMsg {
-        self.send(&ClientMsg::Login {
-            key_id: s(key),
-            secret,
-        });
-        self.recv()
-    }
-}
+use bourse_core::{CancelReason, OrderType, Price, Qty, RejectReason, Side, TimeInForce};
+use bourse_gateway::protocol::{ClientMsg, EnterOrder, Liquidity, ServerMsg};
+use common::{Client, Gateway, SECRET_A, SECRET_B, s};
 
 fn limit(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
     EnterOrder {
