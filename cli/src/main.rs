@@ -2,6 +2,7 @@
 //! to a subcommand module. With no subcommand it serves: the engine and the gateway.
 
 mod demo;
+mod loadgen_cmd;
 mod replay_cmd;
 mod serve_cmd;
 
@@ -28,6 +29,8 @@ enum Cmd {
     Serve(serve_cmd::Args),
     /// Run commands (JSON Lines, or a journal) through a fresh engine; print events as JSON Lines.
     Replay(replay_cmd::Args),
+    /// Load the gateway with the exchange-core workload at a fixed rate; report round trips.
+    Loadgen(loadgen_cmd::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +38,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Cmd::Replay(args)) => replay_cmd::run(args),
         Some(Cmd::Serve(args)) => serve_cmd::run_serve(args),
+        Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
         None => serve_cmd::run_serve(cli.serve),
     }
 }
