@@ -17,8 +17,9 @@
 //!
 //! # Threads
 //! Three: the I/O thread (the caller's), the journal stage and the engine stage. With
-//! `spin`, the engine stage busy-spins on its pinned core; otherwise all stages yield
-//! when idle, which suits machines with few cores (and CI).
+//! `spin`, the stages busy-spin (for dedicated cores); otherwise they back off from
+//! spinning to yielding to short sleeps when idle ([`Backoff`]), which suits machines
+//! with few cores (and CI).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -130,13 +131,36 @@ fn empty_outbound() -> Outbound {
     }
 }
 
-/// Yields the thread while waiting: for machines where stages share cores.
+/// Waits with progressive back-off, for machines where the stages share cores with
+/// the I/O threads: spins briefly (the next event is usually microseconds away under
+/// load), then yields, then sleeps in short naps so an idle stage gives its core away.
 #[derive(Clone, Copy, Debug)]
-pub struct Yield;
+pub struct Backoff;
 
-impl WaitStrategy for Yield {
-    fn wait_for(&self, _sequence: i64) {
-        std::thread::yield_now();
+thread_local! {
+    /// (sequence waited for, calls so far) of this thread's current wait.
+    static WAITING: std::cell::Cell<(i64, u32)> = const { std::cell::Cell::new((-1, 0)) };
+}
+
+impl WaitStrategy for Backoff {
+    fn wait_for(&self, sequence: i64) {
+        let calls = WAITING.with(|w| {
+            let (seq, n) = w.get();
+            let n = if seq == sequence {
+                n.saturating_add(1)
+            } else {
+                0
+            };
+            w.set((sequence, n));
+            n
+        });
+        if calls < 100 {
+            std::hint::spin_loop();
+        } else if calls < 2_000 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(20));
+        }
     }
 }
 
@@ -159,7 +183,7 @@ pub fn run(
     if config.spin {
         run_with(config, shutdown, on_ready, BusySpinWithSpinLoopHint)
     } else {
-        run_with(config, shutdown, on_ready, Yield)
+        run_with(config, shutdown, on_ready, Backoff)
     }
 }
 
@@ -319,28 +343,38 @@ fn run_with<W: WaitStrategy + 'static>(
     let mut last_active = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let mut busy = false;
-        for _ in 0..256 {
-            match io.socket.recv_multipart(zmq::DONTWAIT) {
-                Ok(parts) => {
-                    busy = true;
-                    if let Some(inbound) = io.on_frame(&parts) {
-                        pending.push(inbound);
+        // Read frames only while the ring keeps up: what cannot be published waits in
+        // ZeroMQ's queues (backpressure), never in an unbounded buffer here.
+        if pending.len() < 256 {
+            for _ in 0..256 {
+                match io.socket.recv_multipart(zmq::DONTWAIT) {
+                    Ok(parts) => {
+                        busy = true;
+                        if let Some(inbound) = io.on_frame(&parts) {
+                            pending.push(inbound);
+                        }
                     }
+                    Err(zmq::Error::EAGAIN) => break,
+                    Err(e) => return Err(e.into()),
                 }
-                Err(zmq::Error::EAGAIN) => break,
-                Err(e) => return Err(e.into()),
             }
         }
-        if !pending.is_empty() {
-            // One batch into the ring: the journal commits it with one fsync.
-            for part in pending.chunks(ring / 2) {
-                inputs.batch_publish(part.len(), |iter| {
-                    for (dst, src) in iter.zip(part) {
-                        *dst = *src;
-                    }
-                });
+        // One batch into the ring (the journal commits it with one fsync), as much as
+        // the ring has room for. Never block here: this thread also drains the output
+        // ring, and the engine may be waiting for room there.
+        while !pending.is_empty() {
+            let n = pending.len().min(ring / 2);
+            let batch = &pending[..n];
+            let published = inputs.try_batch_publish(n, |iter| {
+                for (dst, src) in iter.zip(batch) {
+                    *dst = *src;
+                }
+            });
+            if published.is_err() {
+                break;
             }
-            pending.clear();
+            pending.drain(..n);
+            busy = true;
         }
         match outputs.poll() {
             Ok(mut guard) => {
@@ -355,7 +389,9 @@ fn run_with<W: WaitStrategy + 'static>(
         if busy {
             last_active = Instant::now();
         } else if last_active.elapsed() < IDLE_POLL {
-            // Reports may be on their way through the pipeline: stay responsive.
+            // Reports may be on their way through the pipeline: stay responsive, but
+            // let the pipeline threads run.
+            let _ = io.socket.poll(zmq::POLLIN, 0);
             std::thread::yield_now();
         } else {
             // Idle: wait for a frame for at most a millisecond (outputs are polled

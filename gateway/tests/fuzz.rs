@@ -7,7 +7,7 @@ mod common;
 
 use bourse_core::{EngineConfig, FixedStr, OrderType, Price, Qty, Side, TimeInForce};
 use bourse_gateway::protocol::{ClientMsg, EnterOrder, ServerMsg, decode_client, encode_client};
-use common::{Client, Gateway, SECRET_A, SECRET_B, s};
+use common::{Client, Gateway, SECRET_A, SECRET_B, Watchdog, s};
 
 /// SplitMix64: a fast, seeded generator for the frames.
 struct Rng(u64);
@@ -110,6 +110,7 @@ fn two_million_random_and_mutated_frames_never_panic_the_decoder() {
 
 #[test]
 fn a_live_gateway_survives_garbage_and_its_journal_stays_consistent() {
+    let _watchdog = Watchdog::new(300, "the live fuzz test");
     let dir = tempfile::tempdir().unwrap();
     {
         let gw = Gateway::start(dir.path(), 0);

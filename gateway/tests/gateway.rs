@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bourse_core::{CancelReason, OrderType, Price, Qty, RejectReason, Side, TimeInForce};
 use bourse_gateway::protocol::{ClientMsg, EnterOrder, Liquidity, ServerMsg};
-use common::{Client, Gateway, SECRET_A, SECRET_B, s};
+use common::{Client, Gateway, SECRET_A, SECRET_B, Watchdog, s};
 
 fn limit(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
     EnterOrder {
@@ -25,6 +25,7 @@ fn limit(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
 
 #[test]
 fn orders_trade_between_sessions_and_bad_input_gets_reason_codes() {
+    let _watchdog = Watchdog::new(120, "the session test");
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), 0);
     let a = Client::connect(&gw.endpoint);
