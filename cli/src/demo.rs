@@ -333,7 +333,7 @@ pub(crate) fn start(endpoint: String, stop: Arc<AtomicBool>) {
                 })
                 .unwrap_or((0, 0));
             eprintln!(
-                "demo: {} orders/s in, {} reports/s out | fills {} | rejects {} | open quotes {} | round trip p50 {} µs, p99 {} µs",
+                "demo: {} orders/s in, {} reports/s out | fills {} | rejects {} | book depth {} resting orders | round trip p50 {} µs, p99 {} µs",
                 sent - last_sent,
                 reports - last_reports,
                 stats.fills.load(Ordering::Relaxed),

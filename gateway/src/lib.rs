@@ -9,6 +9,7 @@
 //! - [`keys`]: API keys (`key_id user sha256(secret)` per line) and login checks.
 //! - [`session`]: per-connection state and the message-rate throttle.
 //! - [`server`]: the ZeroMQ I/O loop and the pipeline (journal stage, engine stage).
+//! - `wake`: how idle pipeline threads sleep and who wakes them (shared cores).
 //!
 //! **Architecture invariant:** a frame the gateway cannot decode, or may not accept
 //! (no login, over the throttle), is answered by the gateway with a `Rejected` carrying
@@ -18,3 +19,4 @@ pub mod keys;
 pub mod protocol;
 pub mod server;
 pub mod session;
+mod wake;

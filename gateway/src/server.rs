@@ -16,16 +16,17 @@
 //! command that is already durable: an `Accepted` is never lost by a crash.
 //!
 //! # Threads
-//! Three: the I/O thread (the caller's), the journal stage and the engine stage. With
-//! `spin`, the stages busy-spin (for dedicated cores); otherwise they back off from
-//! spinning to yielding to short sleeps when idle ([`Backoff`]), which suits machines
-//! with few cores (and CI).
+//! Three: the I/O thread (the caller's), the journal stage and the engine stage (plus
+//! ZeroMQ's own I/O thread). With `spin`, the stages and the I/O loop busy-spin, for
+//! dedicated cores; otherwise each sleeps when idle and is woken by the thread that
+//! gives it work (`wake`), which is what few shared cores need: a spinning thread
+//! there delays the very thread it waits for.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bourse_core::{
     Command, Engine, EngineConfig, Event, EventKind, NewOrder, Symbol, SymbolId, UserId,
@@ -39,6 +40,7 @@ use disruptor::{
 use crate::keys::KeyStore;
 use crate::protocol::{ClientMsg, EnterOrder, Liquidity, ServerMsg, decode_client, encode_server};
 use crate::session::{Session, Throttle};
+use crate::wake::{ENGINE_THREAD, JOURNAL_THREAD, PARK_TIMEOUT, Park, Stages, io_wake_pipe};
 
 /// How the gateway runs.
 #[derive(Clone, Debug)]
@@ -94,6 +96,12 @@ pub enum GatewayError {
     /// ZeroMQ refused (bad endpoint, address in use, ...).
     #[error("zeromq: {0}")]
     Zmq(#[from] zmq::Error),
+    /// The wake pipe between the pipeline and the I/O thread could not be made.
+    #[error("wake pipe: {0}")]
+    Wake(std::io::Error),
+    /// The output ring shut down under the I/O thread (the pipeline stopped).
+    #[error("the pipeline stopped")]
+    Shutdown,
 }
 
 /// A command on its way through the pipeline, with the order it came from (echoed in
@@ -131,39 +139,6 @@ fn empty_outbound() -> Outbound {
     }
 }
 
-/// Waits with progressive back-off, for machines where the stages share cores with
-/// the I/O threads: spins briefly (the next event is usually microseconds away under
-/// load), then yields, then sleeps in short naps so an idle stage gives its core away.
-#[derive(Clone, Copy, Debug)]
-pub struct Backoff;
-
-thread_local! {
-    /// (sequence waited for, calls so far) of this thread's current wait.
-    static WAITING: std::cell::Cell<(i64, u32)> = const { std::cell::Cell::new((-1, 0)) };
-}
-
-impl WaitStrategy for Backoff {
-    fn wait_for(&self, sequence: i64) {
-        let calls = WAITING.with(|w| {
-            let (seq, n) = w.get();
-            let n = if seq == sequence {
-                n.saturating_add(1)
-            } else {
-                0
-            };
-            w.set((sequence, n));
-            n
-        });
-        if calls < 100 {
-            std::hint::spin_loop();
-        } else if calls < 2_000 {
-            std::thread::yield_now();
-        } else {
-            std::thread::sleep(Duration::from_micros(20));
-        }
-    }
-}
-
 /// What the gateway says once it is listening.
 #[derive(Clone, Debug)]
 pub struct Ready {
@@ -181,9 +156,10 @@ pub fn run(
     on_ready: impl FnOnce(Ready),
 ) -> Result<(), GatewayError> {
     if config.spin {
-        run_with(config, shutdown, on_ready, BusySpinWithSpinLoopHint)
+        run_with(config, shutdown, on_ready, BusySpinWithSpinLoopHint, None)
     } else {
-        run_with(config, shutdown, on_ready, Backoff)
+        let stages = Stages::leak(PARK_TIMEOUT);
+        run_with(config, shutdown, on_ready, Park::new(stages), Some(stages))
     }
 }
 
@@ -235,6 +211,7 @@ fn run_with<W: WaitStrategy + 'static>(
     shutdown: Arc<AtomicBool>,
     on_ready: impl FnOnce(Ready),
     wait: W,
+    stages: Option<&'static Stages>,
 ) -> Result<(), GatewayError> {
     let mut rec = bourse_journal::recover(&config.data_dir, config.engine)?;
     for path in &rec.damaged_snapshots {
@@ -270,6 +247,8 @@ fn run_with<W: WaitStrategy + 'static>(
     let (mut outputs, out_builder) =
         build_single_producer(ring, empty_outbound, wait).new_event_poller();
     let mut out_producer = out_builder.build();
+    let (io_waker, io_wakes) = io_wake_pipe().map_err(GatewayError::Wake)?;
+    let io_waker = Arc::new(io_waker);
 
     let mut journal_stage = JournalStage {
         journal,
@@ -282,6 +261,7 @@ fn run_with<W: WaitStrategy + 'static>(
         let mut events: Vec<Event> = Vec::with_capacity(1024);
         let mut buf: Vec<Outbound> = Vec::with_capacity(ring);
         let chunk = (ring / 2).max(1);
+        let io_waker = io_waker.clone();
         move |slot: &Inbound, _seq: i64, end_of_batch: bool| {
             events.clear();
             engine.execute(&slot.cmd, &mut events);
@@ -298,16 +278,24 @@ fn run_with<W: WaitStrategy + 'static>(
                     });
                 }
                 buf.clear();
+                io_waker.wake();
             }
         }
     };
+    // The journal stage wakes the engine stage at the start of each batch (the previous
+    // batch's progress is published by then) and whenever it starts to wait (`Park`).
+    let mut batch_start = true;
     let builder = build_single_producer(ring, empty_inbound, wait)
-        .thread_name("bourse-journal")
+        .thread_name(JOURNAL_THREAD)
         .handle_events_with(move |slot: &Inbound, _seq: i64, end: bool| {
-            journal_stage.on(&slot.cmd, end)
+            if batch_start && let Some(stages) = stages {
+                stages.engine.wake();
+            }
+            journal_stage.on(&slot.cmd, end);
+            batch_start = end;
         })
         .and_then()
-        .thread_name("bourse-engine");
+        .thread_name(ENGINE_THREAD);
     let builder = match config.engine_core {
         Some(core) => builder.pin_at_core(core),
         None => builder,
@@ -331,26 +319,29 @@ fn run_with<W: WaitStrategy + 'static>(
     });
 
     let mut io = Io {
-        socket,
+        wire: Wire {
+            socket,
+            out: Vec::with_capacity(128),
+        },
         keys: config.keys,
         throttle: config.throttle,
         symbols,
         sessions: HashMap::new(),
         routes: HashMap::new(),
-        out: Vec::with_capacity(128),
     };
+    let mut identity = zmq::Message::new();
+    let mut body = zmq::Message::new();
     let mut pending: Vec<Inbound> = Vec::with_capacity(256);
-    let mut last_active = Instant::now();
     while !shutdown.load(Ordering::Relaxed) {
         let mut busy = false;
         // Read frames only while the ring keeps up: what cannot be published waits in
         // ZeroMQ's queues (backpressure), never in an unbounded buffer here.
         if pending.len() < 256 {
             for _ in 0..256 {
-                match io.socket.recv_multipart(zmq::DONTWAIT) {
-                    Ok(parts) => {
+                match io.wire.receive(&mut identity, &mut body) {
+                    Ok(whole) => {
                         busy = true;
-                        if let Some(inbound) = io.on_frame(&parts) {
+                        if let Some(inbound) = io.on_frame(&identity, &body, whole) {
                             pending.push(inbound);
                         }
                     }
@@ -373,49 +364,67 @@ fn run_with<W: WaitStrategy + 'static>(
             if published.is_err() {
                 break;
             }
+            if let Some(stages) = stages {
+                stages.journal.wake();
+            }
             pending.drain(..n);
             busy = true;
         }
-        match outputs.poll() {
-            Ok(mut guard) => {
-                busy = true;
-                for o in &mut guard {
-                    io.report(o);
-                }
-            }
-            Err(Polling::NoEvents) => {}
-            Err(Polling::Shutdown) => break,
+        if drain_reports(&mut outputs, &mut io)? {
+            busy = true;
         }
-        if busy {
-            last_active = Instant::now();
-        } else if last_active.elapsed() < IDLE_POLL {
-            // Reports may be on their way through the pipeline: stay responsive, but
-            // let the pipeline threads run.
-            let _ = io.socket.poll(zmq::POLLIN, 0);
-            std::thread::yield_now();
-        } else {
-            // Idle: wait for a frame for at most a millisecond (outputs are polled
-            // again right after).
-            let _ = io.socket.poll(zmq::POLLIN, IDLE_POLL.as_millis() as i64);
+        if busy || config.spin {
+            continue;
         }
+        // Nothing to do: sleep until a frame or a report arrives. Announce the sleep,
+        // then look at the output ring once more: a report published before the
+        // announcement is seen here, one after it writes to the wake pipe.
+        io_waker.going_to_sleep();
+        if drain_reports(&mut outputs, &mut io)? {
+            io_waker.awake();
+            continue;
+        }
+        let timeout = if pending.is_empty() { IDLE_POLL } else { 1 };
+        let mut items = [
+            io.wire.socket.as_poll_item(zmq::POLLIN),
+            zmq::PollItem::from_fd(io_wakes.fd(), zmq::POLLIN),
+        ];
+        let _ = zmq::poll(&mut items, timeout);
+        io_waker.awake();
+        io_wakes.drain();
     }
     drop(inputs); // drains the pipeline: the last batch is journaled before exit
     Ok(())
 }
 
-/// The I/O thread's state.
-struct Io {
+/// The ROUTER socket and the buffer reports are encoded into.
+struct Wire {
     socket: zmq::Socket,
-    keys: KeyStore,
-    throttle: u32,
-    symbols: HashMap<Symbol, SymbolId>,
-    sessions: HashMap<Vec<u8>, Session>,
-    /// Where each user's reports go: the identity of its latest login.
-    routes: HashMap<UserId, Vec<u8>>,
     out: Vec<u8>,
 }
 
-impl Io {
+impl Wire {
+    /// Reads one message into `identity` and `body` (reusing their buffers); whether it
+    /// was exactly one frame after the identity (extra frames are read and dropped).
+    fn receive(
+        &mut self,
+        identity: &mut zmq::Message,
+        body: &mut zmq::Message,
+    ) -> Result<bool, zmq::Error> {
+        self.socket.recv(identity, zmq::DONTWAIT)?;
+        if !identity.get_more() {
+            return Ok(false);
+        }
+        // The rest of a multipart message is already here (ZeroMQ delivers it whole).
+        self.socket.recv(body, 0)?;
+        let mut whole = true;
+        while body.get_more() {
+            whole = false;
+            self.socket.recv(body, 0)?;
+        }
+        Ok(whole)
+    }
+
     fn send(&mut self, identity: &[u8], msg: &ServerMsg) {
         self.out.clear();
         encode_server(msg, &mut self.out);
@@ -442,36 +451,49 @@ impl Io {
             },
         );
     }
+}
 
-    /// Handles one frame; returns the command to publish, if any.
-    fn on_frame(&mut self, parts: &[Vec<u8>]) -> Option<Inbound> {
-        let [identity, frame] = parts else {
+/// The I/O thread's state.
+struct Io {
+    wire: Wire,
+    keys: KeyStore,
+    throttle: u32,
+    symbols: HashMap<Symbol, SymbolId>,
+    sessions: HashMap<Vec<u8>, Session>,
+    /// Where each user's reports go: the identity of its latest login.
+    routes: HashMap<UserId, Vec<u8>>,
+}
+
+impl Io {
+    /// Handles one message (`whole`: exactly identity + one frame); returns the command
+    /// to publish, if any.
+    fn on_frame(&mut self, identity: &[u8], frame: &[u8], whole: bool) -> Option<Inbound> {
+        if !whole {
             // A ROUTER message is identity + one frame; anything else is malformed.
-            if let Some(id) = parts.first() {
-                let id = id.clone();
-                self.reject(&id, None, bourse_core::RejectReason::BadLength);
-            }
+            self.wire
+                .reject(identity, None, bourse_core::RejectReason::BadLength);
             return None;
-        };
+        }
         let now = Instant::now();
-        let throttle = self.throttle;
-        let session = self
-            .sessions
-            .entry(identity.clone())
-            .or_insert_with(|| Session {
+        if !self.sessions.contains_key(identity) {
+            let session = Session {
                 user: None,
-                throttle: Throttle::new(throttle, now),
-            });
+                throttle: Throttle::new(self.throttle, now),
+            };
+            self.sessions.insert(identity.to_vec(), session);
+        }
+        let session = self.sessions.get_mut(identity)?;
         if !session.throttle.allow(now) {
             let token = decode_client(frame).ok().and_then(token_of);
-            self.reject(identity, token, bourse_core::RejectReason::Throttled);
+            self.wire
+                .reject(identity, token, bourse_core::RejectReason::Throttled);
             return None;
         }
         let user = session.user;
         let msg = match decode_client(frame) {
             Ok(m) => m,
             Err(r) => {
-                self.reject(identity, r.token, r.reason);
+                self.wire.reject(identity, r.token, r.reason);
                 return None;
             }
         };
@@ -479,13 +501,14 @@ impl Io {
             (ClientMsg::Login { key_id, secret }, _) => {
                 match self.keys.check(&key_id, &secret) {
                     Some(u) => {
-                        if let Some(s) = self.sessions.get_mut(identity.as_slice()) {
+                        if let Some(s) = self.sessions.get_mut(identity) {
                             s.user = Some(u);
                         }
-                        self.routes.insert(u, identity.clone());
-                        self.send(identity, &ServerMsg::LoginAccepted { user: u.0 });
+                        self.routes.insert(u, identity.to_vec());
+                        self.wire
+                            .send(identity, &ServerMsg::LoginAccepted { user: u.0 });
                     }
-                    None => self.send(
+                    None => self.wire.send(
                         identity,
                         &ServerMsg::LoginRejected {
                             reason: bourse_core::RejectReason::BadCredentials,
@@ -495,11 +518,11 @@ impl Io {
                 None
             }
             (ClientMsg::Heartbeat, _) => {
-                self.send(identity, &ServerMsg::Heartbeat);
+                self.wire.send(identity, &ServerMsg::Heartbeat);
                 None
             }
             (m, None) => {
-                self.reject(
+                self.wire.reject(
                     identity,
                     token_of(m),
                     bourse_core::RejectReason::NotLoggedIn,
@@ -659,8 +682,7 @@ impl Io {
 
     fn send_to_user(&mut self, user: UserId, msg: &ServerMsg) {
         if let Some(identity) = self.routes.get(&user) {
-            let identity = identity.clone();
-            self.send(&identity, msg);
+            self.wire.send(identity, msg);
         }
     }
 }
@@ -673,6 +695,22 @@ fn token_of(m: ClientMsg) -> Option<bourse_core::ClientOrderId> {
     }
 }
 
-/// How long the I/O loop keeps spinning after its last activity (reports may still be
-/// in the pipeline), and then how long it blocks waiting for a frame.
-pub const IDLE_POLL: Duration = Duration::from_millis(2);
+/// The longest the idle I/O loop sleeps before it looks at the shutdown flag, in ms.
+const IDLE_POLL: i64 = 50;
+
+/// Sends the reports waiting in the output ring; whether there were any.
+fn drain_reports(
+    outputs: &mut disruptor::EventPoller<Outbound, disruptor::SingleProducerBarrier>,
+    io: &mut Io,
+) -> Result<bool, GatewayError> {
+    match outputs.poll() {
+        Ok(mut guard) => {
+            for o in &mut guard {
+                io.report(o);
+            }
+            Ok(true)
+        }
+        Err(Polling::NoEvents) => Ok(false),
+        Err(Polling::Shutdown) => Err(GatewayError::Shutdown),
+    }
+}
