@@ -262,10 +262,31 @@ fn histogram() -> anyhow::Result<Histogram<u64>> {
 /// How long the sending loop naps when it has nothing to do (about 30 µs in practice).
 const IDLE_NAP: Duration = Duration::from_micros(10);
 
-/// Sends `n` messages at `rate` over `sockets` (round robin by `pick`), spinning to each
-/// message's intended time, reading replies meanwhile; `matched` maps a reply to the
-/// intended time of the message it answers.
+/// Sends `n` messages at `rate` over `sockets` from a thread pinned to `core` (the
+/// process stays unpinned, so the servers it starts are too): each message at its
+/// intended time, with `frame_for` saying which socket; replies are read meanwhile and
+/// `matched` maps one to the intended time of the message it answers.
 fn open_loop(
+    core: Option<usize>,
+    rate: u64,
+    n: usize,
+    sockets: Vec<zmq::Socket>,
+    frame_for: impl FnMut(usize, &mut Vec<u8>) -> usize + Send,
+    matched: impl FnMut(usize, &[u8]) -> Option<u64> + Send,
+    h: &mut Histogram<u64>,
+) -> anyhow::Result<()> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                pin(core)?;
+                paced(rate, n, &sockets, frame_for, matched, h)
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the sending thread panicked"))?
+    })
+}
+
+fn paced(
     rate: u64,
     n: usize,
     sockets: &[zmq::Socket],
@@ -273,8 +294,14 @@ fn open_loop(
     mut matched: impl FnMut(usize, &[u8]) -> Option<u64>,
     h: &mut Histogram<u64>,
 ) -> anyhow::Result<()> {
-    // Naps of a few microseconds need a small timer slack (the default is 50 µs).
-    let _ = std::fs::write("/proc/self/timerslack_ns", "1000");
+    // Naps of a few microseconds need a small timer slack (the default is 50 µs); a
+    // thread's is /proc/<tid>/timerslack_ns.
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+    if let Some(tid) = tid {
+        let _ = std::fs::write(format!("/proc/{tid}/timerslack_ns"), "1000");
+    }
     let start = Instant::now();
     let mut buf = Vec::with_capacity(64);
     let mut next = 0usize;
@@ -340,14 +367,14 @@ fn echo_floor(args: &Args, n: usize) -> anyhow::Result<Summary> {
         })
         .collect::<anyhow::Result<_>>()?;
     std::thread::sleep(Duration::from_millis(200));
-    pin(args.loadgen_core)?;
     let mut h = histogram()?;
     let rate = args.rate();
     let sessions = args.sessions as usize;
     open_loop(
+        args.loadgen_core,
         rate,
         n,
-        &sockets,
+        sockets,
         |i, buf| {
             // A 56-byte frame, as EnterOrder, carrying its index.
             buf.extend_from_slice(&(i as u64).to_le_bytes());
@@ -412,19 +439,20 @@ fn gateway_run(args: &Args) -> anyhow::Result<(Summary, u64)> {
         );
         sockets.push(s);
     }
-    pin(args.loadgen_core)?;
     let symbol = FixedStr::new("S0").unwrap_or_default();
     let rate = args.rate();
     // Per session, per token: what each command sent is waiting for, in send order.
     type Waiting = HashMap<FixedStr, VecDeque<(Awaits, u64)>>;
-    let pending: std::cell::RefCell<Vec<Waiting>> =
-        std::cell::RefCell::new(vec![HashMap::new(); args.sessions as usize]);
+    // (A mutex because both closures need it; uncontended, on the sending thread only.)
+    let pending: std::sync::Mutex<Vec<Waiting>> =
+        std::sync::Mutex::new(vec![HashMap::new(); args.sessions as usize]);
     let mut h = histogram()?;
     let cmds = &w.commands;
     open_loop(
+        args.loadgen_core,
         rate,
         n,
-        &sockets,
+        sockets,
         |i, buf| {
             let intended = (i as u128 * 1_000_000_000 / u128::from(rate)) as u64;
             let (msg, user, token, awaits) = match cmds[i] {
@@ -472,7 +500,7 @@ fn gateway_run(args: &Args) -> anyhow::Result<(Summary, u64)> {
             };
             encode_client(&msg, buf);
             let s = (user.0 - 1) as usize;
-            pending.borrow_mut()[s]
+            pending.lock().unwrap_or_else(|e| e.into_inner())[s]
                 .entry(token)
                 .or_default()
                 .push_back((awaits, intended));
@@ -490,7 +518,7 @@ fn gateway_run(args: &Args) -> anyhow::Result<(Summary, u64)> {
                 ServerMsg::Rejected { token: Some(t), .. } => (t, None),
                 _ => return None,
             };
-            let mut pending = pending.borrow_mut();
+            let mut pending = pending.lock().unwrap_or_else(|e| e.into_inner());
             let queue = pending[s].get_mut(&token)?;
             let &(awaits, intended) = queue.front()?;
             if kind.is_some_and(|k| k != awaits) {

@@ -99,6 +99,9 @@ pub enum GatewayError {
     /// The wake pipe between the pipeline and the I/O thread could not be made.
     #[error("wake pipe: {0}")]
     Wake(std::io::Error),
+    /// The engine was to be pinned to a core this process may not run on.
+    #[error("no core {0} to pin the engine to (this process may run on {1:?})")]
+    NoSuchCore(usize, Vec<usize>),
     /// The output ring shut down under the I/O thread (the pipeline stopped).
     #[error("the pipeline stopped")]
     Shutdown,
@@ -155,6 +158,16 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
     on_ready: impl FnOnce(Ready),
 ) -> Result<(), GatewayError> {
+    if let Some(core) = config.engine_core {
+        let cores: Vec<usize> = core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        if !cores.contains(&core) {
+            return Err(GatewayError::NoSuchCore(core, cores));
+        }
+    }
     if config.spin {
         run_with(config, shutdown, on_ready, BusySpinWithSpinLoopHint, None)
     } else {
