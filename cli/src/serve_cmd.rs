@@ -28,6 +28,9 @@ pub(crate) struct Args {
         default_value = "tcp://127.0.0.1:5555"
     )]
     pub(crate) bind: String,
+    /// ZeroMQ PUB endpoint of the market data feed (`off`: no feed).
+    #[arg(long, env = "BOURSE_FEED_BIND", default_value = "tcp://127.0.0.1:5556")]
+    pub(crate) feed: String,
     /// API keys, one `KEY_ID USER SHA256_HEX_OF_SECRET` a line [default: DATA_DIR/keys.txt].
     #[arg(long, env = "BOURSE_KEYS")]
     pub(crate) keys: Option<PathBuf>,
@@ -113,9 +116,11 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
         ..EngineConfig::default()
     };
     config.bootstrap = boot;
+    config.feed = (args.feed != "off").then(|| args.feed.clone());
     eprintln!(
-        "bourse: gateway on {}, data in {}, {} API keys, throttle {}/s per session{}",
+        "bourse: gateway on {}, market data on {}, data in {}, {} API keys, throttle {}/s per session{}",
         config.bind,
+        config.feed.as_deref().unwrap_or("(off)"),
         config.data_dir.display(),
         config.keys.len(),
         config.throttle,
@@ -133,8 +138,14 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
     let demo_on = args.demo;
     run(config, stop, move |ready| {
         eprintln!(
-            "bourse: recovered {} journaled commands; listening on {}",
-            ready.recovered_seq, ready.endpoint
+            "bourse: recovered {} journaled commands; listening on {}{}",
+            ready.recovered_seq,
+            ready.endpoint,
+            ready
+                .feed_endpoint
+                .as_deref()
+                .map(|f| format!(", market data on {f}"))
+                .unwrap_or_default()
         );
         if demo_on {
             demo::start(ready.endpoint, demo_stop);

@@ -30,6 +30,7 @@ fn start(dir: &Path, port: u16) -> Child {
         .arg("--bootstrap")
         .arg(dir.join("bootstrap.jsonl"))
         .args(["--throttle", "0", "--snapshot-every", "700"])
+        .args(["--feed", "tcp://127.0.0.1:*"])
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn bourse serve");

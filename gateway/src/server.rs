@@ -40,7 +40,10 @@ use disruptor::{
 use crate::keys::KeyStore;
 use crate::protocol::{ClientMsg, EnterOrder, Liquidity, ServerMsg, decode_client, encode_server};
 use crate::session::{Session, Throttle};
-use crate::wake::{ENGINE_THREAD, JOURNAL_THREAD, PARK_TIMEOUT, Park, Stages, io_wake_pipe};
+use crate::wake::{
+    ENGINE_THREAD, FEED_THREAD, JOURNAL_THREAD, PARK_TIMEOUT, Park, Stages, io_wake_pipe,
+};
+use bourse_feeds::{Feed, MarketDataSink, ZmqPublisher};
 
 /// How the gateway runs.
 #[derive(Clone, Debug)]
@@ -66,6 +69,8 @@ pub struct GatewayConfig {
     /// Commands applied (and journaled) once, when the journal is empty: instruments,
     /// users, deposits.
     pub bootstrap: Vec<Command>,
+    /// Publish market data on a ZeroMQ PUB socket bound here (`None`: no feed).
+    pub feed: Option<String>,
 }
 
 impl GatewayConfig {
@@ -83,6 +88,7 @@ impl GatewayConfig {
             snapshot_every: 1_000_000,
             engine: EngineConfig::default(),
             bootstrap: Vec::new(),
+            feed: None,
         }
     }
 }
@@ -120,6 +126,8 @@ struct Inbound {
 struct Outbound {
     event: Event,
     order: Option<EnterOrder>,
+    /// The last event of its command (market data publishes between commands).
+    last: bool,
 }
 
 fn empty_inbound() -> Inbound {
@@ -139,6 +147,7 @@ fn empty_outbound() -> Outbound {
             },
         },
         order: None,
+        last: false,
     }
 }
 
@@ -147,6 +156,8 @@ fn empty_outbound() -> Outbound {
 pub struct Ready {
     /// The endpoint actually bound (with the real port).
     pub endpoint: String,
+    /// The market data PUB endpoint, if the feed runs.
+    pub feed_endpoint: Option<String>,
     /// The last command recovered from the journal.
     pub recovered_seq: u64,
 }
@@ -219,6 +230,94 @@ impl JournalStage {
     }
 }
 
+/// The engine stage's end of the output ring: read by the I/O thread alone, or by the
+/// I/O thread and the market data stage in parallel.
+enum OutProducer {
+    Alone(disruptor::SingleProducer<Outbound, disruptor::SingleConsumerBarrier>),
+    WithFeed(disruptor::SingleProducer<Outbound, disruptor::MultiConsumerBarrier>),
+}
+
+impl OutProducer {
+    /// Publishes `part` as one batch (blocks while the ring is full).
+    fn publish(&mut self, part: &[Outbound]) {
+        fn fill<'a>(slots: impl Iterator<Item = &'a mut Outbound>, part: &[Outbound]) {
+            for (dst, src) in slots.zip(part) {
+                *dst = *src;
+            }
+        }
+        match self {
+            OutProducer::Alone(p) => p.batch_publish(part.len(), |it| fill(it, part)),
+            OutProducer::WithFeed(p) => p.batch_publish(part.len(), |it| fill(it, part)),
+        }
+    }
+}
+
+/// The market data stage: a parallel consumer of the output ring.
+struct FeedStage {
+    feed: Feed,
+    publisher: ZmqPublisher,
+    last_snapshot: Instant,
+}
+
+/// How often the feed publishes depth snapshots (for late joiners) and closes candles.
+const SNAPSHOT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl FeedStage {
+    fn new(feed: Feed, publisher: ZmqPublisher) -> Self {
+        FeedStage {
+            feed,
+            publisher,
+            last_snapshot: Instant::now(),
+        }
+    }
+
+    /// Polls the output ring until the pipeline shuts down; publishes each batch's
+    /// messages, and snapshots (and closed candles) every [`SNAPSHOT_EVERY`] even when
+    /// the market is quiet, so a late joiner can always synchronize.
+    fn run(
+        mut self,
+        mut outputs: disruptor::EventPoller<Outbound, disruptor::SingleProducerBarrier>,
+        stages: Option<&'static Stages>,
+    ) {
+        let mut seen = 0;
+        loop {
+            match outputs.poll() {
+                Ok(mut guard) => {
+                    let now = now_ms();
+                    for o in &mut guard {
+                        self.feed.on_event(&o.event, now);
+                        if o.last {
+                            self.feed.end_of_command();
+                        }
+                    }
+                }
+                Err(Polling::NoEvents) => match stages {
+                    Some(stages) => seen = stages.feed.park(seen, SNAPSHOT_EVERY / 10),
+                    None => std::hint::spin_loop(),
+                },
+                Err(Polling::Shutdown) => return,
+            }
+            for msg in self.feed.drain() {
+                self.publisher.publish(&msg);
+            }
+            if self.last_snapshot.elapsed() >= SNAPSHOT_EVERY {
+                self.last_snapshot = Instant::now();
+                self.feed.tick(now_ms());
+                let snapshots = self.feed.snapshots();
+                for msg in self.feed.drain().chain(snapshots) {
+                    self.publisher.publish(&msg);
+                }
+            }
+        }
+    }
+}
+
 fn run_with<W: WaitStrategy + 'static>(
     config: GatewayConfig,
     shutdown: Arc<AtomicBool>,
@@ -257,9 +356,27 @@ fn run_with<W: WaitStrategy + 'static>(
         .collect();
 
     let ring = config.ring_size;
+    let ctx = zmq::Context::new();
+    let mut feed_endpoint = None;
     let (mut outputs, out_builder) =
         build_single_producer(ring, empty_outbound, wait).new_event_poller();
-    let mut out_producer = out_builder.build();
+    let mut feed_thread = None;
+    let mut out_producer = match &config.feed {
+        Some(bind) => {
+            let publisher = ZmqPublisher::bind(&ctx, bind)?;
+            feed_endpoint = Some(publisher.endpoint().to_string());
+            let stage = FeedStage::new(Feed::from_state(&engine.state()), publisher);
+            let (poller, out_builder) = out_builder.new_event_poller();
+            feed_thread = Some(
+                std::thread::Builder::new()
+                    .name(FEED_THREAD.into())
+                    .spawn(move || stage.run(poller, stages))
+                    .map_err(GatewayError::Wake)?,
+            );
+            OutProducer::WithFeed(out_builder.build())
+        }
+        None => OutProducer::Alone(out_builder.build()),
+    };
     let (io_waker, io_wakes) = io_wake_pipe().map_err(GatewayError::Wake)?;
     let io_waker = Arc::new(io_waker);
 
@@ -278,20 +395,21 @@ fn run_with<W: WaitStrategy + 'static>(
         move |slot: &Inbound, _seq: i64, end_of_batch: bool| {
             events.clear();
             engine.execute(&slot.cmd, &mut events);
-            buf.extend(events.iter().map(|&event| Outbound {
+            let n = events.len();
+            buf.extend(events.iter().enumerate().map(|(i, &event)| Outbound {
                 event,
                 order: slot.order,
+                last: i + 1 == n,
             }));
             if end_of_batch || buf.len() >= chunk {
                 for part in buf.chunks(chunk) {
-                    out_producer.batch_publish(part.len(), |iter| {
-                        for (dst, src) in iter.zip(part) {
-                            *dst = *src;
-                        }
-                    });
+                    out_producer.publish(part);
                 }
                 buf.clear();
                 io_waker.wake();
+                if let Some(stages) = stages {
+                    stages.feed.wake();
+                }
             }
         }
     };
@@ -317,7 +435,6 @@ fn run_with<W: WaitStrategy + 'static>(
         .handle_events_with(move |slot: &Inbound, seq: i64, end: bool| engine_stage(slot, seq, end))
         .build();
 
-    let ctx = zmq::Context::new();
     let socket = ctx.socket(zmq::ROUTER)?;
     socket.set_linger(0)?;
     socket.set_sndhwm(100_000)?;
@@ -328,6 +445,7 @@ fn run_with<W: WaitStrategy + 'static>(
         .unwrap_or_else(|_| config.bind.clone());
     on_ready(Ready {
         endpoint,
+        feed_endpoint,
         recovered_seq: rec.last_seq,
     });
 
@@ -407,6 +525,9 @@ fn run_with<W: WaitStrategy + 'static>(
         io_wakes.drain();
     }
     drop(inputs); // drains the pipeline: the last batch is journaled before exit
+    if let Some(t) = feed_thread {
+        let _ = t.join(); // ends once the engine stage's producer is gone
+    }
     Ok(())
 }
 

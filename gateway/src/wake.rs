@@ -35,6 +35,8 @@ use disruptor::wait_strategies::WaitStrategy;
 pub(crate) const JOURNAL_THREAD: &str = "bourse-journal";
 /// Name of the engine stage's thread.
 pub(crate) const ENGINE_THREAD: &str = "bourse-engine";
+/// Name of the market data stage's thread.
+pub(crate) const FEED_THREAD: &str = "bourse-feed";
 
 /// How many times a waiting stage spins before it parks: a few microseconds, enough to
 /// catch a batch that is already on its way, short enough to give a shared core away.
@@ -64,8 +66,9 @@ impl Sleeper {
     }
 
     /// Parks the calling thread unless the epoch moved since `seen`; returns the epoch
-    /// to remember for the next call.
-    fn park(&self, seen: u64, timeout: Duration) -> u64 {
+    /// to remember for the next call. A caller that checks for work between two calls
+    /// never misses a wake-up (see the module docs).
+    pub(crate) fn park(&self, seen: u64, timeout: Duration) -> u64 {
         self.thread.get_or_init(std::thread::current);
         self.sleeping.store(true, Ordering::SeqCst);
         let now = self.epoch.load(Ordering::SeqCst);
@@ -85,6 +88,8 @@ pub(crate) struct Stages {
     pub(crate) journal: Sleeper,
     /// The engine stage, woken by the journal stage's progress.
     pub(crate) engine: Sleeper,
+    /// The market data stage, woken by the engine stage's reports.
+    pub(crate) feed: Sleeper,
 }
 
 impl Stages {
@@ -95,6 +100,7 @@ impl Stages {
             timeout,
             journal: Sleeper::default(),
             engine: Sleeper::default(),
+            feed: Sleeper::default(),
         }))
     }
 
@@ -102,6 +108,7 @@ impl Stages {
         match std::thread::current().name() {
             Some(JOURNAL_THREAD) => Some(&self.journal),
             Some(ENGINE_THREAD) => Some(&self.engine),
+            Some(FEED_THREAD) => Some(&self.feed),
             _ => None,
         }
     }

@@ -21,6 +21,7 @@ pub const SECRET_B: [u8; 32] = [2; 32];
 
 pub struct Gateway {
     pub endpoint: String,
+    pub feed: Option<String>,
     pub recovered: u64,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -28,6 +29,11 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(dir: &std::path::Path, throttle: u32) -> Gateway {
+        Gateway::start_with(dir, throttle, false)
+    }
+
+    /// With `feed`, market data is published on a free port too.
+    pub fn start_with(dir: &std::path::Path, throttle: u32, feed: bool) -> Gateway {
         let mut keys = KeyStore::default();
         keys.insert(s("key-a"), UserId(1), &SECRET_A);
         keys.insert(s("key-b"), UserId(2), &SECRET_B);
@@ -35,6 +41,9 @@ impl Gateway {
         config.bind = "tcp://127.0.0.1:*".into();
         config.throttle = throttle;
         config.ring_size = 1024;
+        if feed {
+            config.feed = Some("tcp://127.0.0.1:*".into());
+        }
         config.bootstrap = vec![
             Command::AddInstrument {
                 symbol: s("ACME"),
@@ -68,6 +77,7 @@ impl Gateway {
             .expect("gateway ready");
         Gateway {
             endpoint: ready.endpoint,
+            feed: ready.feed_endpoint,
             recovered: ready.recovered_seq,
             stop,
             thread: Some(thread),
