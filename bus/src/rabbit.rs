@@ -1,0 +1,226 @@
+//! RabbitMQ through lapin: a durable topic exchange, persistent messages, publisher
+//! confirms per batch, durable queues consumed with manual acknowledgements.
+//!
+//! Neither side reconnects by itself: on [`BusError::Broker`] the caller drops it and
+//! connects again (the bridge and the order service do, with a back-off), which is
+//! what makes their restart logic the same as their recovery from a broker restart.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::Confirmation;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+
+use crate::{BusError, Consumer, Delivery, Message, Publisher};
+
+/// Where the broker is and which exchange carries the events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RabbitConfig {
+    /// AMQP URI, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub uri: String,
+    /// The durable topic exchange.
+    pub exchange: String,
+}
+
+impl Default for RabbitConfig {
+    fn default() -> Self {
+        RabbitConfig {
+            uri: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            exchange: "bourse.events".into(),
+        }
+    }
+}
+
+async fn open(config: &RabbitConfig) -> Result<(Connection, Channel), BusError> {
+    let conn = Connection::connect(&config.uri, ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    channel
+        .exchange_declare(
+            config.exchange.as_str().into(),
+            ExchangeKind::Topic,
+            ExchangeDeclareOptions {
+                durable: true,
+                ..ExchangeDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((conn, channel))
+}
+
+/// Publishes persistent messages and waits for the broker's confirms.
+pub struct RabbitPublisher {
+    _conn: Connection,
+    channel: Channel,
+    exchange: String,
+}
+
+impl std::fmt::Debug for RabbitPublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitPublisher")
+            .field("exchange", &self.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RabbitPublisher {
+    /// Connects, declares the exchange, and turns publisher confirms on.
+    pub async fn connect(config: &RabbitConfig) -> Result<Self, BusError> {
+        let (conn, channel) = open(config).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok(RabbitPublisher {
+            _conn: conn,
+            channel,
+            exchange: config.exchange.clone(),
+        })
+    }
+}
+
+/// The properties every message carries: persistent, JSON, its sequence number as
+/// the message id.
+fn properties(seq: u64) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(seq.to_string().into())
+}
+
+impl Publisher for RabbitPublisher {
+    async fn publish(&mut self, batch: &[Message]) -> Result<(), BusError> {
+        // Publish the whole batch, then collect the confirms: the broker confirms in
+        // bulk (one ack may cover many messages), so a batch costs about one round trip.
+        let mut confirms = Vec::with_capacity(batch.len());
+        for m in batch {
+            let confirm = self
+                .channel
+                .basic_publish(
+                    self.exchange.as_str().into(),
+                    m.routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &m.body,
+                    properties(m.seq),
+                )
+                .await?;
+            confirms.push((m.seq, confirm));
+        }
+        for (seq, confirm) in confirms {
+            match confirm.await? {
+                Confirmation::Ack(_) => {}
+                Confirmation::Nack(_) | Confirmation::NotRequested => {
+                    return Err(BusError::NotConfirmed { seq });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Consumes a durable queue bound to the exchange, with manual acknowledgements.
+pub struct RabbitConsumer {
+    _conn: Connection,
+    channel: Channel,
+    consumer: lapin::Consumer,
+}
+
+impl std::fmt::Debug for RabbitConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RabbitConsumer").finish_non_exhaustive()
+    }
+}
+
+impl RabbitConsumer {
+    /// Connects, declares the durable `queue` bound with `patterns`, and starts
+    /// consuming with at most `prefetch` unacknowledged deliveries in flight.
+    pub async fn connect(
+        config: &RabbitConfig,
+        queue: &str,
+        patterns: &[&str],
+        prefetch: u16,
+    ) -> Result<Self, BusError> {
+        let (conn, channel) = open(config).await?;
+        channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions::durable(),
+                FieldTable::default(),
+            )
+            .await?;
+        for p in patterns {
+            channel
+                .queue_bind(
+                    queue.into(),
+                    config.exchange.as_str().into(),
+                    (*p).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let consumer = channel
+            .basic_consume(
+                queue.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok(RabbitConsumer {
+            _conn: conn,
+            channel,
+            consumer,
+        })
+    }
+}
+
+fn to_delivery(d: lapin::message::Delivery) -> Result<Delivery, BusError> {
+    let routing_key = d.routing_key.to_string();
+    let seq = d
+        .properties
+        .message_id()
+        .as_ref()
+        .and_then(|id| id.as_str().parse().ok())
+        .ok_or_else(|| BusError::NoSeq(routing_key.clone()))?;
+    Ok(Delivery {
+        message: Message {
+            routing_key,
+            seq,
+            body: d.data,
+        },
+        tag: d.delivery_tag,
+        redelivered: d.redelivered,
+    })
+}
+
+impl Consumer for RabbitConsumer {
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        match self.consumer.next().await {
+            Some(d) => to_delivery(d?),
+            None => Err(BusError::Closed),
+        }
+    }
+
+    async fn next_within(&mut self, wait: Duration) -> Result<Option<Delivery>, BusError> {
+        match tokio::time::timeout(wait, self.consumer.next()).await {
+            Ok(Some(d)) => to_delivery(d?).map(Some),
+            Ok(None) => Err(BusError::Closed),
+            Err(_) => Ok(None),
+        }
+    }
+
+    async fn ack_upto(&mut self, tag: u64) -> Result<(), BusError> {
+        self.channel
+            .basic_ack(tag, BasicAckOptions { multiple: true })
+            .await?;
+        Ok(())
+    }
+}

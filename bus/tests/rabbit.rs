@@ -1,0 +1,99 @@
+//! The bus against the real RabbitMQ on 127.0.0.1:5672: confirmed publication,
+//! routing, manual acks, and redelivery of what was not acknowledged.
+
+use std::time::Duration;
+
+use bourse_bus::rabbit::{RabbitConfig, RabbitConsumer, RabbitPublisher};
+use bourse_bus::{Consumer, Message, Publisher};
+
+/// An exchange and queue names of this run only.
+fn config(name: &str) -> RabbitConfig {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    RabbitConfig {
+        exchange: format!("test.{name}.{}.{nanos}", std::process::id()),
+        ..RabbitConfig::default()
+    }
+}
+
+async fn cleanup(config: &RabbitConfig, queues: &[&str]) {
+    let conn = lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    for q in queues {
+        let _ = ch
+            .queue_delete((*q).into(), lapin::options::QueueDeleteOptions::default())
+            .await;
+    }
+    let _ = ch
+        .exchange_delete(
+            config.exchange.as_str().into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await;
+}
+
+fn batch(from: u64, n: u64) -> Vec<Message> {
+    (from..from + n)
+        .map(|seq| Message {
+            routing_key: if seq % 2 == 0 {
+                format!("exec.{}", seq % 5)
+            } else {
+                "trade.ACME".into()
+            },
+            seq,
+            body: format!("{{\"seq\":{seq}}}").into_bytes(),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
+    let config = config("bus");
+    let queue = format!("{}.settle", config.exchange);
+    // The queue exists (and is bound) before anything is published.
+    let mut consumer = RabbitConsumer::connect(&config, &queue, &["exec.*"], 500)
+        .await
+        .expect("RabbitMQ on 127.0.0.1:5672");
+    let mut publisher = RabbitPublisher::connect(&config).await.unwrap();
+    for b in 0..4 {
+        publisher.publish(&batch(1 + b * 250, 250)).await.unwrap();
+    }
+    // Half the messages are exec.*: 500 of them, in order.
+    let mut got = Vec::new();
+    let mut last_tag = 0;
+    while got.len() < 500 {
+        let d = consumer
+            .next_within(Duration::from_secs(10))
+            .await
+            .unwrap()
+            .expect("a delivery within 10 s");
+        assert!(d.message.routing_key.starts_with("exec."));
+        got.push(d.message.seq);
+        last_tag = d.tag;
+        if got.len() == 300 {
+            consumer.ack_upto(last_tag).await.unwrap();
+        }
+    }
+    let expected: Vec<u64> = (1..=1000).filter(|s| s % 2 == 0).collect();
+    assert_eq!(got, expected);
+    assert!(last_tag > 0);
+    // Drop without acknowledging the last 200: they come back to the next consumer,
+    // marked redelivered, and nothing acknowledged does.
+    drop(consumer);
+    let mut again = RabbitConsumer::connect(&config, &queue, &["exec.*"], 500)
+        .await
+        .unwrap();
+    let mut redelivered = Vec::new();
+    while let Some(d) = again.next_within(Duration::from_secs(2)).await.unwrap() {
+        assert!(d.redelivered);
+        redelivered.push(d.message.seq);
+        again.ack_upto(d.tag).await.unwrap();
+    }
+    assert_eq!(redelivered, expected[300..].to_vec());
+    drop(again);
+    cleanup(&config, &[&queue]).await;
+}
