@@ -100,6 +100,41 @@ pub(crate) fn numbered_files(
     Ok(out)
 }
 
+/// The lowest position any reader of `dir` has recorded (`reader-<name>.seq` files,
+/// each starting with the last command sequence number that reader has finished);
+/// `u64::MAX` without readers. An unreadable file counts as 0: keep everything.
+pub(crate) fn reader_floor(dir: &Path) -> Result<u64, JournalError> {
+    let mut floor = u64::MAX;
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(READER_PREFIX) && name.ends_with(READER_SUFFIX) {
+            let seq = std::fs::read_to_string(entry.path())
+                .ok()
+                .and_then(|t| t.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0);
+            floor = floor.min(seq);
+        }
+    }
+    Ok(floor)
+}
+
+/// Readers' position files are named `reader-<name>.seq`.
+pub const READER_PREFIX: &str = "reader-";
+/// See [`READER_PREFIX`].
+pub const READER_SUFFIX: &str = ".seq";
+
+/// The first command sequence number of a segment, from its file name.
+pub fn segment_first_seq(path: &Path) -> Option<u64> {
+    path.file_name()?
+        .to_str()?
+        .strip_prefix("wal-")?
+        .strip_suffix(".log")?
+        .parse()
+        .ok()
+}
+
 /// The segment files of a journal directory, oldest first.
 pub fn segments(dir: &Path) -> Result<Vec<PathBuf>, JournalError> {
     Ok(numbered_files(dir, "wal-", ".log")?

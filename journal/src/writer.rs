@@ -92,7 +92,12 @@ impl Journal {
     /// Deletes what a durable snapshot at `snapshot_seq` makes unnecessary: older
     /// snapshots but one, and segments whose records are all at or below the older kept
     /// snapshot.
+    ///
+    /// Readers of the journal (the broker bridge) hold it back: a file
+    /// `reader-<name>.seq` whose first number is the last command a reader has
+    /// finished keeps every snapshot and segment it still needs to resume.
     pub fn prune(&self, snapshot_seq: u64) -> Result<(), JournalError> {
+        let snapshot_seq = snapshot_seq.min(crate::reader_floor(&self.dir)?);
         let snaps = numbered_files(&self.dir, "snap-", ".bin")?;
         let kept: Vec<u64> = snaps
             .iter()

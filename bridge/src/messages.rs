@@ -1,0 +1,98 @@
+//! What goes on the bus for each engine event: routing keys and JSON bodies.
+//!
+//! | event | routing keys |
+//! |---|---|
+//! | accepted, rejected (with a user), canceled, replaced | `exec.<user>` |
+//! | trade | `exec.<maker>`, `exec.<taker>` (same body), `trade.<symbol>` |
+//! | done: add_user, deposit, withdraw, set_limits | `account.<user>` |
+//! | done: add_instrument, end_of_day; rejected without a user | `admin.<op>` |
+//!
+//! The body is the replay format's event object (`shared/replay-format.md`) with
+//! `cmd_seq` (the journaled command it came from) added, the leaves quantities on
+//! trades, and `asset` and `amount` on deposits and withdrawals (from the command).
+//! Every message's `seq` is the event's: a consumer bound to several keys drops the
+//! copies it has already handled.
+
+use bourse_bus::Message;
+use bourse_core::{AdminOp, Asset, Command, Engine, Event, EventKind};
+use serde_json::Value;
+
+/// Appends the messages for `event`, which command `cmd_seq` (`cmd`) produced.
+pub fn event_messages(
+    event: &Event,
+    cmd_seq: u64,
+    cmd: &Command,
+    engine: &Engine,
+    out: &mut Vec<Message>,
+) {
+    let mut body = bourse_replay::json::event_to_json(event, engine);
+    if let Value::Object(map) = &mut body {
+        map.insert("cmd_seq".into(), cmd_seq.into());
+        match (event.kind, cmd) {
+            (
+                EventKind::Trade {
+                    maker_leaves,
+                    taker_leaves,
+                    ..
+                },
+                _,
+            ) => {
+                map.insert("maker_leaves".into(), maker_leaves.0.into());
+                map.insert("taker_leaves".into(), taker_leaves.0.into());
+            }
+            (
+                EventKind::Done { .. },
+                Command::Deposit { asset, amount, .. } | Command::Withdraw { asset, amount, .. },
+            ) => {
+                let asset = match asset {
+                    Asset::Cash => Value::from("cash"),
+                    Asset::Shares(id) => engine
+                        .instrument(*id)
+                        .map_or(Value::Null, |i| Value::from(i.symbol.as_str())),
+                };
+                map.insert("asset".into(), asset);
+                map.insert("amount".into(), (*amount).into());
+            }
+            _ => {}
+        }
+    }
+    let body = body.to_string().into_bytes();
+    let seq = event.seq.0;
+    let mut push = |routing_key: String| {
+        out.push(Message {
+            routing_key,
+            seq,
+            body: body.clone(),
+        })
+    };
+    match event.kind {
+        EventKind::Accepted { user, .. }
+        | EventKind::Canceled { user, .. }
+        | EventKind::Replaced { user, .. }
+        | EventKind::Rejected {
+            user: Some(user), ..
+        } => push(format!("exec.{}", user.0)),
+        EventKind::Rejected { user: None, .. } => push("admin.rejected".into()),
+        EventKind::Trade {
+            symbol,
+            maker_user,
+            taker_user,
+            ..
+        } => {
+            push(format!("exec.{}", maker_user.0));
+            if taker_user != maker_user {
+                push(format!("exec.{}", taker_user.0));
+            }
+            let name = engine.instrument(symbol).map_or_else(
+                || format!("#{}", symbol.0),
+                |i| i.symbol.as_str().to_string(),
+            );
+            push(format!("trade.{name}"));
+        }
+        EventKind::Done {
+            op: AdminOp::AddUser | AdminOp::Deposit | AdminOp::Withdraw | AdminOp::SetLimits,
+            user: Some(user),
+        } => push(format!("account.{}", user.0)),
+        EventKind::Done { op, .. } => push(format!("admin.{}", op.as_str())),
+    }
+}

@@ -1,0 +1,139 @@
+//! The bridge's loop: read, replay, publish, confirm, checkpoint; reconnect on failure.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bourse_bus::{BusError, Message, Publisher};
+use bourse_core::{Engine, EngineConfig, Event};
+
+use crate::messages::event_messages;
+use crate::tail::JournalTail;
+use crate::{BridgeError, Checkpoint};
+
+/// How the bridge runs.
+#[derive(Clone, Debug)]
+pub struct BridgeConfig {
+    /// The gateway's data directory (journal and snapshots).
+    pub journal_dir: PathBuf,
+    /// The engine configuration the gateway runs with (the replica must match it).
+    pub engine: EngineConfig,
+    /// Most commands per published batch (one wait for confirms per batch).
+    pub batch: usize,
+    /// How long to wait before looking at the journal again when it has nothing new.
+    pub poll: Duration,
+}
+
+impl BridgeConfig {
+    /// Defaults for a data directory: batches of up to 2,048 commands, 1 ms polls.
+    pub fn new(journal_dir: impl Into<PathBuf>, engine: EngineConfig) -> Self {
+        BridgeConfig {
+            journal_dir: journal_dir.into(),
+            engine,
+            batch: 2_048,
+            poll: Duration::from_millis(1),
+        }
+    }
+}
+
+/// What the bridge reports after each confirmed batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Where it is now.
+    pub checkpoint: Checkpoint,
+    /// Messages confirmed since it started.
+    pub published: u64,
+    /// Batches that had to be published again after a failure.
+    pub retries: u64,
+}
+
+/// Runs until `shutdown` is set: follows the journal from the checkpoint and publishes
+/// every event through a publisher from `connect` (called again after any failure,
+/// with a back-off). `on_progress` hears about every confirmed batch.
+pub async fn run<P, C, F>(
+    config: BridgeConfig,
+    mut connect: C,
+    shutdown: Arc<AtomicBool>,
+    mut on_progress: impl FnMut(Progress),
+) -> Result<(), BridgeError>
+where
+    P: Publisher,
+    C: FnMut() -> F,
+    F: Future<Output = Result<P, BusError>>,
+{
+    let dir = &config.journal_dir;
+    let mut checkpoint = Checkpoint::load(dir)?;
+    let mut engine = if checkpoint.cmd_seq == 0 {
+        Engine::new(config.engine)
+    } else {
+        bourse_journal::state_at(dir, checkpoint.cmd_seq, config.engine)?
+    };
+    let mut tail = JournalTail::new(dir, checkpoint.cmd_seq + 1);
+    let mut publisher: Option<P> = None;
+    let mut commands = Vec::with_capacity(config.batch);
+    let mut events: Vec<Event> = Vec::new();
+    let mut batch: Vec<Message> = Vec::new();
+    let mut pending = checkpoint;
+    let mut progress = Progress {
+        checkpoint,
+        published: 0,
+        retries: 0,
+    };
+    let mut backoff = Duration::from_millis(50);
+    while !shutdown.load(Ordering::Relaxed) {
+        if pending == checkpoint {
+            // The last batch is confirmed: make the next one.
+            commands.clear();
+            if tail.read(config.batch, &mut commands)? == 0 {
+                tokio::time::sleep(config.poll).await;
+                continue;
+            }
+            for (seq, cmd) in &commands {
+                events.clear();
+                engine.execute(cmd, &mut events);
+                for e in &events {
+                    event_messages(e, *seq, cmd, &engine, &mut batch);
+                }
+            }
+            pending = Checkpoint {
+                cmd_seq: tail.next_seq() - 1,
+                event_seq: engine.seq().0,
+            };
+        }
+        let p = match publisher.as_mut() {
+            Some(p) => p,
+            None => match connect().await {
+                Ok(p) => publisher.insert(p),
+                Err(e) => {
+                    eprintln!("bourse-bridge: cannot reach the broker ({e}); retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    continue;
+                }
+            },
+        };
+        match p.publish(&batch).await {
+            Ok(()) => {
+                pending.save(dir)?;
+                checkpoint = pending;
+                progress.published += batch.len() as u64;
+                progress.checkpoint = checkpoint;
+                batch.clear();
+                backoff = Duration::from_millis(50);
+                on_progress(progress);
+            }
+            Err(e) => {
+                eprintln!(
+                    "bourse-bridge: publishing events to {} failed ({e}); reconnecting",
+                    pending.event_seq
+                );
+                publisher = None;
+                progress.retries += 1;
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+    Ok(())
+}
