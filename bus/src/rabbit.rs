@@ -18,13 +18,41 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 
 use crate::{BusError, Consumer, Delivery, Message, Publisher};
 
-/// Where the broker is and which exchange carries the events.
+/// A durable queue and what it is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueueSpec {
+    /// Queue name.
+    pub name: String,
+    /// Binding patterns on the exchange (`exec.*`, `trade.#`, ...).
+    pub patterns: Vec<String>,
+    /// Deliver to one consumer at a time (the others wait as standbys): for consumers
+    /// that must see the queue in order, like settlement.
+    pub single_active_consumer: bool,
+}
+
+impl QueueSpec {
+    /// The settlement queue: every user's executions and account changes, in order,
+    /// to one consumer at a time.
+    pub fn settlement(name: &str) -> Self {
+        QueueSpec {
+            name: name.to_string(),
+            patterns: vec!["exec.*".into(), "account.*".into()],
+            single_active_consumer: true,
+        }
+    }
+}
+
+/// Where the broker is, which exchange carries the events, and the durable queues
+/// that must exist before anything is published (a message no queue is bound for is
+/// dropped by the broker, confirm or not).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RabbitConfig {
     /// AMQP URI, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
     pub uri: String,
     /// The durable topic exchange.
     pub exchange: String,
+    /// Queues the publisher declares (and binds) when it connects.
+    pub queues: Vec<QueueSpec>,
 }
 
 impl Default for RabbitConfig {
@@ -32,8 +60,39 @@ impl Default for RabbitConfig {
         RabbitConfig {
             uri: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
             exchange: "bourse.events".into(),
+            queues: vec![QueueSpec::settlement("bourse.settlement")],
         }
     }
+}
+
+/// Declares `queue` (durable) and binds it to the exchange.
+async fn declare(channel: &Channel, exchange: &str, queue: &QueueSpec) -> Result<(), BusError> {
+    let mut args = FieldTable::default();
+    if queue.single_active_consumer {
+        args.insert(
+            "x-single-active-consumer".into(),
+            lapin::types::AMQPValue::Boolean(true),
+        );
+    }
+    channel
+        .queue_declare(
+            queue.name.as_str().into(),
+            QueueDeclareOptions::durable(),
+            args,
+        )
+        .await?;
+    for p in &queue.patterns {
+        channel
+            .queue_bind(
+                queue.name.as_str().into(),
+                exchange.into(),
+                p.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 async fn open(config: &RabbitConfig) -> Result<(Connection, Channel), BusError> {
@@ -69,9 +128,13 @@ impl std::fmt::Debug for RabbitPublisher {
 }
 
 impl RabbitPublisher {
-    /// Connects, declares the exchange, and turns publisher confirms on.
+    /// Connects, declares the exchange and the configured queues, and turns publisher
+    /// confirms on.
     pub async fn connect(config: &RabbitConfig) -> Result<Self, BusError> {
         let (conn, channel) = open(config).await?;
+        for q in &config.queues {
+            declare(&channel, &config.exchange, q).await?;
+        }
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
@@ -136,39 +199,21 @@ impl std::fmt::Debug for RabbitConsumer {
 }
 
 impl RabbitConsumer {
-    /// Connects, declares the durable `queue` bound with `patterns`, and starts
-    /// consuming with at most `prefetch` unacknowledged deliveries in flight.
+    /// Connects, declares `queue` (durable, bound as it says), and starts consuming
+    /// with at most `prefetch` unacknowledged deliveries in flight.
     pub async fn connect(
         config: &RabbitConfig,
-        queue: &str,
-        patterns: &[&str],
+        queue: &QueueSpec,
         prefetch: u16,
     ) -> Result<Self, BusError> {
         let (conn, channel) = open(config).await?;
-        channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions::durable(),
-                FieldTable::default(),
-            )
-            .await?;
-        for p in patterns {
-            channel
-                .queue_bind(
-                    queue.into(),
-                    config.exchange.as_str().into(),
-                    (*p).into(),
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-        }
+        declare(&channel, &config.exchange, queue).await?;
         channel
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
         let consumer = channel
             .basic_consume(
-                queue.into(),
+                queue.name.as_str().into(),
                 "".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),

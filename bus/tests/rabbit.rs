@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bourse_bus::rabbit::{RabbitConfig, RabbitConsumer, RabbitPublisher};
+use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitConsumer, RabbitPublisher};
 use bourse_bus::{Consumer, Message, Publisher};
 
 /// An exchange and queue names of this run only.
@@ -14,6 +14,7 @@ fn config(name: &str) -> RabbitConfig {
         .as_nanos();
     RabbitConfig {
         exchange: format!("test.{name}.{}.{nanos}", std::process::id()),
+        queues: Vec::new(),
         ..RabbitConfig::default()
     }
 }
@@ -53,9 +54,14 @@ fn batch(from: u64, n: u64) -> Vec<Message> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
     let config = config("bus");
-    let queue = format!("{}.settle", config.exchange);
+    let name = format!("{}.settle", config.exchange);
+    let queue = QueueSpec {
+        name: name.clone(),
+        patterns: vec!["exec.*".into()],
+        single_active_consumer: false,
+    };
     // The queue exists (and is bound) before anything is published.
-    let mut consumer = RabbitConsumer::connect(&config, &queue, &["exec.*"], 500)
+    let mut consumer = RabbitConsumer::connect(&config, &queue, 500)
         .await
         .expect("RabbitMQ on 127.0.0.1:5672");
     let mut publisher = RabbitPublisher::connect(&config).await.unwrap();
@@ -84,9 +90,7 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
     // Drop without acknowledging the last 200: they come back to the next consumer,
     // marked redelivered, and nothing acknowledged does.
     drop(consumer);
-    let mut again = RabbitConsumer::connect(&config, &queue, &["exec.*"], 500)
-        .await
-        .unwrap();
+    let mut again = RabbitConsumer::connect(&config, &queue, 500).await.unwrap();
     let mut redelivered = Vec::new();
     while let Some(d) = again.next_within(Duration::from_secs(2)).await.unwrap() {
         assert!(d.redelivered);
@@ -95,5 +99,5 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
     }
     assert_eq!(redelivered, expected[300..].to_vec());
     drop(again);
-    cleanup(&config, &[&queue]).await;
+    cleanup(&config, &[&name]).await;
 }

@@ -1,0 +1,40 @@
+//! # bourse-order
+//!
+//! The order service's settlement: it consumes the engine's executions and account
+//! changes from the durable settlement queue (filled by the broker bridge) and keeps the
+//! database of record in PostgreSQL — orders and their state history, trades, a
+//! double-entry ledger, and balances per user and asset (cash and holdings).
+//!
+//! - Idempotent: every event's sequence number is recorded in the transaction that
+//!   applies it; a redelivered event changes nothing.
+//! - Batched: one transaction per batch, one multi-row statement per table.
+//! - Acknowledged only after the commit; `portfolio.changed.<user>` published after.
+//!
+//! Map: [`migrate`] (schema migrations from `migrations/`), [`event`] (the messages),
+//! [`settle`] (a batch in one transaction), [`service`] (the loop), [`db`] (the pool).
+
+pub mod db;
+pub mod event;
+pub mod migrate;
+pub mod service;
+pub mod settle;
+
+/// Errors of the order service.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// PostgreSQL refused or the connection broke.
+    #[error("postgres: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection could be had from the pool.
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The pool could not be built (bad configuration).
+    #[error("database pool configuration: {0}")]
+    Build(#[from] deadpool_postgres::BuildError),
+    /// A schema name other than lowercase letters, digits and underscores.
+    #[error("schema name {0:?}: use lowercase letters, digits and _")]
+    BadSchema(String),
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] bourse_bus::BusError),
+}

@@ -1,0 +1,576 @@
+//! Settling a batch of engine events in one transaction.
+//!
+//! [`Plan`] is the pure part: given the open orders the batch refers to, it applies the
+//! events in sequence and says which rows to write. [`settle`] wraps it in a
+//! transaction: it first records the batch's sequence numbers in `settled_events`
+//! (`ON CONFLICT DO NOTHING RETURNING`), so only events never settled before are
+//! applied — a redelivered batch changes nothing — and then writes every table with one
+//! multi-row statement each (`unnest` of arrays).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use tokio_postgres::Client;
+
+use crate::OrderError;
+use crate::event::EngineEvent;
+
+/// An order row as settlement keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderRow {
+    /// The sequence number of the event that opened it.
+    pub order_seq: i64,
+    /// Owner.
+    pub user_id: i64,
+    /// Client order id.
+    pub client_id: String,
+    /// Ticker.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Limit price (`None`: market).
+    pub price: Option<i64>,
+    /// Quantity.
+    pub qty: i64,
+    /// Filled so far.
+    pub filled: i64,
+    /// `open`, `filled`, `canceled` or `replaced`.
+    pub status: String,
+    /// Why it was canceled.
+    pub reason: Option<String>,
+    /// The last event that changed it.
+    pub updated_seq: i64,
+}
+
+/// A trade row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradeRow {
+    /// Event sequence number (execution id).
+    pub seq: i64,
+    /// The command that caused it.
+    pub cmd_seq: i64,
+    /// Ticker.
+    pub symbol: String,
+    /// Price.
+    pub price: i64,
+    /// Quantity.
+    pub qty: i64,
+    /// Buying user.
+    pub buyer: i64,
+    /// Selling user.
+    pub seller: i64,
+    /// The buy order, if known.
+    pub buy_order_seq: Option<i64>,
+    /// The sell order, if known.
+    pub sell_order_seq: Option<i64>,
+    /// `buy` if the incoming order bought.
+    pub taker_side: String,
+}
+
+/// One leg of a ledger entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leg {
+    /// The event.
+    pub seq: i64,
+    /// Leg number within the event.
+    pub leg: i16,
+    /// Whose (0: outside the exchange).
+    pub user_id: i64,
+    /// `cash` or a ticker.
+    pub asset: String,
+    /// Signed amount.
+    pub amount: i64,
+    /// `deposit`, `withdraw` or `trade`.
+    pub kind: &'static str,
+}
+
+/// The rows one batch of events turns into.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// New and changed orders, by order sequence number.
+    pub orders: BTreeMap<i64, OrderRow>,
+    /// (user, client id) → the open order with that id.
+    open: HashMap<(i64, String), i64>,
+    /// (seq, order_seq, status, filled, reason) per order change.
+    pub history: Vec<(i64, i64, String, i64, Option<String>)>,
+    /// Trades.
+    pub trades: Vec<TradeRow>,
+    /// Ledger legs.
+    pub ledger: Vec<Leg>,
+    /// Balance changes per (user, asset).
+    pub balances: BTreeMap<(i64, String), i64>,
+    /// New users: (user, seq).
+    pub users: Vec<(i64, i64)>,
+    /// Users whose portfolio changed.
+    pub touched: BTreeSet<u64>,
+}
+
+/// The (user, client id) pairs of existing orders `events` refer to.
+pub fn referenced_orders(events: &[&EngineEvent]) -> Vec<(i64, String)> {
+    let mut keys = HashSet::new();
+    for e in events {
+        match e {
+            EngineEvent::Trade {
+                maker_user,
+                maker_id,
+                taker_user,
+                taker_id,
+                ..
+            } => {
+                keys.insert((*maker_user as i64, maker_id.clone()));
+                keys.insert((*taker_user as i64, taker_id.clone()));
+            }
+            EngineEvent::Canceled { user, id, .. } | EngineEvent::Replaced { user, id, .. } => {
+                keys.insert((*user as i64, id.clone()));
+            }
+            _ => {}
+        }
+    }
+    keys.into_iter().collect()
+}
+
+impl Plan {
+    /// A plan over these open orders (those the batch refers to).
+    pub fn new(open: Vec<OrderRow>) -> Plan {
+        let mut plan = Plan::default();
+        for o in open {
+            plan.open
+                .insert((o.user_id, o.client_id.clone()), o.order_seq);
+            plan.orders.insert(o.order_seq, o);
+        }
+        plan
+    }
+
+    fn change(&mut self, seq: i64, order_seq: i64, f: impl FnOnce(&mut OrderRow)) {
+        if let Some(o) = self.orders.get_mut(&order_seq) {
+            f(o);
+            o.updated_seq = seq;
+            self.history
+                .push((seq, order_seq, o.status.clone(), o.filled, o.reason.clone()));
+            if o.status != "open" {
+                self.open.remove(&(o.user_id, o.client_id.clone()));
+            }
+        }
+    }
+
+    fn fill(&mut self, seq: i64, user: u64, id: &str, qty: i64, leaves: i64) -> Option<i64> {
+        let order_seq = *self.open.get(&(user as i64, id.to_string()))?;
+        self.change(seq, order_seq, |o| {
+            o.filled += qty;
+            if leaves == 0 {
+                o.status = "filled".into();
+            }
+        });
+        Some(order_seq)
+    }
+
+    fn leg(&mut self, seq: i64, user: u64, asset: &str, amount: i64, kind: &'static str) {
+        let leg = self.ledger.iter().filter(|l| l.seq == seq).count() as i16;
+        self.ledger.push(Leg {
+            seq,
+            leg,
+            user_id: user as i64,
+            asset: asset.to_string(),
+            amount,
+            kind,
+        });
+        if user != 0 {
+            *self
+                .balances
+                .entry((user as i64, asset.to_string()))
+                .or_insert(0) += amount;
+            self.touched.insert(user);
+        }
+    }
+
+    /// Applies one event (events must come in sequence order).
+    pub fn apply(&mut self, e: &EngineEvent) {
+        let seq = e.seq() as i64;
+        match e {
+            EngineEvent::Accepted {
+                user,
+                id,
+                symbol,
+                side,
+                price,
+                qty,
+                ..
+            } => {
+                let row = OrderRow {
+                    order_seq: seq,
+                    user_id: *user as i64,
+                    client_id: id.clone(),
+                    symbol: symbol.clone().unwrap_or_default(),
+                    side: side.clone(),
+                    price: *price,
+                    qty: *qty,
+                    filled: 0,
+                    status: "open".into(),
+                    reason: None,
+                    updated_seq: seq,
+                };
+                self.open.insert((row.user_id, row.client_id.clone()), seq);
+                self.orders.insert(seq, row);
+                self.history.push((seq, seq, "open".into(), 0, None));
+                self.touched.insert(*user);
+            }
+            EngineEvent::Trade {
+                cmd_seq,
+                symbol,
+                price,
+                qty,
+                maker_user,
+                maker_id,
+                maker_leaves,
+                taker_user,
+                taker_id,
+                taker_leaves,
+                taker_side,
+                ..
+            } => {
+                let maker = self.fill(seq, *maker_user, maker_id, *qty, *maker_leaves);
+                let taker = self.fill(seq, *taker_user, taker_id, *qty, *taker_leaves);
+                let (buyer, seller, buy_order, sell_order) = if taker_side == "buy" {
+                    (*taker_user, *maker_user, taker, maker)
+                } else {
+                    (*maker_user, *taker_user, maker, taker)
+                };
+                let notional = price.saturating_mul(*qty);
+                self.leg(seq, buyer, "cash", -notional, "trade");
+                self.leg(seq, seller, "cash", notional, "trade");
+                self.leg(seq, seller, symbol, -qty, "trade");
+                self.leg(seq, buyer, symbol, *qty, "trade");
+                self.trades.push(TradeRow {
+                    seq,
+                    cmd_seq: *cmd_seq as i64,
+                    symbol: symbol.clone(),
+                    price: *price,
+                    qty: *qty,
+                    buyer: buyer as i64,
+                    seller: seller as i64,
+                    buy_order_seq: buy_order,
+                    sell_order_seq: sell_order,
+                    taker_side: taker_side.clone(),
+                });
+            }
+            EngineEvent::Canceled {
+                user, id, reason, ..
+            } => {
+                if let Some(&order_seq) = self.open.get(&(*user as i64, id.clone())) {
+                    self.change(seq, order_seq, |o| {
+                        o.status = "canceled".into();
+                        o.reason = Some(reason.clone());
+                    });
+                }
+                self.touched.insert(*user);
+            }
+            EngineEvent::Replaced {
+                user,
+                id,
+                new_id,
+                price,
+                qty,
+                ..
+            } => {
+                let Some(&old_seq) = self.open.get(&(*user as i64, id.clone())) else {
+                    return;
+                };
+                self.change(seq, old_seq, |o| o.status = "replaced".into());
+                if let Some(old) = self.orders.get(&old_seq).cloned() {
+                    let row = OrderRow {
+                        order_seq: seq,
+                        client_id: new_id.clone(),
+                        price: Some(*price),
+                        qty: *qty,
+                        status: "open".into(),
+                        reason: None,
+                        updated_seq: seq,
+                        ..old
+                    };
+                    self.history
+                        .push((seq, seq, "open".into(), row.filled, None));
+                    self.open.insert((row.user_id, row.client_id.clone()), seq);
+                    self.orders.insert(seq, row);
+                }
+                self.touched.insert(*user);
+            }
+            EngineEvent::Done {
+                op,
+                user: Some(user),
+                asset,
+                amount,
+                ..
+            } => match (op.as_str(), asset, amount) {
+                ("add_user", _, _) => self.users.push((*user as i64, seq)),
+                ("deposit", Some(asset), Some(amount)) => {
+                    self.leg(seq, *user, asset, *amount, "deposit");
+                    self.leg(seq, 0, asset, -amount, "deposit");
+                }
+                ("withdraw", Some(asset), Some(amount)) => {
+                    self.leg(seq, *user, asset, -amount, "withdraw");
+                    self.leg(seq, 0, asset, *amount, "withdraw");
+                }
+                _ => {}
+            },
+            EngineEvent::Done { user: None, .. } | EngineEvent::Rejected { .. } => {}
+        }
+    }
+}
+
+/// What a settled batch did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Events applied (new ones; duplicates are not counted).
+    pub applied: usize,
+    /// Trades recorded.
+    pub trades: usize,
+    /// Users whose portfolio changed.
+    pub touched: BTreeSet<u64>,
+}
+
+/// Settles `events` (in sequence order, duplicates allowed) in one transaction.
+pub async fn settle(client: &mut Client, events: &[EngineEvent]) -> Result<Outcome, OrderError> {
+    let tx = client.transaction().await?;
+    let mut seqs: Vec<i64> = events.iter().map(|e| e.seq() as i64).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    let fresh: HashSet<i64> = tx
+        .query(
+            "INSERT INTO settled_events (seq) SELECT unnest($1::bigint[])
+             ON CONFLICT DO NOTHING RETURNING seq",
+            &[&seqs],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut seen = HashSet::new();
+    let todo: Vec<&EngineEvent> = events
+        .iter()
+        .filter(|e| {
+            let s = e.seq() as i64;
+            fresh.contains(&s) && seen.insert(s)
+        })
+        .collect();
+    let keys = referenced_orders(&todo);
+    let (users, ids): (Vec<i64>, Vec<String>) = keys.into_iter().unzip();
+    let open: Vec<OrderRow> = tx
+        .query(
+            "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, updated_seq
+             FROM orders WHERE status = 'open'
+             AND (user_id, client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
+            &[&users, &ids],
+        )
+        .await?
+        .iter()
+        .map(|r| OrderRow {
+            order_seq: r.get(0),
+            user_id: r.get(1),
+            client_id: r.get(2),
+            symbol: r.get(3),
+            side: r.get(4),
+            price: r.get(5),
+            qty: r.get(6),
+            filled: r.get(7),
+            status: "open".into(),
+            reason: None,
+            updated_seq: r.get(8),
+        })
+        .collect();
+    let mut plan = Plan::new(open);
+    for e in &todo {
+        plan.apply(e);
+    }
+    write(&tx, &plan).await?;
+    tx.commit().await?;
+    Ok(Outcome {
+        applied: todo.len(),
+        trades: plan.trades.len(),
+        touched: plan.touched,
+    })
+}
+
+async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), OrderError> {
+    if !plan.users.is_empty() {
+        let (u, s): (Vec<i64>, Vec<i64>) = plan.users.iter().copied().unzip();
+        tx.execute(
+            "INSERT INTO users (user_id, created_seq) SELECT * FROM unnest($1::bigint[], $2::bigint[])
+             ON CONFLICT DO NOTHING",
+            &[&u, &s],
+        )
+        .await?;
+    }
+    if !plan.orders.is_empty() {
+        let o: Vec<&OrderRow> = plan.orders.values().collect();
+        let col = |f: fn(&OrderRow) -> i64| o.iter().map(|r| f(r)).collect::<Vec<i64>>();
+        let text = |f: fn(&OrderRow) -> String| o.iter().map(|r| f(r)).collect::<Vec<String>>();
+        let prices: Vec<Option<i64>> = o.iter().map(|r| r.price).collect();
+        let reasons: Vec<Option<String>> = o.iter().map(|r| r.reason.clone()).collect();
+        tx.execute(
+            "INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty, filled,
+                                 status, reason, updated_seq)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                                  $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[],
+                                  $11::bigint[])
+             ON CONFLICT (order_seq) DO UPDATE SET filled = EXCLUDED.filled,
+                 status = EXCLUDED.status, reason = EXCLUDED.reason,
+                 updated_seq = EXCLUDED.updated_seq",
+            &[
+                &col(|r| r.order_seq),
+                &col(|r| r.user_id),
+                &text(|r| r.client_id.clone()),
+                &text(|r| r.symbol.clone()),
+                &text(|r| r.side.clone()),
+                &prices,
+                &col(|r| r.qty),
+                &col(|r| r.filled),
+                &text(|r| r.status.clone()),
+                &reasons,
+                &col(|r| r.updated_seq),
+            ],
+        )
+        .await?;
+    }
+    if !plan.history.is_empty() {
+        let h = &plan.history;
+        tx.execute(
+            "INSERT INTO order_history (seq, order_seq, status, filled, reason)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])
+             ON CONFLICT DO NOTHING",
+            &[
+                &h.iter().map(|x| x.0).collect::<Vec<_>>(),
+                &h.iter().map(|x| x.1).collect::<Vec<_>>(),
+                &h.iter().map(|x| x.2.clone()).collect::<Vec<_>>(),
+                &h.iter().map(|x| x.3).collect::<Vec<_>>(),
+                &h.iter().map(|x| x.4.clone()).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    if !plan.trades.is_empty() {
+        let t = &plan.trades;
+        tx.execute(
+            "INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq,
+                                 sell_order_seq, taker_side)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[],
+                                  $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
+                                  $9::bigint[], $10::text[])",
+            &[
+                &t.iter().map(|x| x.seq).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.cmd_seq).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.symbol.clone()).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.price).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.qty).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.buyer).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.seller).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.buy_order_seq).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.sell_order_seq).collect::<Vec<_>>(),
+                &t.iter().map(|x| x.taker_side.clone()).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    if !plan.ledger.is_empty() {
+        let l = &plan.ledger;
+        tx.execute(
+            "INSERT INTO ledger (seq, leg, user_id, asset, amount, kind)
+             SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[],
+                                  $5::bigint[], $6::text[])",
+            &[
+                &l.iter().map(|x| x.seq).collect::<Vec<_>>(),
+                &l.iter().map(|x| x.leg).collect::<Vec<_>>(),
+                &l.iter().map(|x| x.user_id).collect::<Vec<_>>(),
+                &l.iter().map(|x| x.asset.clone()).collect::<Vec<_>>(),
+                &l.iter().map(|x| x.amount).collect::<Vec<_>>(),
+                &l.iter().map(|x| x.kind.to_string()).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    if !plan.balances.is_empty() {
+        let b = &plan.balances;
+        tx.execute(
+            "INSERT INTO balances (user_id, asset, amount)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])
+             ON CONFLICT (user_id, asset) DO UPDATE SET amount = balances.amount + EXCLUDED.amount",
+            &[
+                &b.keys().map(|k| k.0).collect::<Vec<_>>(),
+                &b.keys().map(|k| k.1.clone()).collect::<Vec<_>>(),
+                &b.values().copied().collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(json: &str) -> EngineEvent {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_trade_moves_cash_and_shares_in_balanced_legs_and_fills_orders() {
+        let mut plan = Plan::new(Vec::new());
+        for e in [
+            r#"{"event":"done","seq":1,"op":"deposit","user":1,"asset":"ACME","amount":10}"#,
+            r#"{"event":"done","seq":2,"op":"deposit","user":2,"asset":"cash","amount":5000}"#,
+            r#"{"event":"accepted","seq":3,"user":1,"id":"s1","symbol":"ACME","side":"sell","price":101,"qty":10}"#,
+            r#"{"event":"accepted","seq":4,"user":2,"id":"b1","symbol":"ACME","side":"buy","price":102,"qty":4}"#,
+            r#"{"event":"trade","seq":5,"cmd_seq":4,"symbol":"ACME","price":101,"qty":4,"maker_user":1,"maker_id":"s1","maker_leaves":6,"taker_user":2,"taker_id":"b1","taker_leaves":0,"taker_side":"buy"}"#,
+            r#"{"event":"canceled","seq":6,"user":1,"id":"s1","qty":6,"reason":"user"}"#,
+        ] {
+            plan.apply(&ev(e));
+        }
+        // Every (seq, asset) nets to zero.
+        let mut net: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for l in &plan.ledger {
+            *net.entry((l.seq, l.asset.clone())).or_default() += l.amount;
+        }
+        assert!(net.values().all(|&v| v == 0), "{net:?}");
+        let b = |u: i64, a: &str| plan.balances.get(&(u, a.to_string())).copied();
+        assert_eq!(b(1, "cash"), Some(404));
+        assert_eq!(b(1, "ACME"), Some(6));
+        assert_eq!(b(2, "cash"), Some(5000 - 404));
+        assert_eq!(b(2, "ACME"), Some(4));
+        assert_eq!(plan.orders[&3].status, "canceled");
+        assert_eq!(plan.orders[&3].filled, 4);
+        assert_eq!(plan.orders[&4].status, "filled");
+        assert_eq!(plan.trades[0].buy_order_seq, Some(4));
+        assert_eq!(plan.trades[0].sell_order_seq, Some(3));
+        assert_eq!(plan.touched, BTreeSet::from([1, 2]));
+    }
+
+    #[test]
+    fn a_replace_closes_the_old_order_and_opens_the_new_with_its_fills() {
+        let open = OrderRow {
+            order_seq: 10,
+            user_id: 7,
+            client_id: "a".into(),
+            symbol: "ACME".into(),
+            side: "buy".into(),
+            price: Some(100),
+            qty: 10,
+            filled: 3,
+            status: "open".into(),
+            reason: None,
+            updated_seq: 12,
+        };
+        let mut plan = Plan::new(vec![open]);
+        plan.apply(&ev(
+            r#"{"event":"replaced","seq":20,"user":7,"id":"a","new_id":"b","price":99,"qty":8}"#,
+        ));
+        assert_eq!(plan.orders[&10].status, "replaced");
+        let new = &plan.orders[&20];
+        assert_eq!(
+            (new.client_id.as_str(), new.price, new.qty, new.filled),
+            ("b", Some(99), 8, 3)
+        );
+        plan.apply(&ev(
+            r#"{"event":"canceled","seq":21,"user":7,"id":"b","qty":5,"reason":"user"}"#,
+        ));
+        assert_eq!(plan.orders[&20].status, "canceled");
+    }
+}

@@ -1,0 +1,355 @@
+//! The whole path against the real servers: a journal written as the gateway writes
+//! it → the bridge → RabbitMQ (127.0.0.1:5672) → the order service → PostgreSQL
+//! (127.0.0.1:5432, database `test`). Afterwards every user's cash and holdings in
+//! PostgreSQL equal the engine's, the trade count matches, the ledger balances, and the
+//! open orders are the engine's resting orders — also after the broker, the database,
+//! the bridge and the order service were each stopped and restarted mid-stream.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bourse_bridge::messages::event_messages;
+use bourse_bridge::{BridgeConfig, run as run_bridge};
+use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitConsumer, RabbitPublisher};
+use bourse_bus::topic;
+use bourse_core::{Command, Engine, Event, EventKind, State};
+use bourse_journal::Journal;
+use bourse_order::service::{ServiceConfig, prepare, run as run_service};
+use bourse_workload::{WorkloadConfig, generate};
+use deadpool_postgres::Pool;
+
+const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
+
+/// The broker and database are shared: tests that restart them run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A name unique to this run.
+fn unique(what: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{what}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
+}
+
+/// What the engine did: its final state, its events, and the commands behind them.
+struct Run {
+    state: State,
+    events: Vec<(u64, Command, Event, Vec<bourse_bus::Message>)>,
+}
+
+/// Writes the workload into `dir` in batches with a commit each (as the gateway does),
+/// pausing `pause` between batches; returns what the engine did.
+fn write_journal(dir: PathBuf, config: WorkloadConfig, pause: Duration) -> Run {
+    let w = generate(config);
+    let mut engine = Engine::new(w.config.engine_config());
+    let mut journal = Journal::open(&dir, 1).unwrap();
+    let mut out = Vec::new();
+    let mut events = Vec::new();
+    let all: Vec<Command> = w.setup.iter().chain(&w.commands).copied().collect();
+    for chunk in all.chunks(256) {
+        for cmd in chunk {
+            let seq = journal.append(cmd);
+            events.clear();
+            engine.execute(cmd, &mut events);
+            for e in &events {
+                let mut msgs = Vec::new();
+                event_messages(e, seq, cmd, &engine, &mut msgs);
+                out.push((seq, *cmd, *e, msgs));
+            }
+        }
+        journal.commit().unwrap();
+        std::thread::sleep(pause);
+    }
+    Run {
+        state: engine.state(),
+        events: out,
+    }
+}
+
+/// The event sequence numbers the settlement queue receives.
+fn settlement_seqs(run: &Run, queue: &QueueSpec) -> usize {
+    run.events
+        .iter()
+        .filter(|(_, _, _, msgs)| {
+            msgs.iter().any(|m| {
+                queue
+                    .patterns
+                    .iter()
+                    .any(|p| topic::matches(p, &m.routing_key))
+            })
+        })
+        .count()
+}
+
+struct Pipeline {
+    dir: PathBuf,
+    rabbit: RabbitConfig,
+    queue: QueueSpec,
+    pool: Pool,
+    schema: String,
+    engine: bourse_core::EngineConfig,
+}
+
+impl Pipeline {
+    async fn new(dir: &Path, engine: bourse_core::EngineConfig) -> Pipeline {
+        let exchange = unique("test.settle");
+        let queue = QueueSpec::settlement(&format!("{exchange}.settlement"));
+        let rabbit = RabbitConfig {
+            exchange,
+            queues: vec![queue.clone()],
+            ..RabbitConfig::default()
+        };
+        let schema = unique("settle");
+        let pool = bourse_order::db::pool(PG, Some(&schema), 4).await.unwrap();
+        prepare(&pool).await.expect("PostgreSQL on 127.0.0.1:5432");
+        Pipeline {
+            dir: dir.to_path_buf(),
+            rabbit,
+            queue,
+            pool,
+            schema,
+            engine,
+        }
+    }
+
+    fn bridge(&self) -> (tokio::task::JoinHandle<()>, Arc<AtomicBool>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let config = BridgeConfig::new(&self.dir, self.engine);
+        let rabbit = self.rabbit.clone();
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let connect = || {
+                let rabbit = rabbit.clone();
+                async move { RabbitPublisher::connect(&rabbit).await }
+            };
+            run_bridge(config, connect, flag, |_| {}).await.unwrap();
+        });
+        (task, stop)
+    }
+
+    fn service(&self) -> (tokio::task::JoinHandle<()>, Arc<AtomicBool>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (rabbit, queue, pool, flag) = (
+            self.rabbit.clone(),
+            self.queue.clone(),
+            self.pool.clone(),
+            stop.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let consumer = || {
+                let (rabbit, queue) = (rabbit.clone(), queue.clone());
+                async move { RabbitConsumer::connect(&rabbit, &queue, 4_000).await }
+            };
+            let publisher = || {
+                let rabbit = rabbit.clone();
+                async move { RabbitPublisher::connect(&rabbit).await }
+            };
+            run_service(
+                pool,
+                ServiceConfig::default(),
+                consumer,
+                publisher,
+                flag,
+                |_| {},
+            )
+            .await
+            .unwrap();
+        });
+        (task, stop)
+    }
+
+    /// Waits until `expected` events are settled (or fails after `limit`).
+    async fn wait_settled(&self, expected: usize, limit: Duration) {
+        let start = Instant::now();
+        let mut last = 0;
+        loop {
+            let n = match self.pool.get().await {
+                Ok(c) => match c
+                    .query_one("SELECT count(*) FROM settled_events", &[])
+                    .await
+                {
+                    Ok(r) => r.get::<_, i64>(0) as usize,
+                    Err(_) => last,
+                },
+                Err(_) => last,
+            };
+            last = n;
+            if n >= expected {
+                assert_eq!(n, expected, "more events settled than the engine made");
+                return;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "settled {n} of {expected} after {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Compares PostgreSQL with the engine.
+    async fn check(&self, run: &Run) {
+        let c = self.pool.get().await.unwrap();
+        let mut balances: BTreeMap<(i64, String), i64> = BTreeMap::new();
+        for r in c
+            .query("SELECT user_id, asset, amount FROM balances", &[])
+            .await
+            .unwrap()
+        {
+            balances.insert((r.get(0), r.get(1)), r.get(2));
+        }
+        let mut checked = 0;
+        for a in &run.state.accounts {
+            let user = a.user.0 as i64;
+            let cash = balances.remove(&(user, "cash".into())).unwrap_or(0);
+            assert_eq!(cash, a.cash.total, "cash of user {user}");
+            for (symbol, b) in &a.holdings {
+                let held = balances
+                    .remove(&(user, symbol.as_str().to_string()))
+                    .unwrap_or(0);
+                assert_eq!(held, b.total, "{symbol} held by user {user}");
+            }
+            checked += 1;
+        }
+        assert!(checked > 0);
+        // What is left in PostgreSQL must be zero (an account emptied by trading).
+        assert!(
+            balances.values().all(|&v| v == 0),
+            "balances the engine does not have: {balances:?}"
+        );
+        let trades = run
+            .events
+            .iter()
+            .filter(|(_, _, e, _)| matches!(e.kind, EventKind::Trade { .. }))
+            .count() as i64;
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM trades", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(n, trades, "trade count");
+        assert!(trades > 100, "the workload traded");
+        let unbalanced: i64 = c
+            .query_one(
+                "SELECT count(*) FROM (SELECT seq, asset FROM ledger GROUP BY seq, asset
+                 HAVING sum(amount) <> 0) x",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(unbalanced, 0, "every ledger entry balances");
+        let mut open: Vec<(i64, String, i64)> = c
+            .query(
+                "SELECT user_id, client_id, qty - filled FROM orders WHERE status = 'open'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+        open.sort();
+        let mut resting: Vec<(i64, String, i64)> = run
+            .state
+            .books
+            .iter()
+            .flat_map(|b| b.bids.iter().chain(&b.asks))
+            .map(|o| (o.user.0 as i64, o.id.as_str().to_string(), o.open.0))
+            .collect();
+        resting.sort();
+        assert_eq!(
+            open, resting,
+            "open orders in PostgreSQL = the engine's book"
+        );
+    }
+
+    async fn drop_schema(&self) {
+        let c = self.pool.get().await.unwrap();
+        c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
+            .await
+            .unwrap();
+    }
+}
+
+fn control(program: &str, args: &[&str]) {
+    let status = std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(status.success(), "{program} {args:?} failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_state_in_postgres_equals_the_engine() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let workload = WorkloadConfig::single_symbol(20_000);
+    let engine = workload.engine_config();
+    let p = Pipeline::new(dir.path(), engine).await;
+    let (bridge, bridge_stop) = p.bridge();
+    let (service, service_stop) = p.service();
+    let run = {
+        let dir = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::ZERO))
+            .await
+            .unwrap()
+    };
+    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(120))
+        .await;
+    p.check(&run).await;
+    bridge_stop.store(true, Ordering::Relaxed);
+    service_stop.store(true, Ordering::Relaxed);
+    bridge.await.unwrap();
+    service.await.unwrap();
+    p.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_of_broker_database_bridge_and_service_lose_and_double_nothing() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let workload = WorkloadConfig::single_symbol(30_000);
+    let engine = workload.engine_config();
+    let p = Pipeline::new(dir.path(), engine).await;
+    let (mut bridge, _) = p.bridge();
+    let (mut service, _) = p.service();
+    // About 8 s of writing (120 batches of 256, 60 ms apart).
+    let writer = {
+        let dir = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::from_millis(60)))
+    };
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    // The bridge dies (as with kill -9: no clean-up) and comes back.
+    bridge.abort();
+    let _ = bridge.await;
+    (bridge, _) = p.bridge();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The broker goes away for two seconds.
+    control("rabbitmqctl", &["stop_app"]);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    control("rabbitmqctl", &["start_app"]);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // The order service dies mid-batch and comes back.
+    service.abort();
+    let _ = service.await;
+    (service, _) = p.service();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // PostgreSQL restarts.
+    control("pg_ctlcluster", &["15", "main", "restart"]);
+    let run = writer.await.unwrap();
+    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(180))
+        .await;
+    p.check(&run).await;
+    bridge.abort();
+    service.abort();
+    p.drop_schema().await;
+}
