@@ -112,6 +112,28 @@ async fn open(config: &RabbitConfig) -> Result<(Connection, Channel), BusError> 
     Ok((conn, channel))
 }
 
+/// Deletes the configured queues and the exchange (tear-down of a test or a
+/// deployment; messages in the queues are lost).
+pub async fn delete_topology(config: &RabbitConfig) -> Result<(), BusError> {
+    let conn = Connection::connect(&config.uri, ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    for q in &config.queues {
+        channel
+            .queue_delete(
+                q.name.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await?;
+    }
+    channel
+        .exchange_delete(
+            config.exchange.as_str().into(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Publishes persistent messages and waits for the broker's confirms.
 pub struct RabbitPublisher {
     _conn: Connection,

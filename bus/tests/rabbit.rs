@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitConsumer, RabbitPublisher};
+use bourse_bus::rabbit::{
+    QueueSpec, RabbitConfig, RabbitConsumer, RabbitPublisher, delete_topology,
+};
 use bourse_bus::{Consumer, Message, Publisher};
 
 /// An exchange and queue names of this run only.
@@ -17,24 +19,6 @@ fn config(name: &str) -> RabbitConfig {
         queues: Vec::new(),
         ..RabbitConfig::default()
     }
-}
-
-async fn cleanup(config: &RabbitConfig, queues: &[&str]) {
-    let conn = lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    for q in queues {
-        let _ = ch
-            .queue_delete((*q).into(), lapin::options::QueueDeleteOptions::default())
-            .await;
-    }
-    let _ = ch
-        .exchange_delete(
-            config.exchange.as_str().into(),
-            lapin::options::ExchangeDeleteOptions::default(),
-        )
-        .await;
 }
 
 fn batch(from: u64, n: u64) -> Vec<Message> {
@@ -99,5 +83,10 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
     }
     assert_eq!(redelivered, expected[300..].to_vec());
     drop(again);
-    cleanup(&config, &[&name]).await;
+    delete_topology(&RabbitConfig {
+        queues: vec![queue],
+        ..config
+    })
+    .await
+    .unwrap();
 }

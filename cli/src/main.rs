@@ -1,8 +1,10 @@
 //! `bourse`: the one binary of the platform. `main` only parses arguments and dispatches
 //! to a subcommand module. With no subcommand it serves: the engine and the gateway.
 
+mod bridge_cmd;
 mod demo;
 mod loadgen_cmd;
+mod order_cmd;
 mod replay_cmd;
 mod serve_cmd;
 
@@ -31,6 +33,10 @@ enum Cmd {
     Replay(replay_cmd::Args),
     /// Load the gateway with the exchange-core workload at a fixed rate; report round trips.
     Loadgen(loadgen_cmd::Args),
+    /// Publish the engine's events (from the journal) to RabbitMQ, resuming after restarts.
+    Bridge(bridge_cmd::Args),
+    /// Settle executions from RabbitMQ into PostgreSQL (the order service).
+    Order(order_cmd::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +45,8 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Replay(args)) => replay_cmd::run(args),
         Some(Cmd::Serve(args)) => serve_cmd::run_serve(args),
         Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
+        Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),
+        Some(Cmd::Order(args)) => order_cmd::run_order(args),
         None => serve_cmd::run_serve(cli.serve),
     }
 }

@@ -59,6 +59,15 @@ pub(crate) struct Args {
     pub(crate) r#for: Option<u64>,
 }
 
+/// The engine's preallocation in `bourse serve` (the bridge's replica must match it).
+pub(crate) fn engine_config() -> EngineConfig {
+    EngineConfig {
+        orders: 1 << 20,
+        levels: 1 << 16,
+        ..EngineConfig::default()
+    }
+}
+
 /// Parses a bootstrap file in the replay format.
 fn bootstrap(path: &PathBuf) -> anyhow::Result<Vec<Command>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
@@ -110,11 +119,7 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
     config.engine_core = args.engine_core;
     config.spin = args.spin;
     config.snapshot_every = args.snapshot_every;
-    config.engine = EngineConfig {
-        orders: 1 << 20,
-        levels: 1 << 16,
-        ..EngineConfig::default()
-    };
+    config.engine = engine_config();
     config.bootstrap = boot;
     config.feed = (args.feed != "off").then(|| args.feed.clone());
     eprintln!(

@@ -271,9 +271,13 @@ impl Pipeline {
         );
     }
 
-    async fn drop_schema(&self) {
+    /// Drops the schema, the queue and the exchange of this run.
+    async fn tear_down(&self) {
         let c = self.pool.get().await.unwrap();
         c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
+            .await
+            .unwrap();
+        bourse_bus::rabbit::delete_topology(&self.rabbit)
             .await
             .unwrap();
     }
@@ -310,7 +314,7 @@ async fn end_state_in_postgres_equals_the_engine() {
     service_stop.store(true, Ordering::Relaxed);
     bridge.await.unwrap();
     service.await.unwrap();
-    p.drop_schema().await;
+    p.tear_down().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -351,5 +355,7 @@ async fn restarts_of_broker_database_bridge_and_service_lose_and_double_nothing(
     p.check(&run).await;
     bridge.abort();
     service.abort();
-    p.drop_schema().await;
+    let _ = bridge.await;
+    let _ = service.await;
+    p.tear_down().await;
 }

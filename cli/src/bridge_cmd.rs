@@ -1,0 +1,90 @@
+//! `bourse bridge`: the engine's events from the journal into RabbitMQ.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bourse_bridge::{BridgeConfig, run};
+use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitPublisher};
+
+/// Arguments of `bourse bridge`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Args {
+    /// The gateway's data directory (its journal is read, never written).
+    #[arg(long, env = "BOURSE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// RabbitMQ.
+    #[arg(
+        long,
+        env = "BOURSE_AMQP",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp: String,
+    /// The durable topic exchange.
+    #[arg(long, default_value = "bourse.events")]
+    exchange: String,
+    /// The settlement queue, declared before anything is published.
+    #[arg(long, default_value = "bourse.settlement")]
+    queue: String,
+}
+
+/// The broker configuration these arguments name.
+pub(crate) fn rabbit(amqp: &str, exchange: &str, queue: &str) -> RabbitConfig {
+    RabbitConfig {
+        uri: amqp.to_string(),
+        exchange: exchange.to_string(),
+        queues: vec![QueueSpec::settlement(queue)],
+    }
+}
+
+/// A stop flag that Ctrl-C (or SIGTERM) sets.
+pub(crate) fn stop_on_signal(rt: &tokio::runtime::Runtime) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    rt.spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        flag.store(true, Ordering::Relaxed);
+    });
+    stop
+}
+
+/// Runs the bridge until interrupted.
+pub(crate) fn run_bridge(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let stop = stop_on_signal(&rt);
+    let config = BridgeConfig::new(&args.data_dir, crate::serve_cmd::engine_config());
+    let rabbit = rabbit(&args.amqp, &args.exchange, &args.queue);
+    eprintln!(
+        "bourse bridge: {} → {} (exchange {}, settlement queue {})",
+        args.data_dir.display(),
+        args.amqp,
+        args.exchange,
+        args.queue
+    );
+    rt.block_on(async move {
+        let connect = || {
+            let rabbit = rabbit.clone();
+            async move { RabbitPublisher::connect(&rabbit).await }
+        };
+        let mut last_report = std::time::Instant::now();
+        run(config, connect, stop, |p| {
+            if last_report.elapsed().as_secs() >= 5 {
+                last_report = std::time::Instant::now();
+                eprintln!(
+                    "bourse bridge: at command {}, event {}; {} messages confirmed",
+                    p.checkpoint.cmd_seq, p.checkpoint.event_seq, p.published
+                );
+            }
+        })
+        .await
+    })?;
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! `bourse order`: the order service's settlement, from RabbitMQ into PostgreSQL.
+
+use bourse_bus::rabbit::{RabbitConsumer, RabbitPublisher};
+use bourse_order::service::{ServiceConfig, prepare, run};
+
+use crate::bridge_cmd::{rabbit, stop_on_signal};
+
+/// Arguments of `bourse order`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Args {
+    /// PostgreSQL (`postgres://user@host:port/db` or `host=... user=... dbname=...`).
+    #[arg(
+        long,
+        env = "BOURSE_PG",
+        default_value = "host=127.0.0.1 user=postgres dbname=postgres"
+    )]
+    pg: String,
+    /// Work in this schema (created if missing).
+    #[arg(long, env = "BOURSE_PG_SCHEMA")]
+    schema: Option<String>,
+    /// RabbitMQ.
+    #[arg(
+        long,
+        env = "BOURSE_AMQP",
+        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
+    )]
+    amqp: String,
+    /// The durable topic exchange.
+    #[arg(long, default_value = "bourse.events")]
+    exchange: String,
+    /// The settlement queue.
+    #[arg(long, default_value = "bourse.settlement")]
+    queue: String,
+}
+
+/// Runs settlement until interrupted.
+pub(crate) fn run_order(args: Args) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let stop = stop_on_signal(&rt);
+    let rabbit = rabbit(&args.amqp, &args.exchange, &args.queue);
+    let queue = rabbit.queues[0].clone();
+    rt.block_on(async move {
+        let pool = bourse_order::db::pool(&args.pg, args.schema.as_deref(), 4).await?;
+        prepare(&pool).await?;
+        eprintln!(
+            "bourse order: settling {} from {} into PostgreSQL",
+            args.queue, args.amqp
+        );
+        let consumer = || {
+            let (rabbit, queue) = (rabbit.clone(), queue.clone());
+            async move { RabbitConsumer::connect(&rabbit, &queue, 4_000).await }
+        };
+        let publisher = || {
+            let rabbit = rabbit.clone();
+            async move { RabbitPublisher::connect(&rabbit).await }
+        };
+        let mut last_report = std::time::Instant::now();
+        run(
+            pool,
+            ServiceConfig::default(),
+            consumer,
+            publisher,
+            stop,
+            |p| {
+                if last_report.elapsed().as_secs() >= 5 {
+                    last_report = std::time::Instant::now();
+                    eprintln!(
+                        "bourse order: settled {} events ({} trades) in {} batches, up to event {}",
+                        p.settled, p.trades, p.batches, p.last_seq
+                    );
+                }
+            },
+        )
+        .await?;
+        anyhow::Ok(())
+    })
+}
