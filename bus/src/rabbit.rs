@@ -179,22 +179,26 @@ fn properties(seq: u64) -> BasicProperties {
 
 impl Publisher for RabbitPublisher {
     async fn publish(&mut self, batch: &[Message]) -> Result<(), BusError> {
-        // Publish the whole batch, then collect the confirms: the broker confirms in
-        // bulk (one ack may cover many messages), so a batch costs about one round trip.
-        let mut confirms = Vec::with_capacity(batch.len());
-        for m in batch {
-            let confirm = self
-                .channel
-                .basic_publish(
-                    self.exchange.as_str().into(),
-                    m.routing_key.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &m.body,
-                    properties(m.seq),
-                )
-                .await?;
-            confirms.push((m.seq, confirm));
-        }
+        // Hand the whole batch to the connection at once, then collect the confirms:
+        // the broker confirms in bulk (one ack may cover many messages), so a batch
+        // costs about one round trip. Each publish queues its frames synchronously on
+        // its first poll, and `try_join_all` first-polls in order, so the messages go
+        // out in batch order (settlement relies on that order).
+        let sends = batch.iter().map(|m| {
+            self.channel.basic_publish(
+                self.exchange.as_str().into(),
+                m.routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                &m.body,
+                properties(m.seq),
+            )
+        });
+        let confirms: Vec<_> = futures_util::future::try_join_all(sends)
+            .await?
+            .into_iter()
+            .zip(batch.iter().map(|m| m.seq))
+            .map(|(c, seq)| (seq, c))
+            .collect();
         for (seq, confirm) in confirms {
             match confirm.await? {
                 Confirmation::Ack(_) => {}

@@ -12,7 +12,7 @@ use bourse_bus::{BusError, Consumer, Message, Publisher};
 use deadpool_postgres::Pool;
 
 use crate::event::EngineEvent;
-use crate::settle::settle;
+use crate::settle::Settler;
 use crate::{OrderError, migrate};
 
 /// How the service batches.
@@ -85,6 +85,9 @@ where
     let mut sink: Option<P> = None;
     let mut events = Vec::new();
     let mut tags = Vec::new();
+    // Loaded from the database on start and after any failure (a commit whose
+    // outcome is unknown must be read back, not assumed).
+    let mut settler: Option<Settler> = None;
     while !shutdown.load(Ordering::Relaxed) {
         let c = match source.as_mut() {
             Some(c) => c,
@@ -138,7 +141,22 @@ where
                 return Ok(());
             }
             let result = match pool.get().await {
-                Ok(mut client) => settle(&mut client, &events).await,
+                Ok(mut client) => {
+                    let loaded = match settler.take() {
+                        Some(s) => Ok(s),
+                        None => Settler::load(&client).await,
+                    };
+                    match loaded {
+                        Ok(mut s) => {
+                            let r = s.settle(&mut client, &events).await;
+                            if r.is_ok() {
+                                settler = Some(s);
+                            }
+                            r
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
                 Err(e) => Err(e.into()),
             };
             match result {

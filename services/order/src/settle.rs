@@ -1,15 +1,18 @@
 //! Settling a batch of engine events in one transaction.
 //!
 //! [`Plan`] is the pure part: given the open orders the batch refers to, it applies the
-//! events in sequence and says which rows to write. [`settle`] wraps it in a
-//! transaction: it first records the batch's sequence numbers in `settled_events`
-//! (`ON CONFLICT DO NOTHING RETURNING`), so only events never settled before are
-//! applied — a redelivered batch changes nothing — and then writes every table with one
-//! multi-row statement each (`unnest` of arrays).
+//! events in sequence and says which rows to write. [`Settler`] is the single writer:
+//! it keeps the open orders in memory (loaded once, updated after each commit) and the
+//! settlement position (the highest event sequence number settled), drops every event
+//! at or below the position — a redelivered batch changes nothing — and writes a batch
+//! in one transaction: new rows by binary `COPY`, changed orders and balances by one
+//! multi-row statement each, and the new position.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use tokio_postgres::Client;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::OrderError;
 use crate::event::EngineEvent;
@@ -102,6 +105,8 @@ pub struct Plan {
     pub users: Vec<(i64, i64)>,
     /// Users whose portfolio changed.
     pub touched: BTreeSet<u64>,
+    /// Orders that existed before the batch (updated, not inserted).
+    existing: HashSet<i64>,
 }
 
 /// The (user, client id) pairs of existing orders `events` refer to.
@@ -135,6 +140,7 @@ impl Plan {
         for o in open {
             plan.open
                 .insert((o.user_id, o.client_id.clone()), o.order_seq);
+            plan.existing.insert(o.order_seq);
             plan.orders.insert(o.order_seq, o);
         }
         plan
@@ -327,69 +333,144 @@ pub struct Outcome {
     pub touched: BTreeSet<u64>,
 }
 
-/// Settles `events` (in sequence order, duplicates allowed) in one transaction.
-pub async fn settle(client: &mut Client, events: &[EngineEvent]) -> Result<Outcome, OrderError> {
-    let tx = client.transaction().await?;
-    let mut seqs: Vec<i64> = events.iter().map(|e| e.seq() as i64).collect();
-    seqs.sort_unstable();
-    seqs.dedup();
-    let fresh: HashSet<i64> = tx
-        .query(
-            "INSERT INTO settled_events (seq) SELECT unnest($1::bigint[])
-             ON CONFLICT DO NOTHING RETURNING seq",
-            &[&seqs],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut seen = HashSet::new();
-    let todo: Vec<&EngineEvent> = events
-        .iter()
-        .filter(|e| {
-            let s = e.seq() as i64;
-            fresh.contains(&s) && seen.insert(s)
+/// The one writer of the settlement tables (see the module docs).
+#[derive(Debug)]
+pub struct Settler {
+    open: HashMap<(i64, String), OrderRow>,
+    position: u64,
+    events: u64,
+}
+
+impl Settler {
+    /// Loads the open orders and the position.
+    pub async fn load(client: &Client) -> Result<Settler, OrderError> {
+        let row = client
+            .query_one(
+                "SELECT seq, events FROM settlement_position WHERE id = 1",
+                &[],
+            )
+            .await?;
+        let open = client
+            .query(
+                "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, updated_seq
+                 FROM orders WHERE status = 'open'",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let o = OrderRow {
+                    order_seq: r.get(0),
+                    user_id: r.get(1),
+                    client_id: r.get(2),
+                    symbol: r.get(3),
+                    side: r.get(4),
+                    price: r.get(5),
+                    qty: r.get(6),
+                    filled: r.get(7),
+                    status: "open".into(),
+                    reason: None,
+                    updated_seq: r.get(8),
+                };
+                ((o.user_id, o.client_id.clone()), o)
+            })
+            .collect();
+        Ok(Settler {
+            open,
+            position: row.get::<_, i64>(0) as u64,
+            events: row.get::<_, i64>(1) as u64,
         })
-        .collect();
-    let keys = referenced_orders(&todo);
-    let (users, ids): (Vec<i64>, Vec<String>) = keys.into_iter().unzip();
-    let open: Vec<OrderRow> = tx
-        .query(
-            "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, updated_seq
-             FROM orders WHERE status = 'open'
-             AND (user_id, client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))",
-            &[&users, &ids],
-        )
-        .await?
-        .iter()
-        .map(|r| OrderRow {
-            order_seq: r.get(0),
-            user_id: r.get(1),
-            client_id: r.get(2),
-            symbol: r.get(3),
-            side: r.get(4),
-            price: r.get(5),
-            qty: r.get(6),
-            filled: r.get(7),
-            status: "open".into(),
-            reason: None,
-            updated_seq: r.get(8),
-        })
-        .collect();
-    let mut plan = Plan::new(open);
-    for e in &todo {
-        plan.apply(e);
     }
-    write(&tx, &plan).await?;
-    tx.commit().await?;
-    Ok(Outcome {
-        applied: todo.len(),
-        trades: plan.trades.len(),
-        touched: plan.touched,
-    })
+
+    /// The highest event sequence number settled.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+
+    /// Settles `events` (in sequence order; duplicates and events at or below the
+    /// position are dropped) in one transaction. On error nothing changed, here or in
+    /// the database: settle the same events again.
+    pub async fn settle(
+        &mut self,
+        client: &mut Client,
+        events: &[EngineEvent],
+    ) -> Result<Outcome, OrderError> {
+        let mut last = self.position;
+        let todo: Vec<&EngineEvent> = events
+            .iter()
+            .filter(|e| {
+                let fresh = e.seq() > last;
+                if fresh {
+                    last = e.seq();
+                }
+                fresh
+            })
+            .collect();
+        if todo.is_empty() {
+            return Ok(Outcome::default());
+        }
+        let open = referenced_orders(&todo)
+            .into_iter()
+            .filter_map(|k| self.open.get(&k).cloned())
+            .collect();
+        let mut plan = Plan::new(open);
+        for e in &todo {
+            plan.apply(e);
+        }
+        let tx = client.transaction().await?;
+        write(&tx, &plan).await?;
+        let events_total = self.events + todo.len() as u64;
+        tx.execute(
+            "UPDATE settlement_position SET seq = $1, events = $2, updated_at = now() WHERE id = 1",
+            &[&(last as i64), &(events_total as i64)],
+        )
+        .await?;
+        tx.commit().await?;
+        // Committed: bring the cache along.
+        for o in plan.orders.values() {
+            let key = (o.user_id, o.client_id.clone());
+            if o.status == "open" {
+                self.open.insert(key, o.clone());
+            } else if self
+                .open
+                .get(&key)
+                .is_some_and(|c| c.order_seq == o.order_seq)
+            {
+                self.open.remove(&key);
+            }
+        }
+        self.position = last;
+        self.events = events_total;
+        Ok(Outcome {
+            applied: todo.len(),
+            trades: plan.trades.len(),
+            touched: plan.touched,
+        })
+    }
+}
+
+/// Streams rows into `table` with binary `COPY`.
+async fn copy_in<const N: usize>(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    columns: &str,
+    types: [Type; N],
+    rows: impl Iterator<Item = [&(dyn ToSql + Sync); N]>,
+) -> Result<(), OrderError> {
+    let sink = tx
+        .copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    let mut writer = std::pin::pin!(writer);
+    for row in rows {
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+    Ok(())
 }
 
 async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), OrderError> {
+    use Type as T;
     if !plan.users.is_empty() {
         let (u, s): (Vec<i64>, Vec<i64>) = plan.users.iter().copied().unzip();
         tx.execute(
@@ -399,93 +480,81 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
         )
         .await?;
     }
-    if !plan.orders.is_empty() {
-        let o: Vec<&OrderRow> = plan.orders.values().collect();
-        let col = |f: fn(&OrderRow) -> i64| o.iter().map(|r| f(r)).collect::<Vec<i64>>();
-        let text = |f: fn(&OrderRow) -> String| o.iter().map(|r| f(r)).collect::<Vec<String>>();
-        let prices: Vec<Option<i64>> = o.iter().map(|r| r.price).collect();
-        let reasons: Vec<Option<String>> = o.iter().map(|r| r.reason.clone()).collect();
+    // Orders opened in this batch: inserted (in their final state).
+    let new: Vec<&OrderRow> = plan
+        .orders
+        .values()
+        .filter(|o| !plan.existing.contains(&o.order_seq))
+        .collect();
+    copy_in(
+        tx,
+        "orders",
+        "order_seq, user_id, client_id, symbol, side, price, qty, filled, status, reason, updated_seq",
+        [T::INT8, T::INT8, T::TEXT, T::TEXT, T::TEXT, T::INT8, T::INT8, T::INT8, T::TEXT, T::TEXT, T::INT8],
+        new.iter().map(|o| -> [&(dyn ToSql + Sync); 11] {
+            [
+                &o.order_seq, &o.user_id, &o.client_id, &o.symbol, &o.side, &o.price, &o.qty,
+                &o.filled, &o.status, &o.reason, &o.updated_seq,
+            ]
+        }),
+    )
+    .await?;
+    // Orders that were open before: updated.
+    let changed: Vec<&OrderRow> = plan
+        .orders
+        .values()
+        .filter(|o| plan.existing.contains(&o.order_seq))
+        .collect();
+    if !changed.is_empty() {
         tx.execute(
-            "INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty, filled,
-                                 status, reason, updated_seq)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-                                  $6::bigint[], $7::bigint[], $8::bigint[], $9::text[], $10::text[],
-                                  $11::bigint[])
-             ON CONFLICT (order_seq) DO UPDATE SET filled = EXCLUDED.filled,
-                 status = EXCLUDED.status, reason = EXCLUDED.reason,
-                 updated_seq = EXCLUDED.updated_seq",
+            "UPDATE orders o SET filled = c.filled, status = c.status, reason = c.reason,
+                 updated_seq = c.updated_seq
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
+                 AS c(order_seq, filled, status, reason, updated_seq)
+             WHERE o.order_seq = c.order_seq",
             &[
-                &col(|r| r.order_seq),
-                &col(|r| r.user_id),
-                &text(|r| r.client_id.clone()),
-                &text(|r| r.symbol.clone()),
-                &text(|r| r.side.clone()),
-                &prices,
-                &col(|r| r.qty),
-                &col(|r| r.filled),
-                &text(|r| r.status.clone()),
-                &reasons,
-                &col(|r| r.updated_seq),
+                &changed.iter().map(|o| o.order_seq).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.filled).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.status.clone()).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.reason.clone()).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.updated_seq).collect::<Vec<_>>(),
             ],
         )
         .await?;
     }
-    if !plan.history.is_empty() {
-        let h = &plan.history;
-        tx.execute(
-            "INSERT INTO order_history (seq, order_seq, status, filled, reason)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::text[])
-             ON CONFLICT DO NOTHING",
-            &[
-                &h.iter().map(|x| x.0).collect::<Vec<_>>(),
-                &h.iter().map(|x| x.1).collect::<Vec<_>>(),
-                &h.iter().map(|x| x.2.clone()).collect::<Vec<_>>(),
-                &h.iter().map(|x| x.3).collect::<Vec<_>>(),
-                &h.iter().map(|x| x.4.clone()).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
-    }
-    if !plan.trades.is_empty() {
-        let t = &plan.trades;
-        tx.execute(
-            "INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq,
-                                 sell_order_seq, taker_side)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[],
-                                  $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[],
-                                  $9::bigint[], $10::text[])",
-            &[
-                &t.iter().map(|x| x.seq).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.cmd_seq).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.symbol.clone()).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.price).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.qty).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.buyer).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.seller).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.buy_order_seq).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.sell_order_seq).collect::<Vec<_>>(),
-                &t.iter().map(|x| x.taker_side.clone()).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
-    }
-    if !plan.ledger.is_empty() {
-        let l = &plan.ledger;
-        tx.execute(
-            "INSERT INTO ledger (seq, leg, user_id, asset, amount, kind)
-             SELECT * FROM unnest($1::bigint[], $2::smallint[], $3::bigint[], $4::text[],
-                                  $5::bigint[], $6::text[])",
-            &[
-                &l.iter().map(|x| x.seq).collect::<Vec<_>>(),
-                &l.iter().map(|x| x.leg).collect::<Vec<_>>(),
-                &l.iter().map(|x| x.user_id).collect::<Vec<_>>(),
-                &l.iter().map(|x| x.asset.clone()).collect::<Vec<_>>(),
-                &l.iter().map(|x| x.amount).collect::<Vec<_>>(),
-                &l.iter().map(|x| x.kind.to_string()).collect::<Vec<_>>(),
-            ],
-        )
-        .await?;
-    }
+    copy_in(
+        tx,
+        "order_history",
+        "seq, order_seq, status, filled, reason",
+        [T::INT8, T::INT8, T::TEXT, T::INT8, T::TEXT],
+        plan.history
+            .iter()
+            .map(|h| -> [&(dyn ToSql + Sync); 5] { [&h.0, &h.1, &h.2, &h.3, &h.4] }),
+    )
+    .await?;
+    copy_in(
+        tx,
+        "trades",
+        "seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq, sell_order_seq, taker_side",
+        [T::INT8, T::INT8, T::TEXT, T::INT8, T::INT8, T::INT8, T::INT8, T::INT8, T::INT8, T::TEXT],
+        plan.trades.iter().map(|t| -> [&(dyn ToSql + Sync); 10] {
+            [
+                &t.seq, &t.cmd_seq, &t.symbol, &t.price, &t.qty, &t.buyer, &t.seller,
+                &t.buy_order_seq, &t.sell_order_seq, &t.taker_side,
+            ]
+        }),
+    )
+    .await?;
+    copy_in(
+        tx,
+        "ledger",
+        "seq, leg, user_id, asset, amount, kind",
+        [T::INT8, T::INT2, T::INT8, T::TEXT, T::INT8, T::TEXT],
+        plan.ledger.iter().map(|l| -> [&(dyn ToSql + Sync); 6] {
+            [&l.seq, &l.leg, &l.user_id, &l.asset, &l.amount, &l.kind]
+        }),
+    )
+    .await?;
     if !plan.balances.is_empty() {
         let b = &plan.balances;
         tx.execute(

@@ -173,7 +173,7 @@ impl Pipeline {
         loop {
             let n = match self.pool.get().await {
                 Ok(c) => match c
-                    .query_one("SELECT count(*) FROM settled_events", &[])
+                    .query_one("SELECT events FROM settlement_position", &[])
                     .await
                 {
                     Ok(r) => r.get::<_, i64>(0) as usize,
@@ -358,4 +358,69 @@ async fn restarts_of_broker_database_bridge_and_service_lose_and_double_nothing(
     let _ = bridge.await;
     let _ = service.await;
     p.tear_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settling_a_batch_again_or_overlapping_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let workload = WorkloadConfig::single_symbol(3_000);
+    let schema = unique("idem");
+    let pool = bourse_order::db::pool(PG, Some(&schema), 4).await.unwrap();
+    prepare(&pool).await.unwrap();
+    let run = {
+        let dir = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::ZERO))
+            .await
+            .unwrap()
+    };
+    let queue = QueueSpec::settlement("unused");
+    let events: Vec<bourse_order::event::EngineEvent> = run
+        .events
+        .iter()
+        .filter_map(|(_, _, _, msgs)| {
+            msgs.iter().find(|m| {
+                queue
+                    .patterns
+                    .iter()
+                    .any(|p| topic::matches(p, &m.routing_key))
+            })
+        })
+        .map(|m| serde_json::from_slice(&m.body).unwrap())
+        .collect();
+    let mut client = pool.get().await.unwrap();
+    let mut settler = bourse_order::settle::Settler::load(&client).await.unwrap();
+    let half = events.len() / 2;
+    let first = settler.settle(&mut client, &events[..half]).await.unwrap();
+    assert_eq!(first.applied, half);
+    // The same batch again, as after a lost acknowledgement: nothing.
+    let again = settler.settle(&mut client, &events[..half]).await.unwrap();
+    assert_eq!(again.applied, 0);
+    // A fresh settler (a restarted service) with an overlapping batch: only the new part.
+    let mut restarted = bourse_order::settle::Settler::load(&client).await.unwrap();
+    assert_eq!(restarted.position(), settler.position());
+    let rest = restarted
+        .settle(&mut client, &events[half / 2..])
+        .await
+        .unwrap();
+    assert_eq!(rest.applied, events.len() - half);
+    let c = pool.get().await.unwrap();
+    let total: i64 = c
+        .query_one("SELECT events FROM settlement_position", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total as usize, events.len());
+    // And the result is the engine's, exactly.
+    let p = Pipeline {
+        dir: dir.path().to_path_buf(),
+        rabbit: RabbitConfig::default(),
+        queue,
+        pool: pool.clone(),
+        schema: schema.clone(),
+        engine: bourse_core::EngineConfig::default(),
+    };
+    p.check(&run).await;
+    c.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
 }

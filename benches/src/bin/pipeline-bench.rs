@@ -1,0 +1,327 @@
+//! Engine events into RabbitMQ, and fills into PostgreSQL, each beside the raw rate of
+//! the same client library doing the same I/O in the same run.
+//!
+//! ```text
+//! cargo run --release -p bourse-benches --bin pipeline-bench -- --commands 200000
+//! ```
+//!
+//! 1. A journal of the exchange-core workload is written to a temporary directory.
+//! 2. **Bus.** Raw: lapin publishes the bridge's exact messages (precomputed bytes,
+//!    persistent, confirms awaited per batch). Bridge: `bourse_bridge::run` from an
+//!    empty checkpoint until it has confirmed the whole journal — reading the journal,
+//!    replaying it through the replica engine, encoding JSON, publishing, confirming,
+//!    checkpointing. Raw again afterwards (the machine is noisy: two baselines).
+//! 3. **Settlement.** Raw: tokio-postgres inserts the same trades as multi-row
+//!    `unnest` inserts in transactions of the same size. Order service: `settle` on the
+//!    settlement queue's events in batches of 2,000 (orders, history, trades, ledger,
+//!    balances, idempotency), then raw again.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bourse_bridge::messages::event_messages;
+use bourse_bridge::{BridgeConfig, Checkpoint};
+use bourse_bus::Message;
+use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitPublisher, delete_topology};
+use bourse_bus::topic;
+use bourse_core::{Command, Engine, Event};
+use bourse_journal::Journal;
+use bourse_order::event::EngineEvent;
+use bourse_workload::{WorkloadConfig, generate};
+use clap::Parser;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Workload commands (after its setup).
+    #[arg(long, default_value_t = 200_000)]
+    commands: usize,
+    /// PostgreSQL.
+    #[arg(long, default_value = "host=127.0.0.1 user=postgres dbname=test")]
+    pg: String,
+    /// RabbitMQ.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    amqp: String,
+}
+
+/// The journal, and every message the bridge will publish for it.
+fn prepare(dir: &std::path::Path, commands: usize) -> (Vec<Message>, u64) {
+    let w = generate(WorkloadConfig::single_symbol(commands));
+    let mut engine = Engine::new(w.config.engine_config());
+    let mut journal = Journal::open(dir, 1).expect("journal");
+    let mut events: Vec<Event> = Vec::new();
+    let mut messages = Vec::new();
+    let all: Vec<Command> = w.setup.iter().chain(&w.commands).copied().collect();
+    for chunk in all.chunks(4096) {
+        for cmd in chunk {
+            let seq = journal.append(cmd);
+            events.clear();
+            engine.execute(cmd, &mut events);
+            for e in &events {
+                event_messages(e, seq, cmd, &engine, &mut messages);
+            }
+        }
+        journal.commit().expect("commit");
+    }
+    (messages, engine.seq().0)
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+/// lapin alone: the same bytes, persistent, confirms per batch of 4,096.
+async fn raw_publish(config: &RabbitConfig, messages: &[Message]) -> anyhow::Result<Duration> {
+    let conn =
+        lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let start = Instant::now();
+    for batch in messages.chunks(4096) {
+        let sends = batch.iter().map(|m| {
+            channel.basic_publish(
+                config.exchange.as_str().into(),
+                m.routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                &m.body,
+                lapin::BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_message_id(m.seq.to_string().into()),
+            )
+        });
+        let confirms = futures_util::future::try_join_all(sends).await?;
+        for c in confirms {
+            anyhow::ensure!(c.await?.is_ack(), "nack");
+        }
+    }
+    Ok(start.elapsed())
+}
+
+async fn purge(config: &RabbitConfig) -> anyhow::Result<()> {
+    let conn =
+        lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    for q in &config.queues {
+        channel
+            .queue_purge(
+                q.name.as_str().into(),
+                lapin::options::QueuePurgeOptions::default(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// seq, symbol, price, qty, buyer, seller.
+type TradeColumns = (
+    Vec<i64>,
+    Vec<String>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+);
+
+/// tokio-postgres alone: the same trades, multi-row inserts, one transaction per batch.
+async fn raw_insert(
+    client: &mut tokio_postgres::Client,
+    trades: &[&EngineEvent],
+    table: &str,
+) -> anyhow::Result<Duration> {
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table};
+             CREATE TABLE {table} (seq BIGINT PRIMARY KEY, symbol TEXT, price BIGINT, qty BIGINT,
+                                   buyer BIGINT, seller BIGINT)"
+        ))
+        .await?;
+    let start = Instant::now();
+    for batch in trades.chunks(2_000) {
+        let mut cols: TradeColumns = Default::default();
+        for t in batch {
+            if let EngineEvent::Trade {
+                seq,
+                symbol,
+                price,
+                qty,
+                maker_user,
+                taker_user,
+                ..
+            } = t
+            {
+                cols.0.push(*seq as i64);
+                cols.1.push(symbol.clone());
+                cols.2.push(*price);
+                cols.3.push(*qty);
+                cols.4.push(*maker_user as i64);
+                cols.5.push(*taker_user as i64);
+            }
+        }
+        let tx = client.transaction().await?;
+        tx.execute(
+            &format!(
+                "INSERT INTO {table} SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[],
+                 $4::bigint[], $5::bigint[], $6::bigint[])"
+            ),
+            &[&cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5],
+        )
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(start.elapsed())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    let dir = tempfile::tempdir()?;
+    eprintln!(
+        "pipeline-bench: writing a journal of {} commands…",
+        args.commands
+    );
+    let (messages, last_event) = prepare(dir.path(), args.commands);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos();
+    let exchange = format!("bench.{nanos}");
+    let queue = QueueSpec::settlement(&format!("{exchange}.settlement"));
+    let rabbit = RabbitConfig {
+        uri: args.amqp.clone(),
+        exchange,
+        queues: vec![queue.clone()],
+    };
+    let settlement: Vec<EngineEvent> = messages
+        .iter()
+        .filter(|m| {
+            queue
+                .patterns
+                .iter()
+                .any(|p| topic::matches(p, &m.routing_key))
+        })
+        .map(|m| serde_json::from_slice(&m.body))
+        .collect::<Result<_, _>>()?;
+    let trades: Vec<&EngineEvent> = {
+        let mut seen = std::collections::HashSet::new();
+        settlement
+            .iter()
+            .filter(|e| matches!(e, EngineEvent::Trade { .. }) && seen.insert(e.seq()))
+            .collect()
+    };
+    rt.block_on(async {
+        // --- Bus ---
+        drop(
+            RabbitPublisher::connect(&rabbit)
+                .await
+                .context("RabbitMQ")?,
+        );
+        let raw1 = raw_publish(&rabbit, &messages).await?;
+        purge(&rabbit).await?;
+        let start = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let config = BridgeConfig {
+            batch: 4_096,
+            ..BridgeConfig::new(dir.path(), generate_config(args.commands))
+        };
+        let connect = || {
+            let rabbit = rabbit.clone();
+            async move { RabbitPublisher::connect(&rabbit).await }
+        };
+        let mut done_at = None;
+        bourse_bridge::run(config, connect, stop, |p| {
+            if p.checkpoint.event_seq >= last_event && done_at.is_none() {
+                done_at = Some(start.elapsed());
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+        .await?;
+        let bridged = done_at.context("the bridge did not finish")?;
+        anyhow::ensure!(Checkpoint::load(dir.path())?.event_seq == last_event);
+        purge(&rabbit).await?;
+        let raw2 = raw_publish(&rabbit, &messages).await?;
+        delete_topology(&rabbit).await?;
+        println!("### Engine events into RabbitMQ (persistent, publisher confirms)\n");
+        println!(
+            "{} commands → {} events → {} messages (routing keys per user and symbol).\n",
+            args.commands,
+            last_event,
+            messages.len()
+        );
+        println!("| path | time | events/s | messages/s |\n|---|---|---|---|");
+        for (name, d) in [
+            (
+                "raw lapin, same bytes, published together, confirms per 4,096 (before)",
+                raw1,
+            ),
+            (
+                "**bridge**: journal → replica engine → JSON → publish → confirm → checkpoint",
+                bridged,
+            ),
+            ("raw lapin (after)", raw2),
+        ] {
+            println!(
+                "| {name} | {:.2} s | {:.0} | {:.0} |",
+                d.as_secs_f64(),
+                rate(last_event as usize, d),
+                rate(messages.len(), d)
+            );
+        }
+
+        // --- Settlement ---
+        let schema = format!("bench_{nanos}");
+        let pool = bourse_order::db::pool(&args.pg, Some(&schema), 2).await?;
+        bourse_order::service::prepare(&pool).await?;
+        let mut client = pool.get().await?;
+        let raw_a = raw_insert(&mut client, &trades, "raw_trades_a").await?;
+        let start = Instant::now();
+        let mut settled = 0;
+        let mut settler = bourse_order::settle::Settler::load(&client).await?;
+        for batch in settlement.chunks(2_000) {
+            settled += settler.settle(&mut client, batch).await?.trades;
+        }
+        let ours = start.elapsed();
+        anyhow::ensure!(
+            settled == trades.len(),
+            "settled {settled} of {} trades",
+            trades.len()
+        );
+        let raw_b = raw_insert(&mut client, &trades, "raw_trades_b").await?;
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await?;
+        println!("\n### Fills settled into PostgreSQL\n");
+        println!(
+            "{} settlement events ({} fills) in batches of 2,000 events.\n",
+            settlement.len(),
+            trades.len()
+        );
+        println!("| path | time | fills/s | events/s |\n|---|---|---|---|");
+        for (name, d) in [
+            (
+                "raw tokio-postgres: the same trades, multi-row insert per batch (before)",
+                raw_a,
+            ),
+            (
+                "**settlement**: orders, history, trades, ledger, balances, idempotency",
+                ours,
+            ),
+            ("raw tokio-postgres (after)", raw_b),
+        ] {
+            println!(
+                "| {name} | {:.2} s | {:.0} | {:.0} |",
+                d.as_secs_f64(),
+                rate(trades.len(), d),
+                rate(settlement.len(), d)
+            );
+        }
+        anyhow::Ok(())
+    })
+}
+
+fn generate_config(commands: usize) -> bourse_core::EngineConfig {
+    WorkloadConfig::single_symbol(commands).engine_config()
+}
