@@ -238,16 +238,25 @@ enum OutProducer {
 }
 
 impl OutProducer {
-    /// Publishes `part` as one batch (blocks while the ring is full).
-    fn publish(&mut self, part: &[Outbound]) {
+    /// Publishes `part` as one batch. While the ring is full, `readers_wanted` is
+    /// called (to wake readers that may be asleep: they are what frees the room) and
+    /// the thread yields.
+    fn publish(&mut self, part: &[Outbound], mut readers_wanted: impl FnMut()) {
         fn fill<'a>(slots: impl Iterator<Item = &'a mut Outbound>, part: &[Outbound]) {
             for (dst, src) in slots.zip(part) {
                 *dst = *src;
             }
         }
-        match self {
-            OutProducer::Alone(p) => p.batch_publish(part.len(), |it| fill(it, part)),
-            OutProducer::WithFeed(p) => p.batch_publish(part.len(), |it| fill(it, part)),
+        loop {
+            let done = match self {
+                OutProducer::Alone(p) => p.try_batch_publish(part.len(), |it| fill(it, part)),
+                OutProducer::WithFeed(p) => p.try_batch_publish(part.len(), |it| fill(it, part)),
+            };
+            if done.is_ok() {
+                return;
+            }
+            readers_wanted();
+            std::thread::yield_now();
         }
     }
 }
@@ -403,7 +412,12 @@ fn run_with<W: WaitStrategy + 'static>(
             }));
             if end_of_batch || buf.len() >= chunk {
                 for part in buf.chunks(chunk) {
-                    out_producer.publish(part);
+                    out_producer.publish(part, || {
+                        io_waker.wake();
+                        if let Some(stages) = stages {
+                            stages.feed.wake();
+                        }
+                    });
                 }
                 buf.clear();
                 io_waker.wake();
@@ -524,7 +538,24 @@ fn run_with<W: WaitStrategy + 'static>(
         io_waker.awake();
         io_wakes.drain();
     }
-    drop(inputs); // drains the pipeline: the last batch is journaled before exit
+    // Drain the pipeline: dropping the input producer lets the journal and engine stages
+    // finish what is in the ring (the last batch is journaled before exit). The engine
+    // may be waiting for room in the output ring, so keep draining it meanwhile — and
+    // send those reports: their commands are durable.
+    let closing = std::thread::spawn(move || drop(inputs));
+    loop {
+        match outputs.poll() {
+            Ok(mut guard) => {
+                for o in &mut guard {
+                    io.report(o);
+                }
+            }
+            Err(Polling::NoEvents) if closing.is_finished() => break,
+            Err(Polling::NoEvents) => std::thread::sleep(std::time::Duration::from_micros(200)),
+            Err(Polling::Shutdown) => break,
+        }
+    }
+    let _ = closing.join();
     if let Some(t) = feed_thread {
         let _ = t.join(); // ends once the engine stage's producer is gone
     }
