@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bourse_core::{
     Asset, Command, FixedStr, OrderType, Price, Qty, Side, SymbolId, TimeInForce, UserId,
 };
+use bourse_feeds::{DepthReplica, MarketData};
 use bourse_gateway::keys::KeyStore;
 use bourse_gateway::protocol::{ClientMsg, EnterOrder, ServerMsg, decode_server, encode_client};
 use hdrhistogram::Histogram;
@@ -73,7 +74,10 @@ struct Stats {
     reports: AtomicU64,
     fills: AtomicU64,
     rejects: AtomicU64,
-    resting: AtomicU64,
+    /// Price levels in the books' top 20 per side, from the market data feed.
+    levels: AtomicU64,
+    /// Shares resting in those levels.
+    depth: AtomicU64,
 }
 
 /// A demo participant's connection.
@@ -262,11 +266,6 @@ fn maker(
                 }
             });
         }
-        let live = quotes
-            .iter()
-            .filter(|q| matches!(q, Quote::Live(_)))
-            .count();
-        stats.resting.store(live as u64, Ordering::Relaxed);
     }
 }
 
@@ -303,9 +302,55 @@ fn taker(
     }
 }
 
-/// Starts the simulated participants and the status line against `endpoint`.
-pub(crate) fn start(endpoint: String, stop: Arc<AtomicBool>) {
+/// Follows the market data feed and keeps the book depth in `stats`: what a market
+/// data subscriber sees (snapshot + numbered updates, resynchronizing after a gap).
+fn watch_book(feed: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
+    let ctx = zmq::Context::new();
+    let Ok(sub) = ctx.socket(zmq::SUB) else {
+        return;
+    };
+    if sub.connect(&feed).is_err() || sub.set_subscribe(b"").is_err() {
+        return;
+    }
+    let mut books: Vec<DepthReplica> = SYMBOLS
+        .iter()
+        .map(|(name, ..)| DepthReplica::new(name))
+        .collect();
+    while !stop.load(Ordering::Relaxed) {
+        if sub.poll(zmq::POLLIN, 100).unwrap_or(0) == 0 {
+            continue;
+        }
+        let Ok(parts) = sub.recv_multipart(0) else {
+            continue;
+        };
+        let Some(Ok(msg)) = parts
+            .get(1)
+            .map(|body| serde_json::from_slice::<MarketData>(body))
+        else {
+            continue;
+        };
+        for (book, (name, ..)) in books.iter_mut().zip(SYMBOLS) {
+            if book.on_message(&msg).is_err() {
+                *book = DepthReplica::new(name); // a gap: wait for the next snapshot
+            }
+        }
+        let levels = books
+            .iter()
+            .flat_map(|b| b.bids().into_iter().chain(b.asks()));
+        let (n, qty) = levels.fold((0, 0), |(n, q), l| (n + 1, q + l.qty as u64));
+        stats.levels.store(n, Ordering::Relaxed);
+        stats.depth.store(qty, Ordering::Relaxed);
+    }
+}
+
+/// Starts the simulated participants and the status line against `endpoint`, with
+/// book depth from the market data feed if there is one.
+pub(crate) fn start(endpoint: String, feed: Option<String>, stop: Arc<AtomicBool>) {
     let stats = Arc::new(Stats::default());
+    if let Some(feed) = feed {
+        let (st, s) = (stats.clone(), stop.clone());
+        std::thread::spawn(move || watch_book(feed, st, s));
+    }
     let Ok(h) = Histogram::new_with_bounds(1, 60_000_000, 3) else {
         return;
     };
@@ -333,12 +378,13 @@ pub(crate) fn start(endpoint: String, stop: Arc<AtomicBool>) {
                 })
                 .unwrap_or((0, 0));
             eprintln!(
-                "demo: {} orders/s in, {} reports/s out | fills {} | rejects {} | book depth {} resting orders | round trip p50 {} µs, p99 {} µs",
+                "demo: {} orders/s in, {} reports/s out | fills {} | rejects {} | book depth {} levels, {} shares | round trip p50 {} µs, p99 {} µs",
                 sent - last_sent,
                 reports - last_reports,
                 stats.fills.load(Ordering::Relaxed),
                 stats.rejects.load(Ordering::Relaxed),
-                stats.resting.load(Ordering::Relaxed),
+                stats.levels.load(Ordering::Relaxed),
+                stats.depth.load(Ordering::Relaxed),
                 p50,
                 p99
             );

@@ -153,7 +153,7 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
                 .unwrap_or_default()
         );
         if demo_on {
-            demo::start(ready.endpoint, demo_stop);
+            demo::start(ready.endpoint, ready.feed_endpoint, demo_stop);
         }
     })?;
     Ok(())
