@@ -290,6 +290,20 @@ fn main() -> anyhow::Result<()> {
             trades.len()
         );
         let raw_b = raw_insert(&mut client, &trades, "raw_trades_b").await?;
+        // A fill-heavy stream: each taker order meets a resting order and fills it.
+        let heavy = fill_heavy(settler.position() + 1, 60_000);
+        let heavy_fills: Vec<&EngineEvent> = heavy
+            .iter()
+            .filter(|e| matches!(e, EngineEvent::Trade { .. }))
+            .collect();
+        let raw_c = raw_insert(&mut client, &heavy_fills, "raw_trades_c").await?;
+        let start = Instant::now();
+        let mut heavy_settled = 0;
+        for batch in heavy.chunks(2_000) {
+            heavy_settled += settler.settle(&mut client, batch).await?.trades;
+        }
+        let heavy_time = start.elapsed();
+        anyhow::ensure!(heavy_settled == heavy_fills.len());
         client
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .await?;
@@ -318,8 +332,74 @@ fn main() -> anyhow::Result<()> {
                 rate(settlement.len(), d)
             );
         }
+        println!(
+            "\nFill-heavy stream: {} events, {} fills (maker accepted, taker accepted, trade; \
+             every order filled).\n",
+            heavy.len(),
+            heavy_fills.len()
+        );
+        println!("| path | time | fills/s | events/s |\n|---|---|---|---|");
+        for (name, d, events) in [
+            (
+                "raw tokio-postgres: the same trades",
+                raw_c,
+                heavy_fills.len(),
+            ),
+            ("**settlement**", heavy_time, heavy.len()),
+        ] {
+            println!(
+                "| {name} | {:.2} s | {:.0} | {:.0} |",
+                d.as_secs_f64(),
+                rate(heavy_fills.len(), d),
+                rate(events, d)
+            );
+        }
         anyhow::Ok(())
     })
+}
+
+/// `fills` rounds of: a sell rests, a buy arrives and takes all of it; from `seq` on.
+fn fill_heavy(mut seq: u64, fills: usize) -> Vec<EngineEvent> {
+    let mut out = Vec::with_capacity(fills * 3);
+    for i in 0..fills {
+        let (maker, taker) = (1 + (i % 50) as u64, 51 + (i % 50) as u64);
+        let (sell, buy) = (format!("hs{i}"), format!("hb{i}"));
+        let price = 10_000 + (i % 20) as i64;
+        out.push(EngineEvent::Accepted {
+            seq,
+            user: maker,
+            id: sell.clone(),
+            symbol: Some("HEAVY".into()),
+            side: "sell".into(),
+            price: Some(price),
+            qty: 10,
+        });
+        out.push(EngineEvent::Accepted {
+            seq: seq + 1,
+            user: taker,
+            id: buy.clone(),
+            symbol: Some("HEAVY".into()),
+            side: "buy".into(),
+            price: Some(price),
+            qty: 10,
+        });
+        out.push(EngineEvent::Trade {
+            seq: seq + 2,
+            cmd_seq: seq + 1,
+            symbol: "HEAVY".into(),
+            price,
+            qty: 10,
+            maker_user: maker,
+            maker_id: sell,
+            maker_leaves: 0,
+            taker_user: taker,
+            taker_id: buy,
+            taker_leaves: 0,
+            taker_side: "buy".into(),
+        });
+        seq += 3;
+    }
+    out
 }
 
 fn generate_config(commands: usize) -> bourse_core::EngineConfig {
