@@ -106,7 +106,10 @@ impl JournalTail {
         };
         file.seek(SeekFrom::Start(offset))?;
         self.buf.clear();
-        file.read_to_end(&mut self.buf)?;
+        // At most what `max` records can take: a bridge far behind must not read the
+        // rest of a large segment on every call to use a batch of it.
+        let limit = max * (bourse_journal::RECORD_HEADER + bourse_journal::codec::MAX_COMMAND_LEN);
+        file.take(limit as u64).read_to_end(&mut self.buf)?;
         // Records at this offset carry the sequence number after the last one read
         // here (or the segment's first, at offset 0).
         let expect = if offset == 0 { first } else { self.next_seq };

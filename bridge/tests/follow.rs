@@ -38,6 +38,26 @@ fn write_journal(dir: std::path::PathBuf, config: WorkloadConfig, pause: Duratio
     events
 }
 
+/// Runs the bridge onto `bus` in a task until the returned flag is set.
+fn start_bridge(
+    bus: &MemoryBus,
+    config: &BridgeConfig,
+) -> (
+    tokio::task::JoinHandle<Result<(), bourse_bridge::BridgeError>>,
+    Arc<AtomicBool>,
+) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (bus, flag, config) = (bus.clone(), stop.clone(), config.clone());
+    let task = tokio::spawn(async move {
+        let connect = || {
+            let bus = bus.clone();
+            async move { Ok(bus.publisher()) }
+        };
+        run(config, connect, flag, |_| {}).await
+    });
+    (task, stop)
+}
+
 /// Events by sequence number, from message bodies.
 fn collect_bodies(into: &mut BTreeMap<u64, serde_json::Value>, body: &[u8]) {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
@@ -62,17 +82,7 @@ async fn every_event_is_published_across_a_restart() {
     let config = BridgeConfig::new(dir.path(), engine_config);
 
     // First run: stop it part-way through.
-    let stop = Arc::new(AtomicBool::new(false));
-    let first = {
-        let (bus, stop, config) = (bus.clone(), stop.clone(), config.clone());
-        tokio::spawn(async move {
-            let connect = || {
-                let bus = bus.clone();
-                async move { Ok(bus.publisher()) }
-            };
-            run(config, connect, stop, |_| {}).await
-        })
-    };
+    let (first, stop) = start_bridge(&bus, &config);
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     first.await.unwrap().unwrap();
@@ -85,17 +95,7 @@ async fn every_event_is_published_across_a_restart() {
         .unwrap();
     let last = events.last().unwrap().seq.0;
     assert!(halfway.event_seq < last, "the first run stopped part-way");
-    let stop = Arc::new(AtomicBool::new(false));
-    let second = {
-        let (bus, stop, config) = (bus.clone(), stop.clone(), config.clone());
-        tokio::spawn(async move {
-            let connect = || {
-                let bus = bus.clone();
-                async move { Ok(bus.publisher()) }
-            };
-            run(config, connect, stop, |_| {}).await
-        })
-    };
+    let (second, stop) = start_bridge(&bus, &config);
     let mut by_seq = BTreeMap::new();
     while by_seq.len() < last as usize {
         let d = everything

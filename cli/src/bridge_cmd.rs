@@ -13,27 +13,36 @@ pub(crate) struct Args {
     /// The gateway's data directory (its journal is read, never written).
     #[arg(long, env = "BOURSE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    bus: BusArgs,
+}
+
+/// Where the events travel: shared by `bourse bridge` and `bourse order`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct BusArgs {
     /// RabbitMQ.
     #[arg(
         long,
         env = "BOURSE_AMQP",
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
-    amqp: String,
+    pub(crate) amqp: String,
     /// The durable topic exchange.
     #[arg(long, default_value = "bourse.events")]
-    exchange: String,
-    /// The settlement queue, declared before anything is published.
+    pub(crate) exchange: String,
+    /// The settlement queue (the bridge declares it before publishing anything).
     #[arg(long, default_value = "bourse.settlement")]
-    queue: String,
+    pub(crate) queue: String,
 }
 
-/// The broker configuration these arguments name.
-pub(crate) fn rabbit(amqp: &str, exchange: &str, queue: &str) -> RabbitConfig {
-    RabbitConfig {
-        uri: amqp.to_string(),
-        exchange: exchange.to_string(),
-        queues: vec![QueueSpec::settlement(queue)],
+impl BusArgs {
+    /// The broker configuration these arguments name.
+    pub(crate) fn rabbit(&self) -> RabbitConfig {
+        RabbitConfig {
+            uri: self.amqp.clone(),
+            exchange: self.exchange.clone(),
+            queues: vec![QueueSpec::settlement(&self.queue)],
+        }
     }
 }
 
@@ -61,13 +70,13 @@ pub(crate) fn run_bridge(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let stop = stop_on_signal(&rt);
     let config = BridgeConfig::new(&args.data_dir, crate::serve_cmd::engine_config());
-    let rabbit = rabbit(&args.amqp, &args.exchange, &args.queue);
+    let rabbit = args.bus.rabbit();
     eprintln!(
         "bourse bridge: {} → {} (exchange {}, settlement queue {})",
         args.data_dir.display(),
-        args.amqp,
-        args.exchange,
-        args.queue
+        args.bus.amqp,
+        args.bus.exchange,
+        args.bus.queue
     );
     rt.block_on(async move {
         let connect = || {

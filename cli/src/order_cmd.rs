@@ -3,7 +3,7 @@
 use bourse_bus::rabbit::{RabbitConsumer, RabbitPublisher};
 use bourse_order::service::{ServiceConfig, prepare, run};
 
-use crate::bridge_cmd::{rabbit, stop_on_signal};
+use crate::bridge_cmd::{BusArgs, stop_on_signal};
 
 /// Arguments of `bourse order`.
 #[derive(clap::Args, Debug, Clone)]
@@ -18,33 +18,22 @@ pub(crate) struct Args {
     /// Work in this schema (created if missing).
     #[arg(long, env = "BOURSE_PG_SCHEMA")]
     schema: Option<String>,
-    /// RabbitMQ.
-    #[arg(
-        long,
-        env = "BOURSE_AMQP",
-        default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
-    )]
-    amqp: String,
-    /// The durable topic exchange.
-    #[arg(long, default_value = "bourse.events")]
-    exchange: String,
-    /// The settlement queue.
-    #[arg(long, default_value = "bourse.settlement")]
-    queue: String,
+    #[command(flatten)]
+    bus: BusArgs,
 }
 
 /// Runs settlement until interrupted.
 pub(crate) fn run_order(args: Args) -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     let stop = stop_on_signal(&rt);
-    let rabbit = rabbit(&args.amqp, &args.exchange, &args.queue);
+    let rabbit = args.bus.rabbit();
     let queue = rabbit.queues[0].clone();
     rt.block_on(async move {
         let pool = bourse_order::db::pool(&args.pg, args.schema.as_deref(), 4).await?;
         prepare(&pool).await?;
         eprintln!(
             "bourse order: settling {} from {} into PostgreSQL",
-            args.queue, args.amqp
+            args.bus.queue, args.bus.amqp
         );
         let consumer = || {
             let (rabbit, queue) = (rabbit.clone(), queue.clone());

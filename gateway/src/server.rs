@@ -544,15 +544,12 @@ fn run_with<W: WaitStrategy + 'static>(
     // send those reports: their commands are durable.
     let closing = std::thread::spawn(move || drop(inputs));
     loop {
-        match outputs.poll() {
-            Ok(mut guard) => {
-                for o in &mut guard {
-                    io.report(o);
-                }
+        match drain_reports(&mut outputs, &mut io) {
+            Ok(true) => {}
+            Ok(false) if !closing.is_finished() => {
+                std::thread::sleep(std::time::Duration::from_micros(200))
             }
-            Err(Polling::NoEvents) if closing.is_finished() => break,
-            Err(Polling::NoEvents) => std::thread::sleep(std::time::Duration::from_micros(200)),
-            Err(Polling::Shutdown) => break,
+            Ok(false) | Err(_) => break,
         }
     }
     let _ = closing.join();

@@ -6,22 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use bourse_core::{CancelReason, OrderType, Price, Qty, RejectReason, Side, TimeInForce};
-use bourse_gateway::protocol::{ClientMsg, EnterOrder, Liquidity, ServerMsg};
-use common::{Client, Gateway, SECRET_A, SECRET_B, Watchdog, s};
-
-fn limit(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
-    EnterOrder {
-        token: s(token),
-        symbol: s("ACME"),
-        side,
-        order_type: OrderType::Limit,
-        tif: TimeInForce::Gtc,
-        post_only: false,
-        price: Price(price),
-        qty: Qty(qty),
-    }
-}
+use bourse_core::{CancelReason, Price, Qty, RejectReason, Side};
+use bourse_gateway::protocol::{ClientMsg, Liquidity, ServerMsg};
+use common::{Client, Gateway, SECRET_A, SECRET_B, Watchdog, limit, s};
 
 #[test]
 fn orders_trade_between_sessions_and_bad_input_gets_reason_codes() {

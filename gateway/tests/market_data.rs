@@ -6,22 +6,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bourse_core::{OrderType, Price, Qty, Side, TimeInForce};
+use bourse_core::Side;
 use bourse_feeds::{DepthReplica, Level, MarketData};
-use bourse_gateway::protocol::{ClientMsg, EnterOrder, ServerMsg};
+use bourse_gateway::protocol::{ClientMsg, ServerMsg};
 use common::{Client, Gateway, SECRET_A, SECRET_B, Watchdog, s};
 
 fn limit(token: &str, side: Side, price: i64, qty: i64) -> ClientMsg {
-    ClientMsg::Enter(EnterOrder {
-        token: s(token),
-        symbol: s("ACME"),
-        side,
-        order_type: OrderType::Limit,
-        tif: TimeInForce::Gtc,
-        post_only: false,
-        price: Price(price),
-        qty: Qty(qty),
-    })
+    ClientMsg::Enter(common::limit(token, side, price, qty))
 }
 
 fn subscriber(ctx: &zmq::Context, endpoint: &str) -> zmq::Socket {

@@ -7,13 +7,29 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bourse_core::{Asset, Command, FixedStr, Price, Qty, SymbolId, UserId};
+use bourse_core::{
+    Asset, Command, FixedStr, OrderType, Price, Qty, Side, SymbolId, TimeInForce, UserId,
+};
 use bourse_gateway::keys::KeyStore;
-use bourse_gateway::protocol::{ClientMsg, ServerMsg, decode_server, encode_client};
+use bourse_gateway::protocol::{ClientMsg, EnterOrder, ServerMsg, decode_server, encode_client};
 use bourse_gateway::server::{GatewayConfig, run};
 
 pub fn s(v: &str) -> FixedStr {
     FixedStr::new(v).unwrap()
+}
+
+/// A GTC limit order for ACME, the bootstrapped instrument.
+pub fn limit(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
+    EnterOrder {
+        token: s(token),
+        symbol: s("ACME"),
+        side,
+        order_type: OrderType::Limit,
+        tif: TimeInForce::Gtc,
+        post_only: false,
+        price: Price(price),
+        qty: Qty(qty),
+    }
 }
 
 pub const SECRET_A: [u8; 32] = [1; 32];

@@ -170,7 +170,13 @@ impl Plan {
     }
 
     fn leg(&mut self, seq: i64, user: u64, asset: &str, amount: i64, kind: &'static str) {
-        let leg = self.ledger.iter().filter(|l| l.seq == seq).count() as i16;
+        // An event's legs are pushed one after another: count them from the end.
+        let leg = self
+            .ledger
+            .iter()
+            .rev()
+            .take_while(|l| l.seq == seq)
+            .count() as i16;
         self.ledger.push(Leg {
             seq,
             leg,
