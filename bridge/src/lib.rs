@@ -21,6 +21,7 @@ pub mod tail;
 
 pub use checkpoint::Checkpoint;
 pub use runner::{BridgeConfig, Progress, run};
+pub use tail::{Damaged, HeadProbe, JournalTail};
 
 /// Errors of the bridge.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use bourse_bus::{BusError, Message, Publisher};
 use bourse_core::{Engine, EngineConfig, Event};
 
 use crate::messages::event_messages;
-use crate::tail::JournalTail;
+use crate::tail::{Damaged, HeadProbe, JournalTail};
 use crate::{BridgeError, Checkpoint};
 
 /// How the bridge runs.
@@ -24,6 +24,8 @@ pub struct BridgeConfig {
     pub batch: usize,
     /// How long to wait before looking at the journal again when it has nothing new.
     pub poll: Duration,
+    /// How often `on_progress` hears where the bridge is even when nothing moved.
+    pub report: Duration,
 }
 
 impl BridgeConfig {
@@ -34,24 +36,43 @@ impl BridgeConfig {
             engine,
             batch: 2_048,
             poll: Duration::from_millis(1),
+            report: Duration::from_secs(1),
         }
     }
 }
 
-/// What the bridge reports after each confirmed batch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What the bridge reports after each confirmed batch, and every
+/// [`report`](BridgeConfig::report) interval whether or not anything moved.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Progress {
     /// Where it is now.
     pub checkpoint: Checkpoint,
+    /// The last command written to the journal, as of the last report interval.
+    pub journal_head: u64,
     /// Messages confirmed since it started.
     pub published: u64,
     /// Batches that had to be published again after a failure.
     pub retries: u64,
+    /// The damaged record at the journal's tail the bridge is waiting at (a crashed
+    /// writer's torn write, which the writer's recovery cuts), if any.
+    pub waiting_at: Option<Damaged>,
+}
+
+impl Progress {
+    /// Commands written to the journal but not yet confirmed by the bus.
+    pub fn lag(&self) -> u64 {
+        self.journal_head.saturating_sub(self.checkpoint.cmd_seq)
+    }
 }
 
 /// Runs until `shutdown` is set: follows the journal from the checkpoint and publishes
 /// every event through a publisher from `connect` (called again after any failure,
-/// with a back-off). `on_progress` hears about every confirmed batch.
+/// with a back-off). `on_progress` hears about every confirmed batch and, at least every
+/// `config.report`, where the bridge stands against the journal's head.
+///
+/// Returns an error, and stops, when the journal cannot be read on from the checkpoint
+/// (a gap, a corrupt record): the caller exits non-zero so that a supervisor and an
+/// operator see it, rather than a bridge that silently stops publishing.
 pub async fn run<P, C, F>(
     config: BridgeConfig,
     mut connect: C,
@@ -78,11 +99,21 @@ where
     let mut pending = checkpoint;
     let mut progress = Progress {
         checkpoint,
+        journal_head: 0,
         published: 0,
         retries: 0,
+        waiting_at: None,
     };
+    let mut head = HeadProbe::default();
+    let mut next_report = tokio::time::Instant::now();
     let mut backoff = Duration::from_millis(50);
     while !shutdown.load(Ordering::Relaxed) {
+        if tokio::time::Instant::now() >= next_report {
+            next_report = tokio::time::Instant::now() + config.report;
+            progress.journal_head = head.head(dir)?.max(checkpoint.cmd_seq);
+            progress.waiting_at = tail.damaged().cloned();
+            on_progress(progress.clone());
+        }
         if pending == checkpoint {
             // The last batch is confirmed: make the next one.
             commands.clear();
@@ -122,7 +153,7 @@ where
                 progress.checkpoint = checkpoint;
                 batch.clear();
                 backoff = Duration::from_millis(50);
-                on_progress(progress);
+                on_progress(progress.clone());
             }
             Err(e) => {
                 eprintln!(

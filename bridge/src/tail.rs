@@ -1,12 +1,89 @@
 //! Following the journal as the gateway appends to it.
+//!
+//! # Cursor
+//! [`JournalTail`] keeps a cursor: the segment it reads, the byte offset of the next
+//! record in it, and the sequence number that record must carry. Every read starts at
+//! the cursor and moves it past whatever whole records it read, so resuming from a
+//! checkpoint anywhere in any segment reads the skipped part once, in large windows,
+//! and never again (the cursor and the records always agree on the sequence number).
+//!
+//! # What stops a read
+//! - The end of what is written, or a record still being written: wait, read it later.
+//! - The end of a segment that has a successor: go on to it if it starts exactly at the
+//!   next command, else [`BridgeError::Gap`].
+//! - A damaged record (bad checksum, length or payload) in a segment that has a
+//!   successor, or a record with the wrong sequence number anywhere: acknowledged history
+//!   is unreadable, [`JournalError::Corrupt`]. A damaged record at the tail of the newest
+//!   segment is what a crashed writer leaves for its recovery to cut, so the tail waits
+//!   there ([`JournalTail::damaged`] says so) — unless the file grows past it while it
+//!   stays damaged, which only corruption does.
+//! - The segment being gone (pruned) or no segment holding the next command: a gap.
+//!
+//! None of these is silent: an error ends the bridge, which exits non-zero.
+//!
+//! # Cost
+//! One directory listing per [`JournalTail::read`] call plus one per segment change;
+//! one `open`, `seek` and `read` per window. The buffer is reused.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use bourse_core::Command;
-use bourse_journal::{Records, segment_first_seq, segments};
+use bourse_journal::codec::MAX_COMMAND_LEN;
+use bourse_journal::{JournalError, RECORD_HEADER, RecordError, Records, segment_first_seq};
 
 use crate::BridgeError;
+
+/// Bytes read at once while skipping to the resume point.
+const SKIP_WINDOW: u64 = 1 << 20;
+
+/// Where the next record is.
+#[derive(Clone, Debug)]
+struct Cursor {
+    path: PathBuf,
+    /// The segment's first sequence number.
+    first: u64,
+    /// Byte offset of the next record in the segment.
+    offset: u64,
+    /// The sequence number the record at `offset` carries.
+    seq: u64,
+}
+
+impl Cursor {
+    fn at_start(first: u64, path: PathBuf) -> Cursor {
+        Cursor {
+            path,
+            first,
+            offset: 0,
+            seq: first,
+        }
+    }
+}
+
+/// How reading a segment stopped.
+enum Stop {
+    /// `max` commands were read.
+    Full,
+    /// At the end of what is written; `torn`: a partial record follows.
+    End { torn: bool },
+    /// A damaged record at the cursor; the file's length then.
+    Damaged { reason: RecordError, file_len: u64 },
+    /// The file is gone.
+    Missing,
+}
+
+/// A damaged record the tail is waiting at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Damaged {
+    /// The segment.
+    pub path: PathBuf,
+    /// Where the record starts.
+    pub offset: u64,
+    /// What is wrong with it.
+    pub reason: RecordError,
+    /// The file's length when it was first seen.
+    file_len: u64,
+}
 
 /// Reads committed commands in sequence order from a journal directory that another
 /// process is writing: whole, checksummed records only; a record still being written
@@ -15,9 +92,9 @@ use crate::BridgeError;
 pub struct JournalTail {
     dir: PathBuf,
     next_seq: u64,
-    /// The segment being read, its first sequence number, and how far it was read.
-    segment: Option<(PathBuf, u64, u64)>,
+    cursor: Option<Cursor>,
     buf: Vec<u8>,
+    damaged: Option<Damaged>,
 }
 
 impl JournalTail {
@@ -26,8 +103,9 @@ impl JournalTail {
         JournalTail {
             dir: dir.to_path_buf(),
             next_seq,
-            segment: None,
+            cursor: None,
             buf: Vec::new(),
+            damaged: None,
         }
     }
 
@@ -36,12 +114,10 @@ impl JournalTail {
         self.next_seq
     }
 
-    /// Segments by first sequence number.
-    fn segments(&self) -> Result<Vec<(u64, PathBuf)>, BridgeError> {
-        Ok(segments(&self.dir)?
-            .into_iter()
-            .filter_map(|p| Some((segment_first_seq(&p)?, p)))
-            .collect())
+    /// The damaged record at the tail of the newest segment the tail is waiting at, if
+    /// it is waiting at one.
+    pub fn damaged(&self) -> Option<&Damaged> {
+        self.damaged.as_ref()
     }
 
     /// Appends up to `max` new commands to `out`; returns how many (0: nothing new yet).
@@ -52,87 +128,225 @@ impl JournalTail {
     ) -> Result<usize, BridgeError> {
         let mut total = 0;
         loop {
-            if self.segment.is_none() {
-                // The newest segment that starts at or before the next command.
-                let Some((first, path)) = self
-                    .segments()?
-                    .into_iter()
-                    .rev()
-                    .find(|(first, _)| *first <= self.next_seq)
-                else {
-                    return Ok(total); // nothing written yet
-                };
-                self.segment = Some((path, first, 0));
-            }
-            let Some((path, first, offset)) = self.segment.clone() else {
-                return Ok(total);
-            };
-            let got = self.read_segment(&path, first, offset, max - total, out)?;
-            total += got;
-            if total >= max {
-                return Ok(total);
-            }
-            // At the end of what is written: move on if a later segment starts exactly
-            // where this one stopped (a rotation); otherwise wait for more.
-            let next = self.segments()?.into_iter().find(|(f, _)| *f > first);
-            match next {
-                Some((f, p)) if f == self.next_seq => self.segment = Some((p, f, 0)),
-                Some((f, _)) if got == 0 && f < self.next_seq => {
-                    // Our segment was cut short and a later one already passed us.
-                    return Err(BridgeError::Gap {
-                        expected: self.next_seq,
-                        found: f,
-                    });
+            let segments = segments(&self.dir)?;
+            let cursor = match self.cursor.take() {
+                Some(c) => c,
+                None => {
+                    // The newest segment that starts at or before the next command.
+                    match segments.iter().rev().find(|(f, _)| *f <= self.next_seq) {
+                        Some((first, path)) => Cursor::at_start(*first, path.clone()),
+                        None => match segments.first() {
+                            None => return Ok(total), // nothing written yet
+                            Some((found, _)) => {
+                                return Err(BridgeError::Gap {
+                                    expected: self.next_seq,
+                                    found: *found,
+                                });
+                            }
+                        },
+                    }
                 }
-                _ => return Ok(total),
+            };
+            // Listed before reading: a successor means this segment was finished.
+            let successor = segments.into_iter().find(|(f, _)| *f > cursor.first);
+            let path = cursor.path.clone();
+            self.cursor = Some(cursor);
+            let (n, stop) = self.read_segment(max - total, out)?;
+            total += n;
+            if !matches!(stop, Stop::Damaged { .. }) {
+                self.damaged = None;
+            }
+            match (stop, successor) {
+                (Stop::Full, _) | (Stop::End { .. }, None) => return Ok(total),
+                (Stop::End { torn: true }, Some(_)) => {
+                    // Recovery cuts a torn tail before the writer starts a new segment.
+                    return Err(corrupt(&path, self.offset(), RecordError::Truncated));
+                }
+                (Stop::End { torn: false }, Some((first, next))) => {
+                    self.next_segment(first, next)?
+                }
+                (Stop::Missing, Some((first, next))) => self.next_segment(first, next)?,
+                (Stop::Missing, None) => {
+                    return Err(BridgeError::Io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!(
+                            "journal segment {} removed while command {} was still due",
+                            path.display(),
+                            self.next_seq
+                        ),
+                    )));
+                }
+                (Stop::Damaged { reason, .. }, Some(_)) => {
+                    return Err(corrupt(&path, self.offset(), reason));
+                }
+                (Stop::Damaged { reason, file_len }, None) => {
+                    let offset = self.offset();
+                    if matches!(reason, RecordError::BadSeq { .. }) {
+                        // Checksummed, so really written so: no recovery cuts it.
+                        return Err(corrupt(&path, offset, reason));
+                    }
+                    match &self.damaged {
+                        Some(d) if d.offset == offset && d.path == path => {
+                            if file_len > d.file_len {
+                                // The writer appends behind it: not a torn tail.
+                                return Err(corrupt(&path, offset, reason));
+                            }
+                        }
+                        _ => {
+                            self.damaged = Some(Damaged {
+                                path,
+                                offset,
+                                reason,
+                                file_len,
+                            })
+                        }
+                    }
+                    return Ok(total);
+                }
             }
         }
     }
 
-    /// Reads new records of one segment from `offset`.
+    fn offset(&self) -> u64 {
+        self.cursor.as_ref().map_or(0, |c| c.offset)
+    }
+
+    /// Moves to the segment after the current one, which must start at the next command.
+    fn next_segment(&mut self, first: u64, path: PathBuf) -> Result<(), BridgeError> {
+        if first != self.next_seq {
+            return Err(BridgeError::Gap {
+                expected: self.next_seq,
+                found: first,
+            });
+        }
+        self.cursor = Some(Cursor::at_start(first, path));
+        Ok(())
+    }
+
+    /// Reads the cursor's segment from the cursor on, in windows, until `max` commands
+    /// were returned or the written part ends; returns how many, and why it stopped.
     fn read_segment(
         &mut self,
-        path: &Path,
-        first: u64,
-        offset: u64,
         max: usize,
         out: &mut Vec<(u64, Command)>,
-    ) -> Result<usize, BridgeError> {
-        let mut file = match std::fs::File::open(path) {
+    ) -> Result<(usize, Stop), BridgeError> {
+        let Some(cursor) = self.cursor.as_mut() else {
+            return Ok((0, Stop::Missing));
+        };
+        let mut file = match std::fs::File::open(&cursor.path) {
             Ok(f) => f,
-            // Pruned under us: only possible for a segment we already finished.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, Stop::Missing)),
             Err(e) => return Err(BridgeError::Io(e)),
         };
-        file.seek(SeekFrom::Start(offset))?;
-        self.buf.clear();
-        // At most what `max` records can take: a bridge far behind must not read the
-        // rest of a large segment on every call to use a batch of it.
-        let limit = max * (bourse_journal::RECORD_HEADER + bourse_journal::codec::MAX_COMMAND_LEN);
-        file.take(limit as u64).read_to_end(&mut self.buf)?;
-        // Records at this offset carry the sequence number after the last one read
-        // here (or the segment's first, at offset 0).
-        let expect = if offset == 0 { first } else { self.next_seq };
-        let mut records = Records::new(&self.buf, expect);
         let mut n = 0;
-        let mut consumed = 0usize;
-        while let Some((seq, cmd)) = records.next() {
-            if seq >= self.next_seq {
-                out.push((seq, cmd));
-                self.next_seq = seq + 1;
-                n += 1;
+        loop {
+            // Skipping to the resume point: big windows. Reading for the caller: at
+            // most what the rest of `max` can take, so a bridge far behind does not read
+            // a whole large segment to use a batch of it.
+            let window = if cursor.seq < self.next_seq {
+                SKIP_WINDOW
+            } else {
+                ((max - n) * (RECORD_HEADER + MAX_COMMAND_LEN)) as u64
+            };
+            file.seek(SeekFrom::Start(cursor.offset))?;
+            self.buf.clear();
+            (&mut file).take(window).read_to_end(&mut self.buf)?;
+            let full = self.buf.len() as u64 == window;
+            let mut records = Records::new(&self.buf, cursor.seq);
+            while let Some((seq, cmd)) = records.next() {
+                if seq >= self.next_seq {
+                    out.push((seq, cmd));
+                    self.next_seq = seq + 1;
+                    n += 1;
+                    if n == max {
+                        break;
+                    }
+                }
             }
-            consumed = records.valid_len();
-            if n >= max {
+            cursor.offset += records.valid_len() as u64;
+            cursor.seq = records.next_seq();
+            let stop = match records.error {
+                _ if n == max => Stop::Full,
+                // A window boundary: carry on from the cursor.
+                None | Some(RecordError::Truncated) if full => {
+                    debug_assert!(records.valid_len() > 0, "a window holds a whole record");
+                    continue;
+                }
+                None => Stop::End { torn: false },
+                Some(RecordError::Truncated) => Stop::End { torn: true },
+                Some(reason) => Stop::Damaged {
+                    reason,
+                    file_len: file.metadata()?.len(),
+                },
+            };
+            return Ok((n, stop));
+        }
+    }
+}
+
+fn corrupt(path: &Path, offset: u64, reason: RecordError) -> BridgeError {
+    BridgeError::Journal(JournalError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    })
+}
+
+/// Segments by first sequence number.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, BridgeError> {
+    Ok(bourse_journal::segments(dir)?
+        .into_iter()
+        .filter_map(|p| Some((segment_first_seq(&p)?, p)))
+        .collect())
+}
+
+/// Finds the journal's head — the last whole record written — by reading only record
+/// headers, from where it looked last time: each byte of the journal is looked at once.
+/// It tells how far behind a reader is.
+#[derive(Debug, Default)]
+pub struct HeadProbe {
+    /// The newest segment, where its whole records end, and the last seq seen.
+    at: Option<(PathBuf, u64, u64)>,
+    buf: Vec<u8>,
+}
+
+impl HeadProbe {
+    /// The sequence number of the last whole record in the journal (0: none yet).
+    pub fn head(&mut self, dir: &Path) -> Result<u64, BridgeError> {
+        let Some((first, newest)) = segments(dir)?.pop() else {
+            return Ok(0);
+        };
+        let (path, mut offset, mut last) = match self.at.take() {
+            Some(at) if at.0 == newest => at,
+            _ => (newest, 0, first - 1),
+        };
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(last),
+            Err(e) => return Err(BridgeError::Io(e)),
+        };
+        loop {
+            file.seek(SeekFrom::Start(offset))?;
+            self.buf.clear();
+            (&mut file).take(SKIP_WINDOW).read_to_end(&mut self.buf)?;
+            let mut pos = 0;
+            while let Some(header) = self.buf.get(pos..pos + RECORD_HEADER) {
+                let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+                let end = pos + RECORD_HEADER + len as usize;
+                if len == 0 || len as usize > MAX_COMMAND_LEN || end > self.buf.len() {
+                    break;
+                }
+                let mut seq = [0u8; 8];
+                seq.copy_from_slice(&header[8..16]);
+                last = u64::from_le_bytes(seq);
+                pos = end;
+            }
+            offset += pos as u64;
+            if (self.buf.len() as u64) < SKIP_WINDOW || pos == 0 {
                 break;
             }
         }
-        // Reading stops at the end, or at a record still being written (or one a
-        // crashed writer left torn, which its recovery cuts): either way, read from
-        // there next time. A later segment appearing meanwhile is noticed by `read`.
-        if let Some(seg) = self.segment.as_mut() {
-            seg.2 = offset + consumed as u64;
-        }
-        Ok(n)
+        self.at = Some((path, offset, last));
+        Ok(last)
     }
 }

@@ -84,12 +84,29 @@ pub(crate) fn run_bridge(args: Args) -> anyhow::Result<()> {
             async move { RabbitPublisher::connect(&rabbit).await }
         };
         let mut last_report = std::time::Instant::now();
+        let mut last_published = 0;
         run(config, connect, stop, |p| {
-            if last_report.elapsed().as_secs() >= 5 {
-                last_report = std::time::Instant::now();
+            let secs = last_report.elapsed().as_secs_f64();
+            if secs < 5.0 {
+                return;
+            }
+            last_report = std::time::Instant::now();
+            let rate = (p.published - last_published) as f64 / secs;
+            last_published = p.published;
+            eprintln!(
+                "bourse bridge: at command {} of {} (lag {} commands), event {}; {} messages confirmed ({rate:.0}/s)",
+                p.checkpoint.cmd_seq,
+                p.journal_head,
+                p.lag(),
+                p.checkpoint.event_seq,
+                p.published
+            );
+            if let Some(d) = &p.waiting_at {
                 eprintln!(
-                    "bourse bridge: at command {}, event {}; {} messages confirmed",
-                    p.checkpoint.cmd_seq, p.checkpoint.event_seq, p.published
+                    "bourse bridge: waiting at byte {} of {}: {} (a torn write the gateway's recovery cuts on its restart)",
+                    d.offset,
+                    d.path.display(),
+                    d.reason
                 );
             }
         })
