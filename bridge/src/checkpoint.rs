@@ -1,19 +1,35 @@
 //! Where the bridge is: the last command all of whose events the bus confirmed.
 //!
-//! Kept in the journal directory as `reader-bridge.seq` (`<cmd_seq> <event_seq>`), which
-//! is also what stops the gateway from pruning journal segments the bridge still needs.
+//! Kept in the journal directory as `reader-bridge.seq` (`<cmd_seq> <event_seq>
+//! <account_seq>`), which is also what stops the gateway from pruning journal segments
+//! the bridge still needs.
 
 use std::path::{Path, PathBuf};
 
 use crate::BridgeError;
 
 /// A position in the engine's output, always at a command boundary.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     /// The last command whose events were all confirmed (0: none).
     pub cmd_seq: u64,
     /// The last event confirmed (0: none).
     pub event_seq: u64,
+    /// The last event confirmed on the account stream (`exec.*`, `account.*`; 0: none),
+    /// which numbers the stream's next message ([`bourse_bus::Message::prev_seq`]).
+    /// `None` for a checkpoint written before it was recorded.
+    pub account_seq: Option<u64>,
+}
+
+impl Default for Checkpoint {
+    /// The start: nothing published.
+    fn default() -> Self {
+        Checkpoint {
+            cmd_seq: 0,
+            event_seq: 0,
+            account_seq: Some(0),
+        }
+    }
 }
 
 /// The checkpoint file in a journal directory.
@@ -36,8 +52,16 @@ impl Checkpoint {
             Err(e) => return Err(BridgeError::Io(e)),
         };
         let mut nums = text.split_whitespace().map(str::parse::<u64>);
-        match (nums.next(), nums.next()) {
-            (Some(Ok(cmd_seq)), Some(Ok(event_seq))) => Ok(Checkpoint { cmd_seq, event_seq }),
+        match (nums.next(), nums.next(), nums.next(), nums.next()) {
+            (Some(Ok(cmd_seq)), Some(Ok(event_seq)), account, None)
+                if account.as_ref().is_none_or(Result::is_ok) =>
+            {
+                Ok(Checkpoint {
+                    cmd_seq,
+                    event_seq,
+                    account_seq: account.and_then(Result::ok),
+                })
+            }
             _ => Err(BridgeError::BadCheckpoint(text)),
         }
     }
@@ -46,7 +70,11 @@ impl Checkpoint {
     /// the newest only means publishing some events again).
     pub fn save(&self, dir: &Path) -> Result<(), BridgeError> {
         let tmp = dir.join("reader-bridge.tmp");
-        std::fs::write(&tmp, format!("{} {}\n", self.cmd_seq, self.event_seq))?;
+        let line = match self.account_seq {
+            Some(a) => format!("{} {} {a}\n", self.cmd_seq, self.event_seq),
+            None => format!("{} {}\n", self.cmd_seq, self.event_seq),
+        };
+        std::fs::write(&tmp, line)?;
         std::fs::rename(&tmp, path(dir))?;
         Ok(())
     }

@@ -40,7 +40,7 @@ pub enum BridgeError {
         /// Where the journal continues.
         found: u64,
     },
-    /// The checkpoint file is not two numbers.
+    /// The checkpoint file is not two or three numbers.
     #[error("unreadable checkpoint: {0:?}")]
     BadCheckpoint(String),
 }

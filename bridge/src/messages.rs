@@ -12,17 +12,26 @@
 //! trades, and `asset` and `amount` on deposits and withdrawals (from the command).
 //! Every message's `seq` is the event's: a consumer bound to several keys drops the
 //! copies it has already handled.
+//!
+//! The events routed `exec.*` or `account.*` form the **account stream**, everything
+//! settlement applies, in order. Each message of an account-stream event carries the
+//! stream's previous event in `prev_seq` ([`Message::prev_seq`]): a consumer that
+//! receives an event before its predecessor (a dead publisher's late tail overtaking the
+//! restarted bridge's republication) can tell, and wait for the copy that follows.
 
 use bourse_bus::Message;
 use bourse_core::{AdminOp, Asset, Command, Engine, Event, EventKind};
 use serde_json::Value;
 
 /// Appends the messages for `event`, which command `cmd_seq` (`cmd`) produced.
+/// `account_seq` is the account stream's last event so far (`None`: unknown), moved on
+/// if `event` is on it.
 pub fn event_messages(
     event: &Event,
     cmd_seq: u64,
     cmd: &Command,
     engine: &Engine,
+    account_seq: &mut Option<u64>,
     out: &mut Vec<Message>,
 ) {
     let mut body = bourse_replay::json::event_to_json(event, engine);
@@ -45,7 +54,7 @@ pub fn event_messages(
                 Command::Deposit { asset, amount, .. } | Command::Withdraw { asset, amount, .. },
             ) => {
                 let asset = match asset {
-                    Asset::Cash => Value::from("cash"),
+                    Asset::Cash => Value::from(bourse_core::CASH),
                     Asset::Shares(id) => engine
                         .instrument(*id)
                         .map_or(Value::Null, |i| Value::from(i.symbol.as_str())),
@@ -57,42 +66,48 @@ pub fn event_messages(
         }
     }
     let body = body.to_string().into_bytes();
-    let seq = event.seq.0;
-    let mut push = |routing_key: String| {
-        out.push(Message {
-            routing_key,
-            seq,
-            body: body.clone(),
-        })
-    };
+    let mut keys: Vec<String> = Vec::with_capacity(3);
     match event.kind {
         EventKind::Accepted { user, .. }
         | EventKind::Canceled { user, .. }
         | EventKind::Replaced { user, .. }
         | EventKind::Rejected {
             user: Some(user), ..
-        } => push(format!("exec.{}", user.0)),
-        EventKind::Rejected { user: None, .. } => push("admin.rejected".into()),
+        } => keys.push(format!("exec.{}", user.0)),
+        EventKind::Rejected { user: None, .. } => keys.push("admin.rejected".into()),
         EventKind::Trade {
             symbol,
             maker_user,
             taker_user,
             ..
         } => {
-            push(format!("exec.{}", maker_user.0));
+            keys.push(format!("exec.{}", maker_user.0));
             if taker_user != maker_user {
-                push(format!("exec.{}", taker_user.0));
+                keys.push(format!("exec.{}", taker_user.0));
             }
             let name = engine.instrument(symbol).map_or_else(
                 || format!("#{}", symbol.0),
                 |i| i.symbol.as_str().to_string(),
             );
-            push(format!("trade.{name}"));
+            keys.push(format!("trade.{name}"));
         }
         EventKind::Done {
             op: AdminOp::AddUser | AdminOp::Deposit | AdminOp::Withdraw | AdminOp::SetLimits,
             user: Some(user),
-        } => push(format!("account.{}", user.0)),
-        EventKind::Done { op, .. } => push(format!("admin.{}", op.as_str())),
+        } => keys.push(format!("account.{}", user.0)),
+        EventKind::Done { op, .. } => keys.push(format!("admin.{}", op.as_str())),
     }
+    let seq = event.seq.0;
+    // The first key says the stream: `exec.` and `account.` events are the account's.
+    let prev_seq = if keys[0].starts_with("exec.") || keys[0].starts_with("account.") {
+        account_seq.replace(seq)
+    } else {
+        None
+    };
+    out.extend(keys.into_iter().map(|routing_key| Message {
+        routing_key,
+        seq,
+        prev_seq,
+        body: body.clone(),
+    }));
 }

@@ -97,6 +97,7 @@ where
     let mut events: Vec<Event> = Vec::new();
     let mut batch: Vec<Message> = Vec::new();
     let mut pending = checkpoint;
+    let mut account_seq = checkpoint.account_seq;
     let mut progress = Progress {
         checkpoint,
         journal_head: 0,
@@ -125,12 +126,13 @@ where
                 events.clear();
                 engine.execute(cmd, &mut events);
                 for e in &events {
-                    event_messages(e, *seq, cmd, &engine, &mut batch);
+                    event_messages(e, *seq, cmd, &engine, &mut account_seq, &mut batch);
                 }
             }
             pending = Checkpoint {
                 cmd_seq: tail.next_seq() - 1,
                 event_seq: engine.seq().0,
+                account_seq,
             };
         }
         let p = match publisher.as_mut() {

@@ -253,7 +253,7 @@ impl JournalTail {
             (&mut file).take(window).read_to_end(&mut self.buf)?;
             let full = self.buf.len() as u64 == window;
             let mut records = Records::new(&self.buf, cursor.seq);
-            while let Some((seq, cmd)) = records.next() {
+            for (seq, cmd) in records.by_ref() {
                 if seq >= self.next_seq {
                     out.push((seq, cmd));
                     self.next_seq = seq + 1;

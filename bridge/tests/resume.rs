@@ -26,6 +26,8 @@ struct Written {
     commands: Vec<Command>,
     /// `events_after[c]`: the last event seq after command `c` (index 0: before any).
     events_after: Vec<u64>,
+    /// `account_after[c]`: the last account-stream event after command `c`.
+    account_after: Vec<Option<u64>>,
     /// The messages of each event, in order.
     messages: Vec<Message>,
     /// `messages_before[c]`: how many messages commands `1..=c` made.
@@ -44,20 +46,30 @@ fn write_journal(dir: &Path) -> Written {
     let mut written = Written {
         commands: commands.clone(),
         events_after: vec![0],
+        account_after: vec![Some(0)],
         messages: Vec::new(),
         messages_before: vec![0],
         engine: engine_config,
         segment_starts: vec![1],
     };
     let mut events = Vec::new();
+    let mut account_seq = Some(0);
     for (i, cmd) in commands.iter().enumerate() {
         let seq = journal.append(cmd);
         events.clear();
         engine.execute(cmd, &mut events);
         for e in &events {
-            event_messages(e, seq, cmd, &engine, &mut written.messages);
+            event_messages(
+                e,
+                seq,
+                cmd,
+                &engine,
+                &mut account_seq,
+                &mut written.messages,
+            );
         }
         written.events_after.push(engine.seq().0);
+        written.account_after.push(account_seq);
         written.messages_before.push(written.messages.len());
         if i % 256 == 255 {
             journal.commit().unwrap();
@@ -135,6 +147,7 @@ async fn publish_from(dir: &Path, w: &Written, checkpoint: u64, want: usize) -> 
     Checkpoint {
         cmd_seq: checkpoint,
         event_seq: w.events_after[checkpoint as usize],
+        account_seq: w.account_after[checkpoint as usize],
     }
     .save(dir)
     .unwrap();

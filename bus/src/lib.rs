@@ -26,6 +26,13 @@ pub struct Message {
     /// The engine event sequence number this message is about (its identity: a
     /// consumer drops a sequence number it has already handled).
     pub seq: u64,
+    /// For a message on a numbered stream (the bridge numbers the account stream:
+    /// every event routed `exec.*` or `account.*`), the sequence number of the stream's
+    /// previous event (0: none before it). A consumer that must apply the stream in
+    /// order sees from it that a message came before its predecessor — a failed
+    /// publisher's late tail, overtaking its successor's republication — and drops it
+    /// until the copy that follows its predecessor arrives. `None`: not numbered.
+    pub prev_seq: Option<u64>,
     /// The body (JSON).
     pub body: Vec<u8>,
 }
@@ -82,6 +89,10 @@ pub trait Consumer {
         &mut self,
         wait: std::time::Duration,
     ) -> impl std::future::Future<Output = Result<Option<Delivery>, BusError>> + Send;
+
+    /// Acknowledges the one delivery `tag`: the broker may forget it. Call only once
+    /// its effects are durable.
+    fn ack(&mut self, tag: u64) -> impl std::future::Future<Output = Result<(), BusError>> + Send;
 
     /// Acknowledges every delivery up to and including `tag`: the broker may forget
     /// them. Call only once their effects are durable.

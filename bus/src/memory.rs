@@ -109,6 +109,10 @@ impl Consumer for MemoryConsumer {
         }
     }
 
+    async fn ack(&mut self, _tag: u64) -> Result<(), BusError> {
+        Ok(())
+    }
+
     async fn ack_upto(&mut self, _tag: u64) -> Result<(), BusError> {
         Ok(())
     }
@@ -122,6 +126,7 @@ mod tests {
         Message {
             routing_key: key.into(),
             seq,
+            prev_seq: seq.checked_sub(1),
             body: seq.to_string().into_bytes(),
         }
     }

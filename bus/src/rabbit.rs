@@ -13,7 +13,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::FieldTable;
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
 use crate::{BusError, Consumer, Delivery, Message, Publisher};
@@ -168,13 +168,24 @@ impl RabbitPublisher {
     }
 }
 
+/// The header carrying [`Message::prev_seq`].
+const PREV_SEQ: &str = "prev-seq";
+
 /// The properties every message carries: persistent, JSON, its sequence number as
-/// the message id.
-fn properties(seq: u64) -> BasicProperties {
-    BasicProperties::default()
+/// the message id, and its predecessor on its stream in a header.
+fn properties(m: &Message) -> BasicProperties {
+    let props = BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/json".into())
-        .with_message_id(seq.to_string().into())
+        .with_message_id(m.seq.to_string().into());
+    match m.prev_seq {
+        Some(prev) => {
+            let mut headers = FieldTable::default();
+            headers.insert(PREV_SEQ.into(), AMQPValue::LongLongInt(prev as i64));
+            props.with_headers(headers)
+        }
+        None => props,
+    }
 }
 
 impl Publisher for RabbitPublisher {
@@ -190,7 +201,7 @@ impl Publisher for RabbitPublisher {
                 m.routing_key.as_str().into(),
                 BasicPublishOptions::default(),
                 &m.body,
-                properties(m.seq),
+                properties(m),
             )
         });
         let confirms: Vec<_> = futures_util::future::try_join_all(sends)
@@ -261,10 +272,20 @@ fn to_delivery(d: lapin::message::Delivery) -> Result<Delivery, BusError> {
         .as_ref()
         .and_then(|id| id.as_str().parse().ok())
         .ok_or_else(|| BusError::NoSeq(routing_key.clone()))?;
+    let prev_seq = d
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(PREV_SEQ))
+        .and_then(|v| match v {
+            AMQPValue::LongLongInt(p) => u64::try_from(*p).ok(),
+            _ => None,
+        });
     Ok(Delivery {
         message: Message {
             routing_key,
             seq,
+            prev_seq,
             body: d.data,
         },
         tag: d.delivery_tag,
@@ -286,6 +307,13 @@ impl Consumer for RabbitConsumer {
             Ok(None) => Err(BusError::Closed),
             Err(_) => Ok(None),
         }
+    }
+
+    async fn ack(&mut self, tag: u64) -> Result<(), BusError> {
+        self.channel
+            .basic_ack(tag, BasicAckOptions { multiple: false })
+            .await?;
+        Ok(())
     }
 
     async fn ack_upto(&mut self, tag: u64) -> Result<(), BusError> {

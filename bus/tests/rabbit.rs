@@ -30,6 +30,7 @@ fn batch(from: u64, n: u64) -> Vec<Message> {
                 "trade.ACME".into()
             },
             seq,
+            prev_seq: (seq % 3 != 0).then(|| seq - 1),
             body: format!("{{\"seq\":{seq}}}").into_bytes(),
         })
         .collect()
@@ -49,8 +50,11 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
         .await
         .expect("RabbitMQ on 127.0.0.1:5672");
     let mut publisher = RabbitPublisher::connect(&config).await.unwrap();
+    let mut sent = Vec::new();
     for b in 0..4 {
-        publisher.publish(&batch(1 + b * 250, 250)).await.unwrap();
+        let messages = batch(1 + b * 250, 250);
+        publisher.publish(&messages).await.unwrap();
+        sent.extend(messages);
     }
     // Half the messages are exec.*: 500 of them, in order.
     let mut got = Vec::new();
@@ -62,6 +66,8 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
             .unwrap()
             .expect("a delivery within 10 s");
         assert!(d.message.routing_key.starts_with("exec."));
+        // The whole message arrives as it was sent, its stream predecessor included.
+        assert_eq!(d.message, sent[d.message.seq as usize - 1]);
         got.push(d.message.seq);
         last_tag = d.tag;
         if got.len() == 300 {

@@ -37,7 +37,9 @@ pub(crate) fn run_order(args: Args) -> anyhow::Result<()> {
         );
         let consumer = || {
             let (rabbit, queue) = (rabbit.clone(), queue.clone());
-            async move { RabbitConsumer::connect(&rabbit, &queue, 4_000).await }
+            async move {
+                RabbitConsumer::connect(&rabbit, &queue, bourse_order::service::PREFETCH).await
+            }
         };
         let publisher = || {
             let rabbit = rabbit.clone();

@@ -80,3 +80,36 @@ fn a_missing_file_is_a_clear_error_not_a_panic() {
     assert!(err.contains("/no/such/file.jsonl"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn replays_a_multi_segment_journal_far_beyond_any_read_window() {
+    let w = bourse_workload::generate(bourse_workload::WorkloadConfig::single_symbol(60_000));
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut journal = Journal::open(dir.path(), 1).expect("journal");
+    let mut engine = bourse_core::Engine::new(w.config.engine_config());
+    let mut events = Vec::new();
+    for (i, cmd) in w.setup.iter().chain(&w.commands).enumerate() {
+        journal.append(cmd);
+        engine.execute(cmd, &mut events);
+        if i % 20_000 == 19_999 {
+            journal.rotate().expect("rotate");
+        }
+    }
+    journal.commit().expect("commit");
+    assert!(bourse_journal::segments(dir.path()).unwrap().len() >= 3);
+    let out = bourse()
+        .args(["replay", "--journal"])
+        .arg(dir.path())
+        .output()
+        .expect("run bourse");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), events.len(), "one line per event");
+    let last: serde_json::Value = serde_json::from_str(lines[lines.len() - 1]).unwrap();
+    assert_eq!(last["seq"], events.last().unwrap().seq.0);
+}

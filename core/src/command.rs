@@ -9,10 +9,15 @@ use crate::types::{
     Amount, ClientOrderId, OrderType, Price, Qty, Side, Symbol, SymbolId, TimeInForce, UserId,
 };
 
+/// The name of cash wherever assets are named — the replay format, the engine's state,
+/// bus message bodies and the database's `balances.asset` — beside the instruments'
+/// symbols. No instrument may take it.
+pub const CASH: &str = "USD";
+
 /// What a deposit or withdrawal moves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Asset {
-    /// Cash, in minor units.
+    /// Cash, in minor units (named [`CASH`]).
     Cash,
     /// Shares of an instrument.
     Shares(SymbolId),

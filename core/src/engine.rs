@@ -261,7 +261,7 @@ impl Engine {
     // ---------------------------------------------------------------- admin commands
 
     fn add_instrument(&mut self, symbol: Symbol, tick: Price, lot: Qty, out: &mut impl EventSink) {
-        let reason = if self.symbols.contains_key(&symbol) || symbol.as_str() == "USD" {
+        let reason = if self.symbols.contains_key(&symbol) || symbol.as_str() == crate::CASH {
             Some(RejectReason::DuplicateId)
         } else if tick.0 <= 0 {
             Some(RejectReason::InvalidPrice)

@@ -31,7 +31,7 @@ pub mod state;
 pub mod types;
 
 pub use account::{Balance, Limits};
-pub use command::{AdminOp, Asset, Command, LimitsUpdate, NewOrder};
+pub use command::{AdminOp, Asset, CASH, Command, LimitsUpdate, NewOrder};
 pub use engine::{Engine, EngineConfig, Instrument};
 pub use event::{CancelReason, Event, EventKind, EventSink, RejectReason};
 pub use state::State;

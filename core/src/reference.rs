@@ -147,8 +147,8 @@ impl ReferenceEngine {
     fn admin(&mut self, cmd: &Command, out: &mut Vec<Event>) -> Rejection {
         let (op, user) = match *cmd {
             Command::AddInstrument { symbol, tick, lot } => {
-                let taken =
-                    symbol.as_str() == "USD" || self.instruments.iter().any(|i| i.symbol == symbol);
+                let taken = symbol.as_str() == crate::CASH
+                    || self.instruments.iter().any(|i| i.symbol == symbol);
                 let reason = if taken {
                     RejectReason::DuplicateId
                 } else if tick.0 <= 0 {

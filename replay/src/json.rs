@@ -69,7 +69,7 @@ fn symbol(f: &Fields, engine: &Engine) -> Result<SymbolId, Malformed> {
 
 fn asset(f: &Fields, engine: &Engine) -> Result<Asset, Malformed> {
     let name = string(f, "asset")?;
-    if name == "USD" {
+    if name == bourse_core::CASH {
         return Ok(Asset::Cash);
     }
     let s = FixedStr::new(name).map_err(|_| Malformed)?;
@@ -255,7 +255,7 @@ pub fn state_to_json(state: &State) -> Value {
         .map(|a| {
             let mut m = Map::new();
             m.insert("user".into(), a.user.0.into());
-            m.insert("USD".into(), balance(&a.cash));
+            m.insert(bourse_core::CASH.into(), balance(&a.cash));
             for (s, b) in &a.holdings {
                 m.insert(s.as_str().into(), balance(b));
             }

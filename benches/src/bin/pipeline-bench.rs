@@ -29,6 +29,7 @@ use bourse_bus::topic;
 use bourse_core::{Command, Engine, Event};
 use bourse_journal::Journal;
 use bourse_order::event::EngineEvent;
+use bourse_order::settle::Incoming;
 use bourse_workload::{WorkloadConfig, generate};
 use clap::Parser;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -53,6 +54,7 @@ fn prepare(dir: &std::path::Path, commands: usize) -> (Vec<Message>, u64) {
     let mut journal = Journal::open(dir, 1).expect("journal");
     let mut events: Vec<Event> = Vec::new();
     let mut messages = Vec::new();
+    let mut account_seq = Some(0);
     let all: Vec<Command> = w.setup.iter().chain(&w.commands).copied().collect();
     for chunk in all.chunks(4096) {
         for cmd in chunk {
@@ -60,7 +62,7 @@ fn prepare(dir: &std::path::Path, commands: usize) -> (Vec<Message>, u64) {
             events.clear();
             engine.execute(cmd, &mut events);
             for e in &events {
-                event_messages(e, seq, cmd, &engine, &mut messages);
+                event_messages(e, seq, cmd, &engine, &mut account_seq, &mut messages);
             }
         }
         journal.commit().expect("commit");
@@ -194,7 +196,7 @@ fn main() -> anyhow::Result<()> {
         exchange,
         queues: vec![queue.clone()],
     };
-    let settlement: Vec<EngineEvent> = messages
+    let settlement: Vec<Incoming> = messages
         .iter()
         .filter(|m| {
             queue
@@ -202,12 +204,18 @@ fn main() -> anyhow::Result<()> {
                 .iter()
                 .any(|p| topic::matches(p, &m.routing_key))
         })
-        .map(|m| serde_json::from_slice(&m.body))
+        .map(|m| {
+            serde_json::from_slice(&m.body).map(|event| Incoming {
+                event,
+                prev_seq: m.prev_seq,
+            })
+        })
         .collect::<Result<_, _>>()?;
     let trades: Vec<&EngineEvent> = {
         let mut seen = std::collections::HashSet::new();
         settlement
             .iter()
+            .map(|e| &e.event)
             .filter(|e| matches!(e, EngineEvent::Trade { .. }) && seen.insert(e.seq()))
             .collect()
     };
@@ -291,9 +299,13 @@ fn main() -> anyhow::Result<()> {
         );
         let raw_b = raw_insert(&mut client, &trades, "raw_trades_b").await?;
         // A fill-heavy stream: each taker order meets a resting order and fills it.
-        let heavy = fill_heavy(settler.position() + 1, 60_000);
+        let heavy: Vec<Incoming> = fill_heavy(settler.position() + 1, 60_000)
+            .into_iter()
+            .map(Incoming::from)
+            .collect();
         let heavy_fills: Vec<&EngineEvent> = heavy
             .iter()
+            .map(|e| &e.event)
             .filter(|e| matches!(e, EngineEvent::Trade { .. }))
             .collect();
         let raw_c = raw_insert(&mut client, &heavy_fills, "raw_trades_c").await?;

@@ -65,7 +65,7 @@ CREATE TABLE ledger (
     seq     BIGINT   NOT NULL,
     leg     SMALLINT NOT NULL,
     user_id BIGINT   NOT NULL,
-    asset   TEXT     NOT NULL,             -- 'cash' or a ticker
+    asset   TEXT     NOT NULL,             -- 'USD' (cash) or a ticker
     amount  BIGINT   NOT NULL,
     kind    TEXT     NOT NULL CHECK (kind IN ('deposit', 'withdraw', 'trade')),
     PRIMARY KEY (seq, leg)

@@ -89,7 +89,7 @@ pub enum EngineEvent {
         op: String,
         /// The user it acted on.
         user: Option<u64>,
-        /// `cash` or a ticker (deposits and withdrawals).
+        /// `USD` ([`bourse_core::CASH`]) or a ticker (deposits and withdrawals).
         asset: Option<String>,
         /// How much (deposits and withdrawals).
         amount: Option<i64>,
@@ -124,7 +124,7 @@ mod tests {
         .unwrap();
         assert_eq!(trade.seq(), 9);
         let deposit: EngineEvent = serde_json::from_str(
-            r#"{"event":"done","seq":3,"cmd_seq":3,"op":"deposit","user":2,"asset":"cash","amount":1000}"#,
+            r#"{"event":"done","seq":3,"cmd_seq":3,"op":"deposit","user":2,"asset":"USD","amount":1000}"#,
         )
         .unwrap();
         assert_eq!(
@@ -133,7 +133,7 @@ mod tests {
                 seq: 3,
                 op: "deposit".into(),
                 user: Some(2),
-                asset: Some("cash".into()),
+                asset: Some("USD".into()),
                 amount: Some(1000)
             }
         );

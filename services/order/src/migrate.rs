@@ -7,7 +7,10 @@ use tokio_postgres::Client;
 use crate::OrderError;
 
 /// The migrations, in order: (version, SQL).
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../migrations/0001_settlement.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_settlement.sql")),
+    (2, include_str!("../migrations/0002_cash_is_usd.sql")),
+];
 
 /// Applies the migrations not yet applied; returns how many were.
 pub async fn migrate(client: &mut Client) -> Result<usize, OrderError> {

@@ -12,8 +12,12 @@ use bourse_bus::{BusError, Consumer, Message, Publisher};
 use deadpool_postgres::Pool;
 
 use crate::event::EngineEvent;
-use crate::settle::Settler;
+use crate::settle::{Incoming, Settler};
 use crate::{OrderError, migrate};
+
+/// Deliveries a settlement consumer should let the broker have in flight: room for a
+/// full batch and a full [`ServiceConfig::hold_limit`] of held deliveries.
+pub const PREFETCH: u16 = 10_000;
 
 /// How the service batches.
 #[derive(Clone, Copy, Debug)]
@@ -22,6 +26,11 @@ pub struct ServiceConfig {
     pub batch: usize,
     /// How long to wait for more deliveries before settling a partial batch.
     pub linger: Duration,
+    /// Most deliveries held back, unacknowledged, because they came before their
+    /// predecessor (keep it below the consumer's prefetch, or the broker stops
+    /// delivering the predecessor). Past it the service reconnects, and the broker
+    /// delivers everything unacknowledged again.
+    pub hold_limit: usize,
 }
 
 impl Default for ServiceConfig {
@@ -29,6 +38,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             batch: 2_000,
             linger: Duration::from_millis(2),
+            hold_limit: 6_000,
         }
     }
 }
@@ -46,6 +56,9 @@ pub struct Progress {
     pub batches: u64,
     /// Deliveries seen again (redelivered or duplicate) and dropped.
     pub duplicates: u64,
+    /// Deliveries that came before their predecessor on the account stream and were
+    /// held for a later batch (counted each time they are held).
+    pub early: u64,
 }
 
 /// Applies the migrations with a connection from `pool` (retrying until the database
@@ -85,6 +98,9 @@ where
     let mut sink: Option<P> = None;
     let mut events = Vec::new();
     let mut tags = Vec::new();
+    // Deliveries that came before their predecessor: unacknowledged, settled later.
+    let mut held: Vec<(u64, Incoming)> = Vec::new();
+    let mut unreadable = Vec::new();
     // Loaded from the database on start and after any failure (a commit whose
     // outcome is unknown must be read back, not assumed).
     let mut settler: Option<Settler> = None;
@@ -92,7 +108,10 @@ where
         let c = match source.as_mut() {
             Some(c) => c,
             None => match consumer().await {
-                Ok(c) => source.insert(c),
+                Ok(c) => {
+                    held.clear(); // a new session delivers them again
+                    source.insert(c)
+                }
                 Err(e) => {
                     eprintln!("bourse-order: cannot consume ({e}); retrying");
                     backoff(&mut delay).await;
@@ -100,21 +119,37 @@ where
                 }
             },
         };
-        // A batch: wait for the first delivery, then take what comes within `linger`.
+        // A batch: the held deliveries, then wait for the first new one and take what
+        // comes within `linger`.
         events.clear();
         tags.clear();
+        unreadable.clear();
+        for (tag, e) in held.drain(..) {
+            tags.push(tag);
+            events.push(e);
+        }
         let mut failed = false;
+        let mut fresh = 0;
         let mut wait = Duration::from_millis(100);
-        while events.len() < config.batch {
+        while fresh < config.batch {
             match c.next_within(wait).await {
                 Ok(Some(d)) => {
-                    tags.push(d.tag);
+                    fresh += 1;
                     match serde_json::from_slice::<EngineEvent>(&d.message.body) {
-                        Ok(e) => events.push(e),
-                        Err(err) => eprintln!(
-                            "bourse-order: dropping unreadable message {} ({}): {err}",
-                            d.message.seq, d.message.routing_key
-                        ),
+                        Ok(event) => {
+                            tags.push(d.tag);
+                            events.push(Incoming {
+                                event,
+                                prev_seq: d.message.prev_seq,
+                            });
+                        }
+                        Err(err) => {
+                            unreadable.push(d.tag);
+                            eprintln!(
+                                "bourse-order: dropping unreadable message {} ({}): {err}",
+                                d.message.seq, d.message.routing_key
+                            )
+                        }
                     }
                     wait = config.linger;
                 }
@@ -132,9 +167,10 @@ where
             backoff(&mut delay).await;
             continue;
         }
-        let Some(&last_tag) = tags.last() else {
+        if fresh == 0 {
+            held.extend(tags.drain(..).zip(events.drain(..)));
             continue;
-        };
+        }
         // Settle, retrying until the database takes it (the deliveries stay ours).
         let outcome = loop {
             if shutdown.load(Ordering::Relaxed) {
@@ -167,18 +203,59 @@ where
                 }
             }
         };
-        if let Err(e) = c.ack_upto(last_tag).await {
+        // Hold the early ones; acknowledge the rest (all at once when nothing is held).
+        let mut is_held = vec![false; events.len()];
+        for &i in &outcome.early {
+            is_held[i] = true;
+            held.push((tags[i], events[i].clone()));
+        }
+        let done = tags
+            .iter()
+            .zip(&is_held)
+            .filter(|(_, h)| !**h)
+            .map(|(t, _)| *t)
+            .chain(unreadable.iter().copied());
+        let acked = if held.is_empty() {
+            match done.max() {
+                Some(t) => c.ack_upto(t).await,
+                None => Ok(()),
+            }
+        } else {
+            let mut r = Ok(());
+            for t in done {
+                r = c.ack(t).await;
+                if r.is_err() {
+                    break;
+                }
+            }
+            r
+        };
+        if let Err(e) = acked {
             // Committed but not acknowledged: redelivered and then dropped by seq.
             eprintln!("bourse-order: acknowledging failed ({e}); reconnecting");
             source = None;
+        } else if held.len() > config.hold_limit {
+            eprintln!(
+                "bourse-order: {} deliveries wait for a predecessor that has not come; reconnecting to have them delivered again",
+                held.len()
+            );
+            source = None;
         }
         delay = Duration::from_millis(50);
-        let last_seq = events.iter().map(EngineEvent::seq).max().unwrap_or(0);
+        let last_seq = events.iter().map(|e| e.event.seq()).max().unwrap_or(0);
+        if !outcome.early.is_empty() {
+            eprintln!(
+                "bourse-order: {} events came before their predecessor (settled up to {}); held for a later batch",
+                outcome.early.len(),
+                settler.as_ref().map_or(0, Settler::position)
+            );
+        }
         progress.last_seq = progress.last_seq.max(last_seq);
         progress.settled += outcome.applied as u64;
         progress.trades += outcome.trades as u64;
         progress.batches += 1;
-        progress.duplicates += (tags.len() - outcome.applied) as u64;
+        progress.duplicates += (tags.len() - outcome.applied - outcome.early.len()) as u64;
+        progress.early += outcome.early.len() as u64;
         // The portfolio service's signal to reload: a hint, sent after the commit.
         if !outcome.touched.is_empty() {
             let msgs: Vec<Message> = outcome
@@ -187,6 +264,7 @@ where
                 .map(|u| Message {
                     routing_key: format!("portfolio.changed.{u}"),
                     seq: last_seq,
+                    prev_seq: None,
                     body: format!("{{\"user\":{u},\"seq\":{last_seq}}}").into_bytes(),
                 })
                 .collect();

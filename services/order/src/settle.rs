@@ -7,9 +7,22 @@
 //! at or below the position — a redelivered batch changes nothing — and writes a batch
 //! in one transaction: new rows by binary `COPY`, changed orders and balances by one
 //! multi-row statement each, and the new position.
+//!
+//! # Ordering invariant
+//! Events are applied in account-stream order only: a batch is taken in `seq` order,
+//! and an event whose stream predecessor ([`Incoming::prev_seq`]) is neither settled
+//! nor in the batch arrived before that predecessor. It is not applied
+//! ([`Outcome::early`]), and the caller holds it, unacknowledged, for a later batch.
+//! Two things deliver out of order: a dead bridge's late tail overtaking the restarted
+//! bridge's republication from its checkpoint (the held copy later turns out a
+//! duplicate), and the broker requeueing a dead consumer's unacknowledged deliveries
+//! after later ones went to its successor (the predecessor comes later). Applying an
+//! early event would move the position past its predecessor, which would then be
+//! dropped as a duplicate and lost.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use bourse_core::CASH;
 use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
@@ -78,7 +91,7 @@ pub struct Leg {
     pub leg: i16,
     /// Whose (0: outside the exchange).
     pub user_id: i64,
-    /// `cash` or a ticker.
+    /// [`CASH`] (`USD`) or a ticker.
     pub asset: String,
     /// Signed amount.
     pub amount: i64,
@@ -247,8 +260,8 @@ impl Plan {
                     (*maker_user, *taker_user, maker, taker)
                 };
                 let notional = price.saturating_mul(*qty);
-                self.leg(seq, buyer, "cash", -notional, "trade");
-                self.leg(seq, seller, "cash", notional, "trade");
+                self.leg(seq, buyer, CASH, -notional, "trade");
+                self.leg(seq, seller, CASH, notional, "trade");
                 self.leg(seq, seller, symbol, -qty, "trade");
                 self.leg(seq, buyer, symbol, *qty, "trade");
                 self.trades.push(TradeRow {
@@ -328,11 +341,33 @@ impl Plan {
     }
 }
 
+/// A delivered event and its predecessor on the account stream (`None`: not known, as
+/// from a bridge that did not number the stream; then delivery order is trusted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incoming {
+    /// The event.
+    pub event: EngineEvent,
+    /// The account stream's event before it (0: none).
+    pub prev_seq: Option<u64>,
+}
+
+impl From<EngineEvent> for Incoming {
+    fn from(event: EngineEvent) -> Self {
+        Incoming {
+            event,
+            prev_seq: None,
+        }
+    }
+}
+
 /// What a settled batch did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// Events applied (new ones; duplicates are not counted).
     pub applied: usize,
+    /// Indices (into the settled slice) of the events that came before their
+    /// predecessor and were not applied (see the module's ordering invariant).
+    pub early: Vec<usize>,
     /// Trades recorded.
     pub trades: usize,
     /// Users whose portfolio changed.
@@ -394,26 +429,37 @@ impl Settler {
     }
 
     /// Settles `events` (in sequence order; duplicates and events at or below the
-    /// position are dropped) in one transaction. On error nothing changed, here or in
-    /// the database: settle the same events again.
+    /// position are dropped, and so are events that came before their predecessor) in
+    /// one transaction. On error nothing changed, here or in the database: settle the
+    /// same events again.
     pub async fn settle(
         &mut self,
         client: &mut Client,
-        events: &[EngineEvent],
+        events: &[Incoming],
     ) -> Result<Outcome, OrderError> {
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        order.sort_by_key(|&i| events[i].event.seq()); // stable: in order stays in order
         let mut last = self.position;
-        let todo: Vec<&EngineEvent> = events
-            .iter()
-            .filter(|e| {
-                let fresh = e.seq() > last;
-                if fresh {
-                    last = e.seq();
-                }
-                fresh
-            })
-            .collect();
+        let mut early = Vec::new();
+        let mut todo: Vec<&EngineEvent> = Vec::with_capacity(events.len());
+        for i in order {
+            let e = &events[i];
+            let seq = e.event.seq();
+            if seq <= last {
+                continue; // a duplicate
+            }
+            if e.prev_seq.is_some_and(|p| p > last) {
+                early.push(i);
+                continue;
+            }
+            last = seq;
+            todo.push(&e.event);
+        }
         if todo.is_empty() {
-            return Ok(Outcome::default());
+            return Ok(Outcome {
+                early,
+                ..Outcome::default()
+            });
         }
         let open = referenced_orders(&todo)
             .into_iter()
@@ -449,6 +495,7 @@ impl Settler {
         self.events = events_total;
         Ok(Outcome {
             applied: todo.len(),
+            early,
             trades: plan.trades.len(),
             touched: plan.touched,
         })
@@ -591,7 +638,7 @@ mod tests {
         let mut plan = Plan::new(Vec::new());
         for e in [
             r#"{"event":"done","seq":1,"op":"deposit","user":1,"asset":"ACME","amount":10}"#,
-            r#"{"event":"done","seq":2,"op":"deposit","user":2,"asset":"cash","amount":5000}"#,
+            r#"{"event":"done","seq":2,"op":"deposit","user":2,"asset":"USD","amount":5000}"#,
             r#"{"event":"accepted","seq":3,"user":1,"id":"s1","symbol":"ACME","side":"sell","price":101,"qty":10}"#,
             r#"{"event":"accepted","seq":4,"user":2,"id":"b1","symbol":"ACME","side":"buy","price":102,"qty":4}"#,
             r#"{"event":"trade","seq":5,"cmd_seq":4,"symbol":"ACME","price":101,"qty":4,"maker_user":1,"maker_id":"s1","maker_leaves":6,"taker_user":2,"taker_id":"b1","taker_leaves":0,"taker_side":"buy"}"#,
@@ -606,9 +653,9 @@ mod tests {
         }
         assert!(net.values().all(|&v| v == 0), "{net:?}");
         let b = |u: i64, a: &str| plan.balances.get(&(u, a.to_string())).copied();
-        assert_eq!(b(1, "cash"), Some(404));
+        assert_eq!(b(1, CASH), Some(404));
         assert_eq!(b(1, "ACME"), Some(6));
-        assert_eq!(b(2, "cash"), Some(5000 - 404));
+        assert_eq!(b(2, CASH), Some(5000 - 404));
         assert_eq!(b(2, "ACME"), Some(4));
         assert_eq!(plan.orders[&3].status, "canceled");
         assert_eq!(plan.orders[&3].filled, 4);

@@ -48,24 +48,41 @@ struct Run {
 /// Writes the workload into `dir` in batches with a commit each (as the gateway does),
 /// pausing `pause` between batches; returns what the engine did.
 fn write_journal(dir: PathBuf, config: WorkloadConfig, pause: Duration) -> Run {
+    write_journal_rotating(dir, config, pause, usize::MAX)
+}
+
+/// As [`write_journal`], and every `rotate_every` batches a new segment, a snapshot and
+/// pruning, as the gateway does (the bridge's checkpoint holds pruning back).
+fn write_journal_rotating(
+    dir: PathBuf,
+    config: WorkloadConfig,
+    pause: Duration,
+    rotate_every: usize,
+) -> Run {
     let w = generate(config);
     let mut engine = Engine::new(w.config.engine_config());
     let mut journal = Journal::open(&dir, 1).unwrap();
     let mut out = Vec::new();
     let mut events = Vec::new();
+    let mut account_seq = Some(0);
     let all: Vec<Command> = w.setup.iter().chain(&w.commands).copied().collect();
-    for chunk in all.chunks(256) {
+    for (i, chunk) in all.chunks(256).enumerate() {
         for cmd in chunk {
             let seq = journal.append(cmd);
             events.clear();
             engine.execute(cmd, &mut events);
             for e in &events {
                 let mut msgs = Vec::new();
-                event_messages(e, seq, cmd, &engine, &mut msgs);
+                event_messages(e, seq, cmd, &engine, &mut account_seq, &mut msgs);
                 out.push((seq, *cmd, *e, msgs));
             }
         }
-        journal.commit().unwrap();
+        let seq = journal.commit().unwrap();
+        if i % rotate_every == rotate_every - 1 {
+            journal.rotate().unwrap();
+            bourse_journal::write_snapshot(&dir, seq, &engine.state()).unwrap();
+            journal.prune(seq).unwrap();
+        }
         std::thread::sleep(pause);
     }
     Run {
@@ -146,7 +163,9 @@ impl Pipeline {
         let task = tokio::spawn(async move {
             let consumer = || {
                 let (rabbit, queue) = (rabbit.clone(), queue.clone());
-                async move { RabbitConsumer::connect(&rabbit, &queue, 4_000).await }
+                async move {
+                    RabbitConsumer::connect(&rabbit, &queue, bourse_order::service::PREFETCH).await
+                }
             };
             let publisher = || {
                 let rabbit = rabbit.clone();
@@ -208,7 +227,9 @@ impl Pipeline {
         let mut checked = 0;
         for a in &run.state.accounts {
             let user = a.user.0 as i64;
-            let cash = balances.remove(&(user, "cash".into())).unwrap_or(0);
+            let cash = balances
+                .remove(&(user, bourse_core::CASH.into()))
+                .unwrap_or(0);
             assert_eq!(cash, a.cash.total, "cash of user {user}");
             for (symbol, b) in &a.holdings {
                 let held = balances
@@ -361,6 +382,58 @@ async fn restarts_of_broker_database_bridge_and_service_lose_and_double_nothing(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_and_service_killed_at_random_moments_on_a_large_journal() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    // 100,000 commands in segments of ~38,000 (each several read windows long), with a
+    // snapshot and pruning at every rotation, written over ~5 s.
+    let workload = WorkloadConfig::single_symbol(100_000);
+    let engine = workload.engine_config();
+    let p = Pipeline::new(dir.path(), engine).await;
+    let writer = {
+        let dir = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            write_journal_rotating(dir, workload, Duration::from_millis(12), 150)
+        })
+    };
+    let (mut bridge, _) = p.bridge();
+    let (mut service, _) = p.service();
+    // Kills (as kill -9: no clean-up) at random moments, each followed by a restart,
+    // while the journal grows and after it stopped growing.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    eprintln!("kill schedule seed {seed}");
+    let mut rng = bourse_workload::Rng::new(seed);
+    for _ in 0..12 {
+        tokio::time::sleep(Duration::from_millis(150 + rng.below(900))).await;
+        if rng.below(2) == 0 {
+            bridge.abort();
+            let _ = bridge.await;
+            (bridge, _) = p.bridge();
+        } else {
+            service.abort();
+            let _ = service.await;
+            (service, _) = p.service();
+        }
+    }
+    let run = writer.await.unwrap();
+    assert!(
+        bourse_journal::segments(dir.path()).unwrap().len() >= 2,
+        "several segments"
+    );
+    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(240))
+        .await;
+    p.check(&run).await;
+    bridge.abort();
+    service.abort();
+    let _ = bridge.await;
+    let _ = service.await;
+    p.tear_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settling_a_batch_again_or_overlapping_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let workload = WorkloadConfig::single_symbol(3_000);
@@ -374,7 +447,7 @@ async fn settling_a_batch_again_or_overlapping_changes_nothing() {
             .unwrap()
     };
     let queue = QueueSpec::settlement("unused");
-    let events: Vec<bourse_order::event::EngineEvent> = run
+    let events: Vec<bourse_order::settle::Incoming> = run
         .events
         .iter()
         .filter_map(|(_, _, _, msgs)| {
@@ -385,7 +458,10 @@ async fn settling_a_batch_again_or_overlapping_changes_nothing() {
                     .any(|p| topic::matches(p, &m.routing_key))
             })
         })
-        .map(|m| serde_json::from_slice(&m.body).unwrap())
+        .map(|m| bourse_order::settle::Incoming {
+            event: serde_json::from_slice(&m.body).unwrap(),
+            prev_seq: m.prev_seq,
+        })
         .collect();
     let mut client = pool.get().await.unwrap();
     let mut settler = bourse_order::settle::Settler::load(&client).await.unwrap();
@@ -395,6 +471,24 @@ async fn settling_a_batch_again_or_overlapping_changes_nothing() {
     // The same batch again, as after a lost acknowledgement: nothing.
     let again = settler.settle(&mut client, &events[..half]).await.unwrap();
     assert_eq!(again.applied, 0);
+    // Events that overtook their predecessors (a dead bridge's late tail, or a dead
+    // consumer's requeued deliveries): not applied, since that would skip what comes
+    // before them; the caller holds them.
+    let tail = settler
+        .settle(&mut client, &events[half + 50..half + 150])
+        .await
+        .unwrap();
+    assert_eq!(tail.applied, 0);
+    assert_eq!(tail.early, (0..100).collect::<Vec<_>>());
+    // With the predecessors come at last (after them in the batch, as held ones are
+    // before new ones): all applied, in sequence order.
+    let held_then_late: Vec<_> = events[half + 50..half + 150]
+        .iter()
+        .chain(&events[half..half + 50])
+        .cloned()
+        .collect();
+    let joined = settler.settle(&mut client, &held_then_late).await.unwrap();
+    assert_eq!((joined.applied, joined.early.len()), (150, 0));
     // A fresh settler (a restarted service) with an overlapping batch: only the new part.
     let mut restarted = bourse_order::settle::Settler::load(&client).await.unwrap();
     assert_eq!(restarted.position(), settler.position());
@@ -402,7 +496,7 @@ async fn settling_a_batch_again_or_overlapping_changes_nothing() {
         .settle(&mut client, &events[half / 2..])
         .await
         .unwrap();
-    assert_eq!(rest.applied, events.len() - half);
+    assert_eq!(rest.applied, events.len() - half - 150);
     let c = pool.get().await.unwrap();
     let total: i64 = c
         .query_one("SELECT events FROM settlement_position", &[])
