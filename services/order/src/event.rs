@@ -1,4 +1,4 @@
-//! The bridge's messages as settlement reads them (`bridge/src/messages.rs`).
+//! The bridge's messages as settlement reads them (`services/bridge/src/messages.rs`, documented in `docs/events.md`).
 
 use serde::Deserialize;
 

@@ -7,7 +7,7 @@
 //! | done: add_user, deposit, withdraw, set_limits | `account.<user>` |
 //! | done: add_instrument, end_of_day; rejected without a user | `admin.<op>` |
 //!
-//! The body is the replay format's event object (`shared/replay-format.md`) with
+//! The body is the replay format's event object (`docs/replay-format.md`; the messages are in `docs/events.md`) with
 //! `cmd_seq` (the journaled command it came from) added, the leaves quantities on
 //! trades, and `asset` and `amount` on deposits and withdrawals (from the command).
 //! Every message's `seq` is the event's: a consumer bound to several keys drops the

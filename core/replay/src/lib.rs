@@ -1,6 +1,6 @@
 //! # bourse-replay
 //!
-//! The replay format of `../shared/replay-format.md`: commands in as JSON Lines, events
+//! The replay format of `docs/replay-format.md`: commands in as JSON Lines, events
 //! out as JSON Lines, and the end state. [`json`] is the codec; [`Replay`] drives a fresh
 //! engine with it exactly as the live pipeline would.
 //!

@@ -1,7 +1,7 @@
 //! # bourse-workload
 //!
 //! Deterministic command streams with the shape of exchange-core's published benchmark
-//! (`../shared/workload.md`): 9% GTC limit orders, 3% IOC, 6% cancels, 82% moves (a
+//! (described in `benches/workload/README.md`): 9% GTC limit orders, 3% IOC, 6% cancels, 82% moves (a
 //! replace to a new price), about 1,000 resting orders per book on several hundred
 //! levels, the best bid and offer drifting little, and a few percent of commands trading.
 //!

@@ -11,7 +11,7 @@ fn bourse() -> Command {
 
 const SCENARIO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../scenarios/price_time_priority"
+    "/core/replay/scenarios/price_time_priority"
 );
 
 #[test]

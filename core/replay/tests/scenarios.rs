@@ -8,7 +8,7 @@ use serde_json::Value;
 
 #[test]
 fn every_scenario_gives_its_expected_events_and_state() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut ran = 0;
     let mut entries: Vec<_> = fs::read_dir(&dir)
         .expect("scenarios folder")
