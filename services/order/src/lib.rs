@@ -28,12 +28,6 @@ pub enum OrderError {
     /// No connection could be had from the pool.
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
-    /// The pool could not be built (bad configuration).
-    #[error("database pool configuration: {0}")]
-    Build(#[from] deadpool_postgres::BuildError),
-    /// A schema name other than lowercase letters, digits and underscores.
-    #[error("schema name {0:?}: use lowercase letters, digits and _")]
-    BadSchema(String),
     /// The bus failed.
     #[error(transparent)]
     Bus(#[from] bourse_bus::BusError),
