@@ -7,6 +7,7 @@ mod loadgen_cmd;
 mod order_cmd;
 mod replay_cmd;
 mod serve_cmd;
+mod user_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -27,8 +28,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run the engine and the binary order gateway (the default).
-    Serve(serve_cmd::Args),
+    /// Run one role: the engine and the binary order gateway (the default), or a
+    /// service.
+    Serve(Box<ServeCmd>),
     /// Run commands (JSON Lines, or a journal) through a fresh engine; print events as JSON Lines.
     Replay(replay_cmd::Args),
     /// Load the gateway with the exchange-core workload at a fixed rate; report round trips.
@@ -39,11 +41,34 @@ enum Cmd {
     Order(order_cmd::Args),
 }
 
+/// `bourse serve [ROLE]`.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ServeCmd {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    engine: serve_cmd::Args,
+}
+
+/// The roles `bourse serve` runs.
+#[derive(Subcommand, Debug)]
+enum Role {
+    /// The engine and the binary order gateway (the default).
+    Engine(serve_cmd::Args),
+    /// The user service: accounts, logins, API keys (HTTP).
+    User(user_cmd::Args),
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Cmd::Replay(args)) => replay_cmd::run(args),
-        Some(Cmd::Serve(args)) => serve_cmd::run_serve(args),
+        Some(Cmd::Serve(serve)) => match serve.role {
+            None => serve_cmd::run_serve(serve.engine),
+            Some(Role::Engine(engine)) => serve_cmd::run_serve(engine),
+            Some(Role::User(args)) => user_cmd::run(args),
+        },
         Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
         Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),
         Some(Cmd::Order(args)) => order_cmd::run_order(args),

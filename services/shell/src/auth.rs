@@ -47,7 +47,11 @@ impl Role {
 
     /// The role a stored name stands for (anything unknown has no privileges).
     pub fn parse(s: &str) -> Role {
-        if s == "admin" { Role::Admin } else { Role::User }
+        if s == "admin" {
+            Role::Admin
+        } else {
+            Role::User
+        }
     }
 }
 
@@ -179,11 +183,16 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// `n` random bytes as lowercase hex, from the operating system's generator.
-pub fn random_hex(n: usize) -> String {
+/// `n` random bytes from the operating system's generator.
+pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];
     getrandom::fill(&mut bytes).expect("the OS random number generator");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    bytes
+}
+
+/// `n` random bytes as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    random_bytes(n).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Requests per second per principal.
@@ -293,13 +302,15 @@ impl Auth {
 
 impl<S> FromRequestParts<S> for Principal
 where
-    Auth: FromRef<S>,
+    Arc<Auth>: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        Auth::from_ref(state).authenticate(&parts.headers).await
+        Arc::<Auth>::from_ref(state)
+            .authenticate(&parts.headers)
+            .await
     }
 }
 
@@ -331,9 +342,8 @@ mod tests {
             iat: 1,
             exp: 2,
         };
-        let old =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &expired.encoding)
-                .unwrap();
+        let old = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &expired.encoding)
+            .unwrap();
         assert!(keys.verify(&old).is_err(), "expired in 1970");
         assert!(keys.verify("not.a.token").is_err());
     }
@@ -347,7 +357,9 @@ mod tests {
         let err = limit.check("a").unwrap_err();
         assert_eq!(err.status, axum::http::StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(err.retry_after, Some(1));
-        limit.check("b").expect("another principal has its own budget");
+        limit
+            .check("b")
+            .expect("another principal has its own budget");
     }
 
     #[test]

@@ -47,7 +47,10 @@ pub type Checks = Arc<Vec<Box<dyn Check>>>;
 /// The two routes, for a service's checks.
 pub fn routes<S: Clone + Send + Sync + 'static>(checks: Checks) -> Router<S> {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .route("/readyz", get(ready))
         .with_state(checks)
 }

@@ -23,6 +23,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;

@@ -15,8 +15,7 @@ pub fn parse_fixed(field: &str, text: &str, scale: u32) -> Result<i64, ApiError>
     if whole.is_empty() && frac.is_empty() {
         return Err(bad("a number is required"));
     }
-    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
+    if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("a non-negative decimal number is required"));
     }
     let frac = frac.trim_end_matches('0');
@@ -80,20 +79,76 @@ mod tests {
             want: Option<i64>,
         }
         let cases = [
-            Case { text: "100.50", scale: 2, want: Some(10050) },
-            Case { text: "100.5", scale: 2, want: Some(10050) },
-            Case { text: "100", scale: 2, want: Some(10000) },
-            Case { text: "0.01", scale: 2, want: Some(1) },
-            Case { text: ".5", scale: 2, want: Some(50) },
-            Case { text: "100.500", scale: 2, want: Some(10050) },
-            Case { text: "100.505", scale: 2, want: None },
-            Case { text: "10", scale: 0, want: Some(10) },
-            Case { text: "10.5", scale: 0, want: None },
-            Case { text: "-1", scale: 2, want: None },
-            Case { text: "1e3", scale: 2, want: None },
-            Case { text: "", scale: 2, want: None },
-            Case { text: ".", scale: 2, want: None },
-            Case { text: "99999999999999999999", scale: 2, want: None },
+            Case {
+                text: "100.50",
+                scale: 2,
+                want: Some(10050),
+            },
+            Case {
+                text: "100.5",
+                scale: 2,
+                want: Some(10050),
+            },
+            Case {
+                text: "100",
+                scale: 2,
+                want: Some(10000),
+            },
+            Case {
+                text: "0.01",
+                scale: 2,
+                want: Some(1),
+            },
+            Case {
+                text: ".5",
+                scale: 2,
+                want: Some(50),
+            },
+            Case {
+                text: "100.500",
+                scale: 2,
+                want: Some(10050),
+            },
+            Case {
+                text: "100.505",
+                scale: 2,
+                want: None,
+            },
+            Case {
+                text: "10",
+                scale: 0,
+                want: Some(10),
+            },
+            Case {
+                text: "10.5",
+                scale: 0,
+                want: None,
+            },
+            Case {
+                text: "-1",
+                scale: 2,
+                want: None,
+            },
+            Case {
+                text: "1e3",
+                scale: 2,
+                want: None,
+            },
+            Case {
+                text: "",
+                scale: 2,
+                want: None,
+            },
+            Case {
+                text: ".",
+                scale: 2,
+                want: None,
+            },
+            Case {
+                text: "99999999999999999999",
+                scale: 2,
+                want: None,
+            },
         ];
         for c in cases {
             let got = parse_fixed("price", c.text, c.scale).ok();

@@ -24,6 +24,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Wraps a service's routes in the shell: health, readiness, metrics, request ids,
 /// tracing, request metrics, the body limit and the JSON 404.
 pub fn app(service: &'static str, routes: Router, checks: Checks) -> Router {
+    // Installed before the first request, so that no request goes uncounted.
+    crate::telemetry::prometheus();
     routes
         .merge(health::routes(checks))
         .merge(crate::telemetry::routes())

@@ -1,1 +1,89 @@
-//! placeholder
+//! # bourse-user
+//!
+//! The user service: who may trade. Accounts with argon2id passwords
+//! ([`password`]); login with short-lived JWT access tokens and rotating refresh tokens,
+//! logout that revokes ([`session`]); API key pairs whose secret is shown once and
+//! stored hashed ([`keys`]), accepted as Alpaca's headers by every HTTP service
+//! ([`keys::PgKeys`]) and — 16-character id, 32-character secret — by the binary
+//! gateway's Login.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v1/users` | register `{username, password}` → 201 the user |
+//! | `GET /v1/users/me` | the caller |
+//! | `POST /v1/auth/login` | `{username, password}` → tokens |
+//! | `POST /v1/auth/refresh` | `{refresh_token}` → new tokens (the old one is used up) |
+//! | `POST /v1/auth/logout` | `{refresh_token}` → 204, every token of that login revoked |
+//! | `POST /v1/keys` | `{label?}` → 201 `{key_id, secret, ...}` (the secret only here) |
+//! | `GET /v1/keys` | the caller's live keys |
+//! | `DELETE /v1/keys/{key_id}` | revoke → 204 (another user's key: 404) |
+//!
+//! **Architecture invariant:** no secret — password, refresh token, API secret — is
+//! stored or logged; only hashes are kept.
+
+pub mod keys;
+pub mod password;
+pub mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{delete, get, post};
+use bourse_shell::auth::Auth;
+use bourse_shell::migrate::Migrations;
+use deadpool_postgres::Pool;
+
+/// The user schema's migrations.
+pub const MIGRATIONS: Migrations = Migrations {
+    table: "user_schema_migrations",
+    lock: 7_340_002,
+    steps: &[(1, include_str!("../migrations/0001_users.sql"))],
+};
+
+/// The service's state.
+#[derive(Clone)]
+pub struct UserState {
+    /// The database of users, tokens and keys.
+    pub pool: Pool,
+    /// Token keys, the key verifier and the rate limit.
+    pub auth: Arc<Auth>,
+    /// How long a refresh token lives.
+    pub refresh_ttl: Duration,
+}
+
+impl FromRef<UserState> for Arc<Auth> {
+    fn from_ref(s: &UserState) -> Arc<Auth> {
+        s.auth.clone()
+    }
+}
+
+/// Applies the migrations.
+pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
+    let mut client = pool.get().await?;
+    MIGRATIONS.run(&mut client).await?;
+    Ok(())
+}
+
+/// The whole service: its routes in the shell, ready when its database answers.
+pub fn app(state: UserState) -> Router {
+    let checks = Arc::new(vec![
+        Box::new(bourse_shell::health::Database(state.pool.clone()))
+            as Box<dyn bourse_shell::health::Check>,
+    ]);
+    bourse_shell::server::app("user", router(state), checks)
+}
+
+/// The service's routes (wrapped by [`app`]).
+pub fn router(state: UserState) -> Router {
+    Router::new()
+        .route("/v1/users", post(session::register))
+        .route("/v1/users/me", get(session::me))
+        .route("/v1/auth/login", post(session::login))
+        .route("/v1/auth/refresh", post(session::refresh))
+        .route("/v1/auth/logout", post(session::logout))
+        .route("/v1/keys", post(keys::create).get(keys::list))
+        .route("/v1/keys/{key_id}", delete(keys::revoke))
+        .with_state(state)
+}

@@ -1,0 +1,103 @@
+//! What every service is configured with, from flags and the environment (flags win),
+//! logged at start-up (secrets never).
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::{Auth, KeyVerifier, RateLimit, TokenKeys, random_hex};
+
+/// The shell's configuration, shared by every service (`#[command(flatten)]`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ShellArgs {
+    /// PostgreSQL (`postgres://user@host:port/db` or `host=... user=... dbname=...`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "host=127.0.0.1 user=postgres dbname=postgres"
+    )]
+    pub database_url: String,
+    /// Work in this PostgreSQL schema (created if missing) instead of `public`.
+    #[arg(long, env = "BOURSE_DB_SCHEMA")]
+    pub schema: Option<String>,
+    /// Connections in this instance's pool.
+    #[arg(long, env = "BOURSE_DB_POOL", default_value_t = 16)]
+    pub db_pool: usize,
+    /// The secret that signs access tokens; every service must share it. Without it,
+    /// one is made and kept in `<data dir>/jwt.secret` (fine on one machine).
+    #[arg(long, env = "BOURSE_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Where the made secret is kept.
+    #[arg(long, env = "BOURSE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Seconds an access token lives.
+    #[arg(long, env = "BOURSE_ACCESS_TTL", default_value_t = 900)]
+    pub access_ttl: u64,
+    /// Requests per second per key or user, sustained.
+    #[arg(long, env = "BOURSE_RATE", default_value_t = 200)]
+    pub rate: u32,
+    /// Requests per key or user in a burst.
+    #[arg(long, env = "BOURSE_BURST", default_value_t = 400)]
+    pub burst: u32,
+    /// Log one JSON object a line (for log collectors).
+    #[arg(long, env = "BOURSE_LOG_JSON")]
+    pub log_json: bool,
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading or writing the made secret failed.
+    #[error("JWT secret file {path}: {source}")]
+    Secret {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A limit of zero.
+    #[error("--rate and --burst must be at least 1")]
+    ZeroRate,
+}
+
+impl ShellArgs {
+    /// The token-signing secret: the configured one, or the one kept in the data
+    /// directory (made on first use).
+    pub fn secret(&self) -> Result<Vec<u8>, ConfigError> {
+        if let Some(s) = &self.jwt_secret {
+            return Ok(s.as_bytes().to_vec());
+        }
+        let path = self.data_dir.join("jwt.secret");
+        let err = |source| ConfigError::Secret {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(s) if !s.trim().is_empty() => Ok(s.trim().as_bytes().to_vec()),
+            Ok(_) | Err(_) => {
+                std::fs::create_dir_all(&self.data_dir).map_err(err)?;
+                let secret = random_hex(32);
+                std::fs::write(&path, &secret).map_err(err)?;
+                tracing::warn!(path = %path.display(), "no BOURSE_JWT_SECRET: made one; services on other machines need the same");
+                Ok(secret.into_bytes())
+            }
+        }
+    }
+
+    /// The authentication every route of a service uses, with `keys` for API keys.
+    pub fn auth(&self, keys: Arc<dyn KeyVerifier>) -> Result<Arc<Auth>, ConfigError> {
+        let rate = NonZeroU32::new(self.rate).ok_or(ConfigError::ZeroRate)?;
+        let burst = NonZeroU32::new(self.burst).ok_or(ConfigError::ZeroRate)?;
+        Ok(Arc::new(Auth {
+            tokens: TokenKeys::new(&self.secret()?, Duration::from_secs(self.access_ttl)),
+            keys,
+            limit: RateLimit::new(rate, burst),
+        }))
+    }
+
+    /// The database pool.
+    pub async fn pool(&self) -> Result<deadpool_postgres::Pool, crate::db::DbError> {
+        crate::db::pool(&self.database_url, self.schema.as_deref(), self.db_pool).await
+    }
+}

@@ -1,0 +1,283 @@
+//! API key pairs: create (the secret is answered once, stored as its SHA-256), list,
+//! revoke; and [`PgKeys`], the verifier every HTTP service uses for Alpaca's key
+//! headers.
+//!
+//! A key id is `BK` and 14 characters of `A-Z0-9` (16 in all: the binary gateway's
+//! `alpha16`); a secret is 32 characters of `A-Za-z0-9` (the gateway Login's 32 bytes,
+//! about 190 bits). The same pair logs in on the gateway: its key store holds the same
+//! SHA-256 of the same bytes ([`live_keys`]).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use bourse_shell::ApiError;
+use bourse_shell::auth::{BoxFuture, KeyVerifier, Principal, Role, constant_time_eq, secret_hash};
+use bourse_shell::extract::{Json, Path};
+use deadpool_postgres::Pool;
+use serde::{Deserialize, Serialize};
+
+use crate::UserState;
+
+/// Live keys one user may hold at once.
+pub const MAX_KEYS: i64 = 20;
+
+/// `POST /v1/keys` body.
+#[derive(Debug, Default, Deserialize)]
+pub struct NewKey {
+    /// A name for the key (at most 64 characters).
+    #[serde(default)]
+    pub label: String,
+}
+
+/// A key as listed (never with its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyView {
+    /// The key id (`APCA-API-KEY-ID`).
+    pub key_id: String,
+    /// Its label.
+    pub label: String,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+}
+
+/// A key just made: the only time its secret is shown.
+#[derive(Debug, Serialize)]
+pub struct CreatedKey {
+    /// The key.
+    #[serde(flatten)]
+    pub key: KeyView,
+    /// The secret (`APCA-API-SECRET-KEY`): store it now, it cannot be shown again.
+    pub secret: String,
+}
+
+fn random_chars(n: usize, alphabet: &[u8]) -> String {
+    // 256 is not a multiple of 36 or 62: the slight bias is far below what matters
+    // for 14 or 32 characters of identifier and secret.
+    bourse_shell::auth::random_bytes(n)
+        .iter()
+        .map(|b| alphabet[*b as usize % alphabet.len()] as char)
+        .collect()
+}
+
+const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `POST /v1/keys`.
+pub async fn create(
+    State(state): State<UserState>,
+    principal: Principal,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<CreatedKey>), ApiError> {
+    // The body is optional: none, or `{"label": ...}`.
+    let label = if body.iter().all(u8::is_ascii_whitespace) {
+        String::new()
+    } else {
+        serde_json::from_slice::<NewKey>(&body)
+            .map_err(|e| ApiError::unprocessable(format!("body: {e}")))?
+            .label
+    };
+    if label.chars().count() > 64 {
+        return Err(ApiError::unprocessable("label: at most 64 characters"));
+    }
+    let key_id = format!("BK{}", random_chars(14, UPPER_DIGITS));
+    let secret = random_chars(32, ALNUM);
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    // One writer per user at a time, so the count below holds.
+    tx.execute(
+        "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+        &[&(principal.user as i64)],
+    )
+    .await?;
+    let live: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
+            &[&(principal.user as i64)],
+        )
+        .await?
+        .get(0);
+    if live >= MAX_KEYS {
+        return Err(ApiError::conflict(format!(
+            "at most {MAX_KEYS} live keys: revoke one first"
+        )));
+    }
+    let row = tx
+        .query_one(
+            "INSERT INTO api_keys (key_id, user_id, secret_sha256, label) VALUES ($1, $2, $3, $4)
+             RETURNING to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+            &[
+                &key_id,
+                &(principal.user as i64),
+                &secret_hash(&secret).as_slice(),
+                &label,
+            ],
+        )
+        .await?;
+    tx.commit().await?;
+    tracing::info!(user = principal.user, key_id, "API key created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKey {
+            key: KeyView {
+                key_id,
+                label,
+                created_at: row.get(0),
+            },
+            secret,
+        }),
+    ))
+}
+
+/// `GET /v1/keys`: the caller's live keys, newest first.
+pub async fn list(
+    State(state): State<UserState>,
+    principal: Principal,
+) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT key_id, label,
+                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+             FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL
+             ORDER BY created_at DESC, key_id",
+            &[&(principal.user as i64)],
+        )
+        .await?;
+    Ok(Json(
+        rows.iter()
+            .map(|r| KeyView {
+                key_id: r.get(0),
+                label: r.get(1),
+                created_at: r.get(2),
+            })
+            .collect(),
+    ))
+}
+
+/// `DELETE /v1/keys/{key_id}`: revokes one of the caller's keys (anyone else's: 404).
+pub async fn revoke(
+    State(state): State<UserState>,
+    principal: Principal,
+    Path(key_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let client = state.pool.get().await?;
+    let n = client
+        .execute(
+            "UPDATE api_keys SET revoked_at = now(), changed_at = clock_timestamp()
+             WHERE key_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+            &[&key_id, &(principal.user as i64)],
+        )
+        .await?;
+    if n == 0 {
+        return Err(ApiError::not_found("no such key"));
+    }
+    tracing::info!(user = principal.user, key_id, "API key revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Every live key: `(key_id, user, SHA-256 of the secret)`, for the gateway's key store.
+pub async fn live_keys(pool: &Pool) -> Result<Vec<(String, u64, [u8; 32])>, ApiError> {
+    let client = pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT key_id, user_id, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let hash: &[u8] = r.get(2);
+            Some((r.get(0), r.get::<_, i64>(1) as u64, hash.try_into().ok()?))
+        })
+        .collect())
+}
+
+/// A cached key: who it belongs to and its secret's hash (`None`: no such live key).
+type Cached = Option<(u64, Role, [u8; 32])>;
+
+/// Verifies Alpaca key headers against the `api_keys` table, caching each answer for
+/// [`PgKeys::TTL`]: a new key works at once, a revoked one stops within the TTL.
+pub struct PgKeys {
+    pool: Pool,
+    cache: Mutex<HashMap<String, (Instant, Cached)>>,
+}
+
+impl std::fmt::Debug for PgKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgKeys").finish_non_exhaustive()
+    }
+}
+
+impl PgKeys {
+    /// How long an answer is reused.
+    pub const TTL: Duration = Duration::from_secs(1);
+
+    /// A verifier over `pool`'s `api_keys`.
+    pub fn new(pool: Pool) -> Self {
+        PgKeys {
+            pool,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn lookup(&self, key_id: &str) -> Result<Cached, ApiError> {
+        let now = Instant::now();
+        if let Some((at, hit)) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key_id)
+            && now.duration_since(*at) < Self::TTL
+        {
+            return Ok(*hit);
+        }
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                "SELECT k.user_id, u.role, k.secret_sha256 FROM api_keys k
+                 JOIN users u ON u.id = k.user_id
+                 WHERE k.key_id = $1 AND k.revoked_at IS NULL",
+                &[&key_id],
+            )
+            .await?;
+        let found = row.and_then(|r| {
+            let hash: &[u8] = r.get(2);
+            Some((
+                r.get::<_, i64>(0) as u64,
+                Role::parse(r.get(1)),
+                hash.try_into().ok()?,
+            ))
+        });
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > 100_000 {
+            cache.retain(|_, (at, _)| now.duration_since(*at) < Self::TTL);
+        }
+        cache.insert(key_id.to_string(), (now, found));
+        Ok(found)
+    }
+}
+
+impl KeyVerifier for PgKeys {
+    fn verify<'a>(
+        &'a self,
+        key_id: &'a str,
+        secret: &'a str,
+    ) -> BoxFuture<'a, Result<Option<Principal>, ApiError>> {
+        Box::pin(async move {
+            if key_id.len() > 64 {
+                return Ok(None);
+            }
+            Ok(self.lookup(key_id).await?.and_then(|(user, role, hash)| {
+                constant_time_eq(&hash, &secret_hash(secret)).then(|| Principal {
+                    user,
+                    role,
+                    key_id: Some(key_id.to_string()),
+                })
+            }))
+        })
+    }
+}

@@ -1,0 +1,304 @@
+//! Accounts and sessions: register, log in, refresh, log out, who am I.
+//!
+//! Login answers an access token (a JWT, minutes) and a refresh token (random, days).
+//! A refresh token is used once: refreshing marks it used and issues a new one in the
+//! same family. A used token presented again means someone else has it: the whole
+//! family is revoked and both parties must log in again. Logout revokes the family.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use bourse_shell::ApiError;
+use bourse_shell::auth::{Principal, Role, random_hex, secret_hash};
+use bourse_shell::extract::Json;
+use deadpool_postgres::GenericClient;
+use serde::{Deserialize, Serialize};
+
+use crate::{UserState, password};
+
+/// A user, as the API shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UserView {
+    /// The user id (also the engine account).
+    pub id: u64,
+    /// The login name.
+    pub username: String,
+    /// `user` or `admin`.
+    pub role: Role,
+}
+
+/// `POST /v1/users` and `POST /v1/auth/login` bodies.
+#[derive(Debug, Deserialize)]
+pub struct Credentials {
+    /// 3 to 64 characters: letters, digits, `_ . - @`.
+    pub username: String,
+    /// 8 to 128 characters.
+    pub password: String,
+}
+
+/// What login and refresh answer.
+#[derive(Debug, Serialize)]
+pub struct Tokens {
+    /// The JWT for `Authorization: Bearer`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    /// Exchange it at `/v1/auth/refresh` for new tokens (once).
+    pub refresh_token: String,
+    /// Who logged in.
+    pub user: UserView,
+}
+
+/// `POST /v1/auth/refresh` and `/v1/auth/logout` bodies.
+#[derive(Debug, Deserialize)]
+pub struct Refresh {
+    /// The refresh token from login or the last refresh.
+    pub refresh_token: String,
+}
+
+fn check_credentials(c: &Credentials) -> Result<(), ApiError> {
+    let name_ok = (3..=64).contains(&c.username.len())
+        && c.username
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "_.-@".contains(ch));
+    if !name_ok {
+        return Err(ApiError::unprocessable(
+            "username: 3 to 64 characters, letters, digits and _ . - @",
+        ));
+    }
+    if !(8..=128).contains(&c.password.chars().count()) {
+        return Err(ApiError::unprocessable("password: 8 to 128 characters"));
+    }
+    Ok(())
+}
+
+async fn hash_blocking(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+async fn verify_blocking(password: String, phc: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || password::verify(&password, &phc))
+        .await
+        .map_err(ApiError::internal)
+}
+
+/// Creates a user with `role`; 409 if the name is taken.
+pub async fn create_user(
+    state: &UserState,
+    credentials: &Credentials,
+    role: Role,
+) -> Result<UserView, ApiError> {
+    check_credentials(credentials)?;
+    let phc = hash_blocking(credentials.password.clone()).await?;
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)
+             ON CONFLICT (username) DO NOTHING RETURNING id",
+            &[&credentials.username, &phc, &role.as_str()],
+        )
+        .await?
+        .ok_or_else(|| ApiError::conflict("username taken"))?;
+    Ok(UserView {
+        id: row.get::<_, i64>(0) as u64,
+        username: credentials.username.clone(),
+        role,
+    })
+}
+
+/// Makes sure an admin called `username` exists (created with `password` if missing;
+/// an existing user of that name is made admin, its password left as it is).
+pub async fn ensure_admin(state: &UserState, credentials: &Credentials) -> Result<(), ApiError> {
+    match create_user(state, credentials, Role::Admin).await {
+        Err(e) if e.status == StatusCode::CONFLICT => {
+            let client = state.pool.get().await?;
+            client
+                .execute(
+                    "UPDATE users SET role = 'admin' WHERE username = $1",
+                    &[&credentials.username],
+                )
+                .await?;
+            Ok(())
+        }
+        other => other.map(|_| ()),
+    }
+}
+
+/// `POST /v1/users`: register.
+pub async fn register(
+    State(state): State<UserState>,
+    Json(credentials): Json<Credentials>,
+) -> Result<(StatusCode, Json<UserView>), ApiError> {
+    let user = create_user(&state, &credentials, Role::User).await?;
+    tracing::info!(user = user.id, "registered");
+    Ok((StatusCode::CREATED, Json(user)))
+}
+
+/// `GET /v1/users/me`.
+pub async fn me(
+    State(state): State<UserState>,
+    principal: Principal,
+) -> Result<Json<UserView>, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT username, role FROM users WHERE id = $1",
+            &[&(principal.user as i64)],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such user"))?;
+    Ok(Json(UserView {
+        id: principal.user,
+        username: row.get(0),
+        role: Role::parse(row.get(1)),
+    }))
+}
+
+/// A hash of a random password, verified for unknown users so that a login's timing
+/// does not tell whether the name exists.
+fn no_user() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| password::hash(&random_hex(16)).unwrap_or_default())
+}
+
+/// `POST /v1/auth/login`.
+pub async fn login(
+    State(state): State<UserState>,
+    Json(credentials): Json<Credentials>,
+) -> Result<Json<Tokens>, ApiError> {
+    let client = state.pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT id, password_hash, role FROM users WHERE username = $1",
+            &[&credentials.username],
+        )
+        .await?;
+    let phc = row
+        .as_ref()
+        .map_or_else(|| no_user().to_string(), |r| r.get(1));
+    let ok = verify_blocking(credentials.password.clone(), phc).await?;
+    let Some(row) = row.filter(|_| ok) else {
+        return Err(ApiError::unauthorized("wrong username or password"));
+    };
+    let user = UserView {
+        id: row.get::<_, i64>(0) as u64,
+        username: credentials.username,
+        role: Role::parse(row.get(2)),
+    };
+    let family = random_hex(16);
+    let refresh_token = new_refresh(&state, &client, user.id, &family).await?;
+    tracing::info!(user = user.id, "logged in");
+    tokens(&state, user, refresh_token).map(Json)
+}
+
+/// Stores a new refresh token of `family` and returns it.
+async fn new_refresh(
+    state: &UserState,
+    client: &impl GenericClient,
+    user: u64,
+    family: &str,
+) -> Result<String, ApiError> {
+    let token = random_hex(32);
+    client
+        .execute(
+            "INSERT INTO refresh_tokens (token_sha256, user_id, family, expires_at)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+            &[
+                &secret_hash(&token).as_slice(),
+                &(user as i64),
+                &family,
+                &(state.refresh_ttl.as_secs_f64()),
+            ],
+        )
+        .await?;
+    Ok(token)
+}
+
+fn tokens(state: &UserState, user: UserView, refresh_token: String) -> Result<Tokens, ApiError> {
+    Ok(Tokens {
+        access_token: state.auth.tokens.issue(user.id, user.role)?,
+        token_type: "Bearer",
+        expires_in: state.auth.tokens.ttl.as_secs(),
+        refresh_token,
+        user,
+    })
+}
+
+/// `POST /v1/auth/refresh`: a new pair for a live refresh token, which is used up.
+pub async fn refresh(
+    State(state): State<UserState>,
+    Json(body): Json<Refresh>,
+) -> Result<Json<Tokens>, ApiError> {
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let hash = secret_hash(&body.refresh_token);
+    let row = tx
+        .query_opt(
+            "SELECT t.user_id, t.family, t.used_at IS NOT NULL, t.revoked_at IS NOT NULL,
+                    t.expires_at < now(), u.username, u.role
+             FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+             WHERE t.token_sha256 = $1 FOR UPDATE OF t",
+            &[&hash.as_slice()],
+        )
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown refresh token"))?;
+    let family: String = row.get(1);
+    let (used, revoked, expired): (bool, bool, bool) = (row.get(2), row.get(3), row.get(4));
+    if used && !revoked {
+        // Presented twice: it was copied. End every session of this login.
+        tx.execute(
+            "UPDATE refresh_tokens SET revoked_at = now() WHERE family = $1 AND revoked_at IS NULL",
+            &[&family],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(family, "refresh token reused: login revoked");
+        return Err(ApiError::unauthorized(
+            "refresh token already used: this login was revoked, log in again",
+        ));
+    }
+    if revoked || expired {
+        return Err(ApiError::unauthorized(
+            "refresh token expired or revoked: log in again",
+        ));
+    }
+    tx.execute(
+        "UPDATE refresh_tokens SET used_at = now() WHERE token_sha256 = $1",
+        &[&hash.as_slice()],
+    )
+    .await?;
+    let user = UserView {
+        id: row.get::<_, i64>(0) as u64,
+        username: row.get(5),
+        role: Role::parse(row.get(6)),
+    };
+    let token = new_refresh(&state, &tx, user.id, &family).await?;
+    tx.commit().await?;
+    tokens(&state, user, token).map(Json)
+}
+
+/// `POST /v1/auth/logout`: revokes every refresh token of the login.
+pub async fn logout(
+    State(state): State<UserState>,
+    Json(body): Json<Refresh>,
+) -> Result<StatusCode, ApiError> {
+    let client = state.pool.get().await?;
+    let n = client
+        .execute(
+            "UPDATE refresh_tokens SET revoked_at = now()
+             WHERE family = (SELECT family FROM refresh_tokens WHERE token_sha256 = $1)
+               AND revoked_at IS NULL",
+            &[&secret_hash(&body.refresh_token).as_slice()],
+        )
+        .await?;
+    if n == 0 {
+        return Err(ApiError::unauthorized(
+            "unknown or already revoked refresh token",
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,390 @@
+//! The user service over real HTTP on 127.0.0.1, against real PostgreSQL (a schema of
+//! its own per test): every endpoint's success and error paths, token rotation and
+//! reuse detection, API keys as Alpaca headers, isolation between users, rate limits,
+//! health, readiness and metrics.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
+use bourse_shell::client::{Client, Reply};
+use bourse_user::keys::PgKeys;
+use bourse_user::{UserState, app, prepare};
+use serde_json::{Value, json};
+
+const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
+
+struct Service {
+    base: String,
+    schema: String,
+    pool: deadpool_postgres::Pool,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Service {
+    /// Starts the service in a fresh schema; `burst` requests per principal before 429.
+    async fn start(burst: u32) -> Service {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!("users_{}_{}", std::process::id(), nanos % 1_000_000_000_000);
+        let pool = bourse_shell::db::pool(PG, Some(&schema), 4).await.unwrap();
+        prepare(&pool).await.expect("PostgreSQL on 127.0.0.1:5432");
+        let state = UserState {
+            pool: pool.clone(),
+            auth: Arc::new(Auth {
+                tokens: TokenKeys::new(b"test secret", Duration::from_secs(900)),
+                keys: Arc::new(PgKeys::new(pool.clone())),
+                limit: RateLimit::new(
+                    NonZeroU32::new(burst).unwrap(),
+                    NonZeroU32::new(burst).unwrap(),
+                ),
+            }),
+            refresh_ttl: Duration::from_secs(3600),
+        };
+        let (listener, addr) = bourse_shell::server::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(bourse_shell::server::serve(listener, app(state), async {
+            let _ = rx.await;
+        }));
+        Service {
+            base: format!("http://{addr}"),
+            schema,
+            pool,
+            stop: Some(tx),
+        }
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let c = self.pool.get().await.unwrap();
+        c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
+            .await
+            .unwrap();
+    }
+}
+
+/// Asserts the shell's error shape and status.
+fn assert_error(r: &Reply, status: StatusCode) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(
+        r.json["code"].as_u64(),
+        Some(u64::from(status.as_u16()) * 100_000 + 10_000),
+        "{}",
+        r.text
+    );
+    assert!(r.json["message"].as_str().is_some_and(|m| !m.is_empty()));
+}
+
+async fn register_and_login(c: &Client, name: &str) -> (u64, String, String) {
+    let r = c
+        .post(
+            "/v1/users",
+            &json!({"username": name, "password": "pass-word-1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let id = r.json["id"].as_u64().unwrap();
+    let r = c
+        .post(
+            "/v1/auth/login",
+            &json!({"username": name, "password": "pass-word-1"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["user"]["id"], id);
+    assert_eq!(r.json["token_type"], "Bearer");
+    (
+        id,
+        r.json["access_token"].as_str().unwrap().to_string(),
+        r.json["refresh_token"].as_str().unwrap().to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_login_refresh_and_logout() {
+    let s = Service::start(1_000).await;
+    let c = s.client();
+
+    // Registration: validation, then a user, then the name is taken.
+    let bad = [
+        (
+            json!({"username": "ab", "password": "long enough"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"username": "has space", "password": "long enough"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"username": "alice", "password": "short"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"username": "alice"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"username": 7, "password": "long enough"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+    ];
+    for (body, status) in bad {
+        let r = c.post("/v1/users", &body).await.unwrap();
+        assert_error(&r, status);
+    }
+    let r = c
+        .send(axum::http::Method::POST, "/v1/users", None)
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::BAD_REQUEST);
+    let (alice, access, refresh) = register_and_login(&c, "alice").await;
+    let r = c
+        .post(
+            "/v1/users",
+            &json!({"username": "alice", "password": "another-pass"}),
+        )
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::CONFLICT);
+
+    // Wrong passwords and unknown users look the same.
+    for body in [
+        json!({"username": "alice", "password": "wrong-password"}),
+        json!({"username": "nobody", "password": "wrong-password"}),
+    ] {
+        let r = c.post("/v1/auth/login", &body).await.unwrap();
+        assert_error(&r, StatusCode::UNAUTHORIZED);
+        assert_eq!(r.json["message"], "wrong username or password");
+    }
+
+    // Who am I: with the token; without credentials or with a forged one, 401.
+    let me = c
+        .clone()
+        .with_token(&access)
+        .get("/v1/users/me")
+        .await
+        .unwrap();
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(
+        me.json,
+        json!({"id": alice, "username": "alice", "role": "user"})
+    );
+    assert_error(
+        &c.get("/v1/users/me").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    );
+    let forged = c.clone().with_token("eyJhbGciOiJIUzI1NiJ9.e30.x");
+    assert_error(
+        &forged.get("/v1/users/me").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    );
+    let basic = c.clone().with_header("authorization", "Basic YTpi");
+    assert_error(
+        &basic.get("/v1/users/me").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    );
+
+    // Refresh rotates: the new token works once; the old one again revokes the login.
+    let r = c
+        .post("/v1/auth/refresh", &json!({"refresh_token": refresh}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let rotated = r.json["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(rotated, refresh);
+    let again = c
+        .post("/v1/auth/refresh", &json!({"refresh_token": refresh}))
+        .await
+        .unwrap();
+    assert_error(&again, StatusCode::UNAUTHORIZED);
+    assert!(
+        again.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("already used")
+    );
+    let r = c
+        .post("/v1/auth/refresh", &json!({"refresh_token": rotated}))
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::UNAUTHORIZED);
+
+    // Logout revokes the login's refresh tokens.
+    let (_, _, refresh) = register_and_login(&c, "bob").await;
+    let r = c
+        .post("/v1/auth/logout", &json!({"refresh_token": refresh}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = c
+        .post("/v1/auth/refresh", &json!({"refresh_token": refresh}))
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::UNAUTHORIZED);
+    let r = c
+        .post("/v1/auth/logout", &json!({"refresh_token": "unknown"}))
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::UNAUTHORIZED);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_keys_work_as_alpaca_headers_and_stay_their_owners() {
+    let s = Service::start(1_000).await;
+    let c = s.client();
+    let (alice, alice_token, _) = register_and_login(&c, "alice").await;
+    let (_, bob_token, _) = register_and_login(&c, "bob").await;
+    let alice_c = c.clone().with_token(&alice_token);
+    let bob_c = c.clone().with_token(&bob_token);
+
+    let r = alice_c
+        .post("/v1/keys", &json!({"label": "market maker"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let key_id = r.json["key_id"].as_str().unwrap().to_string();
+    let secret = r.json["secret"].as_str().unwrap().to_string();
+    assert_eq!(key_id.len(), 16, "fits the gateway's alpha16");
+    assert!(key_id.starts_with("BK"));
+    assert_eq!(secret.len(), 32, "the gateway Login's 32 bytes");
+    assert!(secret.chars().all(|ch| ch.is_ascii_alphanumeric()));
+    // No body at all is fine too.
+    let r = alice_c
+        .send(axum::http::Method::POST, "/v1/keys", None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let second = r.json["key_id"].as_str().unwrap().to_string();
+
+    // The pair authenticates as Alpaca's headers.
+    let keyed = c.clone().with_key(&key_id, &secret);
+    let me = keyed.get("/v1/users/me").await.unwrap();
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.json["id"], alice);
+    let wrong = c.clone().with_key(&key_id, &"x".repeat(32));
+    assert_error(
+        &wrong.get("/v1/users/me").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    );
+    let half = c.clone().with_header("apca-api-key-id", &key_id);
+    assert_error(
+        &half.get("/v1/users/me").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    );
+
+    // Listing shows the caller's keys only, never a secret.
+    let list = alice_c.get("/v1/keys").await.unwrap();
+    assert_eq!(list.status, StatusCode::OK);
+    let ids: Vec<&str> = list
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["key_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&key_id.as_str()) && ids.contains(&second.as_str()));
+    assert!(!list.text.contains(&secret));
+    assert_eq!(bob_c.get("/v1/keys").await.unwrap().json, json!([]));
+
+    // Bob cannot revoke Alice's key: 404, as for a key that does not exist.
+    assert_error(
+        &bob_c.delete(&format!("/v1/keys/{key_id}")).await.unwrap(),
+        StatusCode::NOT_FOUND,
+    );
+    assert_error(
+        &alice_c.delete("/v1/keys/BKNOSUCHKEY00000").await.unwrap(),
+        StatusCode::NOT_FOUND,
+    );
+    let r = alice_c.delete(&format!("/v1/keys/{key_id}")).await.unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    // Revoked: refused once the verifier's cache has expired.
+    tokio::time::sleep(PgKeys::TTL + Duration::from_millis(100)).await;
+    assert_error(
+        &keyed.get("/v1/users/me").await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+    );
+    let live = bourse_user::keys::live_keys(&s.pool).await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].0, second);
+    assert_eq!(live[0].1, alice);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_health_readiness_metrics_and_unknown_routes() {
+    let s = Service::start(5).await;
+    let c = s.client();
+    let (_, token, _) = register_and_login(&c, "carol").await;
+    let authed = c.clone().with_token(&token);
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        statuses.push(authed.get("/v1/users/me").await.unwrap());
+    }
+    let limited = statuses
+        .iter()
+        .find(|r| r.status == StatusCode::TOO_MANY_REQUESTS)
+        .expect("the burst of 5 runs out within 8 requests");
+    assert_error(limited, StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1);
+    assert_eq!(statuses[0].status, StatusCode::OK);
+
+    let health = c.get("/healthz").await.unwrap();
+    assert_eq!(
+        (health.status, health.json.clone()),
+        (StatusCode::OK, json!({"status": "ok"}))
+    );
+    let ready = c.get("/readyz").await.unwrap();
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    assert_error(
+        &c.get("/no/such/route").await.unwrap(),
+        StatusCode::NOT_FOUND,
+    );
+    let with_id = c.clone().with_header("x-request-id", "req-42");
+    let r = with_id.get("/healthz").await.unwrap();
+    assert_eq!(
+        r.headers["x-request-id"], "req-42",
+        "the request id comes back"
+    );
+    let r = c.get("/healthz").await.unwrap();
+    assert!(
+        !r.headers["x-request-id"].is_empty(),
+        "one is made if none came"
+    );
+
+    let metrics = c.get("/metrics").await.unwrap();
+    assert_eq!(metrics.status, StatusCode::OK);
+    let line = metrics
+        .text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_requests_total")
+                && l.contains("route=\"/v1/users/me\"")
+                && l.contains("status=\"429\"")
+        })
+        .unwrap_or_else(|| panic!("no 429 series in\n{}", metrics.text));
+    let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1.0);
+    let _: Value = ready.json;
+    s.stop().await;
+}

@@ -1,0 +1,65 @@
+//! `bourse serve user`: the user service (accounts, logins, API keys) on its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bourse_shell::config::ShellArgs;
+use bourse_user::keys::PgKeys;
+use bourse_user::session::Credentials;
+use bourse_user::{UserState, app, prepare};
+
+/// Arguments of `bourse serve user`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Args {
+    /// Address to listen on (port 0: any free port; the chosen one is printed).
+    #[arg(long, env = "BOURSE_USER_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: SocketAddr,
+    /// Days a refresh token lives.
+    #[arg(long, env = "BOURSE_REFRESH_DAYS", default_value_t = 30)]
+    refresh_days: u64,
+    /// Make sure this admin exists: `USERNAME:PASSWORD` (created if missing).
+    #[arg(long, env = "BOURSE_ADMIN", hide_env_values = true)]
+    admin: Option<String>,
+    #[command(flatten)]
+    shell: ShellArgs,
+}
+
+/// Runs the user service until SIGINT or SIGTERM.
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    bourse_shell::telemetry::init_logging(args.shell.log_json);
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let pool = args.shell.pool().await?;
+        prepare(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))
+            .context("migrating the user schema (is PostgreSQL up?)")?;
+        let auth = args.shell.auth(Arc::new(PgKeys::new(pool.clone())))?;
+        let state = UserState {
+            pool,
+            auth,
+            refresh_ttl: Duration::from_secs(args.refresh_days * 86_400),
+        };
+        if let Some(admin) = &args.admin {
+            let (username, password) = admin
+                .split_once(':')
+                .context("--admin must be USERNAME:PASSWORD")?;
+            let credentials = Credentials {
+                username: username.into(),
+                password: password.into(),
+            };
+            bourse_user::session::ensure_admin(&state, &credentials)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the admin: {}", e.message))?;
+        }
+        let (listener, addr) = bourse_shell::server::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        tracing::info!(%addr, database = %args.shell.database_url, "user service listening");
+        println!("bourse user service on http://{addr}");
+        bourse_shell::server::serve(listener, app(state), bourse_shell::server::signal()).await?;
+        Ok(())
+    })
+}
