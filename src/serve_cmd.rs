@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bourse_core::{Command, Engine, EngineConfig};
-use bourse_gateway::keys::KeyStore;
+use bourse_core::{FixedStr, UserId};
+use bourse_gateway::keys::{KeyStore, SharedKeys};
 use bourse_gateway::server::{GatewayConfig, run};
 
 use crate::demo;
@@ -34,6 +35,14 @@ pub(crate) struct Args {
     /// API keys, one `KEY_ID USER SHA256_HEX_OF_SECRET` a line [default: DATA_DIR/keys.txt].
     #[arg(long, env = "BOURSE_KEYS")]
     pub(crate) keys: Option<PathBuf>,
+    /// Also accept the user service's API keys from this PostgreSQL database, polled
+    /// every 500 ms: a key made over HTTP logs in here within a second, a revoked one
+    /// is refused (and its sessions logged out). The key file becomes optional.
+    #[arg(long, env = "BOURSE_KEYS_DB")]
+    pub(crate) keys_db: Option<String>,
+    /// The PostgreSQL schema of the user service's tables (with `--keys-db`).
+    #[arg(long, env = "BOURSE_KEYS_DB_SCHEMA")]
+    pub(crate) keys_db_schema: Option<String>,
     /// Commands in the replay format (JSON Lines) applied once, on an empty journal:
     /// instruments, users, deposits.
     #[arg(long)]
@@ -101,19 +110,33 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
             .keys
             .clone()
             .unwrap_or_else(|| args.data_dir.join("keys.txt"));
-        let keys = KeyStore::load(&path).with_context(|| {
-            format!(
-                "no API keys: write {} (see docs/protocol.md) or run with --demo",
-                path.display()
-            )
-        })?;
+        let keys = match KeyStore::load(&path) {
+            Err(bourse_gateway::keys::KeyFileError::Io { .. }) if args.keys_db.is_some() => {
+                KeyStore::default()
+            }
+            other => other.with_context(|| {
+                format!(
+                    "no API keys: write {} (see docs/protocol.md), give --keys-db, or run with --demo",
+                    path.display()
+                )
+            })?,
+        };
         let boot = match &args.bootstrap {
             Some(p) => bootstrap(p)?,
             None => Vec::new(),
         };
         (keys, boot)
     };
+    let file_keys = keys.clone();
     let mut config = GatewayConfig::new(&args.data_dir, keys);
+    if let Some(url) = &args.keys_db {
+        follow_key_db(
+            url.clone(),
+            args.keys_db_schema.clone(),
+            file_keys,
+            config.keys.clone(),
+        );
+    }
     config.bind = args.bind.clone();
     config.throttle = args.throttle;
     config.engine_core = args.engine_core;
@@ -127,7 +150,7 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
         config.bind,
         config.feed.as_deref().unwrap_or("(off)"),
         config.data_dir.display(),
-        config.keys.len(),
+        config.keys.current().len(),
         config.throttle,
         if config.spin { ", busy-spin" } else { "" }
     );
@@ -157,4 +180,51 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
         }
     })?;
     Ok(())
+}
+
+/// Keeps `shared` equal to the key file's keys plus the user service's live keys,
+/// polling its database every 500 ms on a thread of its own.
+fn follow_key_db(url: String, schema: Option<String>, file: KeyStore, shared: SharedKeys) {
+    std::thread::spawn(move || {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return eprintln!("bourse: key database follower: {e}"),
+        };
+        rt.block_on(async move {
+            let pool = match bourse_shell::db::pool(&url, schema.as_deref(), 1).await {
+                Ok(p) => p,
+                Err(e) => return eprintln!("bourse: key database {url}: {e}"),
+            };
+            let mut failing = false;
+            loop {
+                match bourse_user::keys::live_keys(&pool).await {
+                    Ok(rows) => {
+                        let mut store = file.clone();
+                        for (key_id, user, hash) in rows {
+                            if let Ok(id) = FixedStr::new(&key_id) {
+                                store.insert_hash(id, UserId(user), hash);
+                            }
+                        }
+                        shared.replace(store);
+                        if failing {
+                            eprintln!("bourse: key database answers again");
+                            failing = false;
+                        }
+                    }
+                    Err(e) if !failing => {
+                        eprintln!(
+                            "bourse: key database: {} (keeping the keys it had)",
+                            e.message
+                        );
+                        failing = true;
+                    }
+                    Err(_) => {}
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        });
+    });
 }

@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use bourse_core::{FixedStr, UserId};
 use sha2::{Digest, Sha256};
@@ -33,7 +35,7 @@ pub enum KeyFileError {
 }
 
 /// The keys the gateway accepts.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyStore {
     keys: HashMap<FixedStr, (UserId, [u8; 32])>,
 }
@@ -103,6 +105,21 @@ impl KeyStore {
         format!("{key_id} {} {hex}", user.0)
     }
 
+    /// Adds a key by the SHA-256 of its secret (as the user service stores it).
+    pub fn insert_hash(&mut self, key_id: FixedStr, user: UserId, secret_sha256: [u8; 32]) {
+        self.keys.insert(key_id, (user, secret_sha256));
+    }
+
+    /// Adds every key of `other` (its keys win).
+    pub fn extend(&mut self, other: &KeyStore) {
+        self.keys.extend(other.keys.iter().map(|(k, v)| (*k, *v)));
+    }
+
+    /// The user a key belongs to, whatever the secret.
+    pub fn user_of(&self, key_id: &FixedStr) -> Option<UserId> {
+        self.keys.get(key_id).map(|(u, _)| *u)
+    }
+
     /// The user of a key whose secret matches.
     pub fn check(&self, key_id: &FixedStr, secret: &[u8; 32]) -> Option<UserId> {
         let (user, want) = self.keys.get(key_id)?;
@@ -120,6 +137,51 @@ impl KeyStore {
     /// Whether there are no keys.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+/// A key store that can be replaced while the gateway runs: keys made or revoked in
+/// the user service reach the gateway's I/O thread without a restart. The I/O thread
+/// looks at [`version`](Self::version) (one atomic load) on every loop and takes the
+/// new store when it changed; sessions whose key is gone are logged out then.
+#[derive(Clone, Debug, Default)]
+pub struct SharedKeys {
+    store: Arc<RwLock<Arc<KeyStore>>>,
+    version: Arc<AtomicU64>,
+}
+
+impl SharedKeys {
+    /// Starts with `store`.
+    pub fn new(store: KeyStore) -> Self {
+        SharedKeys {
+            store: Arc::new(RwLock::new(Arc::new(store))),
+            version: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Puts `store` in place (nothing happens if it is the same).
+    pub fn replace(&self, store: KeyStore) {
+        let mut current = self.store.write().unwrap_or_else(|e| e.into_inner());
+        if **current != store {
+            *current = Arc::new(store);
+            self.version.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// The store now.
+    pub fn current(&self) -> Arc<KeyStore> {
+        self.store.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes every time the store is replaced by a different one.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+}
+
+impl From<KeyStore> for SharedKeys {
+    fn from(store: KeyStore) -> Self {
+        SharedKeys::new(store)
     }
 }
 

@@ -37,7 +37,7 @@ use disruptor::{
     BusySpinWithSpinLoopHint, Polling, ProcessorSettings, Producer, build_single_producer,
 };
 
-use crate::keys::KeyStore;
+use crate::keys::{KeyStore, SharedKeys};
 use crate::protocol::{ClientMsg, EnterOrder, Liquidity, ServerMsg, decode_client, encode_server};
 use crate::session::{Session, Throttle};
 use crate::wake::{
@@ -52,8 +52,8 @@ pub struct GatewayConfig {
     pub bind: String,
     /// Journal and snapshots.
     pub data_dir: PathBuf,
-    /// Accepted API keys.
-    pub keys: KeyStore,
+    /// Accepted API keys (replaceable while running).
+    pub keys: SharedKeys,
     /// Messages per second per session (0: unlimited).
     pub throttle: u32,
     /// Pin the engine stage to this core.
@@ -76,11 +76,11 @@ pub struct GatewayConfig {
 impl GatewayConfig {
     /// Defaults for a data directory and key store: `tcp://127.0.0.1:5555`, 10,000
     /// messages a second per session, yielding stages, 64Ki-slot rings.
-    pub fn new(data_dir: impl Into<PathBuf>, keys: KeyStore) -> Self {
+    pub fn new(data_dir: impl Into<PathBuf>, keys: impl Into<SharedKeys>) -> Self {
         GatewayConfig {
             bind: "tcp://127.0.0.1:5555".into(),
             data_dir: data_dir.into(),
-            keys,
+            keys: keys.into(),
             throttle: 10_000,
             engine_core: None,
             spin: false,
@@ -468,6 +468,8 @@ fn run_with<W: WaitStrategy + 'static>(
             socket,
             out: Vec::with_capacity(128),
         },
+        keys_version: config.keys.version(),
+        store: config.keys.current(),
         keys: config.keys,
         throttle: config.throttle,
         symbols,
@@ -478,6 +480,7 @@ fn run_with<W: WaitStrategy + 'static>(
     let mut body = zmq::Message::new();
     let mut pending: Vec<Inbound> = Vec::with_capacity(256);
     while !shutdown.load(Ordering::Relaxed) {
+        io.refresh_keys();
         let mut busy = false;
         // Read frames only while the ring keeps up: what cannot be published waits in
         // ZeroMQ's queues (backpressure), never in an unbounded buffer here.
@@ -618,7 +621,10 @@ impl Wire {
 /// The I/O thread's state.
 struct Io {
     wire: Wire,
-    keys: KeyStore,
+    keys: SharedKeys,
+    /// The keys as of `keys_version`.
+    store: Arc<KeyStore>,
+    keys_version: u64,
     throttle: u32,
     symbols: HashMap<Symbol, SymbolId>,
     sessions: HashMap<Vec<u8>, Session>,
@@ -627,6 +633,38 @@ struct Io {
 }
 
 impl Io {
+    /// Takes the key store if it was replaced, and logs out every session whose key
+    /// is gone or now names another user (telling it with `LoginRejected`).
+    fn refresh_keys(&mut self) {
+        let version = self.keys.version();
+        if version == self.keys_version {
+            return;
+        }
+        self.keys_version = version;
+        self.store = self.keys.current();
+        let mut revoked = Vec::new();
+        for (identity, s) in &mut self.sessions {
+            if let (Some(key), Some(user)) = (s.key, s.user)
+                && self.store.user_of(&key) != Some(user)
+            {
+                s.user = None;
+                s.key = None;
+                if self.routes.get(&user) == Some(identity) {
+                    self.routes.remove(&user);
+                }
+                revoked.push(identity.clone());
+            }
+        }
+        for identity in revoked {
+            self.wire.send(
+                &identity,
+                &ServerMsg::LoginRejected {
+                    reason: bourse_core::RejectReason::BadCredentials,
+                },
+            );
+        }
+    }
+
     /// Handles one message (`whole`: exactly identity + one frame); returns the command
     /// to publish, if any.
     fn on_frame(&mut self, identity: &[u8], frame: &[u8], whole: bool) -> Option<Inbound> {
@@ -640,6 +678,7 @@ impl Io {
         if !self.sessions.contains_key(identity) {
             let session = Session {
                 user: None,
+                key: None,
                 throttle: Throttle::new(self.throttle, now),
             };
             self.sessions.insert(identity.to_vec(), session);
@@ -661,10 +700,11 @@ impl Io {
         };
         match (msg, user) {
             (ClientMsg::Login { key_id, secret }, _) => {
-                match self.keys.check(&key_id, &secret) {
+                match self.store.check(&key_id, &secret) {
                     Some(u) => {
                         if let Some(s) = self.sessions.get_mut(identity) {
                             s.user = Some(u);
+                            s.key = Some(key_id);
                         }
                         self.routes.insert(u, identity.to_vec());
                         self.wire

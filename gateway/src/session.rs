@@ -44,6 +44,8 @@ impl Throttle {
 pub struct Session {
     /// The user, once logged in.
     pub user: Option<UserId>,
+    /// The key it logged in with.
+    pub key: Option<bourse_core::FixedStr>,
     /// Its message-rate limit.
     pub throttle: Throttle,
 }
