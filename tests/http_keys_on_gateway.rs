@@ -27,16 +27,18 @@ impl Drop for Proc {
 /// Starts `bourse ARGS`, waits for a line containing `ready` on stdout or stderr and
 /// returns the process and that line.
 fn start(args: &[&str], ready: &str) -> (Proc, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bourse"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn bourse");
+    let mut child = Proc(
+        Command::new(env!("CARGO_BIN_EXE_bourse"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn bourse"),
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     for stream in [
-        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.stderr.take().unwrap()),
+        Box::new(child.0.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.0.stderr.take().unwrap()),
     ] {
         let tx = tx.clone();
         std::thread::spawn(move || {
@@ -52,7 +54,7 @@ fn start(args: &[&str], ready: &str) -> (Proc, String) {
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("bourse {args:?} never said {ready:?}"));
         if line.contains(ready) {
-            return (Proc(child), line);
+            return (child, line);
         }
     }
 }
