@@ -1,7 +1,8 @@
 //! API keys: which key id belongs to which user, and the SHA-256 of its secret.
 //!
-//! A key file has one key a line: `KEY_ID USER SHA256_HEX_OF_SECRET`; blank lines and
-//! lines starting with `#` are skipped. Secrets are 32 random bytes issued to a market
+//! A key file has one key a line: `KEY_ID USER SHA256_HEX_OF_SECRET [service]`; blank
+//! lines and lines starting with `#` are skipped. A `service` key logs in a service
+//! session, which may act for any user and run admin commands (the HTTP services' key). Secrets are 32 random bytes issued to a market
 //! maker, so a fast hash is the right tool (a slow password hash protects guessable
 //! secrets; these are not). Comparison is constant-time.
 
@@ -38,6 +39,7 @@ pub enum KeyFileError {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyStore {
     keys: HashMap<FixedStr, (UserId, [u8; 32])>,
+    services: std::collections::HashSet<FixedStr>,
 }
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
@@ -55,6 +57,7 @@ impl KeyStore {
     /// Parses a key file's text.
     pub fn parse(text: &str) -> Result<Self, KeyFileError> {
         let mut keys = HashMap::new();
+        let mut services = std::collections::HashSet::new();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
@@ -75,12 +78,19 @@ impl KeyStore {
                 .next()
                 .and_then(hex32)
                 .ok_or_else(|| err("secret hash: 64 hex digits of SHA-256"))?;
+            match parts.next() {
+                None => {}
+                Some("service") => {
+                    services.insert(id);
+                }
+                Some(_) => return Err(err("a fourth field can only be `service`")),
+            }
             if parts.next().is_some() {
                 return Err(err("extra fields"));
             }
             keys.insert(id, (user, hash));
         }
-        Ok(KeyStore { keys })
+        Ok(KeyStore { keys, services })
     }
 
     /// Loads a key file.
@@ -110,9 +120,15 @@ impl KeyStore {
         self.keys.insert(key_id, (user, secret_sha256));
     }
 
-    /// Adds every key of `other` (its keys win).
-    pub fn extend(&mut self, other: &KeyStore) {
-        self.keys.extend(other.keys.iter().map(|(k, v)| (*k, *v)));
+    /// Adds a service key (for tests and the all-in-one process).
+    pub fn insert_service(&mut self, key_id: FixedStr, user: UserId, secret: &[u8; 32]) {
+        self.insert(key_id, user, secret);
+        self.services.insert(key_id);
+    }
+
+    /// Whether `key_id` is a service key.
+    pub fn is_service(&self, key_id: &FixedStr) -> bool {
+        self.services.contains(key_id)
     }
 
     /// The user a key belongs to, whatever the secret.

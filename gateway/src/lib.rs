@@ -18,5 +18,6 @@
 pub mod keys;
 pub mod protocol;
 pub mod server;
+mod service;
 pub mod session;
 mod wake;

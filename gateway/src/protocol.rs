@@ -8,8 +8,8 @@
 //! when the frame was long enough to hold one.
 
 use bourse_core::{
-    CancelReason, ClientOrderId, FixedStr, OrderType, Price, Qty, RejectReason, Side, Symbol,
-    TimeInForce,
+    AdminOp, CancelReason, ClientOrderId, FixedStr, OrderType, Price, Qty, RejectReason, Side,
+    Symbol, TimeInForce, UserId,
 };
 
 /// The protocol version this gateway speaks.
@@ -43,6 +43,170 @@ pub mod kind {
     pub const CANCELED: u8 = b'C';
     /// Gateway: order replaced.
     pub const REPLACED: u8 = b'R';
+    /// Service: enter an order for a user.
+    pub const ENTER_FOR: u8 = b'o';
+    /// Service: cancel a user's order.
+    pub const CANCEL_FOR: u8 = b'x';
+    /// Service: replace a user's order.
+    pub const REPLACE_FOR: u8 = b'u';
+    /// Service: open an engine account.
+    pub const ADD_USER: u8 = b'N';
+    /// Service: credit cash or shares.
+    pub const DEPOSIT: u8 = b'D';
+    /// Service: debit free cash or shares.
+    pub const WITHDRAW: u8 = b'W';
+    /// Service: list an instrument.
+    pub const ADD_INSTRUMENT: u8 = b'I';
+    /// Gateway → service: an admin command is done (only inside `FOR`).
+    pub const DONE: u8 = b'K';
+    /// Gateway → service: a report about a service request (variable length).
+    pub const FOR: u8 = b'F';
+}
+
+/// A request of a service session: it acts for any user, and runs admin commands.
+/// Refused (`not_privileged`) to a session whose key is not a service key. Every
+/// request carries a number the service chooses; every report about it comes back in
+/// a [`kind::FOR`] envelope with that number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServiceMsg {
+    /// Enter an order for `user`.
+    EnterFor {
+        /// The service's request number.
+        request: u64,
+        /// For whom.
+        user: UserId,
+        /// The order.
+        order: EnterOrder,
+    },
+    /// Cancel `user`'s order.
+    CancelFor {
+        /// The service's request number.
+        request: u64,
+        /// For whom.
+        user: UserId,
+        /// Its token.
+        token: ClientOrderId,
+    },
+    /// Replace `user`'s order.
+    ReplaceFor {
+        /// The service's request number.
+        request: u64,
+        /// For whom.
+        user: UserId,
+        /// Its token.
+        token: ClientOrderId,
+        /// Its token from now on.
+        new_token: ClientOrderId,
+        /// New price.
+        price: Price,
+        /// New total quantity.
+        qty: Qty,
+    },
+    /// Open an engine account.
+    AddUser {
+        /// The service's request number.
+        request: u64,
+        /// The new account.
+        user: UserId,
+    },
+    /// Credit `amount` of `asset` (`USD` or a symbol).
+    Deposit {
+        /// The service's request number.
+        request: u64,
+        /// Whose account.
+        user: UserId,
+        /// `USD` or a symbol.
+        asset: FixedStr,
+        /// How much (minor units or shares).
+        amount: i64,
+    },
+    /// Debit `amount` of free `asset`.
+    Withdraw {
+        /// The service's request number.
+        request: u64,
+        /// Whose account.
+        user: UserId,
+        /// `USD` or a symbol.
+        asset: FixedStr,
+        /// How much.
+        amount: i64,
+    },
+    /// List an instrument.
+    AddInstrument {
+        /// The service's request number.
+        request: u64,
+        /// Ticker.
+        symbol: Symbol,
+        /// Price increment.
+        tick: Price,
+        /// Quantity increment.
+        lot: Qty,
+    },
+}
+
+impl ServiceMsg {
+    /// The service's request number.
+    pub fn request(&self) -> u64 {
+        match *self {
+            ServiceMsg::EnterFor { request, .. }
+            | ServiceMsg::CancelFor { request, .. }
+            | ServiceMsg::ReplaceFor { request, .. }
+            | ServiceMsg::AddUser { request, .. }
+            | ServiceMsg::Deposit { request, .. }
+            | ServiceMsg::Withdraw { request, .. }
+            | ServiceMsg::AddInstrument { request, .. } => request,
+        }
+    }
+
+    /// The user it acts for (0 for instrument listing).
+    pub fn user(&self) -> UserId {
+        match *self {
+            ServiceMsg::EnterFor { user, .. }
+            | ServiceMsg::CancelFor { user, .. }
+            | ServiceMsg::ReplaceFor { user, .. }
+            | ServiceMsg::AddUser { user, .. }
+            | ServiceMsg::Deposit { user, .. }
+            | ServiceMsg::Withdraw { user, .. } => user,
+            ServiceMsg::AddInstrument { .. } => UserId(0),
+        }
+    }
+}
+
+/// A report about a service request: the [`kind::FOR`] envelope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForRequest {
+    /// The service's request number.
+    pub request: u64,
+    /// The user the report is about.
+    pub user: u64,
+    /// The last report about this request.
+    pub last: bool,
+    /// The report.
+    pub msg: ServerMsg,
+}
+
+/// The code of an admin operation on the wire.
+pub fn admin_op_code(op: AdminOp) -> u8 {
+    match op {
+        AdminOp::AddInstrument => 1,
+        AdminOp::AddUser => 2,
+        AdminOp::Deposit => 3,
+        AdminOp::Withdraw => 4,
+        AdminOp::SetLimits => 5,
+        AdminOp::EndOfDay => 6,
+    }
+}
+
+fn admin_op(code: u8) -> Option<AdminOp> {
+    Some(match code {
+        1 => AdminOp::AddInstrument,
+        2 => AdminOp::AddUser,
+        3 => AdminOp::Deposit,
+        4 => AdminOp::Withdraw,
+        5 => AdminOp::SetLimits,
+        6 => AdminOp::EndOfDay,
+        _ => return None,
+    })
 }
 
 /// An order as the client enters it.
@@ -96,6 +260,8 @@ pub enum ClientMsg {
     },
     /// Keep-alive.
     Heartbeat,
+    /// A service session's request.
+    Service(ServiceMsg),
 }
 
 /// Whether a fill added or removed liquidity.
@@ -177,6 +343,15 @@ pub enum ServerMsg {
     },
     /// Keep-alive.
     Heartbeat,
+    /// An admin command was done (only inside a [`ForRequest`]).
+    Done {
+        /// Which command.
+        op: AdminOp,
+        /// The account it was about (0: none).
+        user: u64,
+        /// Engine sequence number.
+        seq: u64,
+    },
 }
 
 /// Why a frame was refused, and the token to quote back if one could be read.
@@ -210,6 +385,12 @@ pub fn message_len(kind: u8) -> Option<usize> {
         kind::EXECUTED => 56,
         kind::CANCELED => 40,
         kind::REPLACED => 60,
+        kind::ENTER_FOR => 72,
+        kind::CANCEL_FOR => 36,
+        kind::REPLACE_FOR => 68,
+        kind::ADD_USER => 20,
+        kind::DEPOSIT | kind::WITHDRAW | kind::ADD_INSTRUMENT => 44,
+        kind::DONE => 24,
         _ => return None,
     })
 }
@@ -274,6 +455,138 @@ fn write_order(w: &mut Writer<'_>, o: &EnterOrder) {
     w.i64(o.qty.0);
 }
 
+fn write_service(w: &mut Writer<'_>, m: &ServiceMsg) {
+    match *m {
+        ServiceMsg::EnterFor {
+            request,
+            user,
+            order,
+        } => {
+            w.header(kind::ENTER_FOR);
+            w.u64(request);
+            w.u64(user.0);
+            write_order(w, &order);
+        }
+        ServiceMsg::CancelFor {
+            request,
+            user,
+            token,
+        } => {
+            w.header(kind::CANCEL_FOR);
+            w.u64(request);
+            w.u64(user.0);
+            w.bytes(token.as_bytes());
+        }
+        ServiceMsg::ReplaceFor {
+            request,
+            user,
+            token,
+            new_token,
+            price,
+            qty,
+        } => {
+            w.header(kind::REPLACE_FOR);
+            w.u64(request);
+            w.u64(user.0);
+            w.bytes(token.as_bytes());
+            w.bytes(new_token.as_bytes());
+            w.i64(price.0);
+            w.i64(qty.0);
+        }
+        ServiceMsg::AddUser { request, user } => {
+            w.header(kind::ADD_USER);
+            w.u64(request);
+            w.u64(user.0);
+        }
+        ServiceMsg::Deposit {
+            request,
+            user,
+            asset,
+            amount,
+        }
+        | ServiceMsg::Withdraw {
+            request,
+            user,
+            asset,
+            amount,
+        } => {
+            w.header(if matches!(m, ServiceMsg::Deposit { .. }) {
+                kind::DEPOSIT
+            } else {
+                kind::WITHDRAW
+            });
+            w.u64(request);
+            w.u64(user.0);
+            w.bytes(asset.as_bytes());
+            w.i64(amount);
+        }
+        ServiceMsg::AddInstrument {
+            request,
+            symbol,
+            tick,
+            lot,
+        } => {
+            w.header(kind::ADD_INSTRUMENT);
+            w.u64(request);
+            w.bytes(symbol.as_bytes());
+            w.i64(tick.0);
+            w.i64(lot.0);
+        }
+    }
+}
+
+/// Appends a [`ForRequest`] envelope: its header, then the report's own encoding.
+pub fn encode_for(report: &ForRequest, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[VERSION, kind::FOR, 0, 0]);
+    out.extend_from_slice(&report.request.to_le_bytes());
+    out.extend_from_slice(&report.user.to_le_bytes());
+    out.extend_from_slice(&[u8::from(report.last), 0, 0, 0]);
+    encode_server(&report.msg, out);
+    let len = (out.len() - start) as u16;
+    out[start + 2..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+/// Bytes of a [`ForRequest`] envelope before the report it carries.
+pub const FOR_HEADER: usize = 24;
+
+/// Decodes any gateway frame: a report to the session itself, or one about a
+/// service request.
+pub fn decode_report(frame: &[u8]) -> Result<Report, Refusal> {
+    if frame.len() >= HEADER && frame[0] == VERSION && frame[1] == kind::FOR {
+        let declared = usize::from(u16::from_le_bytes([frame[2], frame[3]]));
+        if frame.len() < FOR_HEADER + HEADER || declared != frame.len() {
+            return Err(refuse(RejectReason::BadLength));
+        }
+        let word = |at: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&frame[at..at + 8]);
+            u64::from_le_bytes(b)
+        };
+        let last = match frame[20] {
+            0 => false,
+            1 => true,
+            _ => return Err(refuse(RejectReason::Malformed)),
+        };
+        return Ok(Report::For(ForRequest {
+            request: word(4),
+            user: word(12),
+            last,
+            msg: decode_server(&frame[FOR_HEADER..])?,
+        }));
+    }
+    decode_server(frame).map(Report::Direct)
+}
+
+/// A decoded gateway frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// About the session's own user.
+    Direct(ServerMsg),
+    /// About a service request.
+    For(ForRequest),
+}
+
 /// Appends the encoding of a client message.
 pub fn encode_client(msg: &ClientMsg, out: &mut Vec<u8>) {
     let mut w = Writer(out);
@@ -304,6 +617,7 @@ pub fn encode_client(msg: &ClientMsg, out: &mut Vec<u8>) {
             w.i64(qty.0);
         }
         ClientMsg::Heartbeat => w.header(kind::HEARTBEAT),
+        ClientMsg::Service(m) => write_service(&mut w, m),
     }
 }
 
@@ -380,6 +694,13 @@ pub fn encode_server(msg: &ServerMsg, out: &mut Vec<u8>) {
             w.u64(*seq);
         }
         ServerMsg::Heartbeat => w.header(kind::HEARTBEAT),
+        ServerMsg::Done { op, user, seq } => {
+            w.header(kind::DONE);
+            w.u8(admin_op_code(*op));
+            w.pad(3);
+            w.u64(*user);
+            w.u64(*seq);
+        }
     }
 }
 
@@ -419,14 +740,24 @@ fn check_header(frame: &[u8], client: bool) -> Result<u8, Refusal> {
         return Err(refuse(RejectReason::UnsupportedVersion));
     }
     let k = frame[1];
+    let from_client = matches!(
+        k,
+        kind::LOGIN
+            | kind::ENTER
+            | kind::CANCEL
+            | kind::REPLACE
+            | kind::ENTER_FOR
+            | kind::CANCEL_FOR
+            | kind::REPLACE_FOR
+            | kind::ADD_USER
+            | kind::DEPOSIT
+            | kind::WITHDRAW
+            | kind::ADD_INSTRUMENT
+    );
     let known = if client {
-        matches!(
-            k,
-            kind::LOGIN | kind::ENTER | kind::CANCEL | kind::REPLACE | kind::HEARTBEAT
-        )
+        from_client || k == kind::HEARTBEAT
     } else {
-        !matches!(k, kind::LOGIN | kind::ENTER | kind::CANCEL | kind::REPLACE)
-            && message_len(k).is_some()
+        !from_client && message_len(k).is_some()
     };
     let Some(len) = message_len(k).filter(|_| known) else {
         return Err(refuse(RejectReason::UnknownMessageType));
@@ -510,7 +841,70 @@ pub fn decode_client(frame: &[u8]) -> Result<ClientMsg, Refusal> {
                 qty: Qty(r.i64()),
             }
         }
-        _ => ClientMsg::Heartbeat,
+        kind::HEARTBEAT => ClientMsg::Heartbeat,
+        _ => ClientMsg::Service(read_service(k, &mut r)?),
+    })
+}
+
+fn read_service(k: u8, r: &mut Reader<'_>) -> Result<ServiceMsg, Refusal> {
+    let request = r.u64();
+    Ok(match k {
+        kind::ENTER_FOR => ServiceMsg::EnterFor {
+            request,
+            user: UserId(r.u64()),
+            order: read_order(r)?,
+        },
+        kind::CANCEL_FOR => ServiceMsg::CancelFor {
+            request,
+            user: UserId(r.u64()),
+            token: r.str16(RejectReason::Malformed)?,
+        },
+        kind::REPLACE_FOR => {
+            let user = UserId(r.u64());
+            let token = r.str16(RejectReason::Malformed)?;
+            let new_token = r.str16(RejectReason::Malformed).map_err(|e| Refusal {
+                reason: e.reason,
+                token: Some(token),
+            })?;
+            ServiceMsg::ReplaceFor {
+                request,
+                user,
+                token,
+                new_token,
+                price: Price(r.i64()),
+                qty: Qty(r.i64()),
+            }
+        }
+        kind::ADD_USER => ServiceMsg::AddUser {
+            request,
+            user: UserId(r.u64()),
+        },
+        kind::DEPOSIT | kind::WITHDRAW => {
+            let user = UserId(r.u64());
+            let asset = r.str16(RejectReason::UnknownSymbol)?;
+            let amount = r.i64();
+            if k == kind::DEPOSIT {
+                ServiceMsg::Deposit {
+                    request,
+                    user,
+                    asset,
+                    amount,
+                }
+            } else {
+                ServiceMsg::Withdraw {
+                    request,
+                    user,
+                    asset,
+                    amount,
+                }
+            }
+        }
+        _ => ServiceMsg::AddInstrument {
+            request,
+            symbol: r.str16(RejectReason::Malformed)?,
+            tick: Price(r.i64()),
+            lot: Qty(r.i64()),
+        },
     })
 }
 
@@ -589,6 +983,15 @@ pub fn decode_server(frame: &[u8]) -> Result<ServerMsg, Refusal> {
             qty: Qty(r.i64()),
             seq: r.u64(),
         },
+        kind::DONE => {
+            let op = admin_op(r.u8()).ok_or_else(bad)?;
+            r.take::<3>();
+            ServerMsg::Done {
+                op,
+                user: r.u64(),
+                seq: r.u64(),
+            }
+        }
         _ => ServerMsg::Heartbeat,
     })
 }
@@ -676,6 +1079,101 @@ mod tests {
             },
             ServerMsg::Heartbeat,
         ]
+    }
+
+    /// Every service request, the `Done` report and an envelope around one.
+    pub(super) fn all_service() -> (Vec<ClientMsg>, Vec<ServerMsg>, ForRequest) {
+        let user = UserId(10);
+        let client = vec![
+            ServiceMsg::EnterFor {
+                request: 1,
+                user,
+                order: order(),
+            },
+            ServiceMsg::CancelFor {
+                request: 2,
+                user,
+                token: s("ORD1"),
+            },
+            ServiceMsg::ReplaceFor {
+                request: 3,
+                user,
+                token: s("ORD1"),
+                new_token: s("ORD2"),
+                price: Price(10_045),
+                qty: Qty(80),
+            },
+            ServiceMsg::AddUser { request: 4, user },
+            ServiceMsg::Deposit {
+                request: 5,
+                user,
+                asset: s("USD"),
+                amount: 1_000_000,
+            },
+            ServiceMsg::Withdraw {
+                request: 6,
+                user,
+                asset: s("ACME"),
+                amount: 25,
+            },
+            ServiceMsg::AddInstrument {
+                request: 7,
+                symbol: s("ACME"),
+                tick: Price(5),
+                lot: Qty(10),
+            },
+        ]
+        .into_iter()
+        .map(ClientMsg::Service)
+        .collect();
+        let done = ServerMsg::Done {
+            op: AdminOp::Deposit,
+            user: 10,
+            seq: 47,
+        };
+        let envelope = ForRequest {
+            request: 5,
+            user: 10,
+            last: true,
+            msg: done,
+        };
+        (client, vec![done], envelope)
+    }
+
+    #[test]
+    fn service_messages_and_envelopes_round_trip() {
+        let (client, server, envelope) = all_service();
+        for m in client {
+            let mut b = Vec::new();
+            encode_client(&m, &mut b);
+            assert_eq!(Some(b.len()), message_len(b[1]), "{m:?}");
+            assert_eq!(decode_client(&b), Ok(m));
+        }
+        for m in server {
+            let mut b = Vec::new();
+            encode_server(&m, &mut b);
+            assert_eq!(Some(b.len()), message_len(b[1]), "{m:?}");
+            assert_eq!(decode_server(&b), Ok(m));
+        }
+        for msg in [
+            envelope.msg,
+            ServerMsg::Accepted {
+                order: order(),
+                seq: 9,
+            },
+        ] {
+            let e = ForRequest { msg, ..envelope };
+            let mut b = Vec::new();
+            encode_for(&e, &mut b);
+            assert_eq!(decode_report(&b), Ok(Report::For(e)));
+            // Every cut is refused, never a panic.
+            for cut in 0..b.len() {
+                assert!(decode_report(&b[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        let mut b = Vec::new();
+        encode_server(&ServerMsg::Heartbeat, &mut b);
+        assert_eq!(decode_report(&b), Ok(Report::Direct(ServerMsg::Heartbeat)));
     }
 
     #[test]
@@ -783,6 +1281,20 @@ mod doc_examples {
             encode_server(&m, &mut b);
             out.push(b);
         }
+        let (client, server, envelope) = super::tests::all_service();
+        for m in client {
+            let mut b = Vec::new();
+            encode_client(&m, &mut b);
+            out.push(b);
+        }
+        for m in server {
+            let mut b = Vec::new();
+            encode_server(&m, &mut b);
+            out.push(b);
+        }
+        let mut b = Vec::new();
+        encode_for(&envelope, &mut b);
+        out.push(b);
         out
     }
 

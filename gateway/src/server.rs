@@ -38,7 +38,11 @@ use disruptor::{
 };
 
 use crate::keys::{KeyStore, SharedKeys};
-use crate::protocol::{ClientMsg, EnterOrder, Liquidity, ServerMsg, decode_client, encode_server};
+use crate::protocol::{
+    ClientMsg, EnterOrder, ForRequest, Liquidity, ServerMsg, ServiceMsg, decode_client, encode_for,
+    encode_server,
+};
+use crate::service::{self, Origin};
 use crate::session::{Session, Throttle};
 use crate::wake::{
     ENGINE_THREAD, FEED_THREAD, JOURNAL_THREAD, PARK_TIMEOUT, Park, Stages, io_wake_pipe,
@@ -119,6 +123,7 @@ pub enum GatewayError {
 struct Inbound {
     cmd: Command,
     order: Option<EnterOrder>,
+    origin: Origin,
 }
 
 /// An engine event on its way back, with the order of the command that caused it.
@@ -126,6 +131,8 @@ struct Inbound {
 struct Outbound {
     event: Event,
     order: Option<EnterOrder>,
+    /// The service request it answers, if a service session sent the command.
+    origin: Origin,
     /// The last event of its command (market data publishes between commands).
     last: bool,
 }
@@ -134,6 +141,7 @@ fn empty_inbound() -> Inbound {
     Inbound {
         cmd: Command::EndOfDay,
         order: None,
+        origin: Origin::default(),
     }
 }
 
@@ -147,6 +155,7 @@ fn empty_outbound() -> Outbound {
             },
         },
         order: None,
+        origin: Origin::default(),
         last: false,
     }
 }
@@ -405,9 +414,17 @@ fn run_with<W: WaitStrategy + 'static>(
             events.clear();
             engine.execute(&slot.cmd, &mut events);
             let n = events.len();
+            let origin = match slot.cmd {
+                Command::AddInstrument { symbol, .. } if slot.origin.service != 0 => Origin {
+                    symbol: engine.symbol_id(&symbol),
+                    ..slot.origin
+                },
+                _ => slot.origin,
+            };
             buf.extend(events.iter().enumerate().map(|(i, &event)| Outbound {
                 event,
                 order: slot.order,
+                origin,
                 last: i + 1 == n,
             }));
             if end_of_batch || buf.len() >= chunk {
@@ -475,6 +492,8 @@ fn run_with<W: WaitStrategy + 'static>(
         symbols,
         sessions: HashMap::new(),
         routes: HashMap::new(),
+        services: Vec::new(),
+        pending_symbols: HashMap::new(),
     };
     let mut identity = zmq::Message::new();
     let mut body = zmq::Message::new();
@@ -590,15 +609,27 @@ impl Wire {
         Ok(whole)
     }
 
-    fn send(&mut self, identity: &[u8], msg: &ServerMsg) {
+    /// Sends a report to a service session in its `FOR` envelope.
+    fn for_request(&mut self, identity: &[u8], report: &ForRequest) {
         self.out.clear();
-        encode_server(msg, &mut self.out);
-        // A peer that is gone or too slow loses the report; its state is in the engine
-        // and the journal, and it can ask again after reconnecting.
+        encode_for(report, &mut self.out);
+        self.flush(identity);
+    }
+
+    /// Sends what is in `out` to `identity`. A peer that is gone or too slow loses the
+    /// report; its state is in the engine and the journal, and it can ask again after
+    /// reconnecting.
+    fn flush(&mut self, identity: &[u8]) {
         let _ = self
             .socket
             .send(identity, zmq::SNDMORE | zmq::DONTWAIT)
             .and_then(|()| self.socket.send(&self.out[..], zmq::DONTWAIT));
+    }
+
+    fn send(&mut self, identity: &[u8], msg: &ServerMsg) {
+        self.out.clear();
+        encode_server(msg, &mut self.out);
+        self.flush(identity);
     }
 
     fn reject(
@@ -630,6 +661,10 @@ struct Io {
     sessions: HashMap<Vec<u8>, Session>,
     /// Where each user's reports go: the identity of its latest login.
     routes: HashMap<UserId, Vec<u8>>,
+    /// Service sessions' identities; a session's handle is its index + 1.
+    services: Vec<Vec<u8>>,
+    /// Instruments a service asked to list, by (handle, request), until done.
+    pending_symbols: HashMap<(u32, u64), Symbol>,
 }
 
 impl Io {
@@ -679,6 +714,7 @@ impl Io {
             let session = Session {
                 user: None,
                 key: None,
+                service: None,
                 throttle: Throttle::new(self.throttle, now),
             };
             self.sessions.insert(identity.to_vec(), session);
@@ -691,10 +727,26 @@ impl Io {
             return None;
         }
         let user = session.user;
+        let service = session.service;
         let msg = match decode_client(frame) {
             Ok(m) => m,
             Err(r) => {
-                self.wire.reject(identity, r.token, r.reason);
+                match (service, service_request(frame)) {
+                    (Some(_), Some(request)) => self.wire.for_request(
+                        identity,
+                        &ForRequest {
+                            request,
+                            user: 0,
+                            last: true,
+                            msg: ServerMsg::Rejected {
+                                token: r.token,
+                                reason: r.reason,
+                                seq: 0,
+                            },
+                        },
+                    ),
+                    _ => self.wire.reject(identity, r.token, r.reason),
+                }
                 return None;
             }
         };
@@ -702,9 +754,23 @@ impl Io {
             (ClientMsg::Login { key_id, secret }, _) => {
                 match self.store.check(&key_id, &secret) {
                     Some(u) => {
+                        let handle = self.store.is_service(&key_id).then(|| {
+                            match self.services.iter().position(|s| s == identity) {
+                                Some(i) => i as u32 + 1,
+                                None => {
+                                    self.services.push(identity.to_vec());
+                                    self.services.len() as u32
+                                }
+                            }
+                        });
                         if let Some(s) = self.sessions.get_mut(identity) {
                             s.user = Some(u);
                             s.key = Some(key_id);
+                            s.service = handle;
+                            if handle.is_some() {
+                                // It carries every user's orders: no per-session cap.
+                                s.throttle = Throttle::new(0, now);
+                            }
                         }
                         self.routes.insert(u, identity.to_vec());
                         self.wire
@@ -748,10 +814,12 @@ impl Io {
                     post_only: o.post_only,
                 }),
                 order: Some(o),
+                origin: Origin::default(),
             }),
             (ClientMsg::Cancel { token }, Some(user)) => Some(Inbound {
                 cmd: Command::Cancel { user, id: token },
                 order: None,
+                origin: Origin::default(),
             }),
             (
                 ClientMsg::Replace {
@@ -770,12 +838,43 @@ impl Io {
                     qty,
                 },
                 order: None,
+                origin: Origin::default(),
             }),
+            (ClientMsg::Service(m), Some(_)) => {
+                let Some(handle) = service else {
+                    self.wire.reject(
+                        identity,
+                        token_of(ClientMsg::Service(m)),
+                        bourse_core::RejectReason::NotPrivileged,
+                    );
+                    return None;
+                };
+                if let ServiceMsg::AddInstrument {
+                    request, symbol, ..
+                } = m
+                {
+                    self.pending_symbols.insert((handle, request), symbol);
+                }
+                let (cmd, order) = service::command(&m, &self.symbols);
+                Some(Inbound {
+                    cmd,
+                    order,
+                    origin: Origin {
+                        service: handle,
+                        symbol: None,
+                        request: m.request(),
+                        user: m.user(),
+                    },
+                })
+            }
         }
     }
 
     /// Sends the reports an engine event means to the sessions it concerns.
     fn report(&mut self, o: &Outbound) {
+        if o.origin.service != 0 {
+            self.report_to_service(o);
+        }
         let seq = o.event.seq.0;
         match o.event.kind {
             EventKind::Accepted {
@@ -882,6 +981,33 @@ impl Io {
         }
     }
 
+    /// The service session that sent the command hears every event of it, in a `FOR`
+    /// envelope with its request number; a listed instrument becomes known here.
+    fn report_to_service(&mut self, o: &Outbound) {
+        let key = (o.origin.service, o.origin.request);
+        if let EventKind::Done {
+            op: bourse_core::AdminOp::AddInstrument,
+            ..
+        } = o.event.kind
+            && let (Some(symbol), Some(id)) = (self.pending_symbols.get(&key), o.origin.symbol)
+        {
+            self.symbols.insert(*symbol, id);
+        }
+        if o.last {
+            self.pending_symbols.remove(&key);
+        }
+        let (user, msg) = service::report(&o.event, o.order);
+        if let Some(identity) = self.services.get(o.origin.service as usize - 1) {
+            let report = ForRequest {
+                request: o.origin.request,
+                user: user.0,
+                last: o.last,
+                msg,
+            };
+            self.wire.for_request(identity, &report);
+        }
+    }
+
     fn send_to_user(&mut self, user: UserId, msg: &ServerMsg) {
         if let Some(identity) = self.routes.get(&user) {
             self.wire.send(identity, msg);
@@ -893,8 +1019,31 @@ fn token_of(m: ClientMsg) -> Option<bourse_core::ClientOrderId> {
     match m {
         ClientMsg::Enter(o) => Some(o.token),
         ClientMsg::Cancel { token } | ClientMsg::Replace { token, .. } => Some(token),
-        ClientMsg::Login { .. } | ClientMsg::Heartbeat => None,
+        ClientMsg::Service(ServiceMsg::EnterFor { order, .. }) => Some(order.token),
+        ClientMsg::Service(
+            ServiceMsg::CancelFor { token, .. } | ServiceMsg::ReplaceFor { token, .. },
+        ) => Some(token),
+        ClientMsg::Login { .. } | ClientMsg::Heartbeat | ClientMsg::Service(_) => None,
     }
+}
+
+/// The request number of a service frame, if the frame is one and long enough to hold
+/// it (so that even an undecodable request is answered in its envelope).
+fn service_request(frame: &[u8]) -> Option<u64> {
+    use crate::protocol::kind;
+    let k = *frame.get(1)?;
+    let is_service = matches!(
+        k,
+        kind::ENTER_FOR
+            | kind::CANCEL_FOR
+            | kind::REPLACE_FOR
+            | kind::ADD_USER
+            | kind::DEPOSIT
+            | kind::WITHDRAW
+            | kind::ADD_INSTRUMENT
+    );
+    let bytes: [u8; 8] = frame.get(4..12)?.try_into().ok()?;
+    is_service.then(|| u64::from_le_bytes(bytes))
 }
 
 /// The longest the idle I/O loop sleeps before it looks at the shutdown flag, in ms.

@@ -46,6 +46,8 @@ pub struct Session {
     pub user: Option<UserId>,
     /// The key it logged in with.
     pub key: Option<bourse_core::FixedStr>,
+    /// Its handle, when it logged in with a service key.
+    pub service: Option<u32>,
     /// Its message-rate limit.
     pub throttle: Throttle,
 }

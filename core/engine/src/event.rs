@@ -49,11 +49,14 @@ pub enum RejectReason {
     BadLength = 17,
     /// Gateway: unknown API key or wrong secret.
     BadCredentials = 18,
+    /// Gateway: a service message (acting for a user, or an admin command) from a
+    /// session whose key is not a service key.
+    NotPrivileged = 19,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 18] = [
+    pub const ALL: [RejectReason; 19] = [
         RejectReason::Malformed,
         RejectReason::UnknownSymbol,
         RejectReason::UnknownUser,
@@ -72,6 +75,7 @@ impl RejectReason {
         RejectReason::UnknownMessageType,
         RejectReason::BadLength,
         RejectReason::BadCredentials,
+        RejectReason::NotPrivileged,
     ];
 
     /// The replay format's name.
@@ -95,6 +99,7 @@ impl RejectReason {
             RejectReason::UnknownMessageType => "unknown_message_type",
             RejectReason::BadLength => "bad_length",
             RejectReason::BadCredentials => "bad_credentials",
+            RejectReason::NotPrivileged => "not_privileged",
         }
     }
 

@@ -11,7 +11,10 @@ use bourse_core::{
     Asset, Command, FixedStr, OrderType, Price, Qty, Side, SymbolId, TimeInForce, UserId,
 };
 use bourse_gateway::keys::KeyStore;
-use bourse_gateway::protocol::{ClientMsg, EnterOrder, ServerMsg, decode_server, encode_client};
+use bourse_gateway::protocol::{
+    ClientMsg, EnterOrder, ForRequest, Report, ServerMsg, decode_report, decode_server,
+    encode_client,
+};
 use bourse_gateway::server::{GatewayConfig, run};
 
 pub fn s(v: &str) -> FixedStr {
@@ -34,6 +37,8 @@ pub fn limit(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
 
 pub const SECRET_A: [u8; 32] = [1; 32];
 pub const SECRET_B: [u8; 32] = [2; 32];
+/// The service key `svc` (user 0).
+pub const SECRET_SVC: [u8; 32] = [3; 32];
 
 pub struct Gateway {
     pub endpoint: String,
@@ -53,6 +58,7 @@ impl Gateway {
         let mut keys = KeyStore::default();
         keys.insert(s("key-a"), UserId(1), &SECRET_A);
         keys.insert(s("key-b"), UserId(2), &SECRET_B);
+        keys.insert_service(s("svc"), UserId(0), &SECRET_SVC);
         let mut config = GatewayConfig::new(dir, keys);
         config.bind = "tcp://127.0.0.1:*".into();
         config.throttle = throttle;
@@ -149,6 +155,18 @@ impl Client {
 }
 
 impl Client {
+    /// The next frame, which must be a service report's envelope.
+    pub fn recv_for(&self) -> ForRequest {
+        assert!(
+            self.socket.poll(zmq::POLLIN, 10_000).unwrap() > 0,
+            "no reply within 10 s"
+        );
+        match decode_report(&self.socket.recv_bytes(0).unwrap()).expect("decodes") {
+            Report::For(r) => r,
+            Report::Direct(m) => panic!("expected a FOR envelope, got {m:?}"),
+        }
+    }
+
     /// A report if one arrives within `ms` milliseconds.
     pub fn try_recv(&self, ms: i64) -> Option<ServerMsg> {
         if self.socket.poll(zmq::POLLIN, ms).ok()? == 0 {

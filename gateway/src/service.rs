@@ -1,0 +1,209 @@
+//! Service sessions: a session logged in with a service key acts for any user and runs
+//! admin commands (the HTTP services' way into the engine: through the same journaled
+//! pipeline as every order). What it sends becomes engine commands here; what the
+//! engine answers comes back to it in `FOR` envelopes carrying its request number.
+//!
+//! Every command produces at least one event and its last event is marked, so each
+//! request gets one or more envelopes, the last with `last` set. For a trade, the
+//! service hears the side of the user it acted for (the taker); the resting side's
+//! owner hears it on their own session as always.
+
+use std::collections::HashMap;
+
+use bourse_core::{Asset, CASH, Command, Event, EventKind, NewOrder, Symbol, SymbolId, UserId};
+
+use crate::protocol::{EnterOrder, Liquidity, ServerMsg, ServiceMsg};
+
+/// Where a command came from when a service session sent it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Origin {
+    /// The service session's handle (0: not a service request).
+    pub(crate) service: u32,
+    /// The instrument an `add_instrument` created (set by the engine stage).
+    pub(crate) symbol: Option<SymbolId>,
+    /// The service's request number.
+    pub(crate) request: u64,
+    /// The user it acted for.
+    pub(crate) user: UserId,
+}
+
+/// The engine command a service request stands for; and the order to echo, if any.
+pub(crate) fn command(
+    m: &ServiceMsg,
+    symbols: &HashMap<Symbol, SymbolId>,
+) -> (Command, Option<EnterOrder>) {
+    let symbol_id = |s: &Symbol| symbols.get(s).copied().unwrap_or(SymbolId::UNKNOWN);
+    let asset = |a: &Symbol| {
+        if a.as_str() == CASH {
+            Asset::Cash
+        } else {
+            Asset::Shares(symbol_id(a))
+        }
+    };
+    match *m {
+        ServiceMsg::EnterFor { user, order, .. } => (
+            Command::New(NewOrder {
+                user,
+                id: order.token,
+                symbol: symbol_id(&order.symbol),
+                side: order.side,
+                order_type: order.order_type,
+                price: order.price,
+                qty: order.qty,
+                tif: order.tif,
+                post_only: order.post_only,
+            }),
+            Some(order),
+        ),
+        ServiceMsg::CancelFor { user, token, .. } => (Command::Cancel { user, id: token }, None),
+        ServiceMsg::ReplaceFor {
+            user,
+            token,
+            new_token,
+            price,
+            qty,
+            ..
+        } => (
+            Command::Replace {
+                user,
+                id: token,
+                new_id: new_token,
+                price,
+                qty,
+            },
+            None,
+        ),
+        ServiceMsg::AddUser { user, .. } => (Command::AddUser { user }, None),
+        ServiceMsg::Deposit {
+            user,
+            asset: a,
+            amount,
+            ..
+        } => (
+            Command::Deposit {
+                user,
+                asset: asset(&a),
+                amount,
+            },
+            None,
+        ),
+        ServiceMsg::Withdraw {
+            user,
+            asset: a,
+            amount,
+            ..
+        } => (
+            Command::Withdraw {
+                user,
+                asset: asset(&a),
+                amount,
+            },
+            None,
+        ),
+        ServiceMsg::AddInstrument {
+            symbol, tick, lot, ..
+        } => (Command::AddInstrument { symbol, tick, lot }, None),
+    }
+}
+
+/// What a service hears of one event of its request: the user it is about, and the
+/// report.
+pub(crate) fn report(event: &Event, order: Option<EnterOrder>) -> (UserId, ServerMsg) {
+    let seq = event.seq.0;
+    match event.kind {
+        EventKind::Accepted {
+            user,
+            id,
+            side,
+            price,
+            qty,
+            ..
+        } => (
+            user,
+            ServerMsg::Accepted {
+                order: order.unwrap_or(EnterOrder {
+                    token: id,
+                    symbol: Symbol::default(),
+                    side,
+                    order_type: if price.is_some() {
+                        bourse_core::OrderType::Limit
+                    } else {
+                        bourse_core::OrderType::Market
+                    },
+                    tif: bourse_core::TimeInForce::Gtc,
+                    post_only: false,
+                    price: price.unwrap_or_default(),
+                    qty,
+                }),
+                seq,
+            },
+        ),
+        EventKind::Rejected { user, id, reason } => (
+            user.unwrap_or(UserId(0)),
+            ServerMsg::Rejected {
+                token: id,
+                reason,
+                seq,
+            },
+        ),
+        EventKind::Trade {
+            price,
+            qty,
+            taker_user,
+            taker_id,
+            taker_leaves,
+            ..
+        } => (
+            taker_user,
+            ServerMsg::Executed {
+                token: taker_id,
+                exec_id: seq,
+                price,
+                qty,
+                leaves: taker_leaves,
+                liquidity: Liquidity::Removed,
+            },
+        ),
+        EventKind::Canceled {
+            user,
+            id,
+            qty,
+            reason,
+        } => (
+            user,
+            ServerMsg::Canceled {
+                token: id,
+                qty,
+                reason,
+                seq,
+            },
+        ),
+        EventKind::Replaced {
+            user,
+            id,
+            new_id,
+            price,
+            qty,
+        } => (
+            user,
+            ServerMsg::Replaced {
+                token: id,
+                new_token: new_id,
+                price,
+                qty,
+                seq,
+            },
+        ),
+        EventKind::Done { op, user } => {
+            let user = user.unwrap_or(UserId(0));
+            (
+                user,
+                ServerMsg::Done {
+                    op,
+                    user: user.0,
+                    seq,
+                },
+            )
+        }
+    }
+}
