@@ -145,6 +145,20 @@ pub enum ServiceMsg {
 }
 
 impl ServiceMsg {
+    /// The same request under number `request`.
+    pub fn with_request(mut self, n: u64) -> Self {
+        match &mut self {
+            ServiceMsg::EnterFor { request, .. }
+            | ServiceMsg::CancelFor { request, .. }
+            | ServiceMsg::ReplaceFor { request, .. }
+            | ServiceMsg::AddUser { request, .. }
+            | ServiceMsg::Deposit { request, .. }
+            | ServiceMsg::Withdraw { request, .. }
+            | ServiceMsg::AddInstrument { request, .. } => *request = n,
+        }
+        self
+    }
+
     /// The service's request number.
     pub fn request(&self) -> u64 {
         match *self {
