@@ -187,15 +187,18 @@ fn run(
             return;
         }
         let (from_gateway, from_callers) = (items[0].is_readable(), items[1].is_readable());
-        while from_callers {
-            match pull.recv_bytes(zmq::DONTWAIT) {
-                Ok(frame) => {
-                    if dealer.send(frame, 0).is_err() {
-                        return;
+        // Every frame callers queued goes out before the answers are read.
+        if from_callers {
+            loop {
+                match pull.recv_bytes(zmq::DONTWAIT) {
+                    Ok(frame) => {
+                        if dealer.send(frame, 0).is_err() {
+                            return;
+                        }
                     }
+                    Err(zmq::Error::EAGAIN) => break,
+                    Err(_) => return,
                 }
-                Err(zmq::Error::EAGAIN) => break,
-                Err(_) => return,
             }
         }
         if !from_gateway {
