@@ -24,6 +24,8 @@ pub(crate) struct Args {
     admin: Option<String>,
     #[command(flatten)]
     shell: ShellArgs,
+    #[command(flatten)]
+    gateway: bourse_gateway_client::GatewayArgs,
 }
 
 /// Runs the user service until SIGINT or SIGTERM.
@@ -37,10 +39,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}", e.message))
             .context("migrating the user schema (is PostgreSQL up?)")?;
         let auth = args.shell.auth(Arc::new(PgKeys::new(pool.clone())))?;
+        let engine = args
+            .gateway
+            .connect()
+            .context("logging in on the gateway with the service key")?;
+        if engine.is_none() {
+            tracing::warn!(
+                "no --gateway: registration opens no engine account, funding is unavailable"
+            );
+        }
         let state = UserState {
             pool,
             auth,
             refresh_ttl: Duration::from_secs(args.refresh_days * 86_400),
+            engine,
         };
         if let Some(admin) = &args.admin {
             let (username, password) = admin

@@ -238,3 +238,69 @@ fn run(
         }
     }
 }
+
+/// How a service finds the gateway (`#[command(flatten)]` into its arguments).
+#[derive(clap::Args, Debug, Clone)]
+pub struct GatewayArgs {
+    /// The binary gateway (its service sessions reach the engine). Without it, the
+    /// service runs without engine access (engine-facing routes answer 503).
+    #[arg(long = "gateway", env = "BOURSE_GATEWAY")]
+    pub endpoint: Option<String>,
+    /// The service key's id (a `service` key in the gateway's key file).
+    #[arg(long, env = "BOURSE_SERVICE_KEY_ID", default_value = "service")]
+    pub service_key_id: String,
+    /// The service key's secret: 32 characters.
+    #[arg(long, env = "BOURSE_SERVICE_SECRET", hide_env_values = true)]
+    pub service_secret: Option<String>,
+    /// Milliseconds to wait for the engine's verdict.
+    #[arg(long, env = "BOURSE_GATEWAY_TIMEOUT_MS", default_value_t = 5_000)]
+    pub gateway_timeout_ms: u64,
+}
+
+impl GatewayArgs {
+    /// Connects if a gateway is configured.
+    pub fn connect(&self) -> Result<Option<GatewayClient>, ClientError> {
+        let Some(endpoint) = &self.endpoint else {
+            return Ok(None);
+        };
+        let secret = self
+            .service_secret
+            .as_deref()
+            .and_then(|s| <[u8; 32]>::try_from(s.as_bytes()).ok())
+            .ok_or(ClientError::Login(RejectReason::BadCredentials))?;
+        GatewayClient::connect(
+            endpoint,
+            &self.service_key_id,
+            secret,
+            Duration::from_millis(self.gateway_timeout_ms),
+        )
+        .map(Some)
+    }
+}
+
+/// The verdict of a request, read from its reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The engine did it (its first event's sequence number).
+    Done(u64),
+    /// The engine or the gateway refused it.
+    Refused(RejectReason),
+}
+
+/// The verdict in `reports`: refused if any report is a rejection, else done.
+pub fn verdict(reports: &[ForRequest]) -> Verdict {
+    for r in reports {
+        if let ServerMsg::Rejected { reason, .. } = r.msg {
+            return Verdict::Refused(reason);
+        }
+    }
+    let seq = reports.first().map_or(0, |r| match r.msg {
+        ServerMsg::Accepted { seq, .. }
+        | ServerMsg::Canceled { seq, .. }
+        | ServerMsg::Replaced { seq, .. }
+        | ServerMsg::Done { seq, .. } => seq,
+        ServerMsg::Executed { exec_id, .. } => exec_id,
+        _ => 0,
+    });
+    Verdict::Done(seq)
+}

@@ -17,10 +17,17 @@
 //! | `POST /v1/keys` | `{label?}` → 201 `{key_id, secret, ...}` (the secret only here) |
 //! | `GET /v1/keys` | the caller's live keys |
 //! | `DELETE /v1/keys/{key_id}` | revoke → 204 (another user's key: 404) |
+//! | `POST /v1/admin/users/{id}/deposit` | admin: `{asset, amount}` credited in the engine |
+//! | `POST /v1/admin/users/{id}/withdraw` | admin: `{asset, amount}` debited (free only) |
+//!
+//! Registering opens the user's engine account (a journaled `add_user` through the
+//! gateway) in the same step: the user row is committed only once the engine said
+//! done, so every user who can log in can trade.
 //!
 //! **Architecture invariant:** no secret — password, refresh token, API secret — is
 //! stored or logged; only hashes are kept.
 
+pub mod admin;
 pub mod keys;
 pub mod password;
 pub mod session;
@@ -31,6 +38,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::{delete, get, post};
+use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::Auth;
 use bourse_shell::migrate::Migrations;
 use deadpool_postgres::Pool;
@@ -51,6 +59,9 @@ pub struct UserState {
     pub auth: Arc<Auth>,
     /// How long a refresh token lives.
     pub refresh_ttl: Duration,
+    /// The engine, through a service session on the gateway (`None`: registration
+    /// opens no engine account and funding answers 503).
+    pub engine: Option<GatewayClient>,
 }
 
 impl FromRef<UserState> for Arc<Auth> {
@@ -85,5 +96,7 @@ pub fn router(state: UserState) -> Router {
         .route("/v1/auth/logout", post(session::logout))
         .route("/v1/keys", post(keys::create).get(keys::list))
         .route("/v1/keys/{key_id}", delete(keys::revoke))
+        .route("/v1/admin/users/{id}/deposit", post(admin::deposit))
+        .route("/v1/admin/users/{id}/withdraw", post(admin::withdraw))
         .with_state(state)
 }

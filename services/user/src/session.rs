@@ -13,6 +13,9 @@ use bourse_shell::extract::Json;
 use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
 
+use bourse_core::UserId;
+use bourse_gateway::protocol::ServiceMsg;
+
 use crate::{UserState, password};
 
 /// A user, as the API shows it.
@@ -94,8 +97,9 @@ pub async fn create_user(
 ) -> Result<UserView, ApiError> {
     check_credentials(credentials)?;
     let phc = hash_blocking(credentials.password.clone()).await?;
-    let client = state.pool.get().await?;
-    let row = client
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    let row = tx
         .query_opt(
             "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)
              ON CONFLICT (username) DO NOTHING RETURNING id",
@@ -103,8 +107,23 @@ pub async fn create_user(
         )
         .await?
         .ok_or_else(|| ApiError::conflict("username taken"))?;
+    let id = row.get::<_, i64>(0) as u64;
+    // The engine account first, the row after: a user who can log in can trade. If
+    // the engine's answer is lost the row is rolled back; the id is never reused, so
+    // an account the engine did open stays empty and harmless.
+    if let Some(engine) = &state.engine {
+        crate::admin::execute(
+            engine,
+            ServiceMsg::AddUser {
+                request: 0,
+                user: UserId(id),
+            },
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(UserView {
-        id: row.get::<_, i64>(0) as u64,
+        id,
         username: credentials.username.clone(),
         role,
     })

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
 use bourse_shell::client::{Client, Reply};
 use bourse_user::keys::PgKeys;
+use bourse_user::session::Credentials;
 use bourse_user::{UserState, app, prepare};
 use serde_json::{Value, json};
 
@@ -26,6 +28,11 @@ struct Service {
 impl Service {
     /// Starts the service in a fresh schema; `burst` requests per principal before 429.
     async fn start(burst: u32) -> Service {
+        Service::start_with(burst, None).await
+    }
+
+    /// As `start`, with the engine behind a gateway.
+    async fn start_with(burst: u32, engine: Option<GatewayClient>) -> Service {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -44,7 +51,17 @@ impl Service {
                 ),
             }),
             refresh_ttl: Duration::from_secs(3600),
+            engine,
         };
+        if state.engine.is_some() {
+            let admin = Credentials {
+                username: "root".into(),
+                password: "root-password".into(),
+            };
+            bourse_user::session::ensure_admin(&state, &admin)
+                .await
+                .unwrap();
+        }
         let (listener, addr) = bourse_shell::server::bind("127.0.0.1:0".parse().unwrap())
             .await
             .unwrap();
@@ -386,5 +403,160 @@ async fn rate_limits_health_readiness_metrics_and_unknown_routes() {
     let count: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(count >= 1.0);
     let _: Value = ready.json;
+    s.stop().await;
+}
+
+/// A gateway in this process with a service key, and a client of it.
+fn gateway(
+    dir: &std::path::Path,
+) -> (GatewayClient, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use bourse_core::{Command, FixedStr, Price, Qty, UserId};
+    let secret = [7u8; 32];
+    let mut keys = bourse_gateway::keys::KeyStore::default();
+    keys.insert_service(FixedStr::new("users").unwrap(), UserId(0), &secret);
+    let mut config = bourse_gateway::server::GatewayConfig::new(dir, keys);
+    config.bind = "tcp://127.0.0.1:*".into();
+    config.ring_size = 1024;
+    config.bootstrap = vec![Command::AddInstrument {
+        symbol: FixedStr::new("ACME").unwrap(),
+        tick: Price(1),
+        lot: Qty(1),
+    }];
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        bourse_gateway::server::run(config, flag, |ready| {
+            let _ = tx.send(ready.endpoint);
+        })
+        .expect("gateway runs");
+    });
+    let endpoint = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    (
+        GatewayClient::connect(&endpoint, "users", secret, Duration::from_secs(5)).unwrap(),
+        stop,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registering_opens_the_engine_account_and_admins_fund_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (engine, stop) = gateway(dir.path());
+    let s = Service::start_with(1_000, Some(engine)).await;
+    let c = s.client();
+    let (alice, alice_token, _) = register_and_login(&c, "alice").await;
+    let r = c
+        .post(
+            "/v1/auth/login",
+            &json!({"username": "root", "password": "root-password"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.json["user"]["role"], "admin", "{}", r.text);
+    let admin = c
+        .clone()
+        .with_token(r.json["access_token"].as_str().unwrap());
+    let user = c.clone().with_token(&alice_token);
+    let deposit = |who: &Client, id: u64, asset: &str, amount: &str| {
+        let (who, body) = (who.clone(), json!({"asset": asset, "amount": amount}));
+        async move {
+            who.post(&format!("/v1/admin/users/{id}/deposit"), &body)
+                .await
+                .unwrap()
+        }
+    };
+    // The engine knows alice (her account was opened at registration): funded.
+    let r = deposit(&admin, alice, "USD", "1000.50").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(r.json["seq"].as_u64().unwrap() > 0);
+    let r = deposit(&admin, alice, "ACME", "25").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // Exactly what was deposited can be withdrawn, and not a cent more.
+    let withdraw = |amount: &str| {
+        let (admin, body) = (admin.clone(), json!({"asset": "USD", "amount": amount}));
+        async move {
+            admin
+                .post(&format!("/v1/admin/users/{alice}/withdraw"), &body)
+                .await
+                .unwrap()
+        }
+    };
+    assert_error(&withdraw("1000.51").await, StatusCode::FORBIDDEN);
+    let r = withdraw("1000.50").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_error(&withdraw("0.01").await, StatusCode::FORBIDDEN);
+    // Refusals, each with its status.
+    assert_error(
+        &deposit(&user, alice, "USD", "5").await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_error(
+        &deposit(&admin, 999_999, "USD", "5").await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_error(
+        &deposit(&admin, alice, "USD", "1.001").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_error(
+        &deposit(&admin, alice, "ACME", "1.5").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_error(
+        &deposit(&admin, alice, "NOPE", "1").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_error(
+        &deposit(&admin, alice, "USD", "0").await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_error(
+        &admin
+            .post(
+                &format!("/v1/admin/users/{alice}/deposit"),
+                &json!({"asset": "USD"}),
+            )
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    s.stop().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_gateway_funding_is_unavailable_not_an_error_of_ours() {
+    let s = Service::start(1_000).await;
+    let c = s.client();
+    register_and_login(&c, "dave").await;
+    // Make dave an admin directly in the database.
+    s.pool
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE users SET role = 'admin' WHERE username = 'dave'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let r = c
+        .post(
+            "/v1/auth/login",
+            &json!({"username": "dave", "password": "pass-word-1"}),
+        )
+        .await
+        .unwrap();
+    let admin = c
+        .clone()
+        .with_token(r.json["access_token"].as_str().unwrap());
+    let r = admin
+        .post(
+            "/v1/admin/users/1/deposit",
+            &json!({"asset": "USD", "amount": "5"}),
+        )
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::SERVICE_UNAVAILABLE);
     s.stop().await;
 }
