@@ -88,7 +88,7 @@ pub async fn create(
     let tx = client.transaction().await?;
     // One writer per user at a time, so the count below holds.
     tx.execute(
-        "SELECT 1 FROM users WHERE id = $1 FOR UPDATE",
+        "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
         &[&(principal.user as i64)],
     )
     .await?;
@@ -239,7 +239,7 @@ impl PgKeys {
         let row = client
             .query_opt(
                 "SELECT k.user_id, u.role, k.secret_sha256 FROM api_keys k
-                 JOIN users u ON u.id = k.user_id
+                 JOIN accounts u ON u.id = k.user_id
                  WHERE k.key_id = $1 AND k.revoked_at IS NULL",
                 &[&key_id],
             )

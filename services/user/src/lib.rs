@@ -47,7 +47,7 @@ use deadpool_postgres::Pool;
 pub const MIGRATIONS: Migrations = Migrations {
     table: "user_schema_migrations",
     lock: 7_340_002,
-    steps: &[(1, include_str!("../migrations/0001_users.sql"))],
+    steps: &[(1, include_str!("../migrations/0001_accounts.sql"))],
 };
 
 /// The service's state.

@@ -101,7 +101,7 @@ pub async fn create_user(
     let tx = client.transaction().await?;
     let row = tx
         .query_opt(
-            "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)
+            "INSERT INTO accounts (username, password_hash, role) VALUES ($1, $2, $3)
              ON CONFLICT (username) DO NOTHING RETURNING id",
             &[&credentials.username, &phc, &role.as_str()],
         )
@@ -137,7 +137,7 @@ pub async fn ensure_admin(state: &UserState, credentials: &Credentials) -> Resul
             let client = state.pool.get().await?;
             client
                 .execute(
-                    "UPDATE users SET role = 'admin' WHERE username = $1",
+                    "UPDATE accounts SET role = 'admin' WHERE username = $1",
                     &[&credentials.username],
                 )
                 .await?;
@@ -165,7 +165,7 @@ pub async fn me(
     let client = state.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT username, role FROM users WHERE id = $1",
+            "SELECT username, role FROM accounts WHERE id = $1",
             &[&(principal.user as i64)],
         )
         .await?
@@ -192,7 +192,7 @@ pub async fn login(
     let client = state.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT id, password_hash, role FROM users WHERE username = $1",
+            "SELECT id, password_hash, role FROM accounts WHERE username = $1",
             &[&credentials.username],
         )
         .await?;
@@ -259,7 +259,7 @@ pub async fn refresh(
         .query_opt(
             "SELECT t.user_id, t.family, t.used_at IS NOT NULL, t.revoked_at IS NOT NULL,
                     t.expires_at < now(), u.username, u.role
-             FROM refresh_tokens t JOIN users u ON u.id = t.user_id
+             FROM refresh_tokens t JOIN accounts u ON u.id = t.user_id
              WHERE t.token_sha256 = $1 FOR UPDATE OF t",
             &[&hash.as_slice()],
         )

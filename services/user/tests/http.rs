@@ -535,7 +535,7 @@ async fn without_a_gateway_funding_is_unavailable_not_an_error_of_ours() {
         .await
         .unwrap()
         .execute(
-            "UPDATE users SET role = 'admin' WHERE username = 'dave'",
+            "UPDATE accounts SET role = 'admin' WHERE username = 'dave'",
             &[],
         )
         .await

@@ -1,6 +1,6 @@
--- Users, their refresh tokens and their API keys. A user's id is also their engine
+-- Accounts (users), their refresh tokens and their API keys. An account's id is also its engine
 -- account (`UserId`).
-CREATE TABLE users (
+CREATE TABLE accounts (
     id            BIGSERIAL   PRIMARY KEY,
     username      TEXT        NOT NULL UNIQUE,
     password_hash TEXT        NOT NULL,                 -- argon2id, PHC string
@@ -13,7 +13,7 @@ CREATE TABLE users (
 -- revoked. Only the SHA-256 of a token is stored.
 CREATE TABLE refresh_tokens (
     token_sha256 BYTEA       PRIMARY KEY,
-    user_id      BIGINT      NOT NULL REFERENCES users (id),
+    user_id      BIGINT      NOT NULL REFERENCES accounts (id),
     family       TEXT        NOT NULL,
     expires_at   TIMESTAMPTZ NOT NULL,
     used_at      TIMESTAMPTZ,
@@ -26,7 +26,7 @@ CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
 -- `changed_at` lets the gateway pick up new and revoked keys by polling.
 CREATE TABLE api_keys (
     key_id        TEXT        PRIMARY KEY,
-    user_id       BIGINT      NOT NULL REFERENCES users (id),
+    user_id       BIGINT      NOT NULL REFERENCES accounts (id),
     secret_sha256 BYTEA       NOT NULL,
     label         TEXT        NOT NULL DEFAULT '',
     created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
