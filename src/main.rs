@@ -7,6 +7,7 @@ mod loadgen_cmd;
 mod order_cmd;
 mod replay_cmd;
 mod serve_cmd;
+mod trader_cmd;
 mod user_cmd;
 
 use clap::{Parser, Subcommand};
@@ -58,6 +59,8 @@ enum Role {
     Engine(serve_cmd::Args),
     /// The user service: accounts, logins, API keys (HTTP).
     User(user_cmd::Args),
+    /// The trader service: orders and the account in Alpaca's API v2 shapes (HTTP).
+    Trader(trader_cmd::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             None => serve_cmd::run_serve(serve.engine),
             Some(Role::Engine(engine)) => serve_cmd::run_serve(engine),
             Some(Role::User(args)) => user_cmd::run(args),
+            Some(Role::Trader(args)) => trader_cmd::run(args),
         },
         Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
         Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),

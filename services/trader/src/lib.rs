@@ -1,0 +1,91 @@
+//! # bourse-trader
+//!
+//! Order entry over HTTP in the Alpaca Trading API v2's shapes, so that Alpaca clients
+//! work by changing only the base URL. Orders go into the engine through the gateway's
+//! service session (the same journaled pipeline as the binary gateway's), and the HTTP
+//! answer carries the engine's verdict: an order reported `accepted` is durable.
+//! Reads come from PostgreSQL: this service's `trader_orders` (what it entered, with the
+//! verdict as of the request, so a client reads its own writes) joined with the order
+//! service's settled `orders`, `trades` and `balances`.
+//!
+//! | route | what |
+//! |---|---|
+//! | `POST /v2/orders` | market and limit orders; `day`, `gtc`, `ioc`, `fok`; `client_order_id` idempotent |
+//! | `GET /v2/orders` | `status` (open, closed, all), `limit`, `after`, `until`, `direction`, `symbols` |
+//! | `GET /v2/orders/{id}` | one order, with its fills so far |
+//! | `GET /v2/orders:by_client_order_id` | `?client_order_id=` |
+//! | `DELETE /v2/orders/{id}` | cancel (204; 422 when no longer open) |
+//! | `GET /v2/account` | cash, buying power |
+//!
+//! **Architecture invariant:** a user reaches only their own orders and account: every
+//! query is keyed by the principal's user, and another user's order id is a 404.
+
+pub mod account;
+pub mod orders;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use bourse_gateway_client::GatewayClient;
+use bourse_shell::auth::Auth;
+use bourse_shell::migrate::Migrations;
+use deadpool_postgres::Pool;
+
+/// The trader schema's migrations.
+pub const MIGRATIONS: Migrations = Migrations {
+    table: "trader_schema_migrations",
+    lock: 7_340_003,
+    steps: &[(1, include_str!("../migrations/0001_trader_orders.sql"))],
+};
+
+/// The service's state.
+#[derive(Clone)]
+pub struct TraderState {
+    /// The database (this service's table, and the order service's).
+    pub pool: Pool,
+    /// Token keys, the key verifier and the rate limit.
+    pub auth: Arc<Auth>,
+    /// The engine, through a service session on the gateway.
+    pub engine: Option<GatewayClient>,
+}
+
+impl FromRef<TraderState> for Arc<Auth> {
+    fn from_ref(s: &TraderState) -> Arc<Auth> {
+        s.auth.clone()
+    }
+}
+
+/// Applies the migrations (the order service's tables must exist: its migrations run
+/// first).
+pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
+    let mut client = pool.get().await?;
+    MIGRATIONS.run(&mut client).await?;
+    Ok(())
+}
+
+/// The whole service: its routes in the shell, ready when its database answers.
+pub fn app(state: TraderState) -> Router {
+    let checks = Arc::new(vec![
+        Box::new(bourse_shell::health::Database(state.pool.clone()))
+            as Box<dyn bourse_shell::health::Check>,
+    ]);
+    bourse_shell::server::app("trader", router(state), checks)
+}
+
+/// The service's routes (wrapped by [`app`]).
+pub fn router(state: TraderState) -> Router {
+    Router::new()
+        .route("/v2/orders", get(orders::list).post(orders::create))
+        .route(
+            "/v2/orders/{id}",
+            get(orders::get_one).delete(orders::cancel),
+        )
+        .route(
+            "/v2/orders:by_client_order_id",
+            get(orders::by_client_order_id),
+        )
+        .route("/v2/account", get(account::account))
+        .with_state(state)
+}

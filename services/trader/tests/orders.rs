@@ -1,0 +1,459 @@
+//! The trader service end to end in one process, against real PostgreSQL: the gateway
+//! (engine and journal), the bridge and settlement on the in-process bus, the user
+//! service (registration opens engine accounts, an admin funds them) and the trader
+//! service over real HTTP. Orders placed over HTTP trade with each other; answers carry
+//! the engine's verdict; reads return the client's own writes at once and settlement's
+//! view once it has caught up; nobody reaches another user's orders.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use bourse_bus::memory::MemoryBus;
+use bourse_core::{Command, FixedStr, Price, Qty, UserId};
+use bourse_gateway_client::GatewayClient;
+use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
+use bourse_shell::client::{Client, Reply};
+use bourse_trader::{TraderState, prepare};
+use bourse_user::UserState;
+use bourse_user::keys::PgKeys;
+use bourse_user::session::Credentials;
+use serde_json::{Value, json};
+
+const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
+const SECRET: [u8; 32] = [4; 32];
+
+struct Platform {
+    users: Client,
+    trader: Client,
+    pool: deadpool_postgres::Pool,
+    schema: String,
+    stop: Arc<AtomicBool>,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve(app: axum::Router) -> String {
+    let (listener, addr) = bourse_shell::server::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    tokio::spawn(bourse_shell::server::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    format!("http://{addr}")
+}
+
+impl Platform {
+    async fn start() -> Platform {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        // The gateway, with a service key and one instrument.
+        let mut keys = bourse_gateway::keys::KeyStore::default();
+        keys.insert_service(FixedStr::new("services").unwrap(), UserId(0), &SECRET);
+        let mut config = bourse_gateway::server::GatewayConfig::new(dir.path(), keys);
+        config.bind = "tcp://127.0.0.1:*".into();
+        config.ring_size = 1024;
+        config.bootstrap = vec![Command::AddInstrument {
+            symbol: FixedStr::new("ACME").unwrap(),
+            tick: Price(1),
+            lot: Qty(1),
+        }];
+        let engine_config = config.engine;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            bourse_gateway::server::run(config, flag, |ready| {
+                let _ = tx.send(ready.endpoint);
+            })
+            .expect("gateway runs");
+        });
+        let endpoint = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+
+        // One schema for every service's tables.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!(
+            "trader_{}_{}",
+            std::process::id(),
+            nanos % 1_000_000_000_000
+        );
+        let pool = bourse_shell::db::pool(PG, Some(&schema), 8).await.unwrap();
+        bourse_order::service::prepare(&pool).await.unwrap();
+        bourse_user::prepare(&pool).await.unwrap();
+        prepare(&pool).await.unwrap();
+
+        // Journal → bridge → in-process bus → settlement.
+        let bus = MemoryBus::new();
+        let queue = bourse_bus::rabbit::QueueSpec::settlement("settlement");
+        let patterns: Vec<&str> = queue.patterns.iter().map(String::as_str).collect();
+        let mut consumer = Some(bus.consumer("settlement", &patterns));
+        let (bridge_bus, bridge_stop) = (bus.clone(), stop.clone());
+        let bridge_config = bourse_bridge::BridgeConfig::new(dir.path(), engine_config);
+        tokio::spawn(async move {
+            let connect = || {
+                let bus = bridge_bus.clone();
+                async move { Ok(bus.publisher()) }
+            };
+            bourse_bridge::run(bridge_config, connect, bridge_stop, |_| {})
+                .await
+                .unwrap();
+        });
+        let (settle_pool, settle_bus, settle_stop) = (pool.clone(), bus.clone(), stop.clone());
+        tokio::spawn(async move {
+            let consumers = move || {
+                let c = consumer.take();
+                async move { c.ok_or(bourse_bus::BusError::Closed) }
+            };
+            let publishers = move || {
+                let bus = settle_bus.clone();
+                async move { Ok(bus.publisher()) }
+            };
+            bourse_order::service::run(
+                settle_pool,
+                bourse_order::service::ServiceConfig::default(),
+                consumers,
+                publishers,
+                settle_stop,
+                |_| {},
+            )
+            .await
+            .unwrap();
+        });
+
+        // The user and trader services, sharing the token secret and key table.
+        let engine =
+            GatewayClient::connect(&endpoint, "services", SECRET, Duration::from_secs(5)).unwrap();
+        let auth = Arc::new(Auth {
+            tokens: TokenKeys::new(b"trader test", Duration::from_secs(900)),
+            keys: Arc::new(PgKeys::new(pool.clone())),
+            limit: RateLimit::new(
+                NonZeroU32::new(10_000).unwrap(),
+                NonZeroU32::new(10_000).unwrap(),
+            ),
+        });
+        let user_state = UserState {
+            pool: pool.clone(),
+            auth: auth.clone(),
+            refresh_ttl: Duration::from_secs(3600),
+            engine: Some(engine.clone()),
+        };
+        bourse_user::session::ensure_admin(
+            &user_state,
+            &Credentials {
+                username: "root".into(),
+                password: "root-password".into(),
+            },
+        )
+        .await
+        .unwrap();
+        let users = Client::new(serve(bourse_user::app(user_state)).await);
+        let trader = Client::new(
+            serve(bourse_trader::app(TraderState {
+                pool: pool.clone(),
+                auth,
+                engine: Some(engine),
+            }))
+            .await,
+        );
+        Platform {
+            users,
+            trader,
+            pool,
+            schema,
+            stop,
+            _dir: dir,
+        }
+    }
+
+    /// Registers `name`, logs in; returns the user id and a trader client with its token.
+    async fn user(&self, name: &str) -> (u64, Client) {
+        let creds = json!({"username": name, "password": "pass-word-1"});
+        let r = self.users.post("/v1/users", &creds).await.unwrap();
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let id = r.json["id"].as_u64().unwrap();
+        let r = self.users.post("/v1/auth/login", &creds).await.unwrap();
+        let token = r.json["access_token"].as_str().unwrap();
+        (id, self.trader.clone().with_token(token))
+    }
+
+    async fn fund(&self, user: u64, asset: &str, amount: &str) {
+        let r = self
+            .users
+            .post(
+                "/v1/auth/login",
+                &json!({"username": "root", "password": "root-password"}),
+            )
+            .await
+            .unwrap();
+        let admin = self
+            .users
+            .clone()
+            .with_token(r.json["access_token"].as_str().unwrap());
+        let r = admin
+            .post(
+                &format!("/v1/admin/users/{user}/deposit"),
+                &json!({"asset": asset, "amount": amount}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+
+    async fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let c = self.pool.get().await.unwrap();
+        c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
+            .await
+            .unwrap();
+    }
+}
+
+fn assert_error(r: &Reply, status: StatusCode) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(
+        r.json["code"].as_u64(),
+        Some(u64::from(status.as_u16()) * 100_000 + 10_000),
+        "{}",
+        r.text
+    );
+}
+
+/// Polls `GET path` until `done` holds (settlement catching up), for at most 20 s.
+async fn eventually(c: &Client, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let r = c.get(path).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        if done(&r.json) {
+            return r.json;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{path} never got there: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_over_http_trade_settle_and_stay_their_owners() {
+    let p = Platform::start().await;
+    let (alice_id, alice) = p.user("alice").await;
+    let (bob_id, bob) = p.user("bob").await;
+    p.fund(alice_id, "USD", "10000").await;
+    p.fund(bob_id, "ACME", "100").await;
+
+    // Bob rests a limit sell; the answer is the engine's: new, durable.
+    let sell = json!({"symbol": "ACME", "qty": "10", "side": "sell", "type": "limit",
+                      "time_in_force": "gtc", "limit_price": "100.00", "client_order_id": "bob-1"});
+    let r = bob.post("/v2/orders", &sell).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let order = r.json.clone();
+    assert_eq!(order["status"], "new");
+    assert_eq!(order["client_order_id"], "bob-1");
+    assert_eq!(
+        (order["qty"].as_str(), order["filled_qty"].as_str()),
+        (Some("10"), Some("0"))
+    );
+    assert_eq!(order["limit_price"], "100.00");
+    assert_eq!(
+        (order["type"].as_str(), order["side"].as_str()),
+        (Some("limit"), Some("sell"))
+    );
+    let bob_order = order["id"].as_str().unwrap().to_string();
+    // The same client_order_id again: the same order, not a second one.
+    let again = bob.post("/v2/orders", &sell).await.unwrap();
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.json["id"], bob_order.as_str());
+    // Read your own write at once.
+    let r = bob.get(&format!("/v2/orders/{bob_order}")).await.unwrap();
+    assert_eq!(r.json["id"], bob_order.as_str(), "{}", r.text);
+
+    // Alice buys 4 at market: filled at the resting price, in the same answer.
+    let r = alice
+        .post(
+            "/v2/orders",
+            &json!({"symbol": "ACME", "qty": 4, "side": "buy", "type": "market", "time_in_force": "day"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["status"], "filled");
+    assert_eq!(r.json["filled_qty"], "4");
+    assert_eq!(r.json["filled_avg_price"], "100.00");
+    assert!(r.json["filled_at"].is_string());
+    let alice_order = r.json["id"].as_str().unwrap().to_string();
+
+    // Bob's order as settlement sees it: partially filled at 100.00.
+    let o = eventually(&bob, &format!("/v2/orders/{bob_order}"), |o| {
+        o["status"] == "partially_filled"
+    })
+    .await;
+    assert_eq!(
+        (o["filled_qty"].as_str(), o["filled_avg_price"].as_str()),
+        (Some("4"), Some("100.00"))
+    );
+    // Alice's cash, settled: 10,000 − 400.
+    let a = eventually(&alice, "/v2/account", |a| a["cash"] == "9600.00").await;
+    assert_eq!(a["buying_power"], "9600.00");
+    assert_eq!(a["status"], "ACTIVE");
+
+    // Isolation: Alice can neither see nor cancel Bob's order (404, as for none).
+    assert_error(
+        &alice.get(&format!("/v2/orders/{bob_order}")).await.unwrap(),
+        StatusCode::NOT_FOUND,
+    );
+    assert_error(
+        &alice
+            .delete(&format!("/v2/orders/{bob_order}"))
+            .await
+            .unwrap(),
+        StatusCode::NOT_FOUND,
+    );
+    let r = alice
+        .get("/v2/orders:by_client_order_id?client_order_id=bob-1")
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::NOT_FOUND);
+    let r = alice.get("/v2/orders?status=all").await.unwrap();
+    let ids: Vec<&str> = r
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![alice_order.as_str()]);
+
+    // Lists and lookups of one's own.
+    let r = bob.get("/v2/orders").await.unwrap();
+    assert_eq!(r.json.as_array().unwrap().len(), 1, "{}", r.text);
+    let r = bob
+        .get("/v2/orders:by_client_order_id?client_order_id=bob-1")
+        .await
+        .unwrap();
+    assert_eq!(r.json["id"], bob_order.as_str(), "{}", r.text);
+    let r = bob
+        .get("/v2/orders?status=closed&symbols=ACME")
+        .await
+        .unwrap();
+    assert_eq!(r.json, json!([]));
+
+    // Cancel: 204, then canceled; a second cancel: 422.
+    let r = bob
+        .delete(&format!("/v2/orders/{bob_order}"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = bob.get(&format!("/v2/orders/{bob_order}")).await.unwrap();
+    assert_eq!(r.json["status"], "canceled", "{}", r.text);
+    assert_error(
+        &bob.delete(&format!("/v2/orders/{bob_order}"))
+            .await
+            .unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    let r = bob.get("/v2/orders?status=open").await.unwrap();
+    assert_eq!(r.json, json!([]), "{}", r.text);
+
+    // Refusals, each with Alpaca's status.
+    let order = |extra: Value| {
+        let mut o = json!({"symbol": "ACME", "qty": "1", "side": "buy", "type": "limit",
+                           "time_in_force": "gtc", "limit_price": "10"});
+        for (k, v) in extra.as_object().unwrap() {
+            o[k] = v.clone();
+        }
+        o
+    };
+    let cases = [
+        (
+            order(json!({"qty": "1000", "limit_price": "100"})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            order(json!({"side": "sell", "qty": "5"})),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            order(json!({"type": "stop", "stop_price": "9"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            order(json!({"qty": "1.5"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            order(json!({"limit_price": "10.001"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            order(json!({"limit_price": null})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            order(json!({"type": "market"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            order(json!({"time_in_force": "opg"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            order(json!({"side": "short"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            order(json!({"symbol": "NOPE"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (order(json!({"qty": "0"})), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            order(json!({"notional": "50"})),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!({"symbol": "ACME"}), StatusCode::UNPROCESSABLE_ENTITY),
+    ];
+    for (body, status) in cases {
+        let r = alice.post("/v2/orders", &body).await.unwrap();
+        assert_error(&r, status);
+    }
+    assert_error(
+        &p.trader
+            .post("/v2/orders", &order(json!({})))
+            .await
+            .unwrap(),
+        StatusCode::UNAUTHORIZED,
+    );
+    let r = alice
+        .send(axum::http::Method::POST, "/v2/orders", None)
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::BAD_REQUEST);
+    assert_error(
+        &alice.get("/v2/orders?status=bogus").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_error(
+        &alice.get("/v2/orders?limit=0").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_error(
+        &alice.get("/v2/orders?after=yesterday").await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_error(
+        &alice.get("/v2/orders/no-such-id").await.unwrap(),
+        StatusCode::NOT_FOUND,
+    );
+    // Nothing above was left resting: Alice's buying power is intact.
+    let a = alice.get("/v2/account").await.unwrap();
+    assert_eq!(a.json["cash"], "9600.00", "{}", a.text);
+    p.stop().await;
+}

@@ -1,0 +1,56 @@
+//! `bourse serve trader`: order entry and reads in Alpaca's API v2 shapes, on its own.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bourse_shell::config::ShellArgs;
+use bourse_trader::{TraderState, app, prepare};
+use bourse_user::keys::PgKeys;
+
+/// Arguments of `bourse serve trader`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct Args {
+    /// Address to listen on (port 0: any free port; the chosen one is printed).
+    #[arg(long, env = "BOURSE_TRADER_LISTEN", default_value = "127.0.0.1:8082")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    shell: ShellArgs,
+    #[command(flatten)]
+    gateway: bourse_gateway_client::GatewayArgs,
+}
+
+/// Runs the trader service until SIGINT or SIGTERM.
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    bourse_shell::telemetry::init_logging(args.shell.log_json);
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let pool = args.shell.pool().await?;
+        // It reads the order service's and the user service's tables: theirs first.
+        bourse_order::service::prepare(&pool)
+            .await
+            .context("migrating the settlement schema (is PostgreSQL up?)")?;
+        bourse_user::prepare(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the user schema: {}", e.message))?;
+        prepare(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the trader schema: {}", e.message))?;
+        let auth = args.shell.auth(Arc::new(PgKeys::new(pool.clone())))?;
+        let engine = args
+            .gateway
+            .connect()
+            .context("logging in on the gateway with the service key")?;
+        if engine.is_none() {
+            tracing::warn!("no --gateway: order entry answers 503");
+        }
+        let state = TraderState { pool, auth, engine };
+        let (listener, addr) = bourse_shell::server::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        tracing::info!(%addr, "trader service listening");
+        println!("bourse trader service on http://{addr}");
+        bourse_shell::server::serve(listener, app(state), bourse_shell::server::signal()).await?;
+        Ok(())
+    })
+}
