@@ -3,6 +3,7 @@
 
 mod bridge_cmd;
 mod demo;
+mod http_role;
 mod loadgen_cmd;
 mod order_cmd;
 mod replay_cmd;

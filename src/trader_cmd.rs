@@ -22,9 +22,7 @@ pub(crate) struct Args {
 
 /// Runs the trader service until SIGINT or SIGTERM.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    bourse_shell::telemetry::init_logging(args.shell.log_json);
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
+    crate::http_role::serve("trader", args.listen, args.shell.log_json, || async move {
         let pool = args.shell.pool().await?;
         // It reads the order service's and the user service's tables: theirs first.
         bourse_order::service::prepare(&pool)
@@ -44,13 +42,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if engine.is_none() {
             tracing::warn!("no --gateway: order entry answers 503");
         }
-        let state = TraderState { pool, auth, engine };
-        let (listener, addr) = bourse_shell::server::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        tracing::info!(%addr, "trader service listening");
-        println!("bourse trader service on http://{addr}");
-        bourse_shell::server::serve(listener, app(state), bourse_shell::server::signal()).await?;
-        Ok(())
+        Ok(app(TraderState { pool, auth, engine }))
     })
 }

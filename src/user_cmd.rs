@@ -30,9 +30,7 @@ pub(crate) struct Args {
 
 /// Runs the user service until SIGINT or SIGTERM.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    bourse_shell::telemetry::init_logging(args.shell.log_json);
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
+    crate::http_role::serve("user", args.listen, args.shell.log_json, || async move {
         let pool = args.shell.pool().await?;
         prepare(&pool)
             .await
@@ -66,12 +64,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("creating the admin: {}", e.message))?;
         }
-        let (listener, addr) = bourse_shell::server::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
-        tracing::info!(%addr, database = %args.shell.database_url, "user service listening");
-        println!("bourse user service on http://{addr}");
-        bourse_shell::server::serve(listener, app(state), bourse_shell::server::signal()).await?;
-        Ok(())
+        Ok(app(state))
     })
 }

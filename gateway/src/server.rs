@@ -39,7 +39,7 @@ use disruptor::{
 
 use crate::keys::{KeyStore, SharedKeys};
 use crate::protocol::{
-    ClientMsg, EnterOrder, ForRequest, Liquidity, ServerMsg, ServiceMsg, decode_client, encode_for,
+    ClientMsg, EnterOrder, ForRequest, ServerMsg, ServiceMsg, decode_client, encode_for,
     encode_server,
 };
 use crate::service::{self, Origin};
@@ -870,120 +870,29 @@ impl Io {
         }
     }
 
-    /// Sends the reports an engine event means to the sessions it concerns.
+    /// Sends the reports an engine event means to the sessions it concerns: each user's
+    /// latest login, and the service session that sent the command.
     fn report(&mut self, o: &Outbound) {
-        if o.origin.service != 0 {
-            self.report_to_service(o);
+        let reports = service::reports(&o.event, o.order);
+        if o.origin.service != 0
+            && let Some((user, msg)) = reports.iter().rev().flatten().next()
+        {
+            let user = match msg {
+                ServerMsg::Done { user, .. } => UserId(*user),
+                _ => user.unwrap_or(UserId(0)),
+            };
+            self.report_to_service(o, user, *msg);
         }
-        let seq = o.event.seq.0;
-        match o.event.kind {
-            EventKind::Accepted {
-                user,
-                id,
-                side,
-                price,
-                qty,
-                ..
-            } => {
-                let order = o.order.unwrap_or(EnterOrder {
-                    token: id,
-                    symbol: Symbol::default(),
-                    side,
-                    order_type: if price.is_some() {
-                        bourse_core::OrderType::Limit
-                    } else {
-                        bourse_core::OrderType::Market
-                    },
-                    tif: bourse_core::TimeInForce::Gtc,
-                    post_only: false,
-                    price: price.unwrap_or_default(),
-                    qty,
-                });
-                self.send_to_user(user, &ServerMsg::Accepted { order, seq });
+        for (user, msg) in reports.iter().flatten() {
+            if let Some(user) = user {
+                self.send_to_user(*user, msg);
             }
-            EventKind::Rejected {
-                user: Some(user),
-                id,
-                reason,
-            } => self.send_to_user(
-                user,
-                &ServerMsg::Rejected {
-                    token: id,
-                    reason,
-                    seq,
-                },
-            ),
-            EventKind::Trade {
-                price,
-                qty,
-                maker_user,
-                maker_id,
-                maker_leaves,
-                taker_user,
-                taker_id,
-                taker_leaves,
-                ..
-            } => {
-                self.send_to_user(
-                    maker_user,
-                    &ServerMsg::Executed {
-                        token: maker_id,
-                        exec_id: seq,
-                        price,
-                        qty,
-                        leaves: maker_leaves,
-                        liquidity: Liquidity::Added,
-                    },
-                );
-                self.send_to_user(
-                    taker_user,
-                    &ServerMsg::Executed {
-                        token: taker_id,
-                        exec_id: seq,
-                        price,
-                        qty,
-                        leaves: taker_leaves,
-                        liquidity: Liquidity::Removed,
-                    },
-                );
-            }
-            EventKind::Canceled {
-                user,
-                id,
-                qty,
-                reason,
-            } => self.send_to_user(
-                user,
-                &ServerMsg::Canceled {
-                    token: id,
-                    qty,
-                    reason,
-                    seq,
-                },
-            ),
-            EventKind::Replaced {
-                user,
-                id,
-                new_id,
-                price,
-                qty,
-            } => self.send_to_user(
-                user,
-                &ServerMsg::Replaced {
-                    token: id,
-                    new_token: new_id,
-                    price,
-                    qty,
-                    seq,
-                },
-            ),
-            EventKind::Rejected { user: None, .. } | EventKind::Done { .. } => {}
         }
     }
 
     /// The service session that sent the command hears every event of it, in a `FOR`
     /// envelope with its request number; a listed instrument becomes known here.
-    fn report_to_service(&mut self, o: &Outbound) {
+    fn report_to_service(&mut self, o: &Outbound, user: UserId, msg: ServerMsg) {
         let key = (o.origin.service, o.origin.request);
         if let EventKind::Done {
             op: bourse_core::AdminOp::AddInstrument,
@@ -996,7 +905,6 @@ impl Io {
         if o.last {
             self.pending_symbols.remove(&key);
         }
-        let (user, msg) = service::report(&o.event, o.order);
         if let Some(identity) = self.services.get(o.origin.service as usize - 1) {
             let report = ForRequest {
                 request: o.origin.request,

@@ -106,10 +106,17 @@ pub(crate) fn command(
     }
 }
 
-/// What a service hears of one event of its request: the user it is about, and the
-/// report.
-pub(crate) fn report(event: &Event, order: Option<EnterOrder>) -> (UserId, ServerMsg) {
+/// The reports one engine event means, for the users it concerns: one, or for a trade
+/// two (the resting side, then the incoming side). `user` is `None` for an event
+/// about no user (an admin `done`, a rejection without a user): only the service that
+/// sent the command hears of those. A service hears the last report of the event (the
+/// incoming side of a trade: the user it acted for).
+pub(crate) fn reports(
+    event: &Event,
+    order: Option<EnterOrder>,
+) -> [Option<(Option<UserId>, ServerMsg)>; 2] {
     let seq = event.seq.0;
+    let one = |user: Option<UserId>, msg| [Some((user, msg)), None];
     match event.kind {
         EventKind::Accepted {
             user,
@@ -118,8 +125,8 @@ pub(crate) fn report(event: &Event, order: Option<EnterOrder>) -> (UserId, Serve
             price,
             qty,
             ..
-        } => (
-            user,
+        } => one(
+            Some(user),
             ServerMsg::Accepted {
                 order: order.unwrap_or(EnterOrder {
                     token: id,
@@ -138,8 +145,8 @@ pub(crate) fn report(event: &Event, order: Option<EnterOrder>) -> (UserId, Serve
                 seq,
             },
         ),
-        EventKind::Rejected { user, id, reason } => (
-            user.unwrap_or(UserId(0)),
+        EventKind::Rejected { user, id, reason } => one(
+            user,
             ServerMsg::Rejected {
                 token: id,
                 reason,
@@ -149,28 +156,44 @@ pub(crate) fn report(event: &Event, order: Option<EnterOrder>) -> (UserId, Serve
         EventKind::Trade {
             price,
             qty,
+            maker_user,
+            maker_id,
+            maker_leaves,
             taker_user,
             taker_id,
             taker_leaves,
             ..
-        } => (
-            taker_user,
-            ServerMsg::Executed {
-                token: taker_id,
-                exec_id: seq,
-                price,
-                qty,
-                leaves: taker_leaves,
-                liquidity: Liquidity::Removed,
-            },
-        ),
+        } => [
+            Some((
+                Some(maker_user),
+                ServerMsg::Executed {
+                    token: maker_id,
+                    exec_id: seq,
+                    price,
+                    qty,
+                    leaves: maker_leaves,
+                    liquidity: Liquidity::Added,
+                },
+            )),
+            Some((
+                Some(taker_user),
+                ServerMsg::Executed {
+                    token: taker_id,
+                    exec_id: seq,
+                    price,
+                    qty,
+                    leaves: taker_leaves,
+                    liquidity: Liquidity::Removed,
+                },
+            )),
+        ],
         EventKind::Canceled {
             user,
             id,
             qty,
             reason,
-        } => (
-            user,
+        } => one(
+            Some(user),
             ServerMsg::Canceled {
                 token: id,
                 qty,
@@ -184,8 +207,8 @@ pub(crate) fn report(event: &Event, order: Option<EnterOrder>) -> (UserId, Serve
             new_id,
             price,
             qty,
-        } => (
-            user,
+        } => one(
+            Some(user),
             ServerMsg::Replaced {
                 token: id,
                 new_token: new_id,
@@ -194,16 +217,13 @@ pub(crate) fn report(event: &Event, order: Option<EnterOrder>) -> (UserId, Serve
                 seq,
             },
         ),
-        EventKind::Done { op, user } => {
-            let user = user.unwrap_or(UserId(0));
-            (
-                user,
-                ServerMsg::Done {
-                    op,
-                    user: user.0,
-                    seq,
-                },
-            )
-        }
+        EventKind::Done { op, user } => one(
+            None,
+            ServerMsg::Done {
+                op,
+                user: user.map_or(0, |u| u.0),
+                seq,
+            },
+        ),
     }
 }

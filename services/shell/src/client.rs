@@ -24,6 +24,24 @@ pub struct Reply {
     pub text: String,
 }
 
+impl Reply {
+    /// Panics unless this is the shell's error answer with `status` (for tests).
+    pub fn assert_error(&self, status: StatusCode) {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.json["code"].as_u64(),
+            Some(u64::from(status.as_u16()) * 100_000 + 10_000),
+            "{}",
+            self.text
+        );
+        assert!(
+            self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.text
+        );
+    }
+}
+
 /// A client of one base URL (`http://127.0.0.1:8080`).
 #[derive(Clone, Debug)]
 pub struct Client {

@@ -76,11 +76,8 @@ fn number_text(field: &str, v: &Value) -> Result<String, ApiError> {
     }
 }
 
-/// A UUID-shaped random id (version 4).
-pub fn new_id() -> String {
-    let mut b = random_bytes(16);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
+/// 16 bytes in a UUID's text form.
+fn uuid_text(b: &[u8; 16]) -> String {
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
     format!(
         "{}-{}-{}-{}-{}",
@@ -90,6 +87,15 @@ pub fn new_id() -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+/// A random UUID (version 4).
+pub fn new_id() -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&random_bytes(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid_text(&b)
 }
 
 /// A fresh engine token: 16 characters, random.
@@ -358,15 +364,7 @@ pub fn asset_id(symbol: &str) -> String {
     for (i, c) in symbol.bytes().take(16).enumerate() {
         b[i] = c;
     }
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid_text(&b)
 }
 
 async fn load(

@@ -215,13 +215,7 @@ impl Platform {
 }
 
 fn assert_error(r: &Reply, status: StatusCode) {
-    assert_eq!(r.status, status, "{}", r.text);
-    assert_eq!(
-        r.json["code"].as_u64(),
-        Some(u64::from(status.as_u16()) * 100_000 + 10_000),
-        "{}",
-        r.text
-    );
+    r.assert_error(status);
 }
 
 /// Polls `GET path` until `done` holds (settlement catching up), for at most 20 s.
