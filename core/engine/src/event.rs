@@ -266,7 +266,10 @@ mod tests {
             assert_eq!(RejectReason::from_code(r.code()), Some(*r));
         }
         assert_eq!(RejectReason::from_code(0), None);
-        assert_eq!(RejectReason::from_code(19), Some(RejectReason::NotPrivileged));
+        assert_eq!(
+            RejectReason::from_code(19),
+            Some(RejectReason::NotPrivileged)
+        );
         assert_eq!(RejectReason::from_code(20), None);
         assert_eq!(RejectReason::InsufficientFunds.code(), 8);
     }
