@@ -106,8 +106,9 @@ pub enum GatewayError {
     /// ZeroMQ refused (bad endpoint, address in use, ...).
     #[error("zeromq: {0}")]
     Zmq(#[from] zmq::Error),
-    /// The wake pipe between the pipeline and the I/O thread could not be made.
-    #[error("wake pipe: {0}")]
+    /// The wake pipe between the pipeline and the I/O thread, or the gateway's own
+    /// thread, could not be made.
+    #[error("wake pipe or thread: {0}")]
     Wake(std::io::Error),
     /// The engine was to be pinned to a core this process may not run on.
     #[error("no core {0} to pin the engine to (this process may run on {1:?})")]
@@ -169,6 +170,61 @@ pub struct Ready {
     pub feed_endpoint: Option<String>,
     /// The last command recovered from the journal.
     pub recovered_seq: u64,
+}
+
+/// A gateway running on a thread of its own ([`spawn`]).
+#[derive(Debug)]
+pub struct Running {
+    /// Where it listens, and what it recovered.
+    pub ready: Ready,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<(), GatewayError>>>,
+}
+
+impl Running {
+    /// Stops it and waits until it has drained and exited.
+    pub fn stop(mut self) -> Result<(), GatewayError> {
+        self.halt()
+    }
+
+    fn halt(&mut self) -> Result<(), GatewayError> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(GatewayError::Shutdown),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.halt();
+    }
+}
+
+/// Runs the gateway on a thread of its own and returns once it listens (or failed to
+/// start). Dropping the handle stops it.
+pub fn spawn(config: GatewayConfig) -> Result<Running, GatewayError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let flag = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("gateway".into())
+        .spawn(move || run(config, flag, |ready| drop(tx.send(ready))))
+        .map_err(GatewayError::Wake)?;
+    match rx.recv() {
+        Ok(ready) => Ok(Running {
+            ready,
+            stop,
+            thread: Some(thread),
+        }),
+        // It ended before it was ready: its error says why.
+        Err(_) => Err(match thread.join() {
+            Ok(Err(e)) => e,
+            _ => GatewayError::Shutdown,
+        }),
+    }
 }
 
 /// Recovers the engine from the journal, then serves until `shutdown` is set.

@@ -2,8 +2,6 @@
 //! their own verdicts, orders entered for two users trade, and with the gateway gone a
 //! request fails as unknown instead of hanging.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use bourse_core::{
@@ -11,7 +9,7 @@ use bourse_core::{
 };
 use bourse_gateway::keys::KeyStore;
 use bourse_gateway::protocol::{EnterOrder, ServerMsg, ServiceMsg};
-use bourse_gateway::server::{GatewayConfig, run};
+use bourse_gateway::server::GatewayConfig;
 use bourse_gateway_client::{ClientError, GatewayClient};
 
 const SECRET: [u8; 32] = [5; 32];
@@ -20,7 +18,7 @@ fn s(v: &str) -> FixedStr {
     FixedStr::new(v).unwrap()
 }
 
-fn start(dir: &std::path::Path) -> (String, Arc<AtomicBool>, std::thread::JoinHandle<()>) {
+fn start(dir: &std::path::Path) -> bourse_gateway::server::Running {
     let mut keys = KeyStore::default();
     keys.insert_service(s("trader"), UserId(0), &SECRET);
     let mut config = GatewayConfig::new(dir, keys);
@@ -31,17 +29,7 @@ fn start(dir: &std::path::Path) -> (String, Arc<AtomicBool>, std::thread::JoinHa
         tick: Price(1),
         lot: Qty(1),
     }];
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let flag = stop.clone();
-    let thread = std::thread::spawn(move || {
-        run(config, flag, |ready| {
-            let _ = tx.send(ready.endpoint);
-        })
-        .expect("gateway runs");
-    });
-    let endpoint = rx.recv_timeout(Duration::from_secs(20)).expect("ready");
-    (endpoint, stop, thread)
+    bourse_gateway::server::spawn(config).expect("gateway runs")
 }
 
 fn order(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
@@ -60,9 +48,14 @@ fn order(token: &str, side: Side, price: i64, qty: i64) -> EnterOrder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_requests_resolve_to_their_own_verdicts() {
     let dir = tempfile::tempdir().unwrap();
-    let (endpoint, stop, thread) = start(dir.path());
-    let client =
-        GatewayClient::connect(&endpoint, "trader", SECRET, Duration::from_secs(2)).unwrap();
+    let gateway = start(dir.path());
+    let client = GatewayClient::connect(
+        &gateway.ready.endpoint,
+        "trader",
+        SECRET,
+        Duration::from_secs(2),
+    )
+    .unwrap();
     // 200 accounts opened and funded at once.
     let mut tasks = Vec::new();
     for u in 1..=200u64 {
@@ -150,8 +143,7 @@ async fn concurrent_requests_resolve_to_their_own_verdicts() {
     );
 
     // The gateway stops: a request fails as unknown within its timeout.
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    thread.join().unwrap();
+    gateway.stop().unwrap();
     let lost = client
         .request(ServiceMsg::AddUser {
             request: 0,

@@ -31,6 +31,7 @@ struct Platform {
     pool: deadpool_postgres::Pool,
     schema: String,
     stop: Arc<AtomicBool>,
+    gateway: bourse_gateway::server::Running,
     _dir: tempfile::TempDir,
 }
 
@@ -62,15 +63,8 @@ impl Platform {
             lot: Qty(1),
         }];
         let engine_config = config.engine;
-        let (tx, rx) = std::sync::mpsc::channel();
-        let flag = stop.clone();
-        std::thread::spawn(move || {
-            bourse_gateway::server::run(config, flag, |ready| {
-                let _ = tx.send(ready.endpoint);
-            })
-            .expect("gateway runs");
-        });
-        let endpoint = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+        let gateway = bourse_gateway::server::spawn(config).expect("gateway runs");
+        let endpoint = gateway.ready.endpoint.clone();
 
         // One schema for every service's tables.
         let nanos = std::time::SystemTime::now()
@@ -166,6 +160,7 @@ impl Platform {
             pool,
             schema,
             stop,
+            gateway,
             _dir: dir,
         }
     }
@@ -207,6 +202,10 @@ impl Platform {
     async fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::task::spawn_blocking(move || self.gateway.stop())
+            .await
+            .unwrap()
+            .unwrap();
         let c = self.pool.get().await.unwrap();
         c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
             .await

@@ -400,9 +400,7 @@ async fn rate_limits_health_readiness_metrics_and_unknown_routes() {
 }
 
 /// A gateway in this process with a service key, and a client of it.
-fn gateway(
-    dir: &std::path::Path,
-) -> (GatewayClient, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+fn gateway(dir: &std::path::Path) -> (GatewayClient, bourse_gateway::server::Running) {
     use bourse_core::{Command, FixedStr, Price, Qty, UserId};
     let secret = [7u8; 32];
     let mut keys = bourse_gateway::keys::KeyStore::default();
@@ -415,26 +413,21 @@ fn gateway(
         tick: Price(1),
         lot: Qty(1),
     }];
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let flag = stop.clone();
-    std::thread::spawn(move || {
-        bourse_gateway::server::run(config, flag, |ready| {
-            let _ = tx.send(ready.endpoint);
-        })
-        .expect("gateway runs");
-    });
-    let endpoint = rx.recv_timeout(Duration::from_secs(20)).unwrap();
-    (
-        GatewayClient::connect(&endpoint, "users", secret, Duration::from_secs(5)).unwrap(),
-        stop,
+    let running = bourse_gateway::server::spawn(config).unwrap();
+    let client = GatewayClient::connect(
+        &running.ready.endpoint,
+        "users",
+        secret,
+        Duration::from_secs(5),
     )
+    .unwrap();
+    (client, running)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registering_opens_the_engine_account_and_admins_fund_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (engine, stop) = gateway(dir.path());
+    let (engine, gateway) = gateway(dir.path());
     let s = Service::start_with(1_000, Some(engine)).await;
     let c = s.client();
     let (alice, alice_token, _) = register_and_login(&c, "alice").await;
@@ -514,7 +507,7 @@ async fn registering_opens_the_engine_account_and_admins_fund_it() {
         StatusCode::UNPROCESSABLE_ENTITY,
     );
     s.stop().await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    drop(gateway);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
