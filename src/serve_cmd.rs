@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bourse_core::{Command, Engine, EngineConfig};
-use bourse_core::{FixedStr, UserId};
 use bourse_gateway::keys::{KeyStore, SharedKeys};
 use bourse_gateway::server::{GatewayConfig, run};
 
@@ -182,8 +181,8 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Keeps `shared` equal to the key file's keys plus the user service's live keys,
-/// polling its database every 500 ms on a thread of its own.
+/// Keeps `shared` equal to the key file's keys plus the user service's live keys
+/// ([`bourse_user::keys::follow`]), on a thread of its own.
 fn follow_key_db(url: String, schema: Option<String>, file: KeyStore, shared: SharedKeys) {
     std::thread::spawn(move || {
         let rt = match tokio::runtime::Builder::new_current_thread()
@@ -194,36 +193,12 @@ fn follow_key_db(url: String, schema: Option<String>, file: KeyStore, shared: Sh
             Err(e) => return eprintln!("bourse: key database follower: {e}"),
         };
         rt.block_on(async move {
-            let pool = match bourse_shell::db::pool(&url, schema.as_deref(), 1).await {
-                Ok(p) => p,
-                Err(e) => return eprintln!("bourse: key database {url}: {e}"),
-            };
-            let mut failing = false;
-            loop {
-                match bourse_user::keys::live_keys(&pool).await {
-                    Ok(rows) => {
-                        let mut store = file.clone();
-                        for (key_id, user, hash) in rows {
-                            if let Ok(id) = FixedStr::new(&key_id) {
-                                store.insert_hash(id, UserId(user), hash);
-                            }
-                        }
-                        shared.replace(store);
-                        if failing {
-                            eprintln!("bourse: key database answers again");
-                            failing = false;
-                        }
-                    }
-                    Err(e) if !failing => {
-                        eprintln!(
-                            "bourse: key database: {} (keeping the keys it had)",
-                            e.message
-                        );
-                        failing = true;
-                    }
-                    Err(_) => {}
+            match bourse_shell::db::pool(&url, schema.as_deref(), 1).await {
+                Ok(pool) => {
+                    let forever = Arc::new(AtomicBool::new(false));
+                    bourse_user::keys::follow(pool, file, shared, forever).await;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                Err(e) => eprintln!("bourse: key database {url}: {e}"),
             }
         });
     });

@@ -28,6 +28,7 @@ const SECRET: [u8; 32] = [4; 32];
 struct Platform {
     users: Client,
     trader: Client,
+    endpoint: String,
     pool: deadpool_postgres::Pool,
     schema: String,
     stop: Arc<AtomicBool>,
@@ -63,6 +64,8 @@ impl Platform {
             lot: Qty(1),
         }];
         let engine_config = config.engine;
+        let (base_keys, shared_keys) =
+            (config.keys.current().as_ref().clone(), config.keys.clone());
         let gateway = bourse_gateway::server::spawn(config).expect("gateway runs");
         let endpoint = gateway.ready.endpoint.clone();
 
@@ -80,6 +83,13 @@ impl Platform {
         bourse_order::service::prepare(&pool).await.unwrap();
         bourse_user::prepare(&pool).await.unwrap();
         prepare(&pool).await.unwrap();
+        // The gateway follows the user service's keys, as `bourse serve --keys-db` does.
+        tokio::spawn(bourse_user::keys::follow(
+            pool.clone(),
+            base_keys,
+            shared_keys,
+            stop.clone(),
+        ));
 
         // Journal → bridge → in-process bus → settlement.
         let bus = MemoryBus::new();
@@ -157,6 +167,7 @@ impl Platform {
         Platform {
             users,
             trader,
+            endpoint,
             pool,
             schema,
             stop,
@@ -448,5 +459,121 @@ async fn orders_over_http_trade_settle_and_stay_their_owners() {
     // Nothing above was left resting: Alice's buying power is intact.
     let a = alice.get("/v2/account").await.unwrap();
     assert_eq!(a.json["cash"], "9600.00", "{}", a.text);
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_it() {
+    use bourse_gateway::protocol::{
+        ClientMsg, EnterOrder, ServerMsg, decode_server, encode_client,
+    };
+    let p = Platform::start().await;
+    let (alice_id, alice) = p.user("alice").await;
+    let (carol_id, carol) = p.user("carol").await;
+    p.fund(alice_id, "USD", "1000").await;
+    p.fund(carol_id, "ACME", "50").await;
+    // Carol makes a key over HTTP (a user service route) and logs in on the gateway.
+    let r = p
+        .users
+        .post(
+            "/v1/auth/login",
+            &json!({"username": "carol", "password": "pass-word-1"}),
+        )
+        .await
+        .unwrap();
+    let users = p
+        .users
+        .clone()
+        .with_token(r.json["access_token"].as_str().unwrap());
+    let r = users
+        .post("/v1/keys", &json!({"label": "maker"}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let (key_id, secret) = (
+        r.json["key_id"].as_str().unwrap().to_string(),
+        r.json["secret"].as_str().unwrap().to_string(),
+    );
+    let ctx = zmq::Context::new();
+    let maker = ctx.socket(zmq::DEALER).unwrap();
+    maker.set_linger(0).unwrap();
+    maker.connect(&p.endpoint).unwrap();
+    let send = |m: &ClientMsg| {
+        let mut b = Vec::new();
+        encode_client(m, &mut b);
+        maker.send(&b[..], 0).unwrap();
+    };
+    let recv = || {
+        assert!(
+            maker.poll(zmq::POLLIN, 10_000).unwrap() > 0,
+            "no report within 10 s"
+        );
+        decode_server(&maker.recv_bytes(0).unwrap()).unwrap()
+    };
+    let start = Instant::now();
+    loop {
+        let mut raw = [0u8; 32];
+        raw.copy_from_slice(secret.as_bytes());
+        send(&ClientMsg::Login {
+            key_id: FixedStr::new(&key_id).unwrap(),
+            secret: raw,
+        });
+        match recv() {
+            ServerMsg::LoginAccepted { user } => {
+                assert_eq!(user, carol_id);
+                break;
+            }
+            other => {
+                assert!(start.elapsed() < Duration::from_secs(5), "{other:?}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    // Carol quotes over the binary protocol; Alice buys over HTTP.
+    send(&ClientMsg::Enter(EnterOrder {
+        token: FixedStr::new("q1").unwrap(),
+        symbol: FixedStr::new("ACME").unwrap(),
+        side: bourse_core::Side::Sell,
+        order_type: bourse_core::OrderType::Limit,
+        tif: bourse_core::TimeInForce::Gtc,
+        post_only: false,
+        price: Price(10_100),
+        qty: Qty(5),
+    }));
+    assert!(matches!(recv(), ServerMsg::Accepted { .. }));
+    let r = alice
+        .post(
+            "/v2/orders",
+            &json!({"symbol": "ACME", "qty": "5", "side": "buy", "type": "market", "time_in_force": "ioc"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (
+            r.json["status"].as_str(),
+            r.json["filled_avg_price"].as_str()
+        ),
+        (Some("filled"), Some("101.00"))
+    );
+    // Carol hears her fill on her own session.
+    match recv() {
+        ServerMsg::Executed {
+            token,
+            qty,
+            price,
+            leaves,
+            ..
+        } => {
+            assert_eq!(
+                (token.as_str(), qty, price, leaves),
+                ("q1", Qty(5), Price(10_100), Qty(0))
+            );
+        }
+        other => panic!("expected carol's fill, got {other:?}"),
+    }
+    // And settlement moves the money: 1,000.00 − 5 × 101.00 one way, + the other.
+    eventually(&alice, "/v2/account", |a| a["cash"] == "495.00").await;
+    eventually(&carol, "/v2/account", |a| a["cash"] == "505.00").await;
     p.stop().await;
 }

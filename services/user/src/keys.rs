@@ -196,6 +196,45 @@ pub async fn live_keys(pool: &Pool) -> Result<Vec<(String, u64, [u8; 32])>, ApiE
         .collect())
 }
 
+/// How often [`follow`] looks at the live keys.
+pub const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+
+/// Keeps the gateway's `shared` key store equal to `base` (its key file) plus every
+/// live key in `pool`, looking every [`FOLLOW_EVERY`], until `stop` is set: a key made
+/// over HTTP logs in on the gateway within a second, a revoked one is refused (and its
+/// sessions logged out). While the database is down the last keys stay.
+pub async fn follow(
+    pool: Pool,
+    base: bourse_gateway::keys::KeyStore,
+    shared: bourse_gateway::keys::SharedKeys,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let mut failing = false;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        match live_keys(&pool).await {
+            Ok(rows) => {
+                let mut store = base.clone();
+                for (key_id, user, hash) in rows {
+                    if let Ok(id) = bourse_core::FixedStr::new(&key_id) {
+                        store.insert_hash(id, bourse_core::UserId(user), hash);
+                    }
+                }
+                shared.replace(store);
+                if failing {
+                    tracing::info!("key database answers again");
+                    failing = false;
+                }
+            }
+            Err(e) if !failing => {
+                tracing::warn!(error = %e.message, "key database unavailable: keeping the keys the gateway has");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+    }
+}
+
 /// A cached key: who it belongs to and its secret's hash (`None`: no such live key).
 type Cached = Option<(u64, Role, [u8; 32])>;
 
