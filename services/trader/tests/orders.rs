@@ -28,6 +28,7 @@ const SECRET: [u8; 32] = [4; 32];
 struct Platform {
     users: Client,
     trader: Client,
+    trader_base: String,
     endpoint: String,
     pool: deadpool_postgres::Pool,
     schema: String,
@@ -156,17 +157,17 @@ impl Platform {
         .await
         .unwrap();
         let users = Client::new(serve(bourse_user::app(user_state)).await);
-        let trader = Client::new(
-            serve(bourse_trader::app(TraderState {
-                pool: pool.clone(),
-                auth,
-                engine: Some(engine),
-            }))
-            .await,
-        );
+        let trader_base = serve(bourse_trader::app(TraderState {
+            pool: pool.clone(),
+            auth,
+            engine: Some(engine),
+        }))
+        .await;
+        let trader = Client::new(&trader_base);
         Platform {
             users,
             trader,
+            trader_base,
             endpoint,
             pool,
             schema,
@@ -575,5 +576,78 @@ async fn an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_i
     // And settlement moves the money: 1,000.00 − 5 × 101.00 one way, + the other.
     eventually(&alice, "/v2/account", |a| a["cash"] == "495.00").await;
     eventually(&carol, "/v2/account", |a| a["cash"] == "505.00").await;
+    p.stop().await;
+}
+
+/// The Python of the virtual environment `scripts/test.sh` makes with the test clients
+/// (alpaca-py): `BOURSE_PYTHON`.
+fn sdk_python() -> String {
+    std::env::var("BOURSE_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "BOURSE_PYTHON is not set: run the tests with scripts/test.sh, which makes a \
+             virtual environment with alpaca-py and sets it"
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_official_alpaca_sdk_trades_through_the_service() {
+    let python = sdk_python();
+    let p = Platform::start().await;
+    let (alice_id, alice) = p.user("alice").await;
+    let (bob_id, bob) = p.user("bob").await;
+    p.fund(alice_id, "USD", "1000").await;
+    p.fund(bob_id, "ACME", "10").await;
+    let r = bob
+        .post(
+            "/v2/orders",
+            &json!({"symbol": "ACME", "qty": "5", "side": "sell", "type": "limit",
+                    "time_in_force": "gtc", "limit_price": "100"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let _ = alice;
+    let r = p
+        .users
+        .post(
+            "/v1/auth/login",
+            &json!({"username": "alice", "password": "pass-word-1"}),
+        )
+        .await
+        .unwrap();
+    let users = p
+        .users
+        .clone()
+        .with_token(r.json["access_token"].as_str().unwrap());
+    let key = users
+        .post("/v1/keys", &json!({"label": "sdk"}))
+        .await
+        .unwrap();
+    assert_eq!(key.status, StatusCode::CREATED, "{}", key.text);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/alpaca_trading.py");
+    let base = p.trader_base.clone();
+    let (key_id, secret) = (
+        key.json["key_id"].as_str().unwrap().to_string(),
+        key.json["secret"].as_str().unwrap().to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args([script, &base, &key_id, &secret])
+            .output()
+            .expect("run the SDK script")
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    eprintln!("{stdout}{stderr}");
+    assert!(
+        out.status.success(),
+        "alpaca-py failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("alpaca-py: all checks passed"));
     p.stop().await;
 }

@@ -1,0 +1,60 @@
+"""The official alpaca-py SDK against the trader service, changing only the base URL.
+
+Run by tests/orders.rs with: BASE_URL KEY_ID SECRET. A sell of ACME rests at 100.00
+(another user's); the caller holds cash. Exits non-zero on the first failed check.
+"""
+import sys
+
+from alpaca.trading.client import TradingClient
+from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
+from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+
+base, key, secret = sys.argv[1:4]
+client = TradingClient(key, secret, paper=True, url_override=base)
+
+
+def check(ok, what):
+    if not ok:
+        print(f"alpaca-py: FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+    print(f"alpaca-py: ok: {what}")
+
+
+account = client.get_account()
+check(account.status == "ACTIVE" and float(account.cash) > 0, f"account {account.cash}")
+
+limit = client.submit_order(
+    LimitOrderRequest(symbol="ACME", qty=2, side=OrderSide.BUY,
+                      time_in_force=TimeInForce.GTC, limit_price=90, client_order_id="sdk-1")
+)
+check(limit.status == OrderStatus.NEW and limit.limit_price == "90.00", "limit order rests")
+again = client.submit_order(
+    LimitOrderRequest(symbol="ACME", qty=2, side=OrderSide.BUY,
+                      time_in_force=TimeInForce.GTC, limit_price=90, client_order_id="sdk-1")
+)
+check(again.id == limit.id, "a repeated client_order_id is the same order")
+check(client.get_order_by_id(limit.id).id == limit.id, "get by id")
+check(client.get_order_by_client_id("sdk-1").id == limit.id, "get by client order id")
+open_orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
+check([o.id for o in open_orders] == [limit.id], "list open orders")
+
+client.cancel_order_by_id(limit.id)
+check(client.get_order_by_id(limit.id).status == OrderStatus.CANCELED, "cancel")
+
+market = client.submit_order(
+    MarketOrderRequest(symbol="ACME", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
+)
+check(market.status == OrderStatus.FILLED and market.filled_avg_price == "100.00",
+      "market order fills at the resting price")
+closed = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED))
+check({o.id for o in closed} == {limit.id, market.id}, "list closed orders")
+
+try:
+    client.submit_order(
+        LimitOrderRequest(symbol="ACME", qty=100000, side=OrderSide.BUY,
+                          time_in_force=TimeInForce.GTC, limit_price=100)
+    )
+    check(False, "an order beyond buying power is refused")
+except Exception as e:  # the SDK raises APIError with the status
+    check(getattr(e, "status_code", None) == 403, f"beyond buying power: {e}")
+print("alpaca-py: all checks passed")
