@@ -21,7 +21,7 @@ use bourse_core::{
     CancelReason, FixedStr, OrderType, Price, Qty, RejectReason, Side, TimeInForce, UserId,
 };
 use bourse_gateway::protocol::{EnterOrder, ForRequest, ServerMsg, ServiceMsg};
-use bourse_gateway_client::{ClientError, GatewayClient};
+use bourse_gateway_client::GatewayClient;
 use bourse_shell::ApiError;
 use bourse_shell::auth::{Principal, random_bytes};
 use bourse_shell::extract::{Json, Path, Query};
@@ -450,7 +450,9 @@ pub async fn create(
         .await
     {
         Ok(r) => r,
-        Err(e @ ClientError::Unknown) | Err(e) => return Err(ApiError::unavailable("exchange", e)),
+        // Unknown outcome: the row stays pending_new, and reads show what settlement
+        // later says about its token.
+        Err(e) => return Err(ApiError::unavailable("exchange", e)),
     };
     let o = outcome(&reports, c.qty);
     client

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use bourse_core::{CASH, FixedStr, RejectReason, UserId};
 use bourse_gateway::protocol::ServiceMsg;
-use bourse_gateway_client::{ClientError, GatewayClient, Verdict, verdict};
+use bourse_gateway_client::{GatewayClient, Verdict, verdict};
 use bourse_shell::ApiError;
 use bourse_shell::auth::Principal;
 use bourse_shell::extract::{Json, Path};
@@ -67,7 +67,6 @@ pub async fn execute(engine: &GatewayClient, msg: ServiceMsg) -> Result<u64, Api
             Verdict::Done(seq) => Ok(seq),
             Verdict::Refused(reason) => Err(refusal(reason)),
         },
-        Err(e @ ClientError::Unknown) => Err(ApiError::unavailable("exchange", e)),
         Err(e) => Err(ApiError::unavailable("exchange", e)),
     }
 }
