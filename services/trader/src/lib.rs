@@ -14,7 +14,9 @@
 //! | `GET /v2/orders` | `status` (open, closed, all), `limit`, `after`, `until`, `direction`, `symbols` |
 //! | `GET /v2/orders/{id}` | one order, with its fills so far |
 //! | `GET /v2/orders:by_client_order_id` | `?client_order_id=` |
+//! | `PATCH /v2/orders/{id}` | replace: a new order (new id) in place of the old, `replaced` |
 //! | `DELETE /v2/orders/{id}` | cancel (204; 422 when no longer open) |
+//! | `DELETE /v2/orders` | cancel every open order (207, one status each) |
 //! | `GET /v2/account` | cash, buying power |
 //!
 //! **Architecture invariant:** a user reaches only their own orders and account: every
@@ -37,7 +39,10 @@ use deadpool_postgres::Pool;
 pub const MIGRATIONS: Migrations = Migrations {
     table: "trader_schema_migrations",
     lock: 7_340_003,
-    steps: &[(1, include_str!("../migrations/0001_trader_orders.sql"))],
+    steps: &[
+        (1, include_str!("../migrations/0001_trader_orders.sql")),
+        (2, include_str!("../migrations/0002_replacements.sql")),
+    ],
 };
 
 /// The service's state.
@@ -77,10 +82,17 @@ pub fn app(state: TraderState) -> Router {
 /// The service's routes (wrapped by [`app`]).
 pub fn router(state: TraderState) -> Router {
     Router::new()
-        .route("/v2/orders", get(orders::list).post(orders::create))
+        .route(
+            "/v2/orders",
+            get(orders::list)
+                .post(orders::create)
+                .delete(orders::cancel_all),
+        )
         .route(
             "/v2/orders/{id}",
-            get(orders::get_one).delete(orders::cancel),
+            get(orders::get_one)
+                .delete(orders::cancel)
+                .patch(orders::replace),
         )
         .route(
             "/v2/orders:by_client_order_id",

@@ -222,7 +222,7 @@ fn outcome(reports: &[ForRequest], qty: i64) -> Outcome {
     };
     for r in reports {
         match r.msg {
-            ServerMsg::Accepted { seq, .. } => {
+            ServerMsg::Accepted { seq, .. } | ServerMsg::Replaced { seq, .. } => {
                 o.order_seq = Some(seq as i64);
                 o.known_seq = seq as i64;
             }
@@ -289,19 +289,19 @@ const SELECT: &str = "SELECT t.id, t.client_order_id, t.symbol, t.side, t.type, 
         to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
         to_char(t.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
         o.status, o.filled, o.updated_seq, o.reason,
-        (SELECT sum(x.price * x.qty)::BIGINT FROM trades x
-          WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq)
+        t.carried_value + COALESCE((SELECT sum(x.price * x.qty)::BIGINT FROM trades x
+          WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
+        t.replaces, t.replaced_by, t.token
      FROM trader_orders t
      LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token";
 
-/// An order row as Alpaca's order object.
-fn order_json(r: &Row) -> Value {
-    let qty: i64 = r.get(6);
+/// An order's status, filled quantity and fill value: settlement's, once it has seen
+/// an event at or after the row's verdict; the verdict's until then.
+fn merged(r: &Row) -> (String, i64, i64) {
     let mut status: String = r.get(8);
     let mut filled: i64 = r.get(9);
     let mut value: i64 = r.get(10);
     let known: i64 = r.get(11);
-    let updated: String = r.get(13);
     if let (Some(s), Some(f), Some(u)) = (
         r.get::<_, Option<String>>(14),
         r.get::<_, Option<i64>>(15),
@@ -318,6 +318,14 @@ fn order_json(r: &Row) -> Value {
         filled = f;
         value = r.get::<_, Option<i64>>(18).unwrap_or(value);
     }
+    (status, filled, value)
+}
+
+/// An order row as Alpaca's order object.
+fn order_json(r: &Row) -> Value {
+    let qty: i64 = r.get(6);
+    let updated: String = r.get(13);
+    let (status, filled, value) = merged(r);
     let created: String = r.get(12);
     let avg = (filled > 0).then(|| format_cents(value / filled));
     let at = |wanted: &[&str]| wanted.contains(&status.as_str()).then(|| updated.clone());
@@ -332,9 +340,9 @@ fn order_json(r: &Row) -> Value {
         "expired_at": at(&["expired"]),
         "canceled_at": at(&["canceled"]),
         "failed_at": at(&["rejected"]),
-        "replaced_at": null,
-        "replaced_by": null,
-        "replaces": null,
+        "replaced_at": at(&["replaced"]),
+        "replaced_by": r.get::<_, Option<String>>(20),
+        "replaces": r.get::<_, Option<String>>(19),
         "asset_id": asset_id(&r.get::<_, String>(2)),
         "symbol": r.get::<_, String>(2),
         "asset_class": "us_equity",
@@ -580,7 +588,13 @@ fn is_rfc3339(t: &str) -> bool {
     }
 }
 
-const OPEN: [&str; 4] = ["new", "partially_filled", "pending_new", "accepted"];
+const OPEN: [&str; 5] = [
+    "new",
+    "partially_filled",
+    "pending_new",
+    "pending_replace",
+    "accepted",
+];
 
 /// `GET /v2/orders`.
 pub async fn list(
@@ -653,6 +667,190 @@ pub async fn list(
         .take(limit as usize)
         .collect();
     Ok(Json(orders))
+}
+
+/// `PATCH /v2/orders/{id}` body: what changes (absent: as it is).
+#[derive(Debug, Default, Deserialize)]
+pub struct Replace {
+    /// New total quantity (what has filled counts towards it).
+    pub qty: Option<Value>,
+    /// New limit price.
+    pub limit_price: Option<Value>,
+    /// Must stay as it is (the engine keeps an order's time in force).
+    pub time_in_force: Option<String>,
+    /// Stop orders are not entered here.
+    pub stop_price: Option<Value>,
+    /// Stop orders are not entered here.
+    pub trail: Option<Value>,
+    /// The new order's client id (made if absent).
+    pub client_order_id: Option<String>,
+}
+
+/// `PATCH /v2/orders/{id}`: the engine replaces the order; the answer is the new order
+/// (a new id, `replaces` naming the old one, which becomes `replaced`). A replace at
+/// the same price for less keeps time priority; any other loses it.
+pub async fn replace(
+    State(state): State<TraderState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    Json(body): Json<Replace>,
+) -> Result<Json<Value>, ApiError> {
+    let engine = engine(&state)?;
+    let bad = ApiError::unprocessable;
+    if body.stop_price.is_some() || body.trail.is_some() {
+        return Err(bad("stop_price, trail: not for these orders"));
+    }
+    let client = state.pool.get().await?;
+    // The old order as reads show it: its fills so far, settled or from the verdict.
+    let old = client
+        .query_opt(
+            &format!("{SELECT} WHERE t.id = $2 AND t.user_id = $1"),
+            &[&(principal.user as i64), &id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found("order not found"))?;
+    let (old_token, order_type, tif): (String, String, String) =
+        (old.get(21), old.get(4), old.get(5));
+    if order_type != "limit" {
+        return Err(bad("only limit orders can be replaced"));
+    }
+    if body.time_in_force.as_ref().is_some_and(|t| *t != tif) {
+        return Err(bad("time_in_force: a replace keeps the order's"));
+    }
+    let qty = match &body.qty {
+        Some(v) => parse_fixed("qty", &number_text("qty", v)?, 0)?,
+        None => old.get(6),
+    };
+    let price = match &body.limit_price {
+        Some(v) => parse_cents("limit_price", &number_text("limit_price", v)?)?,
+        None => old.get::<_, Option<i64>>(7).unwrap_or(0),
+    };
+    if qty <= 0 || price <= 0 {
+        return Err(bad("qty and limit_price must be positive"));
+    }
+    let client_order_id = match &body.client_order_id {
+        Some(c) if c.is_empty() || c.chars().count() > 128 => {
+            return Err(bad("client_order_id: 1 to 128 characters"));
+        }
+        Some(c) => c.clone(),
+        None => new_id(),
+    };
+    let (new_order, new_token) = (new_id(), new_token());
+    let (_, filled, value) = merged(&old);
+    let inserted = client
+        .execute(
+            "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
+                 time_in_force, qty, limit_price, status, filled_qty, filled_value, carried_value, replaces)
+             VALUES ($1, $2, $3, $4, $5, $6, 'limit', $7, $8, $9, 'pending_replace', $10, $11, $11, $12)
+             ON CONFLICT (user_id, client_order_id) DO NOTHING",
+            &[
+                &new_order,
+                &(principal.user as i64),
+                &client_order_id,
+                &new_token,
+                &old.get::<_, String>(2),
+                &old.get::<_, String>(3),
+                &tif,
+                &qty,
+                &price,
+                &filled,
+                &value,
+                &id,
+            ],
+        )
+        .await?;
+    if inserted == 0 {
+        return Err(bad("client_order_id: already used for another order"));
+    }
+    let reports = engine
+        .request(ServiceMsg::ReplaceFor {
+            request: 0,
+            user: UserId(principal.user),
+            token: FixedStr::new(&old_token).map_err(ApiError::internal)?,
+            new_token: FixedStr::new(&new_token).map_err(ApiError::internal)?,
+            price: Price(price),
+            qty: Qty(qty),
+        })
+        .await
+        .map_err(|e| ApiError::unavailable("exchange", e))?;
+    let mut o = outcome(&reports, qty);
+    if let Some(reason) = o.rejected {
+        client
+            .execute("DELETE FROM trader_orders WHERE id = $1", &[&new_order])
+            .await?;
+        return Err(match reason {
+            RejectReason::UnknownOrder => bad("order is not open: it cannot be replaced"),
+            other => refusal(other),
+        });
+    }
+    // The new order carries the old one's fills.
+    o.filled += filled;
+    o.value += value;
+    if o.status == "new" && o.filled > 0 {
+        o.status = if o.filled >= qty {
+            "filled"
+        } else {
+            "partially_filled"
+        };
+    }
+    client
+        .execute(
+            "UPDATE trader_orders SET status = 'replaced', replaced_by = $2,
+                 known_seq = GREATEST(known_seq, $3), updated_at = clock_timestamp()
+             WHERE id = $1",
+            &[&id, &new_order, &o.known_seq],
+        )
+        .await?;
+    client
+        .execute(
+            "UPDATE trader_orders SET status = $2, filled_qty = $3, filled_value = $4,
+                 order_seq = $5, known_seq = $6, updated_at = clock_timestamp()
+             WHERE id = $1",
+            &[
+                &new_order,
+                &o.status,
+                &o.filled,
+                &o.value,
+                &o.order_seq,
+                &o.known_seq,
+            ],
+        )
+        .await?;
+    load(&state, principal.user, "id", &new_order)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("order vanished after replace"))
+}
+
+/// `DELETE /v2/orders`: cancels every open order; 207 with each order's outcome
+/// (`{"id", "status"}`: 200 canceled, or the error's status).
+pub async fn cancel_all(
+    State(state): State<TraderState>,
+    principal: Principal,
+) -> Result<(StatusCode, Json<Vec<Value>>), ApiError> {
+    let Json(open) = list(
+        State(state.clone()),
+        principal.clone(),
+        Query(ListQuery {
+            status: Some("open".into()),
+            limit: Some(500),
+            after: None,
+            until: None,
+            direction: None,
+            symbols: None,
+        }),
+    )
+    .await?;
+    let mut results = Vec::with_capacity(open.len());
+    for order in open {
+        let id = order["id"].as_str().unwrap_or_default().to_string();
+        let status = match cancel(State(state.clone()), principal.clone(), Path(id.clone())).await {
+            Ok(_) => 200,
+            Err(e) => e.status.as_u16(),
+        };
+        results.push(json!({"id": id, "status": status}));
+    }
+    Ok((StatusCode::MULTI_STATUS, Json(results)))
 }
 
 /// `DELETE /v2/orders/{id}`: 204 once the engine canceled it; 404 for no such order

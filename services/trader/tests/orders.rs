@@ -651,3 +651,101 @@ async fn the_official_alpaca_sdk_trades_through_the_service() {
     assert!(stdout.contains("alpaca-py: all checks passed"));
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_makes_a_new_order_that_carries_the_fills_and_cancel_all_empties_the_book() {
+    let p = Platform::start().await;
+    let (alice_id, alice) = p.user("alice").await;
+    let (bob_id, bob) = p.user("bob").await;
+    p.fund(alice_id, "USD", "10000").await;
+    p.fund(bob_id, "ACME", "100").await;
+    let sell = |token: &str, price: &str| {
+        json!({"symbol": "ACME", "qty": "10", "side": "sell", "type": "limit",
+               "time_in_force": "gtc", "limit_price": price, "client_order_id": token})
+    };
+    let buy = |qty: &str| json!({"symbol": "ACME", "qty": qty, "side": "buy", "type": "market", "time_in_force": "day"});
+    let r = bob.post("/v2/orders", &sell("b-1", "100")).await.unwrap();
+    let old = r.json["id"].as_str().unwrap().to_string();
+    let r = alice.post("/v2/orders", &buy("4")).await.unwrap();
+    assert_eq!(r.json["status"], "filled", "{}", r.text);
+    let alice_market = r.json["id"].as_str().unwrap().to_string();
+    eventually(&bob, &format!("/v2/orders/{old}"), |o| {
+        o["status"] == "partially_filled"
+    })
+    .await;
+
+    // Replace: 8 in all (4 already filled) at 101.00 — a new order in its place.
+    let patch = |who: &Client, id: &str, body: Value| {
+        let (who, path) = (who.clone(), format!("/v2/orders/{id}"));
+        async move {
+            who.send(axum::http::Method::PATCH, &path, Some(&body))
+                .await
+                .unwrap()
+        }
+    };
+    let r = patch(&bob, &old, json!({"qty": "8", "limit_price": "101"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let new = r.json["id"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(r.json["replaces"], old.as_str());
+    assert_eq!(
+        (
+            r.json["qty"].as_str(),
+            r.json["filled_qty"].as_str(),
+            r.json["limit_price"].as_str()
+        ),
+        (Some("8"), Some("4"), Some("101.00"))
+    );
+    assert_eq!(r.json["status"], "partially_filled");
+    let r = bob.get(&format!("/v2/orders/{old}")).await.unwrap();
+    assert_eq!(
+        (r.json["status"].as_str(), r.json["replaced_by"].as_str()),
+        (Some("replaced"), Some(new.as_str())),
+        "{}",
+        r.text
+    );
+    // The new order trades at its new price; settled, its average spans both prices.
+    let r = alice.post("/v2/orders", &buy("2")).await.unwrap();
+    assert_eq!(r.json["filled_avg_price"], "101.00", "{}", r.text);
+    let o = eventually(&bob, &format!("/v2/orders/{new}"), |o| {
+        o["filled_qty"] == "6"
+    })
+    .await;
+    assert_eq!(o["filled_avg_price"], "100.33", "(4 × 100 + 2 × 101) / 6");
+    assert_eq!(o["status"], "partially_filled");
+
+    // Refused replaces.
+    patch(&alice, &new, json!({"qty": "7"}))
+        .await
+        .assert_error(StatusCode::NOT_FOUND);
+    patch(&alice, &alice_market, json!({"qty": "7"}))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    patch(&bob, &old, json!({"qty": "7"}))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    patch(&bob, &new, json!({"time_in_force": "day"}))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    patch(&bob, &new, json!({"limit_price": "101.005"}))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Cancel all: every open order, one status each.
+    for (t, price) in [("b-2", "110"), ("b-3", "120")] {
+        let r = bob.post("/v2/orders", &sell(t, price)).await.unwrap();
+        assert_eq!(r.json["status"], "new", "{}", r.text);
+    }
+    let r = bob.delete("/v2/orders").await.unwrap();
+    assert_eq!(r.status, StatusCode::MULTI_STATUS, "{}", r.text);
+    let results = r.json.as_array().unwrap();
+    assert_eq!(results.len(), 3, "{}", r.text);
+    assert!(results.iter().all(|x| x["status"] == 200), "{}", r.text);
+    assert_eq!(bob.get("/v2/orders").await.unwrap().json, json!([]));
+    let r = alice.delete("/v2/orders").await.unwrap();
+    assert_eq!(
+        (r.status, r.json.clone()),
+        (StatusCode::MULTI_STATUS, json!([]))
+    );
+    p.stop().await;
+}

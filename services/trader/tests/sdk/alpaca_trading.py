@@ -7,7 +7,12 @@ import sys
 
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
-from alpaca.trading.requests import GetOrdersRequest, LimitOrderRequest, MarketOrderRequest
+from alpaca.trading.requests import (
+    GetOrdersRequest,
+    LimitOrderRequest,
+    MarketOrderRequest,
+    ReplaceOrderRequest,
+)
 
 base, key, secret = sys.argv[1:4]
 client = TradingClient(key, secret, paper=True, url_override=base)
@@ -38,8 +43,19 @@ check(client.get_order_by_client_id("sdk-1").id == limit.id, "get by client orde
 open_orders = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN))
 check([o.id for o in open_orders] == [limit.id], "list open orders")
 
-client.cancel_order_by_id(limit.id)
-check(client.get_order_by_id(limit.id).status == OrderStatus.CANCELED, "cancel")
+replaced = client.replace_order_by_id(limit.id, ReplaceOrderRequest(qty=3, limit_price=91))
+check(str(replaced.replaces) == str(limit.id) and replaced.qty == "3"
+      and replaced.limit_price == "91.00", "replace makes a new order")
+check(client.get_order_by_id(limit.id).status == OrderStatus.REPLACED, "the old order is replaced")
+client.cancel_order_by_id(replaced.id)
+check(client.get_order_by_id(replaced.id).status == OrderStatus.CANCELED, "cancel")
+second = client.submit_order(
+    LimitOrderRequest(symbol="ACME", qty=1, side=OrderSide.BUY,
+                      time_in_force=TimeInForce.GTC, limit_price=80)
+)
+canceled = client.cancel_orders()
+check([str(c.id) for c in canceled] == [str(second.id)] and canceled[0].status == 200,
+      "cancel all")
 
 market = client.submit_order(
     MarketOrderRequest(symbol="ACME", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.DAY)
@@ -47,7 +63,8 @@ market = client.submit_order(
 check(market.status == OrderStatus.FILLED and market.filled_avg_price == "100.00",
       "market order fills at the resting price")
 closed = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED))
-check({o.id for o in closed} == {limit.id, market.id}, "list closed orders")
+check({o.id for o in closed} == {limit.id, replaced.id, second.id, market.id},
+      "list closed orders")
 
 try:
     client.submit_order(
