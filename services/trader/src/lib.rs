@@ -18,12 +18,15 @@
 //! | `DELETE /v2/orders/{id}` | cancel (204; 422 when no longer open) |
 //! | `DELETE /v2/orders` | cancel every open order (207, one status each) |
 //! | `GET /v2/account` | cash, buying power |
+//! | `GET /v2/positions`, `GET /v2/positions/{symbol}` | holdings at the last price, average cost |
+//! | `DELETE /v2/positions/{symbol}` | close with a market sell of all of it |
 //!
 //! **Architecture invariant:** a user reaches only their own orders and account: every
 //! query is keyed by the principal's user, and another user's order id is a 404.
 
 pub mod account;
 pub mod orders;
+pub mod positions;
 
 use std::sync::Arc;
 
@@ -99,5 +102,10 @@ pub fn router(state: TraderState) -> Router {
             get(orders::by_client_order_id),
         )
         .route("/v2/account", get(account::account))
+        .route("/v2/positions", get(positions::list))
+        .route(
+            "/v2/positions/{symbol}",
+            get(positions::get_one).delete(positions::close),
+        )
         .with_state(state)
 }

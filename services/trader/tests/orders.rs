@@ -747,5 +747,64 @@ async fn replace_makes_a_new_order_that_carries_the_fills_and_cancel_all_empties
         (r.status, r.json.clone()),
         (StatusCode::MULTI_STATUS, json!([]))
     );
+
+    // Alice's position: 6 shares at an average cost of 100.33, valued at the last trade.
+    let positions = eventually(&alice, "/v2/positions", |v| v[0]["qty"] == "6").await;
+    let pos = &positions[0];
+    assert_eq!(positions.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            pos["symbol"].as_str(),
+            pos["avg_entry_price"].as_str(),
+            pos["cost_basis"].as_str(),
+            pos["current_price"].as_str(),
+            pos["market_value"].as_str(),
+            pos["unrealized_pl"].as_str(),
+        ),
+        (
+            Some("ACME"),
+            Some("100.33"),
+            Some("602.00"),
+            Some("101.00"),
+            Some("606.00"),
+            Some("4.00")
+        ),
+        "{pos}"
+    );
+    assert_eq!(
+        alice.get("/v2/positions/acme").await.unwrap().json["qty"],
+        "6"
+    );
+    bob.get("/v2/positions/NOPE")
+        .await
+        .unwrap()
+        .assert_error(StatusCode::NOT_FOUND);
+    // Closing it sells all six at market, into Bob's bid.
+    p.fund(bob_id, "USD", "1000").await;
+    let r = bob
+        .post(
+            "/v2/orders",
+            &json!({"symbol": "ACME", "qty": "6", "side": "buy", "type": "limit",
+                    "time_in_force": "gtc", "limit_price": "99"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.json["status"], "new", "{}", r.text);
+    let r = alice.delete("/v2/positions/ACME").await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (
+            r.json["side"].as_str(),
+            r.json["status"].as_str(),
+            r.json["filled_avg_price"].as_str()
+        ),
+        (Some("sell"), Some("filled"), Some("99.00"))
+    );
+    eventually(&alice, "/v2/positions", |v| v == &json!([])).await;
+    alice
+        .get("/v2/positions/ACME")
+        .await
+        .unwrap()
+        .assert_error(StatusCode::NOT_FOUND);
     p.stop().await;
 }

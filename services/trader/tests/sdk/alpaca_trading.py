@@ -4,6 +4,7 @@ Run by tests/orders.rs with: BASE_URL KEY_ID SECRET. A sell of ACME rests at 100
 (another user's); the caller holds cash. Exits non-zero on the first failed check.
 """
 import sys
+import time
 
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, OrderStatus, QueryOrderStatus, TimeInForce
@@ -62,6 +63,15 @@ market = client.submit_order(
 )
 check(market.status == OrderStatus.FILLED and market.filled_avg_price == "100.00",
       "market order fills at the resting price")
+# Positions are settlement's: give it a moment to catch up with the fill.
+deadline = time.time() + 20
+positions = client.get_all_positions()
+while not positions and time.time() < deadline:
+    time.sleep(0.05)
+    positions = client.get_all_positions()
+check([(p.symbol, p.qty, p.avg_entry_price) for p in positions] == [("ACME", "1", "100.00")],
+      f"positions {positions}")
+check(client.get_open_position("ACME").current_price == "100.00", "one position")
 closed = client.get_orders(GetOrdersRequest(status=QueryOrderStatus.CLOSED))
 check({o.id for o in closed} == {limit.id, replaced.id, second.id, market.id},
       "list closed orders")

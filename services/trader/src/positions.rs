@@ -1,0 +1,200 @@
+//! Positions: what the caller holds, valued at the last trade, in Alpaca's shape.
+//!
+//! Quantities are settlement's balances. The cost basis is the average cost of the
+//! caller's own trades in the symbol, in sequence: a buy adds its price × quantity, a
+//! sell takes away its share of the cost. Shares deposited by an admin come in at no
+//! cost. All money stays in integer cents; only `unrealized_plpc`, a ratio, has four
+//! decimal places.
+
+use axum::extract::State;
+use bourse_core::CASH;
+use bourse_shell::ApiError;
+use bourse_shell::auth::Principal;
+use bourse_shell::extract::{Json, Path};
+use bourse_shell::money::{format_cents, format_fixed};
+use serde_json::{Value, json};
+
+use crate::TraderState;
+use crate::orders::{self, NewOrder, asset_id};
+
+/// One position's figures, in cents and shares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Figures {
+    qty: i64,
+    cost: i64,
+    price: Option<i64>,
+}
+
+/// The remaining cost of `qty` shares after `trades` (price, qty, bought), in order.
+fn average_cost(trades: &[(i64, i64, bool)]) -> (i64, i64) {
+    let (mut held, mut cost) = (0i64, 0i128);
+    for &(price, qty, bought) in trades {
+        if bought {
+            held += qty;
+            cost += i128::from(price) * i128::from(qty);
+        } else if held > 0 {
+            let sold = qty.min(held);
+            cost -= cost * i128::from(sold) / i128::from(held);
+            held -= sold;
+        }
+    }
+    (held, cost as i64)
+}
+
+fn position_json(symbol: &str, f: Figures) -> Value {
+    let price = f.price.unwrap_or(0);
+    let value = price * f.qty;
+    let pl = value - f.cost;
+    let plpc = if f.cost > 0 { pl * 10_000 / f.cost } else { 0 };
+    let avg = if f.qty > 0 { f.cost / f.qty } else { 0 };
+    json!({
+        "asset_id": asset_id(symbol),
+        "symbol": symbol,
+        "exchange": "",
+        "asset_class": "us_equity",
+        "asset_marginable": false,
+        "avg_entry_price": format_cents(avg),
+        "qty": f.qty.to_string(),
+        "qty_available": f.qty.to_string(),
+        "side": "long",
+        "market_value": format_cents(value),
+        "cost_basis": format_cents(f.cost),
+        "unrealized_pl": format_cents(pl),
+        "unrealized_plpc": format_fixed(plpc, 4),
+        "unrealized_intraday_pl": format_cents(pl),
+        "unrealized_intraday_plpc": format_fixed(plpc, 4),
+        "current_price": format_cents(price),
+        "lastday_price": format_cents(price),
+        "change_today": "0",
+    })
+}
+
+async fn positions_of(
+    state: &TraderState,
+    user: u64,
+    symbol: Option<&str>,
+) -> Result<Vec<Value>, ApiError> {
+    let client = state.pool.get().await?;
+    let user = user as i64;
+    let held = client
+        .query(
+            "SELECT asset, amount FROM balances
+             WHERE user_id = $1 AND asset <> $2 AND amount > 0 AND ($3::TEXT IS NULL OR asset = $3)
+             ORDER BY asset",
+            &[&user, &CASH, &symbol],
+        )
+        .await?;
+    let mut out = Vec::with_capacity(held.len());
+    for row in &held {
+        let (symbol, qty): (String, i64) = (row.get(0), row.get(1));
+        let trades: Vec<(i64, i64, bool)> = client
+            .query(
+                "SELECT price, qty, buyer = $1 FROM trades
+                 WHERE symbol = $2 AND (buyer = $1 OR seller = $1) ORDER BY seq",
+                &[&user, &symbol],
+            )
+            .await?
+            .iter()
+            .map(|t| (t.get(0), t.get(1), t.get(2)))
+            .collect();
+        let (traded, cost) = average_cost(&trades);
+        // Shares beyond what trading explains were deposited: at no cost.
+        let cost = if traded > qty && traded > 0 {
+            cost * qty / traded
+        } else {
+            cost
+        };
+        let price = client
+            .query_opt(
+                "SELECT price FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1",
+                &[&symbol],
+            )
+            .await?
+            .map(|r| r.get(0));
+        out.push(position_json(&symbol, Figures { qty, cost, price }));
+    }
+    Ok(out)
+}
+
+/// `GET /v2/positions`.
+pub async fn list(
+    State(state): State<TraderState>,
+    principal: Principal,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    positions_of(&state, principal.user, None).await.map(Json)
+}
+
+/// `GET /v2/positions/{symbol}`: 404 if the caller holds none.
+pub async fn get_one(
+    State(state): State<TraderState>,
+    principal: Principal,
+    Path(symbol): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let symbol = symbol.to_ascii_uppercase();
+    positions_of(&state, principal.user, Some(&symbol))
+        .await?
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("position does not exist"))
+}
+
+/// `DELETE /v2/positions/{symbol}`: closes the position with a market sell of all of it;
+/// answers that order.
+pub async fn close(
+    State(state): State<TraderState>,
+    principal: Principal,
+    Path(symbol): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let Json(position) = get_one(State(state.clone()), principal.clone(), Path(symbol)).await?;
+    let order = NewOrder {
+        symbol: position["symbol"].as_str().unwrap_or_default().to_string(),
+        qty: Some(position["qty"].clone()),
+        notional: None,
+        side: "sell".into(),
+        order_type: "market".into(),
+        time_in_force: "day".into(),
+        limit_price: None,
+        stop_price: None,
+        trail_price: None,
+        trail_percent: None,
+        extended_hours: false,
+        client_order_id: None,
+        order_class: None,
+    };
+    orders::create(State(state), principal, Json(order)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn average_cost_follows_buys_and_sells_in_order() {
+        // 10 at 100, 10 at 110: 20 at 105; sell 5: 15 at 105; buy 5 at 125: 20 at 110.
+        let trades = [
+            (10_000, 10, true),
+            (11_000, 10, true),
+            (12_000, 5, false),
+            (12_500, 5, true),
+        ];
+        assert_eq!(average_cost(&trades), (20, 220_000));
+        assert_eq!(average_cost(&[(100, 3, true), (200, 3, false)]), (0, 0));
+        assert_eq!(
+            average_cost(&[(100, 3, false)]),
+            (0, 0),
+            "a sell of deposited shares"
+        );
+        let v = position_json(
+            "ACME",
+            Figures {
+                qty: 20,
+                cost: 220_000,
+                price: Some(12_100),
+            },
+        );
+        assert_eq!(v["avg_entry_price"], "110.00");
+        assert_eq!(v["market_value"], "2420.00");
+        assert_eq!(v["unrealized_pl"], "220.00");
+        assert_eq!(v["unrealized_plpc"], "0.1000");
+    }
+}
