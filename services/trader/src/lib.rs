@@ -75,10 +75,7 @@ pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
 
 /// The whole service: its routes in the shell, ready when its database answers.
 pub fn app(state: TraderState) -> Router {
-    let checks = Arc::new(vec![
-        Box::new(bourse_shell::health::Database(state.pool.clone()))
-            as Box<dyn bourse_shell::health::Check>,
-    ]);
+    let checks = bourse_shell::health::database(&state.pool);
     bourse_shell::server::app("trader", router(state), checks)
 }
 

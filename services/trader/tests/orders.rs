@@ -188,6 +188,25 @@ impl Platform {
         (id, self.trader.clone().with_token(token))
     }
 
+    /// An API key pair made over HTTP for `name` (logged in as `user` made it).
+    async fn key(&self, name: &str, label: &str) -> (String, String) {
+        let creds = json!({"username": name, "password": "pass-word-1"});
+        let r = self.users.post("/v1/auth/login", &creds).await.unwrap();
+        let users = self
+            .users
+            .clone()
+            .with_token(r.json["access_token"].as_str().unwrap());
+        let r = users
+            .post("/v1/keys", &json!({"label": label}))
+            .await
+            .unwrap();
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        (
+            r.json["key_id"].as_str().unwrap().to_string(),
+            r.json["secret"].as_str().unwrap().to_string(),
+        )
+    }
+
     async fn fund(&self, user: u64, asset: &str, amount: &str) {
         let r = self
             .users
@@ -474,27 +493,7 @@ async fn an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_i
     p.fund(alice_id, "USD", "1000").await;
     p.fund(carol_id, "ACME", "50").await;
     // Carol makes a key over HTTP (a user service route) and logs in on the gateway.
-    let r = p
-        .users
-        .post(
-            "/v1/auth/login",
-            &json!({"username": "carol", "password": "pass-word-1"}),
-        )
-        .await
-        .unwrap();
-    let users = p
-        .users
-        .clone()
-        .with_token(r.json["access_token"].as_str().unwrap());
-    let r = users
-        .post("/v1/keys", &json!({"label": "maker"}))
-        .await
-        .unwrap();
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let (key_id, secret) = (
-        r.json["key_id"].as_str().unwrap().to_string(),
-        r.json["secret"].as_str().unwrap().to_string(),
-    );
+    let (key_id, secret) = p.key("carol", "maker").await;
     let ctx = zmq::Context::new();
     let maker = ctx.socket(zmq::DEALER).unwrap();
     maker.set_linger(0).unwrap();
@@ -607,30 +606,10 @@ async fn the_official_alpaca_sdk_trades_through_the_service() {
         .await
         .unwrap();
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    let _ = alice;
-    let r = p
-        .users
-        .post(
-            "/v1/auth/login",
-            &json!({"username": "alice", "password": "pass-word-1"}),
-        )
-        .await
-        .unwrap();
-    let users = p
-        .users
-        .clone()
-        .with_token(r.json["access_token"].as_str().unwrap());
-    let key = users
-        .post("/v1/keys", &json!({"label": "sdk"}))
-        .await
-        .unwrap();
-    assert_eq!(key.status, StatusCode::CREATED, "{}", key.text);
+    drop(alice);
+    let (key_id, secret) = p.key("alice", "sdk").await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/alpaca_trading.py");
     let base = p.trader_base.clone();
-    let (key_id, secret) = (
-        key.json["key_id"].as_str().unwrap().to_string(),
-        key.json["secret"].as_str().unwrap().to_string(),
-    );
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(python)
             .args([script, &base, &key_id, &secret])
