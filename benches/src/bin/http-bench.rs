@@ -1,0 +1,250 @@
+//! `POST /v2/orders` end to end — HTTP in, the engine's verdict (journaled, fsynced),
+//! HTTP out — at fixed offered rates, beside a bare axum handler answering a fixed body
+//! measured by the same load loop in the same run.
+//!
+//! ```sh
+//! cargo run --release -p bourse-benches --bin http-bench -- --rate 1000,2000,5000 --seconds 5
+//! ```
+//!
+//! Method: open loop. Request `i` is due at `start + i / rate`; it is sent then (or as
+//! soon as one of `--in-flight` slots frees) and its latency is measured from when it
+//! was due, so a stall counts against every request behind it (no coordinated
+//! omission). Orders are IOC buys of one share at $0.01 in an empty book — each is
+//! accepted, journaled and canceled — from 100 users, so the book stays empty and the
+//! work per order stays the same. The gateway, the PostgreSQL pool and the trader
+//! service run in this process; PostgreSQL is the machine's.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use bourse_core::{Command, FixedStr, Price, Qty, UserId};
+use bourse_gateway::protocol::ServiceMsg;
+use bourse_gateway_client::GatewayClient;
+use bourse_shell::auth::{Auth, KeyVerifier, RateLimit, TokenKeys};
+use bourse_shell::client::Client;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+struct Args {
+    /// Offered rates (requests per second), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,2000,5000")]
+    rate: Vec<u64>,
+    /// Seconds per rate and path.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Requests in flight at most.
+    #[arg(long, default_value_t = 1024)]
+    in_flight: usize,
+    /// PostgreSQL.
+    #[arg(long, default_value = "host=127.0.0.1 user=postgres dbname=test")]
+    pg: String,
+}
+
+const SECRET: [u8; 32] = [9; 32];
+const USERS: u64 = 100;
+
+/// API keys are not used here: every request carries a token.
+struct NoKeys;
+
+impl KeyVerifier for NoKeys {
+    fn verify<'a>(
+        &'a self,
+        _key_id: &'a str,
+        _secret: &'a str,
+    ) -> bourse_shell::auth::BoxFuture<
+        'a,
+        Result<Option<bourse_shell::auth::Principal>, bourse_shell::ApiError>,
+    > {
+        Box::pin(async { Ok(None) })
+    }
+}
+
+struct Run {
+    sent: u64,
+    ok: u64,
+    hist: Histogram<u64>,
+    elapsed: Duration,
+}
+
+/// Offers `rate` requests a second for `seconds` to `clients[i % n]`, each a `POST`
+/// of `body` to `path`; returns latencies from the intended send times.
+async fn offer(
+    clients: &[Client],
+    path: &'static str,
+    body: &serde_json::Value,
+    rate: u64,
+    seconds: u64,
+    in_flight: usize,
+) -> Run {
+    let total = rate * seconds;
+    let hist = Arc::new(Mutex::new(
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram"),
+    ));
+    let ok = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + Duration::from_nanos(i * 1_000_000_000 / rate);
+        tokio::time::sleep_until(due).await;
+        let permit = slots.clone().acquire_owned().await.expect("semaphore");
+        let (client, body, hist, ok) = (
+            clients[(i % clients.len() as u64) as usize].clone(),
+            body.clone(),
+            hist.clone(),
+            ok.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client.post(path, &body).await;
+            let latency = due.elapsed().as_micros() as u64;
+            if matches!(&r, Ok(reply) if reply.status.is_success()) {
+                ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            hist.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .saturating_record(latency.max(1));
+            drop(permit);
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let elapsed = start.elapsed();
+    let hist = hist.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Run {
+        sent: total,
+        ok: ok.load(std::sync::atomic::Ordering::Relaxed),
+        hist,
+        elapsed,
+    }
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2} ms", us as f64 / 1000.0)
+}
+
+async fn serve(app: axum::Router) -> anyhow::Result<SocketAddr> {
+    let (listener, addr) = bourse_shell::server::bind("127.0.0.1:0".parse()?).await?;
+    tokio::spawn(bourse_shell::server::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    Ok(addr)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let dir = tempfile::tempdir()?;
+        let mut keys = bourse_gateway::keys::KeyStore::default();
+        keys.insert_service(FixedStr::new("bench").expect("id"), UserId(0), &SECRET);
+        let mut config = bourse_gateway::server::GatewayConfig::new(dir.path(), keys);
+        config.bind = "tcp://127.0.0.1:*".into();
+        config.feed = None;
+        config.throttle = 0;
+        config.bootstrap = vec![Command::AddInstrument {
+            symbol: FixedStr::new("ACME").expect("symbol"),
+            tick: Price(1),
+            lot: Qty(1),
+        }];
+        let gateway = bourse_gateway::server::spawn(config).context("gateway")?;
+        let engine = GatewayClient::connect(
+            &gateway.ready.endpoint,
+            "bench",
+            SECRET,
+            Duration::from_secs(10),
+        )?;
+        let schema = format!("httpbench_{}", std::process::id());
+        let pool = bourse_shell::db::pool(&args.pg, Some(&schema), 32).await?;
+        bourse_order::service::prepare(&pool).await?;
+        bourse_trader::prepare(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let tokens = TokenKeys::new(b"http bench", Duration::from_secs(3600));
+        for u in 1..=USERS {
+            for msg in [
+                ServiceMsg::AddUser {
+                    request: 0,
+                    user: UserId(u),
+                },
+                ServiceMsg::Deposit {
+                    request: 0,
+                    user: UserId(u),
+                    asset: FixedStr::new("USD").expect("usd"),
+                    amount: 1_000_000_000,
+                },
+            ] {
+                engine.request(msg).await?;
+            }
+        }
+        let auth = Arc::new(Auth {
+            tokens: tokens.clone(),
+            keys: Arc::new(NoKeys),
+            limit: RateLimit::new(
+                NonZeroU32::new(1_000_000).expect("rate"),
+                NonZeroU32::new(1_000_000).expect("burst"),
+            ),
+        });
+        let trader = serve(bourse_trader::app(bourse_trader::TraderState {
+            pool: pool.clone(),
+            auth,
+            engine: Some(engine),
+        }))
+        .await?;
+        let bare = serve(axum::Router::new().route(
+            "/v2/orders",
+            axum::routing::post(|| async {
+                axum::Json(json!({"id": "00000000-0000-4000-8000-000000000000", "status": "new"}))
+            }),
+        ))
+        .await?;
+        let clients = |addr: SocketAddr| -> anyhow::Result<Vec<Client>> {
+            (1..=USERS)
+                .map(|u| {
+                    Ok(Client::new(format!("http://{addr}"))
+                        .with_token(&tokens.issue(u, bourse_shell::auth::Role::User).map_err(|e| anyhow::anyhow!("{}", e.message))?))
+                })
+                .collect()
+        };
+        let (trader_clients, bare_clients) = (clients(trader)?, clients(bare)?);
+        let order = json!({"symbol": "ACME", "qty": "1", "side": "buy", "type": "limit",
+                           "time_in_force": "ioc", "limit_price": "0.01"});
+        println!(
+            "`POST /v2/orders` (IOC buy, 1 share at $0.01, empty book: accepted, journaled, canceled), {} s per rate, open loop from intended send times, {USERS} users, at most {} in flight.\n",
+            args.seconds, args.in_flight
+        );
+        println!("| rate/s | path | sent | 2xx | achieved/s | p50 | p99 | p99.9 | max |");
+        println!("|---|---|---|---|---|---|---|---|---|");
+        for &rate in &args.rate {
+            for (name, clients) in [
+                ("bare axum handler (floor)", &bare_clients),
+                ("**trader**: HTTP → engine verdict → HTTP", &trader_clients),
+            ] {
+                let r = offer(clients, "/v2/orders", &order, rate, args.seconds, args.in_flight).await;
+                println!(
+                    "| {rate} | {name} | {} | {} | {:.0} | {} | {} | {} | {} |",
+                    r.sent,
+                    r.ok,
+                    r.ok as f64 / r.elapsed.as_secs_f64(),
+                    ms(r.hist.value_at_quantile(0.5)),
+                    ms(r.hist.value_at_quantile(0.99)),
+                    ms(r.hist.value_at_quantile(0.999)),
+                    ms(r.hist.max()),
+                );
+            }
+        }
+        pool.get()
+            .await?
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await?;
+        drop(gateway);
+        Ok(())
+    })
+}
