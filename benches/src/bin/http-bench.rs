@@ -102,8 +102,20 @@ async fn offer(
         tasks.push(tokio::spawn(async move {
             let r = client.post(path, &body).await;
             let latency = due.elapsed().as_micros() as u64;
-            if matches!(&r, Ok(reply) if reply.status.is_success()) {
-                ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            match &r {
+                Ok(reply) if reply.status.is_success() => {
+                    ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                other => {
+                    static SHOWN: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(0);
+                    if SHOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3 {
+                        eprintln!(
+                            "http-bench: a failed request: {:?}",
+                            other.as_ref().map(|r| (r.status, r.text.clone()))
+                        );
+                    }
+                }
             }
             hist.lock()
                 .unwrap_or_else(|e| e.into_inner())

@@ -375,13 +375,14 @@ pub fn asset_id(symbol: &str) -> String {
     uuid_text(&b)
 }
 
+/// One of `user`'s orders by `column`, on a connection the caller holds (a handler
+/// never holds two pooled connections at once: under load that deadlocks the pool).
 async fn load(
-    state: &TraderState,
+    client: &deadpool_postgres::Client,
     user: u64,
     column: &str,
     key: &str,
 ) -> Result<Option<Value>, ApiError> {
-    let client = state.pool.get().await?;
     let row = client
         .query_opt(
             &format!("{SELECT} WHERE t.user_id = $1 AND t.{column} = $2"),
@@ -430,7 +431,7 @@ pub async fn create(
     if inserted == 0 {
         // The same client_order_id again: the order that exists, never a second one.
         return load(
-            &state,
+            &client,
             principal.user,
             "client_order_id",
             &c.client_order_id,
@@ -449,6 +450,8 @@ pub async fn create(
         price: Price(c.limit_price.unwrap_or(0)),
         qty: Qty(c.qty),
     };
+    // No connection is held while the engine decides: the pool serves others meanwhile.
+    drop(client);
     let reports = match engine
         .request(ServiceMsg::EnterFor {
             request: 0,
@@ -463,6 +466,7 @@ pub async fn create(
         Err(e) => return Err(ApiError::unavailable("exchange", e)),
     };
     let o = outcome(&reports, c.qty);
+    let client = state.pool.get().await?;
     client
         .execute(
             "UPDATE trader_orders SET status = $2, filled_qty = $3, filled_value = $4,
@@ -482,7 +486,7 @@ pub async fn create(
     if let Some(reason) = o.rejected {
         return Err(refusal(reason));
     }
-    load(&state, principal.user, "id", &id)
+    load(&client, principal.user, "id", &id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::internal("order vanished after entry"))
@@ -494,7 +498,8 @@ pub async fn get_one(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    load(&state, principal.user, "id", &id)
+    let client = state.pool.get().await?;
+    load(&client, principal.user, "id", &id)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("order not found"))
@@ -513,8 +518,9 @@ pub async fn by_client_order_id(
     principal: Principal,
     Query(q): Query<ByClientId>,
 ) -> Result<Json<Value>, ApiError> {
+    let client = state.pool.get().await?;
     load(
-        &state,
+        &client,
         principal.user,
         "client_order_id",
         &q.client_order_id,
@@ -816,7 +822,7 @@ pub async fn replace(
             ],
         )
         .await?;
-    load(&state, principal.user, "id", &new_order)
+    load(&client, principal.user, "id", &new_order)
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::internal("order vanished after replace"))
