@@ -787,3 +787,60 @@ async fn replace_makes_a_new_order_that_carries_the_fills_and_cancel_all_empties
         .assert_error(StatusCode::NOT_FOUND);
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_of_one_connection_serves_every_route() {
+    // A handler that held one pooled connection while asking for another would wait
+    // for ever here (it did, under load, before: found by http-bench).
+    let p = Platform::start().await;
+    let (alice_id, _) = p.user("alice").await;
+    p.fund(alice_id, "USD", "1000").await;
+    p.fund(alice_id, "ACME", "10").await;
+    let one = bourse_shell::db::pool(PG, Some(&p.schema), 1)
+        .await
+        .unwrap();
+    let engine =
+        GatewayClient::connect(&p.endpoint, "services", SECRET, Duration::from_secs(5)).unwrap();
+    let auth = Arc::new(Auth {
+        tokens: TokenKeys::new(b"trader test", Duration::from_secs(900)),
+        keys: Arc::new(PgKeys::new(one.clone())),
+        limit: RateLimit::new(
+            NonZeroU32::new(1_000).unwrap(),
+            NonZeroU32::new(1_000).unwrap(),
+        ),
+    });
+    let base = serve(bourse_trader::app(TraderState {
+        pool: one,
+        auth,
+        engine: Some(engine),
+    }))
+    .await;
+    let token = TokenKeys::new(b"trader test", Duration::from_secs(900))
+        .issue(alice_id, bourse_shell::auth::Role::User)
+        .unwrap();
+    let c = Client::new(&base).with_token(&token);
+    let sell = json!({"symbol": "ACME", "qty": "1", "side": "sell", "type": "limit",
+                      "time_in_force": "gtc", "limit_price": "100", "client_order_id": "one"});
+    let r = c.post("/v2/orders", &sell).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let r = c.post("/v2/orders", &sell).await.unwrap();
+    assert_eq!(r.json["id"], id.as_str(), "the idempotent path too");
+    let r = c
+        .send(
+            axum::http::Method::PATCH,
+            &format!("/v2/orders/{id}"),
+            Some(&json!({"limit_price": "101"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for path in ["/v2/orders", "/v2/account", "/v2/positions"] {
+        assert_eq!(c.get(path).await.unwrap().status, StatusCode::OK, "{path}");
+    }
+    assert_eq!(
+        c.delete("/v2/orders").await.unwrap().status,
+        StatusCode::MULTI_STATUS
+    );
+    p.stop().await;
+}
