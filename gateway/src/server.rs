@@ -28,9 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use bourse_core::{
-    Command, Engine, EngineConfig, Event, EventKind, NewOrder, Symbol, SymbolId, UserId,
-};
+use bourse_core::{Command, Engine, EngineConfig, Event, EventKind, Symbol, SymbolId, UserId};
 use bourse_journal::{Journal, Snapshotter};
 use disruptor::wait_strategies::WaitStrategy;
 use disruptor::{
@@ -854,21 +852,7 @@ impl Io {
                 None
             }
             (ClientMsg::Enter(o), Some(user)) => Some(Inbound {
-                cmd: Command::New(NewOrder {
-                    user,
-                    id: o.token,
-                    symbol: self
-                        .symbols
-                        .get(&o.symbol)
-                        .copied()
-                        .unwrap_or(SymbolId::UNKNOWN),
-                    side: o.side,
-                    order_type: o.order_type,
-                    price: o.price,
-                    qty: o.qty,
-                    tif: o.tif,
-                    post_only: o.post_only,
-                }),
+                cmd: service::new_order(user, &o, &self.symbols),
                 order: Some(o),
                 origin: Origin::default(),
             }),

@@ -27,6 +27,30 @@ pub(crate) struct Origin {
     pub(crate) user: UserId,
 }
 
+/// The engine command entering `order` for `user` (an unknown symbol becomes
+/// `SymbolId::UNKNOWN`, which the engine refuses with `unknown_symbol`). Ordinary and
+/// service sessions enter orders through it alike.
+pub(crate) fn new_order(
+    user: UserId,
+    order: &EnterOrder,
+    symbols: &HashMap<Symbol, SymbolId>,
+) -> Command {
+    Command::New(NewOrder {
+        user,
+        id: order.token,
+        symbol: symbols
+            .get(&order.symbol)
+            .copied()
+            .unwrap_or(SymbolId::UNKNOWN),
+        side: order.side,
+        order_type: order.order_type,
+        price: order.price,
+        qty: order.qty,
+        tif: order.tif,
+        post_only: order.post_only,
+    })
+}
+
 /// The engine command a service request stands for; and the order to echo, if any.
 pub(crate) fn command(
     m: &ServiceMsg,
@@ -41,20 +65,7 @@ pub(crate) fn command(
         }
     };
     match *m {
-        ServiceMsg::EnterFor { user, order, .. } => (
-            Command::New(NewOrder {
-                user,
-                id: order.token,
-                symbol: symbol_id(&order.symbol),
-                side: order.side,
-                order_type: order.order_type,
-                price: order.price,
-                qty: order.qty,
-                tif: order.tif,
-                post_only: order.post_only,
-            }),
-            Some(order),
-        ),
+        ServiceMsg::EnterFor { user, order, .. } => (new_order(user, &order, symbols), Some(order)),
         ServiceMsg::CancelFor { user, token, .. } => (Command::Cancel { user, id: token }, None),
         ServiceMsg::ReplaceFor {
             user,
