@@ -411,6 +411,7 @@ fn run_with<W: WaitStrategy + 'static>(
         );
     }
     let mut journal = Journal::open(&config.data_dir, rec.last_seq + 1)?;
+    journal.hold_time_at(rec.last_time_ns);
     if rec.last_seq == 0 && !config.bootstrap.is_empty() {
         let mut sink = Vec::new();
         for cmd in &config.bootstrap {

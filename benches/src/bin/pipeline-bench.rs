@@ -62,7 +62,12 @@ fn prepare(dir: &std::path::Path, commands: usize) -> (Vec<Message>, u64) {
             events.clear();
             engine.execute(cmd, &mut events);
             for e in &events {
-                event_messages(e, seq, cmd, &engine, &mut account_seq, &mut messages);
+                let entry = bourse_journal::Entry {
+                    seq,
+                    time_ns: 0,
+                    cmd: *cmd,
+                };
+                event_messages(e, &entry, &engine, &mut account_seq, &mut messages);
             }
         }
         journal.commit().expect("commit");

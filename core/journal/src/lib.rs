@@ -20,11 +20,11 @@ mod snapshot_file;
 mod snapshotter;
 mod writer;
 
-pub use record::{RECORD_HEADER, RecordError, Records, frame};
+pub use record::{Entry, RECORD_HEADER, RecordError, Records, frame};
 pub use recovery::{Recovered, recover, recover_with, state_at};
 pub use snapshot_file::{read_snapshot, write_snapshot};
 pub use snapshotter::Snapshotter;
-pub use writer::Journal;
+pub use writer::{Journal, now_ns};
 
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,10 @@
-//! Record framing: `len: u32 | crc32: u32 | seq: u64 | payload[len]`, little-endian.
+//! Record framing: `len: u32 | crc32: u32 | seq: u64 | time: u64 | payload[len]`,
+//! little-endian. `time` is when the journal took the command, in nanoseconds since the
+//! Unix epoch: the exchange's clock for everything the command caused (trade times, bar
+//! boundaries), read once per batch by the writer and never going backwards, so that a
+//! replay sees the same times as the live run. The engine itself never reads it.
 //!
-//! The CRC covers `seq` and the payload, so a record whose length field survived a torn
+//! The CRC covers `seq`, `time` and the payload, so a record whose length field survived a torn
 //! write but whose body did not is caught. [`Records`] iterates a segment's bytes and
 //! stops at the first record that is short, too long, fails its CRC, or does not carry
 //! the next sequence number, reporting where and why.
@@ -10,7 +14,7 @@ use bourse_core::Command;
 use crate::codec::{self, MAX_COMMAND_LEN};
 
 /// Bytes before a record's payload.
-pub const RECORD_HEADER: usize = 16;
+pub const RECORD_HEADER: usize = 24;
 
 /// Why a record was not read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -37,13 +41,25 @@ pub enum RecordError {
     BadPayload(codec::CodecError),
 }
 
+/// A command as the journal holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Its sequence number.
+    pub seq: u64,
+    /// When the journal took it, in nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    /// The command.
+    pub cmd: Command,
+}
+
 /// Appends one framed record to `out`.
-pub fn frame(seq: u64, cmd: &Command, out: &mut Vec<u8>) {
+pub fn frame(seq: u64, time_ns: u64, cmd: &Command, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[0u8; RECORD_HEADER]);
     codec::encode(cmd, out);
     let len = (out.len() - start - RECORD_HEADER) as u32;
     out[start + 8..start + 16].copy_from_slice(&seq.to_le_bytes());
+    out[start + 16..start + 24].copy_from_slice(&time_ns.to_le_bytes());
     let crc = crc32fast::hash(&out[start + 8..]);
     out[start..start + 4].copy_from_slice(&len.to_le_bytes());
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
@@ -54,6 +70,7 @@ pub struct Records<'a> {
     bytes: &'a [u8],
     offset: usize,
     next_seq: u64,
+    time_ns: u64,
     /// Why iteration stopped early, if it did; `None` after a clean end.
     pub error: Option<RecordError>,
 }
@@ -65,6 +82,7 @@ impl<'a> Records<'a> {
             bytes,
             offset: 0,
             next_seq: first_seq,
+            time_ns: 0,
             error: None,
         }
     }
@@ -88,7 +106,21 @@ impl<'a> Records<'a> {
         self.next_seq
     }
 
-    fn read(&self) -> Result<(u64, Command, usize), RecordError> {
+    /// The journal time of the record returned last (0 before the first).
+    pub fn time_ns(&self) -> u64 {
+        self.time_ns
+    }
+
+    /// The record returned last as an [`Entry`].
+    pub fn entry(&self, seq: u64, cmd: Command) -> Entry {
+        Entry {
+            seq,
+            time_ns: self.time_ns,
+            cmd,
+        }
+    }
+
+    fn read(&self) -> Result<(u64, u64, Command, usize), RecordError> {
         let rest = &self.bytes[self.offset..];
         if rest.len() < RECORD_HEADER {
             return Err(RecordError::Truncated);
@@ -105,9 +137,12 @@ impl<'a> Records<'a> {
         if crc32fast::hash(&rest[8..end]) != word(4) {
             return Err(RecordError::BadChecksum);
         }
-        let mut seq = [0u8; 8];
-        seq.copy_from_slice(&rest[8..16]);
-        let seq = u64::from_le_bytes(seq);
+        let dword = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&rest[i..i + 8]);
+            u64::from_le_bytes(b)
+        };
+        let seq = dword(8);
         if seq != self.next_seq {
             return Err(RecordError::BadSeq {
                 expected: self.next_seq,
@@ -115,7 +150,7 @@ impl<'a> Records<'a> {
             });
         }
         let cmd = codec::decode(&rest[RECORD_HEADER..end]).map_err(RecordError::BadPayload)?;
-        Ok((seq, cmd, end))
+        Ok((seq, dword(16), cmd, end))
     }
 }
 
@@ -127,8 +162,9 @@ impl Iterator for Records<'_> {
             return None;
         }
         match self.read() {
-            Ok((seq, cmd, len)) => {
+            Ok((seq, time_ns, cmd, len)) => {
                 self.offset += len;
+                self.time_ns = time_ns;
                 self.next_seq += 1;
                 Some((seq, cmd))
             }
@@ -148,7 +184,12 @@ mod tests {
     fn journal(n: u64) -> Vec<u8> {
         let mut buf = Vec::new();
         for seq in 1..=n {
-            frame(seq, &Command::AddUser { user: UserId(seq) }, &mut buf);
+            frame(
+                seq,
+                1_000 + seq,
+                &Command::AddUser { user: UserId(seq) },
+                &mut buf,
+            );
         }
         buf
     }
@@ -156,8 +197,15 @@ mod tests {
     #[test]
     fn reads_back_what_was_framed() {
         let buf = journal(5);
-        let got: Vec<u64> = Records::new(&buf, 1).map(|(s, _)| s).collect();
-        assert_eq!(got, vec![1, 2, 3, 4, 5]);
+        let mut records = Records::new(&buf, 1);
+        let mut got = Vec::new();
+        while let Some((seq, cmd)) = records.next() {
+            got.push(records.entry(seq, cmd));
+        }
+        let seqs: Vec<u64> = got.iter().map(|e| e.seq).collect();
+        let times: Vec<u64> = got.iter().map(|e| e.time_ns).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+        assert_eq!(times, vec![1_001, 1_002, 1_003, 1_004, 1_005]);
     }
 
     #[test]
@@ -191,7 +239,7 @@ mod tests {
     #[test]
     fn out_of_sequence_record_is_refused() {
         let mut buf = journal(1);
-        frame(5, &Command::EndOfDay, &mut buf);
+        frame(5, 0, &Command::EndOfDay, &mut buf);
         let mut r = Records::new(&buf, 1);
         assert_eq!(r.by_ref().count(), 1);
         assert_eq!(

@@ -26,6 +26,9 @@ pub struct Recovered {
     pub snapshot_seq: Option<u64>,
     /// Journal records replayed after the snapshot.
     pub replayed: u64,
+    /// The journal time of the last record replayed (0 if none was): a writer reopened
+    /// after recovery holds its clock at or after it ([`crate::Journal::hold_time_at`]).
+    pub last_time_ns: u64,
     /// Bytes of torn tail cut from the newest segment.
     pub truncated_bytes: u64,
     /// Snapshot files passed over because they were damaged (newer than the one used).
@@ -94,6 +97,7 @@ fn rebuild(
     let segments = numbered_files(dir, "wal-", ".log")?;
     let mut expected = base + 1;
     let mut replayed = 0;
+    let mut last_time_ns = 0;
     let mut truncated_bytes = 0;
     let mut events = Vec::new();
     for (i, (first, path)) in segments.iter().enumerate() {
@@ -113,7 +117,7 @@ fn rebuild(
         }
         let bytes = std::fs::read(path).map_err(io_err(path))?;
         let mut records = Records::new(&bytes, *first);
-        for (seq, cmd) in records.by_ref() {
+        while let Some((seq, cmd)) = records.next() {
             if seq < expected {
                 continue;
             }
@@ -122,6 +126,7 @@ fn rebuild(
             on_command(seq, &events);
             expected = seq + 1;
             replayed += 1;
+            last_time_ns = records.time_ns();
             if seq == limit {
                 break;
             }
@@ -152,6 +157,7 @@ fn rebuild(
         last_seq: expected - 1,
         snapshot_seq,
         replayed,
+        last_time_ns,
         truncated_bytes,
         damaged_snapshots,
     })

@@ -6,6 +6,11 @@
 //! `fdatasync`. The pipeline appends every command of a ring batch, commits once, and
 //! only then lets the batch be acknowledged, so the cost of the sync is shared by the
 //! whole batch.
+//!
+//! # Time
+//! Every record carries the journal's time. The clock is read once per batch (when the
+//! first command of a batch is appended) and held back to the last time written, so
+//! times never go backwards across batches, segments or restarts of the writer.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -25,6 +30,14 @@ pub struct Journal {
     buf: Vec<u8>,
     next_seq: u64,
     durable_seq: u64,
+    time_ns: u64,
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 impl Journal {
@@ -47,6 +60,7 @@ impl Journal {
             buf: Vec::with_capacity(1 << 20),
             next_seq,
             durable_seq: next_seq - 1,
+            time_ns: 0,
         })
     }
 
@@ -54,8 +68,11 @@ impl Journal {
     /// until [`commit`](Self::commit) returns.
     #[inline]
     pub fn append(&mut self, cmd: &Command) -> u64 {
+        if self.buf.is_empty() {
+            self.time_ns = self.time_ns.max(now_ns());
+        }
         let seq = self.next_seq;
-        frame(seq, cmd, &mut self.buf);
+        frame(seq, self.time_ns, cmd, &mut self.buf);
         self.next_seq += 1;
         seq
     }
@@ -69,6 +86,19 @@ impl Journal {
             self.durable_seq = self.next_seq - 1;
         }
         Ok(self.durable_seq)
+    }
+
+    /// The time the last appended command was stamped with (nanoseconds since the Unix
+    /// epoch; 0 before the first).
+    pub fn time_ns(&self) -> u64 {
+        self.time_ns
+    }
+
+    /// Holds the journal's clock at or after `time_ns` (the last time a recovered
+    /// journal wrote), so that a writer restarted on a machine whose clock stepped back
+    /// still writes times that never go backwards.
+    pub fn hold_time_at(&mut self, time_ns: u64) {
+        self.time_ns = self.time_ns.max(time_ns);
     }
 
     /// The last sequence number that is durable.
@@ -85,7 +115,9 @@ impl Journal {
     /// cover, so that [`prune`](Self::prune) can later drop whole old segments.
     pub fn rotate(&mut self) -> Result<(), JournalError> {
         self.commit()?;
+        let time_ns = self.time_ns;
         *self = Journal::open(&self.dir, self.next_seq)?;
+        self.time_ns = time_ns;
         Ok(())
     }
 
@@ -123,5 +155,64 @@ impl Journal {
         }
         debug_assert!(self.dir.join(snapshot_name(oldest_kept)).exists());
         sync_dir(&self.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Records;
+    use bourse_core::UserId;
+
+    fn times(dir: &Path) -> Vec<u64> {
+        let mut out = Vec::new();
+        for path in crate::segments(dir).unwrap() {
+            let bytes = std::fs::read(path).unwrap();
+            let mut records = Records::from_start(&bytes);
+            while records.next().is_some() {
+                out.push(records.time_ns());
+            }
+            assert_eq!(records.error, None);
+        }
+        out
+    }
+
+    #[test]
+    fn every_record_carries_the_time_of_its_batch_and_time_never_goes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = now_ns();
+        let mut j = Journal::open(dir.path(), 1).unwrap();
+        for u in 1..=3 {
+            j.append(&Command::AddUser { user: UserId(u) });
+        }
+        j.commit().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        j.append(&Command::EndOfDay);
+        j.rotate().unwrap();
+        // A clock that stepped back (here: a recovered journal from the future).
+        let future = now_ns() + 3_600_000_000_000;
+        j.hold_time_at(future);
+        j.append(&Command::EndOfDay);
+        j.commit().unwrap();
+        let after = now_ns();
+        let t = times(dir.path());
+        assert_eq!(t.len(), 5);
+        assert!(
+            t[0] >= before && t[3] <= after,
+            "{t:?} outside {before}..{after}"
+        );
+        assert_eq!(t[0], t[1], "one batch, one time");
+        assert_eq!(t[1], t[2]);
+        assert!(
+            t[3] >= t[2] + 2_000_000,
+            "a later batch, a later time: {t:?}"
+        );
+        assert_eq!(t[4], future, "held at the recovered time");
+        assert_eq!(
+            crate::recover(dir.path(), Default::default())
+                .unwrap()
+                .last_time_ns,
+            future
+        );
     }
 }

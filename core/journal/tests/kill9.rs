@@ -39,7 +39,7 @@ fn every_acknowledged_command_survives_kill_9() {
     let input = input_dir.path().join("commands.log");
     let mut bytes = Vec::new();
     for (i, c) in all.iter().enumerate() {
-        frame(i as u64 + 1, c, &mut bytes);
+        frame(i as u64 + 1, 0, c, &mut bytes);
     }
     std::fs::write(&input, bytes).expect("write input");
     let exe = crash_writer();
@@ -147,7 +147,7 @@ fn torn_and_corrupt_tails_are_cut_never_misread() {
         for (i, c) in all.iter().enumerate() {
             j.append(c);
             bytes.clear();
-            frame(i as u64 + 1, c, &mut bytes);
+            frame(i as u64 + 1, 0, c, &mut bytes);
             ends.push(ends.last().copied().unwrap_or(0) + bytes.len() as u64);
         }
         j.commit().expect("commit");

@@ -8,7 +8,8 @@
 //! | done: add_instrument, end_of_day; rejected without a user | `admin.<op>` |
 //!
 //! The body is the replay format's event object (`docs/replay-format.md`; the messages are in `docs/events.md`) with
-//! `cmd_seq` (the journaled command it came from) added, the leaves quantities on
+//! `cmd_seq` (the journaled command it came from) and `time_ns` (when the journal took
+//! that command: the exchange's time of the event) added, the leaves quantities on
 //! trades, and `asset` and `amount` on deposits and withdrawals (from the command).
 //! Every message's `seq` is the event's: a consumer bound to several keys drops the
 //! copies it has already handled.
@@ -21,23 +22,24 @@
 
 use bourse_bus::Message;
 use bourse_core::{AdminOp, Asset, Command, Engine, Event, EventKind};
+use bourse_journal::Entry;
 use serde_json::Value;
 
-/// Appends the messages for `event`, which command `cmd_seq` (`cmd`) produced.
+/// Appends the messages for `event`, which the journaled command `entry` produced.
 /// `account_seq` is the account stream's last event so far (`None`: unknown), moved on
 /// if `event` is on it.
 pub fn event_messages(
     event: &Event,
-    cmd_seq: u64,
-    cmd: &Command,
+    entry: &Entry,
     engine: &Engine,
     account_seq: &mut Option<u64>,
     out: &mut Vec<Message>,
 ) {
     let mut body = bourse_replay::json::event_to_json(event, engine);
     if let Value::Object(map) = &mut body {
-        map.insert("cmd_seq".into(), cmd_seq.into());
-        match (event.kind, cmd) {
+        map.insert("cmd_seq".into(), entry.seq.into());
+        map.insert("time_ns".into(), entry.time_ns.into());
+        match (event.kind, &entry.cmd) {
             (
                 EventKind::Trade {
                     maker_leaves,

@@ -122,11 +122,11 @@ where
                 tokio::time::sleep(config.poll).await;
                 continue;
             }
-            for (seq, cmd) in &commands {
+            for entry in &commands {
                 events.clear();
-                engine.execute(cmd, &mut events);
+                engine.execute(&entry.cmd, &mut events);
                 for e in &events {
-                    event_messages(e, *seq, cmd, &engine, &mut account_seq, &mut batch);
+                    event_messages(e, entry, &engine, &mut account_seq, &mut batch);
                 }
             }
             pending = Checkpoint {

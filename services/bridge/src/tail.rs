@@ -28,9 +28,8 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use bourse_core::Command;
 use bourse_journal::codec::MAX_COMMAND_LEN;
-use bourse_journal::{JournalError, RECORD_HEADER, RecordError, Records, segment_first_seq};
+use bourse_journal::{Entry, JournalError, RECORD_HEADER, RecordError, Records, segment_first_seq};
 
 use crate::BridgeError;
 
@@ -121,11 +120,7 @@ impl JournalTail {
     }
 
     /// Appends up to `max` new commands to `out`; returns how many (0: nothing new yet).
-    pub fn read(
-        &mut self,
-        max: usize,
-        out: &mut Vec<(u64, Command)>,
-    ) -> Result<usize, BridgeError> {
+    pub fn read(&mut self, max: usize, out: &mut Vec<Entry>) -> Result<usize, BridgeError> {
         let mut total = 0;
         loop {
             let segments = segments(&self.dir)?;
@@ -228,7 +223,7 @@ impl JournalTail {
     fn read_segment(
         &mut self,
         max: usize,
-        out: &mut Vec<(u64, Command)>,
+        out: &mut Vec<Entry>,
     ) -> Result<(usize, Stop), BridgeError> {
         let Some(cursor) = self.cursor.as_mut() else {
             return Ok((0, Stop::Missing));
@@ -253,9 +248,9 @@ impl JournalTail {
             (&mut file).take(window).read_to_end(&mut self.buf)?;
             let full = self.buf.len() as u64 == window;
             let mut records = Records::new(&self.buf, cursor.seq);
-            for (seq, cmd) in records.by_ref() {
+            while let Some((seq, cmd)) = records.next() {
                 if seq >= self.next_seq {
-                    out.push((seq, cmd));
+                    out.push(records.entry(seq, cmd));
                     self.next_seq = seq + 1;
                     n += 1;
                     if n == max {

@@ -59,14 +59,12 @@ fn write_journal(dir: &Path) -> Written {
         events.clear();
         engine.execute(cmd, &mut events);
         for e in &events {
-            event_messages(
-                e,
+            let entry = bourse_journal::Entry {
                 seq,
-                cmd,
-                &engine,
-                &mut account_seq,
-                &mut written.messages,
-            );
+                time_ns: journal.time_ns(),
+                cmd: *cmd,
+            };
+            event_messages(e, &entry, &engine, &mut account_seq, &mut written.messages);
         }
         written.events_after.push(engine.seq().0);
         written.account_after.push(account_seq);
@@ -124,9 +122,10 @@ fn the_tail_resumes_anywhere_with_exactly_the_commands_after_it() {
                 break;
             }
             assert!(n <= max);
-            for (seq, cmd) in &out {
-                assert_eq!(*seq, expect, "resumed after {checkpoint}");
-                assert_eq!(*cmd, w.commands[*seq as usize - 1], "command {seq}");
+            for entry in &out {
+                let seq = entry.seq;
+                assert_eq!(seq, expect, "resumed after {checkpoint}");
+                assert_eq!(entry.cmd, w.commands[seq as usize - 1], "command {seq}");
                 expect += 1;
             }
             reads += 1;
@@ -273,7 +272,7 @@ fn a_gap_or_damage_in_finished_history_is_an_error_and_a_torn_tail_is_waited_at(
     let mut tail = JournalTail::new(dir.path(), 120);
     out.clear();
     assert_eq!(tail.read(1_000, &mut out).unwrap(), 32);
-    assert_eq!(out.last().unwrap().0, 151);
+    assert_eq!(out.last().unwrap().seq, 151);
     assert!(tail.damaged().is_none());
 
     // A segment pruned from under a reader that still needs it: a gap.
@@ -300,6 +299,7 @@ fn a_record_out_of_sequence_is_an_error_not_a_stall() {
     for seq in [1, 2, 3, 5] {
         bourse_journal::frame(
             seq,
+            0,
             &Command::AddUser {
                 user: bourse_core::UserId(seq),
             },

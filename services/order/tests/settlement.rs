@@ -73,7 +73,12 @@ fn write_journal_rotating(
             engine.execute(cmd, &mut events);
             for e in &events {
                 let mut msgs = Vec::new();
-                event_messages(e, seq, cmd, &engine, &mut account_seq, &mut msgs);
+                let entry = bourse_journal::Entry {
+                    seq,
+                    time_ns: journal.time_ns(),
+                    cmd: *cmd,
+                };
+                event_messages(e, &entry, &engine, &mut account_seq, &mut msgs);
                 out.push((seq, *cmd, *e, msgs));
             }
         }
