@@ -22,14 +22,14 @@ fi
 # their own, made once and kept in target/.
 VENV="${BOURSE_VENV:-target/test-venv}"
 case "$VENV" in /*) ;; *) VENV="$PWD/$VENV" ;; esac
-if ! "$VENV/bin/python" -c "import alpaca" >/dev/null 2>&1; then
+if ! "$VENV/bin/python" -c "import alpaca, schemathesis" >/dev/null 2>&1; then
     echo "== Python test clients into $VENV"
     if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c "import ensurepip" >/dev/null 2>&1; then
         apt-get update -qq && apt-get install -y -qq python3 python3-venv >/dev/null
     fi
     rm -rf "$VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "alpaca-py==0.44.0"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "alpaca-py==0.44.0" "schemathesis==4.32.*"
 fi
 export BOURSE_PYTHON="$VENV/bin/python"
 

@@ -10,7 +10,8 @@
 //! The body is the replay format's event object (`docs/replay-format.md`; the messages are in `docs/events.md`) with
 //! `cmd_seq` (the journaled command it came from) and `time_ns` (when the journal took
 //! that command: the exchange's time of the event) added, the leaves quantities on
-//! trades, and `asset` and `amount` on deposits and withdrawals (from the command).
+//! trades, `asset` and `amount` on deposits and withdrawals, and `symbol`, `tick` and
+//! `lot` on a listing (`add_instrument`), from the command.
 //! Every message's `seq` is the event's: a consumer bound to several keys drops the
 //! copies it has already handled.
 //!
@@ -63,6 +64,11 @@ pub fn event_messages(
                 };
                 map.insert("asset".into(), asset);
                 map.insert("amount".into(), (*amount).into());
+            }
+            (EventKind::Done { .. }, Command::AddInstrument { symbol, tick, lot }) => {
+                map.insert("symbol".into(), symbol.as_str().into());
+                map.insert("tick".into(), tick.0.into());
+                map.insert("lot".into(), lot.0.into());
             }
             _ => {}
         }

@@ -41,6 +41,33 @@ impl Check for Database {
     }
 }
 
+/// A connection kept by a background task (a bus consumer, a feed subscriber): ready
+/// while the task says it is up.
+#[derive(Clone, Debug)]
+pub struct Flag {
+    /// The dependency's name.
+    pub name: &'static str,
+    /// Set by the task while its connection is up.
+    pub up: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Check for Flag {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        let up = self.up.load(std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
+            if up {
+                Ok(())
+            } else {
+                Err("not connected".into())
+            }
+        })
+    }
+}
+
 /// The checks of one service.
 pub type Checks = Arc<Vec<Box<dyn Check>>>;
 

@@ -1,0 +1,295 @@
+//! Instruments as Alpaca's assets: everyone reads (`GET /v2/assets`,
+//! `GET /v2/assets/{symbol_or_id}`); an admin lists new ones — a journaled
+//! `add_instrument` command through the gateway — and suspends or reinstates them.
+//!
+//! A suspended asset is `inactive` and not `tradable`: the trader service refuses
+//! orders in it. Alpaca's SDK accepts only its own venues' codes for `exchange`, so
+//! Bourse answers with the empty code the SDK allows. An asset's `id` is a UUID derived
+//! from its symbol (SHA-256), stable across restarts and instances.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use bourse_core::{FixedStr, Price, Qty};
+use bourse_gateway::protocol::ServiceMsg;
+use bourse_shell::ApiError;
+use bourse_shell::auth::Principal;
+use bourse_shell::extract::{Json, Path, Query};
+use bourse_shell::money;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::StockState;
+
+/// An asset's id: a version-8 (name-based, SHA-256) UUID of its symbol.
+pub fn asset_id(symbol: &str) -> String {
+    let h = Sha256::digest(format!("bourse-asset:{symbol}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+/// An instrument row as Alpaca's asset.
+fn asset_json(r: &tokio_postgres::Row) -> Value {
+    let symbol: String = r.get("symbol");
+    let status: String = r.get("status");
+    let lot: i64 = r.get("lot");
+    json!({
+        "id": asset_id(&symbol),
+        "class": "us_equity",
+        "exchange": "",
+        "symbol": symbol,
+        "name": r.get::<_, String>("name"),
+        "status": status,
+        "tradable": status == "active",
+        "marginable": false,
+        "shortable": false,
+        "easy_to_borrow": false,
+        "fractionable": false,
+        "min_order_size": lot.to_string(),
+        "min_trade_increment": lot.to_string(),
+        "price_increment": money::format_cents(r.get("tick")),
+        "attributes": [],
+    })
+}
+
+/// `GET /v2/assets` filters.
+#[derive(Debug, Deserialize)]
+pub struct AssetsQuery {
+    /// `active` or `inactive` (default: both).
+    pub status: Option<String>,
+    /// `us_equity` (the only class).
+    pub asset_class: Option<String>,
+    /// Ignored: one venue.
+    pub exchange: Option<String>,
+}
+
+/// `GET /v2/assets`.
+pub async fn list(
+    State(state): State<StockState>,
+    _: Principal,
+    Query(q): Query<AssetsQuery>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s @ ("active" | "inactive")) => Some(s.to_string()),
+        Some(other) => {
+            return Err(ApiError::unprocessable(format!(
+                "status: active or inactive (got {other:?})"
+            )));
+        }
+    };
+    if q.asset_class.as_deref().is_some_and(|c| c != "us_equity") {
+        return Ok(Json(Vec::new()));
+    }
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT symbol, tick, lot, name, status FROM instruments
+             WHERE $1::text IS NULL OR status = $1 ORDER BY symbol",
+            &[&status],
+        )
+        .await?;
+    Ok(Json(rows.iter().map(asset_json).collect()))
+}
+
+/// The instrument `key` names (its symbol, or its asset id), or 404.
+async fn find(state: &StockState, key: &str) -> Result<tokio_postgres::Row, ApiError> {
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT symbol, tick, lot, name, status FROM instruments WHERE symbol = $1",
+            &[&key],
+        )
+        .await?;
+    if let Some(r) = rows.into_iter().next() {
+        return Ok(r);
+    }
+    // An id: the few instruments of an exchange are quick to look through.
+    let rows = client
+        .query(
+            "SELECT symbol, tick, lot, name, status FROM instruments",
+            &[],
+        )
+        .await?;
+    rows.into_iter()
+        .find(|r| asset_id(r.get("symbol")) == key)
+        .ok_or_else(|| ApiError::not_found(format!("asset not found for {key}")))
+}
+
+/// `GET /v2/assets/{symbol_or_asset_id}`.
+pub async fn get_one(
+    State(state): State<StockState>,
+    _: Principal,
+    Path(key): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(asset_json(&find(&state, &key).await?)))
+}
+
+/// A new listing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewAsset {
+    /// Ticker: 1–16 capital letters and digits.
+    pub symbol: String,
+    /// Price increment in dollars (`"0.01"`, the default).
+    pub price_increment: Option<String>,
+    /// Quantity increment in shares (`"1"`, the default).
+    pub min_trade_increment: Option<String>,
+    /// The company's name.
+    pub name: Option<String>,
+}
+
+/// Checks a ticker: 1–16 of `A`–`Z` and `0`–`9`, and not the cash asset's name.
+pub fn check_symbol(symbol: &str) -> Result<FixedStr, ApiError> {
+    let ok = !symbol.is_empty()
+        && symbol.len() <= 16
+        && symbol
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && symbol != bourse_core::CASH;
+    if !ok {
+        return Err(ApiError::unprocessable(format!(
+            "symbol: 1 to 16 capital letters and digits, not {} (got {symbol:?})",
+            bourse_core::CASH
+        )));
+    }
+    FixedStr::new(symbol).map_err(|_| ApiError::unprocessable("symbol: too long"))
+}
+
+/// `POST /v1/admin/assets` (admin): lists an instrument on the exchange.
+pub async fn create(
+    State(state): State<StockState>,
+    principal: Principal,
+    Json(body): Json<NewAsset>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require_admin()?;
+    let symbol = check_symbol(&body.symbol)?;
+    let tick = money::parse_cents(
+        "price_increment",
+        body.price_increment.as_deref().unwrap_or("0.01"),
+    )?;
+    let lot = money::parse_fixed(
+        "min_trade_increment",
+        body.min_trade_increment.as_deref().unwrap_or("1"),
+        0,
+    )?;
+    if tick <= 0 || lot <= 0 {
+        return Err(ApiError::unprocessable(
+            "price_increment and min_trade_increment must be positive",
+        ));
+    }
+    let name = body.name.unwrap_or_default();
+    if name.len() > 200 {
+        return Err(ApiError::unprocessable("name: at most 200 bytes"));
+    }
+    let engine = state
+        .engine
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable("exchange", "no gateway configured"))?;
+    let msg = ServiceMsg::AddInstrument {
+        request: 0,
+        symbol,
+        tick: Price(tick),
+        lot: Qty(lot),
+    };
+    let seq = bourse_user::admin::execute(engine, msg)
+        .await
+        .map_err(|e| {
+            if e.status == StatusCode::CONFLICT {
+                ApiError::conflict(format!("{} is listed already", body.symbol))
+            } else {
+                e
+            }
+        })?;
+    // The listing event reaches the table through the bus as well; writing it here
+    // lets the admin read it back at once. Both write the same row.
+    let client = state.pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO instruments (symbol, tick, lot, name, listed_seq)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (symbol) DO UPDATE SET name = EXCLUDED.name",
+            &[&body.symbol, &tick, &lot, &name, &(seq as i64)],
+        )
+        .await?;
+    tracing::info!(admin = principal.user, symbol = body.symbol, seq, "listed");
+    let row = find(&state, &body.symbol).await?;
+    Ok((StatusCode::CREATED, Json(asset_json(&row))))
+}
+
+/// A change to a listing.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetChange {
+    /// `inactive` suspends trading; `active` reinstates it.
+    pub status: Option<String>,
+    /// The company's name.
+    pub name: Option<String>,
+}
+
+/// `PATCH /v1/admin/assets/{symbol}` (admin): suspends, reinstates or renames.
+pub async fn update(
+    State(state): State<StockState>,
+    principal: Principal,
+    Path(symbol): Path<String>,
+    Json(body): Json<AssetChange>,
+) -> Result<Json<Value>, ApiError> {
+    principal.require_admin()?;
+    if let Some(s) = body.status.as_deref()
+        && s != "active"
+        && s != "inactive"
+    {
+        return Err(ApiError::unprocessable(format!(
+            "status: active or inactive (got {s:?})"
+        )));
+    }
+    find(&state, &symbol).await?;
+    let client = state.pool.get().await?;
+    client
+        .execute(
+            "UPDATE instruments SET status = COALESCE($2, status), name = COALESCE($3, name),
+                    updated_at = now() WHERE symbol = $1",
+            &[&symbol, &body.status, &body.name],
+        )
+        .await?;
+    tracing::info!(admin = principal.user, symbol, status = ?body.status, "asset changed");
+    Ok(Json(asset_json(&find(&state, &symbol).await?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asset_ids_are_stable_uuids() {
+        let id = asset_id("ACME");
+        assert_eq!(id, asset_id("ACME"));
+        assert_ne!(id, asset_id("ACMF"));
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "8", "version 8");
+        assert!(
+            matches!(&id[19..20], "8" | "9" | "a" | "b"),
+            "RFC 4122 variant"
+        );
+    }
+
+    #[test]
+    fn symbols_are_checked() {
+        assert!(check_symbol("ACME").is_ok());
+        assert!(check_symbol("BRK2").is_ok());
+        for bad in ["", "acme", "AC.ME", "USD", "ABCDEFGHIJKLMNOPQ"] {
+            assert!(check_symbol(bad).is_err(), "{bad}");
+        }
+    }
+}

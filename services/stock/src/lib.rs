@@ -1,0 +1,120 @@
+//! # bourse-stock
+//!
+//! Instruments and market data over HTTP in Alpaca's shapes: the assets of the Trading
+//! API v2 (everyone reads; an admin lists and suspends), its clock and calendar, and
+//! the Market Data API v2's latest trades and quotes, historical trades, bars (1Min,
+//! 5Min, 1Hour, 1Day) with `page_token` paging, snapshots, and order books.
+//!
+//! Where the data comes from:
+//! - Trades, bars and listings: the engine's events on the bus (`trade.*`,
+//!   `admin.add_instrument`), stored in PostgreSQL by [`ingest`] exactly once each, so
+//!   they survive restarts and every instance serves the same history.
+//! - Quotes and depth: the gateway's market data feed over ZeroMQ ([`book`]), kept in
+//!   memory: snapshots every second make a restarted instance whole within a second.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /v2/assets`, `GET /v2/assets/{symbol_or_id}` | instruments |
+//! | `POST /v1/admin/assets`, `PATCH /v1/admin/assets/{symbol}` | list; suspend (`inactive`), reinstate, rename |
+//! | `GET /v2/clock`, `GET /v2/calendar` | the exchange's sessions |
+//! | `GET /v2/stocks/trades/latest`, `GET /v2/stocks/{symbol}/trades/latest` | last trade |
+//! | `GET /v2/stocks/quotes/latest`, `GET /v2/stocks/{symbol}/quotes/latest` | best bid and ask |
+//! | `GET /v2/stocks/trades`, `GET /v2/stocks/{symbol}/trades` | trades in a range, paged |
+//! | `GET /v2/stocks/bars`, `GET /v2/stocks/{symbol}/bars` | OHLCV bars, paged |
+//! | `GET /v2/stocks/snapshots`, `GET /v2/stocks/{symbol}/snapshot` | trade, quote, minute, daily and previous daily bar |
+//! | `GET /v2/stocks/orderbooks/latest` | the top 20 levels per side |
+
+pub mod assets;
+pub mod bars;
+pub mod book;
+pub mod calendar;
+pub mod clock;
+pub mod ingest;
+pub mod market;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, patch, post};
+use bourse_gateway_client::GatewayClient;
+use bourse_shell::auth::Auth;
+use bourse_shell::health::{Check, Checks, Database, Flag};
+use bourse_shell::migrate::Migrations;
+use deadpool_postgres::Pool;
+
+pub use book::LiveBook;
+
+/// The stock schema's migrations.
+pub const MIGRATIONS: Migrations = Migrations {
+    table: "stock_schema_migrations",
+    lock: 7_340_004,
+    steps: &[(1, include_str!("../migrations/0001_market.sql"))],
+};
+
+/// The service's state.
+#[derive(Clone)]
+pub struct StockState {
+    /// The database (instruments, trades, bars).
+    pub pool: Pool,
+    /// Token keys, the key verifier and the rate limit.
+    pub auth: Arc<Auth>,
+    /// The engine (listing instruments), through a service session on the gateway.
+    pub engine: Option<GatewayClient>,
+    /// Quotes and depth from the market data feed.
+    pub book: Arc<LiveBook>,
+}
+
+impl FromRef<StockState> for Arc<Auth> {
+    fn from_ref(s: &StockState) -> Arc<Auth> {
+        s.auth.clone()
+    }
+}
+
+/// Applies the migrations.
+pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
+    let mut client = pool.get().await?;
+    MIGRATIONS.run(&mut client).await?;
+    Ok(())
+}
+
+/// The whole service: ready when its database answers and, if given, while the bus
+/// consumer is connected.
+pub fn app(state: StockState, consuming: Option<Arc<AtomicBool>>) -> Router {
+    let mut checks: Vec<Box<dyn Check>> = vec![Box::new(Database(state.pool.clone()))];
+    if let Some(up) = consuming {
+        checks.push(Box::new(Flag { name: "broker", up }));
+    }
+    let checks: Checks = Arc::new(checks);
+    bourse_shell::server::app("stock", router(state), checks)
+}
+
+/// The service's routes (wrapped by [`app`]).
+pub fn router(state: StockState) -> Router {
+    Router::new()
+        .route("/v2/assets", get(assets::list))
+        .route("/v2/assets/{key}", get(assets::get_one))
+        .route("/v1/admin/assets", post(assets::create))
+        .route("/v1/admin/assets/{symbol}", patch(assets::update))
+        .route("/v2/clock", get(clock::clock))
+        .route("/v2/calendar", get(clock::calendar))
+        .route("/v2/stocks/trades/latest", get(market::latest_trades_multi))
+        .route("/v2/stocks/quotes/latest", get(market::latest_quotes_multi))
+        .route("/v2/stocks/orderbooks/latest", get(market::orderbooks))
+        .route("/v2/stocks/trades", get(market::trades_multi))
+        .route("/v2/stocks/bars", get(market::bars_multi))
+        .route("/v2/stocks/snapshots", get(market::snapshots))
+        .route(
+            "/v2/stocks/{symbol}/trades/latest",
+            get(market::latest_trade),
+        )
+        .route(
+            "/v2/stocks/{symbol}/quotes/latest",
+            get(market::latest_quote),
+        )
+        .route("/v2/stocks/{symbol}/trades", get(market::trades))
+        .route("/v2/stocks/{symbol}/bars", get(market::bars))
+        .route("/v2/stocks/{symbol}/snapshot", get(market::snapshot))
+        .with_state(state)
+}

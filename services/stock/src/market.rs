@@ -1,0 +1,601 @@
+//! Market data over HTTP in the Alpaca Market Data API v2's shapes: latest trades and
+//! quotes, historical trades and bars with `page_token` paging, snapshots, and the
+//! order book (`orderbooks`, in the shape Alpaca uses for its crypto books).
+//!
+//! Alpaca's market data carries prices as JSON numbers (its SDKs read floats), so here
+//! they leave as numbers too: cents are integers inside and are printed as the shortest
+//! decimal that reads back as the same value (`10125` → `101.25`, exact for every price
+//! below 2^53 cents). Sizes are whole shares. Times are RFC 3339 in UTC with
+//! nanoseconds: the journal's time of the trade's command.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use bourse_shell::ApiError;
+use bourse_shell::auth::Principal;
+use bourse_shell::extract::{Json, Path, Query};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::StockState;
+use crate::bars::Timeframe;
+
+/// The venue code on trades and quotes.
+pub const VENUE: &str = "BOURSE";
+
+/// Most rows per page.
+pub const MAX_LIMIT: i64 = 10_000;
+
+/// A price in cents as Alpaca's market data prints it: a JSON number in dollars.
+pub fn price(cents: i64) -> Value {
+    serde_json::Number::from_f64(cents as f64 / 100.0).map_or(Value::Null, Value::Number)
+}
+
+/// Nanoseconds since the Unix epoch as RFC 3339 (UTC).
+pub fn rfc3339(time_ns: i64) -> String {
+    Timestamp::from_nanosecond(i128::from(time_ns))
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_string()
+}
+
+/// Reads `start`/`end`: RFC 3339, or a date (midnight in the exchange's zone).
+pub fn parse_time(field: &str, text: &str) -> Result<i64, ApiError> {
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t.as_nanosecond() as i64);
+    }
+    if let Ok(d) = text.parse::<jiff::civil::Date>()
+        && let Ok(z) = d.to_zoned_datetime(crate::calendar::tz())
+    {
+        return Ok(z.timestamp().as_nanosecond() as i64);
+    }
+    Err(ApiError::unprocessable(format!(
+        "{field}: an RFC 3339 time or a YYYY-MM-DD date is required (got {text:?})"
+    )))
+}
+
+/// The `symbols` list of a multi-symbol request.
+fn symbols(list: Option<&str>) -> Result<Vec<String>, ApiError> {
+    let list = list.unwrap_or("");
+    let out: Vec<String> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    if out.is_empty() {
+        return Err(ApiError::bad_request(
+            "symbols: at least one symbol is required",
+        ));
+    }
+    if out.len() > 1_000 {
+        return Err(ApiError::bad_request("symbols: at most 1000"));
+    }
+    Ok(out)
+}
+
+/// The listed instruments among `wanted`.
+async fn listed(state: &StockState, wanted: &[String]) -> Result<Vec<String>, ApiError> {
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT symbol FROM instruments WHERE symbol = ANY($1) ORDER BY symbol",
+            &[&wanted],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// One listed symbol, or 404.
+async fn one(state: &StockState, symbol: &str) -> Result<(), ApiError> {
+    if listed(state, &[symbol.to_string()]).await?.is_empty() {
+        return Err(ApiError::not_found(format!("unknown symbol {symbol}")));
+    }
+    Ok(())
+}
+
+fn trade_json(seq: i64, price_cents: i64, qty: i64, time_ns: i64) -> Value {
+    json!({"t": rfc3339(time_ns), "x": VENUE, "p": price(price_cents), "s": qty,
+           "c": [], "i": seq, "z": ""})
+}
+
+/// The latest trade of each of `symbols` that has traded.
+async fn latest_trades(
+    state: &StockState,
+    symbols: &[String],
+) -> Result<BTreeMap<String, Value>, ApiError> {
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            "SELECT DISTINCT ON (symbol) symbol, seq, price, qty, time_ns FROM market_trades
+             WHERE symbol = ANY($1) ORDER BY symbol, seq DESC",
+            &[&symbols],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<_, String>(0),
+                trade_json(r.get(1), r.get(2), r.get(3), r.get(4)),
+            )
+        })
+        .collect())
+}
+
+fn quote_json(state: &StockState, symbol: &str) -> Option<Value> {
+    let v = state.book.view(symbol)?;
+    let side = |l: Option<&bourse_feeds::Level>| l.map_or((0, 0), |l| (l.price, l.qty));
+    let (bp, bs) = side(v.bids.first());
+    let (ap, r#as) = side(v.asks.first());
+    Some(
+        json!({"t": rfc3339(v.time_ns), "ax": VENUE, "ap": price(ap), "as": r#as,
+                "bx": VENUE, "bp": price(bp), "bs": bs, "c": [], "z": ""}),
+    )
+}
+
+fn book_json(state: &StockState, symbol: &str) -> Option<Value> {
+    let v = state.book.view(symbol)?;
+    let levels = |ls: &[bourse_feeds::Level]| -> Vec<Value> {
+        ls.iter()
+            .map(|l| json!({"p": price(l.price), "s": l.qty}))
+            .collect()
+    };
+    Some(json!({"t": rfc3339(v.time_ns), "b": levels(&v.bids), "a": levels(&v.asks)}))
+}
+
+/// `?symbols=A,B` of the latest-value routes.
+#[derive(Debug, Deserialize)]
+pub struct SymbolsQuery {
+    /// Comma-separated tickers.
+    pub symbols: Option<String>,
+}
+
+/// `GET /v2/stocks/trades/latest?symbols=`.
+pub async fn latest_trades_multi(
+    State(state): State<StockState>,
+    _: Principal,
+    Query(q): Query<SymbolsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = symbols(q.symbols.as_deref())?;
+    Ok(Json(
+        json!({"trades": latest_trades(&state, &wanted).await?}),
+    ))
+}
+
+/// `GET /v2/stocks/{symbol}/trades/latest`.
+pub async fn latest_trade(
+    State(state): State<StockState>,
+    _: Principal,
+    Path(symbol): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    one(&state, &symbol).await?;
+    let mut trades = latest_trades(&state, std::slice::from_ref(&symbol)).await?;
+    let trade = trades
+        .remove(&symbol)
+        .ok_or_else(|| ApiError::not_found(format!("no trade in {symbol} yet")))?;
+    Ok(Json(json!({"symbol": symbol, "trade": trade})))
+}
+
+/// `GET /v2/stocks/quotes/latest?symbols=`: the best bid and ask now (0 for an empty
+/// side); symbols whose book is not known yet are left out.
+pub async fn latest_quotes_multi(
+    State(state): State<StockState>,
+    _: Principal,
+    Query(q): Query<SymbolsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = symbols(q.symbols.as_deref())?;
+    let quotes: BTreeMap<String, Value> = listed(&state, &wanted)
+        .await?
+        .into_iter()
+        .filter_map(|s| quote_json(&state, &s).map(|q| (s, q)))
+        .collect();
+    Ok(Json(json!({"quotes": quotes})))
+}
+
+/// `GET /v2/stocks/{symbol}/quotes/latest`.
+pub async fn latest_quote(
+    State(state): State<StockState>,
+    _: Principal,
+    Path(symbol): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    one(&state, &symbol).await?;
+    let quote = quote_json(&state, &symbol).ok_or_else(no_book(&symbol))?;
+    Ok(Json(json!({"symbol": symbol, "quote": quote})))
+}
+
+fn no_book(symbol: &str) -> impl FnOnce() -> ApiError + '_ {
+    move || {
+        ApiError::unavailable(
+            "market data feed",
+            format!("the book of {symbol} is not known yet"),
+        )
+    }
+}
+
+/// `GET /v2/stocks/orderbooks/latest?symbols=`: the top levels of each book.
+pub async fn orderbooks(
+    State(state): State<StockState>,
+    _: Principal,
+    Query(q): Query<SymbolsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = symbols(q.symbols.as_deref())?;
+    let books: BTreeMap<String, Value> = listed(&state, &wanted)
+        .await?
+        .into_iter()
+        .filter_map(|s| book_json(&state, &s).map(|b| (s, b)))
+        .collect();
+    Ok(Json(json!({"orderbooks": books})))
+}
+
+/// Paging and range parameters of the historical routes.
+#[derive(Debug, Deserialize)]
+pub struct RangeQuery {
+    /// Comma-separated tickers (multi-symbol routes).
+    pub symbols: Option<String>,
+    /// Bars: `1Min`, `5Min`, `1Hour`, `1Day`.
+    pub timeframe: Option<String>,
+    /// From (inclusive).
+    pub start: Option<String>,
+    /// To (inclusive).
+    pub end: Option<String>,
+    /// Rows per page, 1–10000 (default 1000).
+    pub limit: Option<i64>,
+    /// Where the previous page ended.
+    pub page_token: Option<String>,
+    /// `asc` (default) or `desc`, by time within each symbol.
+    pub sort: Option<String>,
+}
+
+/// What a range request asks for, checked.
+struct Range {
+    start: i64,
+    end: i64,
+    limit: i64,
+    desc: bool,
+    after: Option<(String, i64)>,
+}
+
+impl Range {
+    fn read(q: &RangeQuery) -> Result<Range, ApiError> {
+        let limit = q.limit.unwrap_or(1_000);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::unprocessable(format!(
+                "limit: 1 to {MAX_LIMIT} (got {limit})"
+            )));
+        }
+        let desc = match q.sort.as_deref() {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(ApiError::unprocessable(format!(
+                    "sort: asc or desc (got {other:?})"
+                )));
+            }
+        };
+        let start = q
+            .start
+            .as_deref()
+            .map(|s| parse_time("start", s))
+            .transpose()?;
+        let end = q.end.as_deref().map(|s| parse_time("end", s)).transpose()?;
+        let after = q.page_token.as_deref().map(decode_token).transpose()?;
+        Ok(Range {
+            start: start.unwrap_or(i64::MIN),
+            end: end.unwrap_or(i64::MAX),
+            limit,
+            desc,
+            after,
+        })
+    }
+
+    /// The keyset condition for rows after the token (symbol ascending, then time in
+    /// the requested direction), as SQL over `$4` (symbol) and `$5` (key).
+    fn after_sql(&self, key: &str) -> String {
+        let cmp = if self.desc { "<" } else { ">" };
+        format!("AND (symbol > $4 OR (symbol = $4 AND {key} {cmp} $5))")
+    }
+}
+
+/// A page token: where the last page ended, hex-encoded (opaque to clients).
+fn encode_token(symbol: &str, key: i64) -> String {
+    format!("{symbol}:{key}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_token(token: &str) -> Result<(String, i64), ApiError> {
+    let bad = || ApiError::bad_request("page_token: not a token this service gave out");
+    if token.len() % 2 != 0 || token.len() > 200 {
+        return Err(bad());
+    }
+    let bytes: Vec<u8> = (0..token.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(token.get(i..i + 2).unwrap_or("zz"), 16))
+        .collect::<Result<_, _>>()
+        .map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (symbol, key) = text.rsplit_once(':').ok_or_else(bad)?;
+    Ok((symbol.to_string(), key.parse().map_err(|_| bad())?))
+}
+
+fn bar_json(r: &tokio_postgres::Row) -> Value {
+    let volume: i64 = r.get("volume");
+    let vwap: f64 = r.get("vwap");
+    json!({"t": rfc3339(r.get("start_ns")), "o": price(r.get("open")), "h": price(r.get("high")),
+           "l": price(r.get("low")), "c": price(r.get("close")), "v": volume,
+           "n": r.get::<_, i64>("trades"),
+           "vw": serde_json::Number::from_f64((vwap / 100.0 * 1e4).round() / 1e4)
+               .map_or(Value::Null, Value::Number)})
+}
+
+/// A page of rows per symbol, and the token for the next page.
+type Page = (BTreeMap<String, Vec<Value>>, Option<String>);
+
+async fn bars_page(
+    state: &StockState,
+    wanted: &[String],
+    q: &RangeQuery,
+) -> Result<Page, ApiError> {
+    let tf_name = q
+        .timeframe
+        .as_deref()
+        .ok_or_else(|| ApiError::bad_request("timeframe: required (1Min, 5Min, 1Hour, 1Day)"))?;
+    let tf = Timeframe::parse(tf_name).ok_or_else(|| {
+        ApiError::unprocessable(format!(
+            "timeframe: 1Min, 5Min, 1Hour or 1Day (got {tf_name:?})"
+        ))
+    })?;
+    let range = Range::read(q)?;
+    let order = if range.desc { "DESC" } else { "ASC" };
+    let (tok_symbol, tok_key) = range.after.clone().unwrap_or_default();
+    let after = if range.after.is_some() {
+        range.after_sql("start_ns")
+    } else {
+        "AND $4::text IS NOT NULL AND $5::bigint IS NOT NULL".into()
+    };
+    let sql = format!(
+        "SELECT symbol, start_ns, open, high, low, close, volume, trades,
+                (notional / volume)::float8 AS vwap
+         FROM bars WHERE symbol = ANY($1) AND timeframe = $6
+           AND start_ns BETWEEN $2 AND $3 {after}
+         ORDER BY symbol ASC, start_ns {order} LIMIT $7"
+    );
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            &sql,
+            &[
+                &wanted,
+                &range.start,
+                &range.end,
+                &tok_symbol,
+                &tok_key,
+                &tf.as_str(),
+                &(range.limit + 1),
+            ],
+        )
+        .await?;
+    Ok(paginate(&rows, range.limit, "start_ns", bar_json))
+}
+
+fn paginate(
+    rows: &[tokio_postgres::Row],
+    limit: i64,
+    key: &str,
+    to_json: fn(&tokio_postgres::Row) -> Value,
+) -> Page {
+    let more = rows.len() as i64 > limit;
+    let page = &rows[..rows.len().min(limit as usize)];
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for r in page {
+        out.entry(r.get("symbol")).or_default().push(to_json(r));
+    }
+    let token = more
+        .then(|| page.last())
+        .flatten()
+        .map(|r| encode_token(r.get::<_, &str>("symbol"), r.get(key)));
+    (out, token)
+}
+
+/// `GET /v2/stocks/bars?symbols=&timeframe=`.
+pub async fn bars_multi(
+    State(state): State<StockState>,
+    _: Principal,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = symbols(q.symbols.as_deref())?;
+    let (bars, token) = bars_page(&state, &wanted, &q).await?;
+    Ok(Json(json!({"bars": bars, "next_page_token": token})))
+}
+
+/// `GET /v2/stocks/{symbol}/bars?timeframe=`.
+pub async fn bars(
+    State(state): State<StockState>,
+    _: Principal,
+    Path(symbol): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    one(&state, &symbol).await?;
+    let (mut bars, token) = bars_page(&state, std::slice::from_ref(&symbol), &q).await?;
+    let bars = bars.remove(&symbol).unwrap_or_default();
+    Ok(Json(
+        json!({"bars": bars, "symbol": symbol, "next_page_token": token}),
+    ))
+}
+
+fn trade_row_json(r: &tokio_postgres::Row) -> Value {
+    trade_json(r.get("seq"), r.get("price"), r.get("qty"), r.get("time_ns"))
+}
+
+async fn trades_page(
+    state: &StockState,
+    wanted: &[String],
+    q: &RangeQuery,
+) -> Result<Page, ApiError> {
+    let range = Range::read(q)?;
+    let order = if range.desc { "DESC" } else { "ASC" };
+    let (tok_symbol, tok_key) = range.after.clone().unwrap_or_default();
+    let after = if range.after.is_some() {
+        range.after_sql("seq")
+    } else {
+        "AND $4::text IS NOT NULL AND $5::bigint IS NOT NULL".into()
+    };
+    let sql = format!(
+        "SELECT symbol, seq, price, qty, time_ns FROM market_trades
+         WHERE symbol = ANY($1) AND time_ns BETWEEN $2 AND $3 {after}
+         ORDER BY symbol ASC, seq {order} LIMIT $6"
+    );
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            &sql,
+            &[
+                &wanted,
+                &range.start,
+                &range.end,
+                &tok_symbol,
+                &tok_key,
+                &(range.limit + 1),
+            ],
+        )
+        .await?;
+    Ok(paginate(&rows, range.limit, "seq", trade_row_json))
+}
+
+/// `GET /v2/stocks/trades?symbols=`: the trades in a time range.
+pub async fn trades_multi(
+    State(state): State<StockState>,
+    _: Principal,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = symbols(q.symbols.as_deref())?;
+    let (trades, token) = trades_page(&state, &wanted, &q).await?;
+    Ok(Json(json!({"trades": trades, "next_page_token": token})))
+}
+
+/// `GET /v2/stocks/{symbol}/trades`.
+pub async fn trades(
+    State(state): State<StockState>,
+    _: Principal,
+    Path(symbol): Path<String>,
+    Query(q): Query<RangeQuery>,
+) -> Result<Json<Value>, ApiError> {
+    one(&state, &symbol).await?;
+    let (mut trades, token) = trades_page(&state, std::slice::from_ref(&symbol), &q).await?;
+    let trades = trades.remove(&symbol).unwrap_or_default();
+    Ok(Json(
+        json!({"trades": trades, "symbol": symbol, "next_page_token": token}),
+    ))
+}
+
+/// The snapshot of each listed symbol among `wanted`.
+async fn snapshots_of(
+    state: &StockState,
+    wanted: &[String],
+) -> Result<BTreeMap<String, Value>, ApiError> {
+    let symbols = listed(state, wanted).await?;
+    let mut trades = latest_trades(state, &symbols).await?;
+    let client = state.pool.get().await?;
+    // The latest minute bar and the two latest daily bars of each symbol.
+    let rows = client
+        .query(
+            "SELECT * FROM (
+                 SELECT symbol, timeframe, start_ns, open, high, low, close, volume, trades,
+                        (notional / volume)::float8 AS vwap,
+                        row_number() OVER (PARTITION BY symbol, timeframe
+                                           ORDER BY start_ns DESC) AS n
+                 FROM bars WHERE symbol = ANY($1) AND timeframe IN ('1Min', '1Day')) b
+             WHERE (timeframe = '1Min' AND n = 1) OR (timeframe = '1Day' AND n <= 2)",
+            &[&symbols],
+        )
+        .await?;
+    let mut out = BTreeMap::new();
+    for s in symbols {
+        let bar = |tf: &str, n: i64| {
+            rows.iter()
+                .find(|r| {
+                    r.get::<_, &str>("symbol") == s
+                        && r.get::<_, &str>("timeframe") == tf
+                        && r.get::<_, i64>("n") == n
+                })
+                .map_or(Value::Null, bar_json)
+        };
+        let snapshot = json!({
+            "latestTrade": trades.remove(&s).unwrap_or(Value::Null),
+            "latestQuote": quote_json(state, &s).unwrap_or(Value::Null),
+            "minuteBar": bar("1Min", 1),
+            "dailyBar": bar("1Day", 1),
+            "prevDailyBar": bar("1Day", 2),
+        });
+        out.insert(s, snapshot);
+    }
+    Ok(out)
+}
+
+/// `GET /v2/stocks/snapshots?symbols=`: `{symbol: snapshot}`.
+pub async fn snapshots(
+    State(state): State<StockState>,
+    _: Principal,
+    Query(q): Query<SymbolsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let wanted = symbols(q.symbols.as_deref())?;
+    Ok(Json(json!(snapshots_of(&state, &wanted).await?)))
+}
+
+/// `GET /v2/stocks/{symbol}/snapshot`.
+pub async fn snapshot(
+    State(state): State<StockState>,
+    _: Principal,
+    Path(symbol): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    one(&state, &symbol).await?;
+    let mut all = snapshots_of(&state, std::slice::from_ref(&symbol)).await?;
+    let mut snap = all.remove(&symbol).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut snap {
+        m.insert("symbol".into(), symbol.into());
+    }
+    Ok(Json(snap))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_print_exactly() {
+        for (cents, text) in [
+            (10125, "101.25"),
+            (1, "0.01"),
+            (100, "1.0"),
+            (123456789012, "1234567890.12"),
+        ] {
+            assert_eq!(price(cents).to_string(), text);
+        }
+    }
+
+    #[test]
+    fn page_tokens_round_trip_and_refuse_garbage() {
+        let t = encode_token("ACME", 1_764_583_200_000_000_000);
+        assert_eq!(
+            decode_token(&t).unwrap(),
+            ("ACME".into(), 1_764_583_200_000_000_000)
+        );
+        for bad in ["zz", "abc", "41434d45", ""] {
+            assert!(decode_token(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn times_read_as_rfc3339_or_exchange_dates() {
+        assert_eq!(
+            parse_time("start", "1970-01-01T00:00:01Z").unwrap(),
+            1_000_000_000
+        );
+        let d = parse_time("start", "2026-12-01").unwrap();
+        assert_eq!(rfc3339(d), "2026-12-01T05:00:00Z");
+        let err = parse_time("start", "yesterday").unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+    }
+}
