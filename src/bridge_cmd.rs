@@ -33,6 +33,10 @@ pub(crate) struct BusArgs {
     /// The settlement queue (the bridge declares it before publishing anything).
     #[arg(long, default_value = "bourse.settlement")]
     pub(crate) queue: String,
+    /// The market data queue (trades and listings, for the stock service; also
+    /// declared by the bridge before it publishes).
+    #[arg(long, default_value = "bourse.market")]
+    pub(crate) market_queue: String,
 }
 
 impl BusArgs {
@@ -41,7 +45,10 @@ impl BusArgs {
         RabbitConfig {
             uri: self.amqp.clone(),
             exchange: self.exchange.clone(),
-            queues: vec![QueueSpec::settlement(&self.queue)],
+            queues: vec![
+                QueueSpec::settlement(&self.queue),
+                QueueSpec::market(&self.market_queue),
+            ],
         }
     }
 }

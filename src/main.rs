@@ -8,6 +8,7 @@ mod loadgen_cmd;
 mod order_cmd;
 mod replay_cmd;
 mod serve_cmd;
+mod stock_cmd;
 mod trader_cmd;
 mod user_cmd;
 
@@ -62,6 +63,8 @@ enum Role {
     User(user_cmd::Args),
     /// The trader service: orders and the account in Alpaca's API v2 shapes (HTTP).
     Trader(trader_cmd::Args),
+    /// The stock service: assets, the calendar and market data in Alpaca's shapes (HTTP).
+    Stock(Box<stock_cmd::Args>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -73,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             Some(Role::Engine(engine)) => serve_cmd::run_serve(engine),
             Some(Role::User(args)) => user_cmd::run(args),
             Some(Role::Trader(args)) => trader_cmd::run(args),
+            Some(Role::Stock(args)) => stock_cmd::run(*args),
         },
         Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
         Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),

@@ -42,6 +42,18 @@ impl QueueSpec {
     }
 }
 
+impl QueueSpec {
+    /// The market data queue: every trade and every listing, to one consumer at a time
+    /// (the stock service instance that keeps trades and bars; the others stand by).
+    pub fn market(name: &str) -> Self {
+        QueueSpec {
+            name: name.to_string(),
+            patterns: vec!["trade.*".into(), "admin.add_instrument".into()],
+            single_active_consumer: true,
+        }
+    }
+}
+
 /// Where the broker is, which exchange carries the events, and the durable queues
 /// that must exist before anything is published (a message no queue is bound for is
 /// dropped by the broker, confirm or not).
@@ -60,7 +72,10 @@ impl Default for RabbitConfig {
         RabbitConfig {
             uri: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
             exchange: "bourse.events".into(),
-            queues: vec![QueueSpec::settlement("bourse.settlement")],
+            queues: vec![
+                QueueSpec::settlement("bourse.settlement"),
+                QueueSpec::market("bourse.market"),
+            ],
         }
     }
 }
