@@ -28,6 +28,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         bourse_order::service::prepare(&pool)
             .await
             .context("migrating the settlement schema (is PostgreSQL up?)")?;
+        bourse_stock::prepare(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the stock schema: {}", e.message))?;
         bourse_user::prepare(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("migrating the user schema: {}", e.message))?;
@@ -42,6 +45,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if engine.is_none() {
             tracing::warn!("no --gateway: order entry answers 503");
         }
-        Ok(app(TraderState { pool, auth, engine }))
+        Ok(app(TraderState::new(pool, auth, engine)))
     })
 }

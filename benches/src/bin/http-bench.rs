@@ -176,6 +176,9 @@ fn main() -> anyhow::Result<()> {
         let schema = format!("httpbench_{}", std::process::id());
         let pool = bourse_shell::db::pool(&args.pg, Some(&schema), 32).await?;
         bourse_order::service::prepare(&pool).await?;
+        bourse_stock::prepare(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("stock schema: {}", e.message))?;
         bourse_trader::prepare(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;
@@ -204,11 +207,11 @@ fn main() -> anyhow::Result<()> {
                 NonZeroU32::new(1_000_000).expect("burst"),
             ),
         });
-        let trader = serve(bourse_trader::app(bourse_trader::TraderState {
-            pool: pool.clone(),
+        let trader = serve(bourse_trader::app(bourse_trader::TraderState::new(
+            pool.clone(),
             auth,
-            engine: Some(engine),
-        }))
+            Some(engine),
+        )))
         .await?;
         let bare = serve(axum::Router::new().route(
             "/v2/orders",

@@ -293,3 +293,51 @@ mod tests {
         }
     }
 }
+
+/// Which instruments are suspended, as order entry asks it: the set is read at most once
+/// a second (one query for all of them), so checking an order costs no round trip.
+#[derive(Debug)]
+pub struct Suspensions {
+    pool: deadpool_postgres::Pool,
+    cache: tokio::sync::Mutex<(
+        Option<std::time::Instant>,
+        std::collections::HashSet<String>,
+    )>,
+}
+
+impl Suspensions {
+    /// Suspensions read from `pool`'s `instruments`.
+    pub fn new(pool: deadpool_postgres::Pool) -> Self {
+        Suspensions {
+            pool,
+            cache: tokio::sync::Mutex::new((None, Default::default())),
+        }
+    }
+
+    /// 422 if `symbol` is suspended (as of at most a second ago).
+    pub async fn check(&self, symbol: &str) -> Result<(), ApiError> {
+        let mut cache = self.cache.lock().await;
+        if cache
+            .0
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1))
+        {
+            let client = self.pool.get().await?;
+            let rows = client
+                .query(
+                    "SELECT symbol FROM instruments WHERE status = 'inactive'",
+                    &[],
+                )
+                .await?;
+            *cache = (
+                Some(std::time::Instant::now()),
+                rows.iter().map(|r| r.get(0)).collect(),
+            );
+        }
+        if cache.1.contains(symbol) {
+            return Err(ApiError::unprocessable(format!(
+                "asset {symbol} is not active: trading in it is suspended"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -204,11 +204,11 @@ impl Platform {
         .await
         .unwrap();
         let users = Client::new(serve(bourse_user::app(user_state)).await);
-        let trader_base = serve(bourse_trader::app(TraderState {
-            pool: pool.clone(),
-            auth: auth.clone(),
-            engine: Some(engine.clone()),
-        }))
+        let trader_base = serve(bourse_trader::app(TraderState::new(
+            pool.clone(),
+            auth.clone(),
+            Some(engine.clone()),
+        )))
         .await;
         let stock_base = serve(bourse_stock::app(
             bourse_stock::StockState {

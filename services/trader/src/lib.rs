@@ -57,6 +57,20 @@ pub struct TraderState {
     pub auth: Arc<Auth>,
     /// The engine, through a service session on the gateway.
     pub engine: Option<GatewayClient>,
+    /// Suspended instruments (the stock service's), refused before they reach the engine.
+    pub suspensions: Arc<bourse_stock::assets::Suspensions>,
+}
+
+impl TraderState {
+    /// The state for a database, auth and engine.
+    pub fn new(pool: Pool, auth: Arc<Auth>, engine: Option<GatewayClient>) -> Self {
+        TraderState {
+            suspensions: Arc::new(bourse_stock::assets::Suspensions::new(pool.clone())),
+            pool,
+            auth,
+            engine,
+        }
+    }
 }
 
 impl FromRef<TraderState> for Arc<Auth> {
@@ -65,8 +79,8 @@ impl FromRef<TraderState> for Arc<Auth> {
     }
 }
 
-/// Applies the migrations (the order service's tables must exist: its migrations run
-/// first).
+/// Applies the migrations (the order and stock services' tables must exist: their
+/// migrations run first).
 pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
     let mut client = pool.get().await?;
     MIGRATIONS.run(&mut client).await?;

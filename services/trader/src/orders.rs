@@ -400,6 +400,7 @@ pub async fn create(
 ) -> Result<Json<Value>, ApiError> {
     let c = check(&body)?;
     let engine = engine(&state)?;
+    state.suspensions.check(c.symbol.as_str()).await?;
     let (id, token) = (new_id(), new_token());
     let side = if c.side == Side::Buy { "buy" } else { "sell" };
     let order_type = if c.order_type == OrderType::Limit {

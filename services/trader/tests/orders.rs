@@ -553,11 +553,11 @@ async fn a_pool_of_one_connection_serves_every_route() {
             NonZeroU32::new(1_000).unwrap(),
         ),
     });
-    let base = serve(bourse_trader::app(TraderState {
-        pool: one,
+    let base = serve(bourse_trader::app(TraderState::new(
+        one,
         auth,
-        engine: Some(engine),
-    }))
+        Some(engine),
+    )))
     .await;
     let token = TokenKeys::new(TOKEN_SECRET, Duration::from_secs(900))
         .issue(alice_id, bourse_shell::auth::Role::User)
@@ -586,5 +586,53 @@ async fn a_pool_of_one_connection_serves_every_route() {
         c.delete("/v2/orders").await.unwrap().status,
         StatusCode::MULTI_STATUS
     );
+    p.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_asset_takes_no_new_orders_until_reinstated() {
+    let p = Platform::start().await;
+    let (bob_id, bob) = p.user("bob").await;
+    p.fund(bob_id, "ACME", "10").await;
+    let admin = p.stock.clone().with_token(&p.admin_token().await);
+    // ACME was listed at bootstrap; it reaches the stock tables through the bus.
+    eventually(&admin, "/v2/assets/ACME", |a| a["status"] == "active").await;
+    let status = |s: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let r = admin
+                .send(
+                    axum::http::Method::PATCH,
+                    "/v1/admin/assets/ACME",
+                    Some(&json!({"status": s})),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+    };
+    let sell = json!({"symbol": "ACME", "qty": "1", "side": "sell", "type": "limit",
+                      "time_in_force": "gtc", "limit_price": "100"});
+    status("inactive").await;
+    // The trader reads suspensions at most a second old.
+    let start = Instant::now();
+    loop {
+        let r = bob.post("/v2/orders", &sell).await.unwrap();
+        if r.status == StatusCode::UNPROCESSABLE_ENTITY {
+            assert!(
+                r.json["message"].as_str().unwrap().contains("suspended"),
+                "{}",
+                r.text
+            );
+            break;
+        }
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert!(start.elapsed() < Duration::from_secs(3), "never suspended");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    status("active").await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let r = bob.post("/v2/orders", &sell).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "reinstated: {}", r.text);
     p.stop().await;
 }
