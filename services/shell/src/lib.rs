@@ -30,6 +30,7 @@ pub mod extract;
 pub mod health;
 pub mod migrate;
 pub mod money;
+pub mod openapi;
 pub mod server;
 pub mod telemetry;
 

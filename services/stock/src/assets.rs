@@ -64,7 +64,8 @@ fn asset_json(r: &tokio_postgres::Row) -> Value {
 }
 
 /// `GET /v2/assets` filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AssetsQuery {
     /// `active` or `inactive` (default: both).
     pub status: Option<String>,
@@ -75,9 +76,10 @@ pub struct AssetsQuery {
 }
 
 /// `GET /v2/assets`.
+#[utoipa::path(get, path = "/v2/assets", tag = "assets", params(AssetsQuery), responses((status = 200, body = Vec<crate::schema::Asset>)))]
 pub async fn list(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Query(q): Query<AssetsQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let status = match q.status.as_deref() {
@@ -128,16 +130,17 @@ async fn find(state: &StockState, key: &str) -> Result<tokio_postgres::Row, ApiE
 }
 
 /// `GET /v2/assets/{symbol_or_asset_id}`.
+#[utoipa::path(get, path = "/v2/assets/{key}", tag = "assets", params(("key" = String, Path, description = "Symbol or asset id", example = "ACME")), responses((status = 200, body = crate::schema::Asset)))]
 pub async fn get_one(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Path(key): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(asset_json(&find(&state, &key).await?)))
 }
 
 /// A new listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAsset {
     /// Ticker: 1–16 capital letters and digits.
@@ -168,6 +171,7 @@ pub fn check_symbol(symbol: &str) -> Result<FixedStr, ApiError> {
 }
 
 /// `POST /v1/admin/assets` (admin): lists an instrument on the exchange.
+#[utoipa::path(post, path = "/v1/admin/assets", tag = "admin", request_body = NewAsset, responses((status = 201, body = crate::schema::Asset), (status = 409, body = bourse_shell::openapi::ErrorBody, description = "Listed already")))]
 pub async fn create(
     State(state): State<StockState>,
     principal: Principal,
@@ -229,7 +233,7 @@ pub async fn create(
 }
 
 /// A change to a listing.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssetChange {
     /// `inactive` suspends trading; `active` reinstates it.
@@ -239,6 +243,7 @@ pub struct AssetChange {
 }
 
 /// `PATCH /v1/admin/assets/{symbol}` (admin): suspends, reinstates or renames.
+#[utoipa::path(patch, path = "/v1/admin/assets/{symbol}", tag = "admin", params(("symbol" = String, Path, description = "Ticker", example = "ACME")), request_body = AssetChange, responses((status = 200, body = crate::schema::Asset)))]
 pub async fn update(
     State(state): State<StockState>,
     principal: Principal,

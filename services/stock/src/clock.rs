@@ -19,7 +19,11 @@ use crate::calendar::{self, Session};
 const OFFSET_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f%:z";
 
 /// `GET /v2/clock`.
-pub async fn clock(State(_): State<StockState>, _: Principal) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/v2/clock", tag = "calendar", responses((status = 200, body = crate::schema::Clock)))]
+pub async fn clock(
+    State(_state): State<StockState>,
+    _principal: Principal,
+) -> Result<Json<Value>, ApiError> {
     let c = calendar::clock(Timestamp::now())
         .ok_or_else(|| ApiError::internal("no session within a fortnight"))?;
     Ok(Json(json!({
@@ -31,7 +35,8 @@ pub async fn clock(State(_): State<StockState>, _: Principal) -> Result<Json<Val
 }
 
 /// `GET /v2/calendar` range.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CalendarQuery {
     /// First day (`YYYY-MM-DD`, default today in the exchange's zone).
     pub start: Option<String>,
@@ -64,9 +69,10 @@ fn day_json(s: &Session, next: Option<&Session>) -> Value {
 }
 
 /// `GET /v2/calendar`: the trading days from `start` to `end` (at most ten years).
+#[utoipa::path(get, path = "/v2/calendar", tag = "calendar", params(CalendarQuery), responses((status = 200, body = Vec<crate::schema::CalendarDay>)))]
 pub async fn calendar(
-    State(_): State<StockState>,
-    _: Principal,
+    State(_state): State<StockState>,
+    _principal: Principal,
     Query(q): Query<CalendarQuery>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
     let today = Timestamp::now().to_zoned_datetime(calendar::tz()).date();

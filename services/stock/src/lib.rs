@@ -31,13 +31,13 @@ pub mod calendar;
 pub mod clock;
 pub mod ingest;
 pub mod market;
+pub mod schema;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{get, patch, post};
 use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::Auth;
 use bourse_shell::health::{Check, Checks, Database, Flag};
@@ -87,34 +87,39 @@ pub fn app(state: StockState, consuming: Option<Arc<AtomicBool>>) -> Router {
         checks.push(Box::new(Flag { name: "broker", up }));
     }
     let checks: Checks = Arc::new(checks);
-    bourse_shell::server::app("stock", router(state), checks)
+    let (routes, api) = router(state);
+    bourse_shell::server::app(
+        "stock",
+        routes.merge(bourse_shell::openapi::route(api)),
+        checks,
+    )
 }
 
-/// The service's routes (wrapped by [`app`]).
-pub fn router(state: StockState) -> Router {
-    Router::new()
-        .route("/v2/assets", get(assets::list))
-        .route("/v2/assets/{key}", get(assets::get_one))
-        .route("/v1/admin/assets", post(assets::create))
-        .route("/v1/admin/assets/{symbol}", patch(assets::update))
-        .route("/v2/clock", get(clock::clock))
-        .route("/v2/calendar", get(clock::calendar))
-        .route("/v2/stocks/trades/latest", get(market::latest_trades_multi))
-        .route("/v2/stocks/quotes/latest", get(market::latest_quotes_multi))
-        .route("/v2/stocks/orderbooks/latest", get(market::orderbooks))
-        .route("/v2/stocks/trades", get(market::trades_multi))
-        .route("/v2/stocks/bars", get(market::bars_multi))
-        .route("/v2/stocks/snapshots", get(market::snapshots))
-        .route(
-            "/v2/stocks/{symbol}/trades/latest",
-            get(market::latest_trade),
-        )
-        .route(
-            "/v2/stocks/{symbol}/quotes/latest",
-            get(market::latest_quote),
-        )
-        .route("/v2/stocks/{symbol}/trades", get(market::trades))
-        .route("/v2/stocks/{symbol}/bars", get(market::bars))
-        .route("/v2/stocks/{symbol}/snapshot", get(market::snapshot))
+/// Routes reachable without credentials (none: market data is for account holders).
+pub const PUBLIC: bourse_shell::openapi::Public<'static> = &[];
+
+/// The service's routes (wrapped by [`app`]) and their OpenAPI document.
+pub fn router(state: StockState) -> (Router, utoipa::openapi::OpenApi) {
+    use utoipa_axum::routes;
+    let (router, api) = utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(assets::list))
+        .routes(routes!(assets::get_one))
+        .routes(routes!(assets::create))
+        .routes(routes!(assets::update))
+        .routes(routes!(clock::clock))
+        .routes(routes!(clock::calendar))
+        .routes(routes!(market::latest_trades_multi))
+        .routes(routes!(market::latest_quotes_multi))
+        .routes(routes!(market::orderbooks))
+        .routes(routes!(market::trades_multi))
+        .routes(routes!(market::bars_multi))
+        .routes(routes!(market::snapshots))
+        .routes(routes!(market::latest_trade))
+        .routes(routes!(market::latest_quote))
+        .routes(routes!(market::trades))
+        .routes(routes!(market::bars))
+        .routes(routes!(market::snapshot))
         .with_state(state)
+        .split_for_parts();
+    (router, bourse_shell::openapi::finish(api, "stock", PUBLIC))
 }

@@ -145,16 +145,18 @@ fn book_json(state: &StockState, symbol: &str) -> Option<Value> {
 }
 
 /// `?symbols=A,B` of the latest-value routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SymbolsQuery {
     /// Comma-separated tickers.
     pub symbols: Option<String>,
 }
 
 /// `GET /v2/stocks/trades/latest?symbols=`.
+#[utoipa::path(get, path = "/v2/stocks/trades/latest", tag = "market data", params(SymbolsQuery), responses((status = 200, body = crate::schema::LatestTrades)))]
 pub async fn latest_trades_multi(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wanted = symbols(q.symbols.as_deref())?;
@@ -164,9 +166,10 @@ pub async fn latest_trades_multi(
 }
 
 /// `GET /v2/stocks/{symbol}/trades/latest`.
+#[utoipa::path(get, path = "/v2/stocks/{symbol}/trades/latest", tag = "market data", params(("symbol" = String, Path, description = "Ticker", example = "ACME")), responses((status = 200, body = crate::schema::LatestTrade)))]
 pub async fn latest_trade(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Path(symbol): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     one(&state, &symbol).await?;
@@ -179,9 +182,10 @@ pub async fn latest_trade(
 
 /// `GET /v2/stocks/quotes/latest?symbols=`: the best bid and ask now (0 for an empty
 /// side); symbols whose book is not known yet are left out.
+#[utoipa::path(get, path = "/v2/stocks/quotes/latest", tag = "market data", params(SymbolsQuery), responses((status = 200, body = crate::schema::LatestQuotes)))]
 pub async fn latest_quotes_multi(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wanted = symbols(q.symbols.as_deref())?;
@@ -194,9 +198,10 @@ pub async fn latest_quotes_multi(
 }
 
 /// `GET /v2/stocks/{symbol}/quotes/latest`.
+#[utoipa::path(get, path = "/v2/stocks/{symbol}/quotes/latest", tag = "market data", params(("symbol" = String, Path, description = "Ticker", example = "ACME")), responses((status = 200, body = crate::schema::LatestQuote)))]
 pub async fn latest_quote(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Path(symbol): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     one(&state, &symbol).await?;
@@ -214,9 +219,10 @@ fn no_book(symbol: &str) -> impl FnOnce() -> ApiError + '_ {
 }
 
 /// `GET /v2/stocks/orderbooks/latest?symbols=`: the top levels of each book.
+#[utoipa::path(get, path = "/v2/stocks/orderbooks/latest", tag = "market data", params(SymbolsQuery), responses((status = 200, body = crate::schema::Orderbooks)))]
 pub async fn orderbooks(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wanted = symbols(q.symbols.as_deref())?;
@@ -229,7 +235,8 @@ pub async fn orderbooks(
 }
 
 /// Paging and range parameters of the historical routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RangeQuery {
     /// Comma-separated tickers (multi-symbol routes).
     pub symbols: Option<String>,
@@ -400,9 +407,10 @@ fn paginate(
 }
 
 /// `GET /v2/stocks/bars?symbols=&timeframe=`.
+#[utoipa::path(get, path = "/v2/stocks/bars", tag = "market data", params(RangeQuery), responses((status = 200, body = crate::schema::BarsPage)))]
 pub async fn bars_multi(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wanted = symbols(q.symbols.as_deref())?;
@@ -411,9 +419,10 @@ pub async fn bars_multi(
 }
 
 /// `GET /v2/stocks/{symbol}/bars?timeframe=`.
+#[utoipa::path(get, path = "/v2/stocks/{symbol}/bars", tag = "market data", params(("symbol" = String, Path, description = "Ticker", example = "ACME"), RangeQuery), responses((status = 200, body = crate::schema::SymbolBarsPage)))]
 pub async fn bars(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Path(symbol): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -465,9 +474,10 @@ async fn trades_page(
 }
 
 /// `GET /v2/stocks/trades?symbols=`: the trades in a time range.
+#[utoipa::path(get, path = "/v2/stocks/trades", tag = "market data", params(RangeQuery), responses((status = 200, body = crate::schema::TradesPage)))]
 pub async fn trades_multi(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wanted = symbols(q.symbols.as_deref())?;
@@ -476,9 +486,10 @@ pub async fn trades_multi(
 }
 
 /// `GET /v2/stocks/{symbol}/trades`.
+#[utoipa::path(get, path = "/v2/stocks/{symbol}/trades", tag = "market data", params(("symbol" = String, Path, description = "Ticker", example = "ACME"), RangeQuery), responses((status = 200, body = crate::schema::SymbolTradesPage)))]
 pub async fn trades(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Path(symbol): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -535,9 +546,10 @@ async fn snapshots_of(
 }
 
 /// `GET /v2/stocks/snapshots?symbols=`: `{symbol: snapshot}`.
+#[utoipa::path(get, path = "/v2/stocks/snapshots", tag = "market data", params(SymbolsQuery), responses((status = 200, body = BTreeMap<String, crate::schema::Snapshot>)))]
 pub async fn snapshots(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Query(q): Query<SymbolsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let wanted = symbols(q.symbols.as_deref())?;
@@ -545,9 +557,10 @@ pub async fn snapshots(
 }
 
 /// `GET /v2/stocks/{symbol}/snapshot`.
+#[utoipa::path(get, path = "/v2/stocks/{symbol}/snapshot", tag = "market data", params(("symbol" = String, Path, description = "Ticker", example = "ACME")), responses((status = 200, body = crate::schema::SymbolSnapshot)))]
 pub async fn snapshot(
     State(state): State<StockState>,
-    _: Principal,
+    _principal: Principal,
     Path(symbol): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     one(&state, &symbol).await?;
