@@ -77,6 +77,11 @@ impl Client {
         }
     }
 
+    /// The base URL requests go to.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The same client, sending `name: value` on every request.
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));

@@ -105,10 +105,8 @@ pub fn finish(mut api: OpenApi, service: &str, public: Public<'_>) -> OpenApi {
         for (method, op) in ops {
             let Some(op) = op else { continue };
             let open = public.contains(&(method, path.as_str()));
+            // Public operations answer 401 too: a wrong password, a spent refresh token.
             for (status, description) in ERRORS {
-                if open && (status == "401" || status == "403") {
-                    continue;
-                }
                 op.responses
                     .responses
                     .entry(status.to_string())

@@ -92,7 +92,7 @@ pub fn follow(
     sub.connect(endpoint)?;
     book.connected.store(true, Ordering::Relaxed);
     let endpoint = endpoint.to_string();
-    Ok(std::thread::Builder::new()
+    std::thread::Builder::new()
         .name("stock-feed".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
@@ -112,7 +112,7 @@ pub fn follow(
             }
             book.connected.store(false, Ordering::Relaxed);
         })
-        .map_err(|_| zmq::Error::EFAULT)?)
+        .map_err(|_| zmq::Error::EFAULT)
 }
 
 #[cfg(test)]

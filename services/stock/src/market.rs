@@ -314,7 +314,7 @@ fn encode_token(symbol: &str, key: i64) -> String {
 
 fn decode_token(token: &str) -> Result<(String, i64), ApiError> {
     let bad = || ApiError::bad_request("page_token: not a token this service gave out");
-    if token.len() % 2 != 0 || token.len() > 200 {
+    if !token.len().is_multiple_of(2) || token.len() > 200 {
         return Err(bad());
     }
     let bytes: Vec<u8> = (0..token.len())

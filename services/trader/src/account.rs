@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use crate::TraderState;
 
 /// `GET /v2/account`.
+#[utoipa::path(get, path = "/v2/account", tag = "account", responses((status = 200, body = crate::schema::Account)))]
 pub async fn account(
     State(state): State<TraderState>,
     principal: Principal,

@@ -27,12 +27,12 @@
 pub mod account;
 pub mod orders;
 pub mod positions;
+pub mod schema;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::get;
 use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::Auth;
 use bourse_shell::migrate::Migrations;
@@ -90,33 +90,25 @@ pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
 /// The whole service: its routes in the shell, ready when its database answers.
 pub fn app(state: TraderState) -> Router {
     let checks = bourse_shell::health::database(&state.pool);
-    bourse_shell::server::app("trader", router(state), checks)
+    let (routes, api) = router(state);
+    bourse_shell::server::app(
+        "trader",
+        routes.merge(bourse_shell::openapi::route(api)),
+        checks,
+    )
 }
 
-/// The service's routes (wrapped by [`app`]).
-pub fn router(state: TraderState) -> Router {
-    Router::new()
-        .route(
-            "/v2/orders",
-            get(orders::list)
-                .post(orders::create)
-                .delete(orders::cancel_all),
-        )
-        .route(
-            "/v2/orders/{id}",
-            get(orders::get_one)
-                .delete(orders::cancel)
-                .patch(orders::replace),
-        )
-        .route(
-            "/v2/orders:by_client_order_id",
-            get(orders::by_client_order_id),
-        )
-        .route("/v2/account", get(account::account))
-        .route("/v2/positions", get(positions::list))
-        .route(
-            "/v2/positions/{symbol}",
-            get(positions::get_one).delete(positions::close),
-        )
+/// The service's routes (wrapped by [`app`]) and their OpenAPI document.
+pub fn router(state: TraderState) -> (Router, utoipa::openapi::OpenApi) {
+    use utoipa_axum::routes;
+    let (router, api) = utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(orders::list, orders::create, orders::cancel_all))
+        .routes(routes!(orders::get_one, orders::cancel, orders::replace))
+        .routes(routes!(orders::by_client_order_id))
+        .routes(routes!(account::account))
+        .routes(routes!(positions::list))
+        .routes(routes!(positions::get_one, positions::close))
         .with_state(state)
+        .split_for_parts();
+    (router, bourse_shell::openapi::finish(api, "trader", &[]))
 }

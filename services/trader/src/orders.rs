@@ -33,13 +33,15 @@ use tokio_postgres::Row;
 use crate::TraderState;
 
 /// `POST /v2/orders` body (Alpaca's field names; numbers as strings or JSON numbers).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewOrder {
     /// Ticker.
     pub symbol: String,
     /// Whole shares.
+    #[schema(value_type = Option<String>)]
     pub qty: Option<Value>,
     /// Dollar amount (not supported: 422).
+    #[schema(value_type = Option<String>)]
     pub notional: Option<Value>,
     /// `buy` or `sell`.
     pub side: String,
@@ -49,12 +51,16 @@ pub struct NewOrder {
     /// `day`, `gtc`, `ioc`, `fok`.
     pub time_in_force: String,
     /// Limit price (limit orders only).
+    #[schema(value_type = Option<String>)]
     pub limit_price: Option<Value>,
     /// Stop price.
+    #[schema(value_type = Option<String>)]
     pub stop_price: Option<Value>,
     /// Trailing amount.
+    #[schema(value_type = Option<String>)]
     pub trail_price: Option<Value>,
     /// Trailing percent.
+    #[schema(value_type = Option<String>)]
     pub trail_percent: Option<Value>,
     /// Extended hours (the exchange has none: must be false).
     #[serde(default)]
@@ -366,13 +372,9 @@ fn order_json(r: &Row) -> Value {
     })
 }
 
-/// A stable UUID-shaped id for an asset, from its symbol.
+/// An asset's id: the stock service's, from its symbol.
 pub fn asset_id(symbol: &str) -> String {
-    let mut b = [0u8; 16];
-    for (i, c) in symbol.bytes().take(16).enumerate() {
-        b[i] = c;
-    }
-    uuid_text(&b)
+    bourse_stock::assets::asset_id(symbol)
 }
 
 /// One of `user`'s orders by `column`, on a connection the caller holds (a handler
@@ -393,6 +395,7 @@ async fn load(
 }
 
 /// `POST /v2/orders`.
+#[utoipa::path(post, path = "/v2/orders", tag = "orders", request_body = NewOrder, responses((status = 200, body = crate::schema::Order)))]
 pub async fn create(
     State(state): State<TraderState>,
     principal: Principal,
@@ -494,6 +497,7 @@ pub async fn create(
 }
 
 /// `GET /v2/orders/{id}`.
+#[utoipa::path(get, path = "/v2/orders/{id}", tag = "orders", params(("id" = String, Path, description = "The order id")), responses((status = 200, body = crate::schema::Order)))]
 pub async fn get_one(
     State(state): State<TraderState>,
     principal: Principal,
@@ -507,13 +511,15 @@ pub async fn get_one(
 }
 
 /// `?client_order_id=` of `GET /v2/orders:by_client_order_id`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ByClientId {
     /// The client's id.
     pub client_order_id: String,
 }
 
 /// `GET /v2/orders:by_client_order_id`.
+#[utoipa::path(get, path = "/v2/orders:by_client_order_id", tag = "orders", params(ByClientId), responses((status = 200, body = crate::schema::Order)))]
 pub async fn by_client_order_id(
     State(state): State<TraderState>,
     principal: Principal,
@@ -532,7 +538,8 @@ pub async fn by_client_order_id(
 }
 
 /// `GET /v2/orders` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// `open` (default), `closed` or `all`.
     pub status: Option<String>,
@@ -604,6 +611,7 @@ const OPEN: [&str; 5] = [
 ];
 
 /// `GET /v2/orders`.
+#[utoipa::path(get, path = "/v2/orders", tag = "orders", params(ListQuery), responses((status = 200, body = Vec<crate::schema::Order>)))]
 pub async fn list(
     State(state): State<TraderState>,
     principal: Principal,
@@ -677,17 +685,21 @@ pub async fn list(
 }
 
 /// `PATCH /v2/orders/{id}` body: what changes (absent: as it is).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct Replace {
     /// New total quantity (what has filled counts towards it).
+    #[schema(value_type = Option<String>)]
     pub qty: Option<Value>,
     /// New limit price.
+    #[schema(value_type = Option<String>)]
     pub limit_price: Option<Value>,
     /// Must stay as it is (the engine keeps an order's time in force).
     pub time_in_force: Option<String>,
     /// Stop orders are not entered here.
+    #[schema(value_type = Option<String>)]
     pub stop_price: Option<Value>,
     /// Stop orders are not entered here.
+    #[schema(value_type = Option<String>)]
     pub trail: Option<Value>,
     /// The new order's client id (made if absent).
     pub client_order_id: Option<String>,
@@ -696,6 +708,7 @@ pub struct Replace {
 /// `PATCH /v2/orders/{id}`: the engine replaces the order; the answer is the new order
 /// (a new id, `replaces` naming the old one, which becomes `replaced`). A replace at
 /// the same price for less keeps time priority; any other loses it.
+#[utoipa::path(patch, path = "/v2/orders/{id}", tag = "orders", params(("id" = String, Path, description = "The order id")), request_body = Replace, responses((status = 200, body = crate::schema::Order)))]
 pub async fn replace(
     State(state): State<TraderState>,
     principal: Principal,
@@ -831,6 +844,7 @@ pub async fn replace(
 
 /// `DELETE /v2/orders`: cancels every open order; 207 with each order's outcome
 /// (`{"id", "status"}`: 200 canceled, or the error's status).
+#[utoipa::path(delete, path = "/v2/orders", tag = "orders", responses((status = 207, body = Vec<crate::schema::CancelOutcome>)))]
 pub async fn cancel_all(
     State(state): State<TraderState>,
     principal: Principal,
@@ -862,6 +876,7 @@ pub async fn cancel_all(
 
 /// `DELETE /v2/orders/{id}`: 204 once the engine canceled it; 404 for no such order
 /// (or another user's); 422 when it is no longer open.
+#[utoipa::path(delete, path = "/v2/orders/{id}", tag = "orders", params(("id" = String, Path, description = "The order id")), responses((status = 204, description = "Canceled")))]
 pub async fn cancel(
     State(state): State<TraderState>,
     principal: Principal,

@@ -117,6 +117,7 @@ async fn positions_of(
 }
 
 /// `GET /v2/positions`.
+#[utoipa::path(get, path = "/v2/positions", tag = "positions", responses((status = 200, body = Vec<crate::schema::Position>)))]
 pub async fn list(
     State(state): State<TraderState>,
     principal: Principal,
@@ -125,6 +126,7 @@ pub async fn list(
 }
 
 /// `GET /v2/positions/{symbol}`: 404 if the caller holds none.
+#[utoipa::path(get, path = "/v2/positions/{symbol}", tag = "positions", params(("symbol" = String, Path, description = "Ticker", example = "ACME")), responses((status = 200, body = crate::schema::Position)))]
 pub async fn get_one(
     State(state): State<TraderState>,
     principal: Principal,
@@ -140,6 +142,7 @@ pub async fn get_one(
 
 /// `DELETE /v2/positions/{symbol}`: closes the position with a market sell of all of it;
 /// answers that order.
+#[utoipa::path(delete, path = "/v2/positions/{symbol}", tag = "positions", params(("symbol" = String, Path, description = "Ticker", example = "ACME")), responses((status = 200, body = crate::schema::Order, description = "The market sell that closes it")))]
 pub async fn close(
     State(state): State<TraderState>,
     principal: Principal,

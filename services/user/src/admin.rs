@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::UserState;
 
 /// A deposit or withdrawal.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Funding {
     /// `USD` or a symbol.
     pub asset: String,
@@ -25,7 +25,7 @@ pub struct Funding {
 }
 
 /// What was done.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Funded {
     /// Whose account.
     pub user: u64,
@@ -126,6 +126,7 @@ async fn fund(
 }
 
 /// `POST /v1/admin/users/{id}/deposit`.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/deposit", tag = "admin", params(("id" = u64, Path, description = "The user")), request_body = Funding, responses((status = 200, body = Funded)))]
 pub async fn deposit(
     State(state): State<UserState>,
     principal: Principal,
@@ -136,6 +137,7 @@ pub async fn deposit(
 }
 
 /// `POST /v1/admin/users/{id}/withdraw`.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/withdraw", tag = "admin", params(("id" = u64, Path, description = "The user")), request_body = Funding, responses((status = 200, body = Funded)))]
 pub async fn withdraw(
     State(state): State<UserState>,
     principal: Principal,

@@ -25,7 +25,7 @@ use crate::UserState;
 pub const MAX_KEYS: i64 = 20;
 
 /// `POST /v1/keys` body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct NewKey {
     /// A name for the key (at most 64 characters).
     #[serde(default)]
@@ -33,7 +33,7 @@ pub struct NewKey {
 }
 
 /// A key as listed (never with its secret).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct KeyView {
     /// The key id (`APCA-API-KEY-ID`).
     pub key_id: String,
@@ -44,7 +44,7 @@ pub struct KeyView {
 }
 
 /// A key just made: the only time its secret is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedKey {
     /// The key.
     #[serde(flatten)]
@@ -66,6 +66,7 @@ const UPPER_DIGITS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
 /// `POST /v1/keys`.
+#[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body(content = Option<NewKey>, description = "Optional: a label"), responses((status = 201, body = CreatedKey)))]
 pub async fn create(
     State(state): State<UserState>,
     principal: Principal,
@@ -132,6 +133,7 @@ pub async fn create(
 }
 
 /// `GET /v1/keys`: the caller's live keys, newest first.
+#[utoipa::path(get, path = "/v1/keys", tag = "keys", responses((status = 200, body = Vec<KeyView>)))]
 pub async fn list(
     State(state): State<UserState>,
     principal: Principal,
@@ -158,6 +160,7 @@ pub async fn list(
 }
 
 /// `DELETE /v1/keys/{key_id}`: revokes one of the caller's keys (anyone else's: 404).
+#[utoipa::path(delete, path = "/v1/keys/{key_id}", tag = "keys", params(("key_id" = String, Path, description = "The key id")), responses((status = 204, description = "Revoked: it stops working within a second, on the gateway too")))]
 pub async fn revoke(
     State(state): State<UserState>,
     principal: Principal,

@@ -37,7 +37,6 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::FromRef;
-use axum::routing::{delete, get, post};
 use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::Auth;
 use bourse_shell::migrate::Migrations;
@@ -80,20 +79,36 @@ pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
 /// The whole service: its routes in the shell, ready when its database answers.
 pub fn app(state: UserState) -> Router {
     let checks = bourse_shell::health::database(&state.pool);
-    bourse_shell::server::app("user", router(state), checks)
+    let (routes, api) = router(state);
+    bourse_shell::server::app(
+        "user",
+        routes.merge(bourse_shell::openapi::route(api)),
+        checks,
+    )
 }
 
-/// The service's routes (wrapped by [`app`]).
-pub fn router(state: UserState) -> Router {
-    Router::new()
-        .route("/v1/users", post(session::register))
-        .route("/v1/users/me", get(session::me))
-        .route("/v1/auth/login", post(session::login))
-        .route("/v1/auth/refresh", post(session::refresh))
-        .route("/v1/auth/logout", post(session::logout))
-        .route("/v1/keys", post(keys::create).get(keys::list))
-        .route("/v1/keys/{key_id}", delete(keys::revoke))
-        .route("/v1/admin/users/{id}/deposit", post(admin::deposit))
-        .route("/v1/admin/users/{id}/withdraw", post(admin::withdraw))
+/// Routes reachable without credentials.
+pub const PUBLIC: bourse_shell::openapi::Public<'static> = &[
+    ("post", "/v1/users"),
+    ("post", "/v1/auth/login"),
+    ("post", "/v1/auth/refresh"),
+    ("post", "/v1/auth/logout"),
+];
+
+/// The service's routes (wrapped by [`app`]) and their OpenAPI document.
+pub fn router(state: UserState) -> (Router, utoipa::openapi::OpenApi) {
+    use utoipa_axum::routes;
+    let (router, api) = utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(session::register))
+        .routes(routes!(session::me))
+        .routes(routes!(session::login))
+        .routes(routes!(session::refresh))
+        .routes(routes!(session::logout))
+        .routes(routes!(keys::create, keys::list))
+        .routes(routes!(keys::revoke))
+        .routes(routes!(admin::deposit))
+        .routes(routes!(admin::withdraw))
         .with_state(state)
+        .split_for_parts();
+    (router, bourse_shell::openapi::finish(api, "user", PUBLIC))
 }

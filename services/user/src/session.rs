@@ -19,7 +19,7 @@ use bourse_gateway::protocol::ServiceMsg;
 use crate::{UserState, password};
 
 /// A user, as the API shows it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UserView {
     /// The user id (also the engine account).
     pub id: u64,
@@ -30,7 +30,7 @@ pub struct UserView {
 }
 
 /// `POST /v1/users` and `POST /v1/auth/login` bodies.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
     /// 3 to 64 characters: letters, digits, `_ . - @`.
     pub username: String,
@@ -39,7 +39,7 @@ pub struct Credentials {
 }
 
 /// What login and refresh answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Tokens {
     /// The JWT for `Authorization: Bearer`.
     pub access_token: String,
@@ -54,7 +54,7 @@ pub struct Tokens {
 }
 
 /// `POST /v1/auth/refresh` and `/v1/auth/logout` bodies.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Refresh {
     /// The refresh token from login or the last refresh.
     pub refresh_token: String,
@@ -148,6 +148,7 @@ pub async fn ensure_admin(state: &UserState, credentials: &Credentials) -> Resul
 }
 
 /// `POST /v1/users`: register.
+#[utoipa::path(post, path = "/v1/users", tag = "users", request_body = Credentials, responses((status = 201, body = UserView), (status = 409, body = bourse_shell::openapi::ErrorBody, description = "The name is taken")))]
 pub async fn register(
     State(state): State<UserState>,
     Json(credentials): Json<Credentials>,
@@ -158,6 +159,7 @@ pub async fn register(
 }
 
 /// `GET /v1/users/me`.
+#[utoipa::path(get, path = "/v1/users/me", tag = "users", responses((status = 200, body = UserView)))]
 pub async fn me(
     State(state): State<UserState>,
     principal: Principal,
@@ -185,6 +187,7 @@ fn no_user() -> &'static str {
 }
 
 /// `POST /v1/auth/login`.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials, responses((status = 200, body = Tokens)))]
 pub async fn login(
     State(state): State<UserState>,
     Json(credentials): Json<Credentials>,
@@ -248,6 +251,7 @@ fn tokens(state: &UserState, user: UserView, refresh_token: String) -> Result<To
 }
 
 /// `POST /v1/auth/refresh`: a new pair for a live refresh token, which is used up.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = Refresh, responses((status = 200, body = Tokens)))]
 pub async fn refresh(
     State(state): State<UserState>,
     Json(body): Json<Refresh>,
@@ -301,6 +305,7 @@ pub async fn refresh(
 }
 
 /// `POST /v1/auth/logout`: revokes every refresh token of the login.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = Refresh, responses((status = 204, description = "Logged out: the refresh token and its successors are revoked")))]
 pub async fn logout(
     State(state): State<UserState>,
     Json(body): Json<Refresh>,
