@@ -97,8 +97,12 @@ pub async fn list(
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            "SELECT symbol, tick, lot, name, status FROM instruments
+            &client
+                .prepare_cached(
+                    "SELECT symbol, tick, lot, name, status FROM instruments
              WHERE $1::text IS NULL OR status = $1 ORDER BY symbol",
+                )
+                .await?,
             &[&status],
         )
         .await?;
@@ -110,7 +114,11 @@ async fn find(state: &StockState, key: &str) -> Result<tokio_postgres::Row, ApiE
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            "SELECT symbol, tick, lot, name, status FROM instruments WHERE symbol = $1",
+            &client
+                .prepare_cached(
+                    "SELECT symbol, tick, lot, name, status FROM instruments WHERE symbol = $1",
+                )
+                .await?,
             &[&key],
         )
         .await?;
@@ -120,7 +128,9 @@ async fn find(state: &StockState, key: &str) -> Result<tokio_postgres::Row, ApiE
     // An id: the few instruments of an exchange are quick to look through.
     let rows = client
         .query(
-            "SELECT symbol, tick, lot, name, status FROM instruments",
+            &client
+                .prepare_cached("SELECT symbol, tick, lot, name, status FROM instruments")
+                .await?,
             &[],
         )
         .await?;
@@ -221,9 +231,13 @@ pub async fn create(
     let client = state.pool.get().await?;
     client
         .execute(
-            "INSERT INTO instruments (symbol, tick, lot, name, listed_seq)
+            &client
+                .prepare_cached(
+                    "INSERT INTO instruments (symbol, tick, lot, name, listed_seq)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (symbol) DO UPDATE SET name = EXCLUDED.name",
+                )
+                .await?,
             &[&body.symbol, &tick, &lot, &name, &(seq as i64)],
         )
         .await?;
@@ -262,9 +276,8 @@ pub async fn update(
     find(&state, &symbol).await?;
     let client = state.pool.get().await?;
     client
-        .execute(
-            "UPDATE instruments SET status = COALESCE($2, status), name = COALESCE($3, name),
-                    updated_at = now() WHERE symbol = $1",
+        .execute(&client.prepare_cached("UPDATE instruments SET status = COALESCE($2, status), name = COALESCE($3, name),
+                    updated_at = now() WHERE symbol = $1").await?,
             &[&symbol, &body.status, &body.name],
         )
         .await?;
@@ -329,7 +342,9 @@ impl Suspensions {
             let client = self.pool.get().await?;
             let rows = client
                 .query(
-                    "SELECT symbol FROM instruments WHERE status = 'inactive'",
+                    &client
+                        .prepare_cached("SELECT symbol FROM instruments WHERE status = 'inactive'")
+                        .await?,
                     &[],
                 )
                 .await?;

@@ -79,7 +79,11 @@ async fn listed(state: &StockState, wanted: &[String]) -> Result<Vec<String>, Ap
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            "SELECT symbol FROM instruments WHERE symbol = ANY($1) ORDER BY symbol",
+            &client
+                .prepare_cached(
+                    "SELECT symbol FROM instruments WHERE symbol = ANY($1) ORDER BY symbol",
+                )
+                .await?,
             &[&wanted],
         )
         .await?;
@@ -106,9 +110,8 @@ async fn latest_trades(
 ) -> Result<BTreeMap<String, Value>, ApiError> {
     let client = state.pool.get().await?;
     let rows = client
-        .query(
-            "SELECT DISTINCT ON (symbol) symbol, seq, price, qty, time_ns FROM market_trades
-             WHERE symbol = ANY($1) ORDER BY symbol, seq DESC",
+        .query(&client.prepare_cached("SELECT DISTINCT ON (symbol) symbol, seq, price, qty, time_ns FROM market_trades
+             WHERE symbol = ANY($1) ORDER BY symbol, seq DESC").await?,
             &[&symbols],
         )
         .await?;
@@ -372,7 +375,7 @@ async fn bars_page(
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            &sql,
+            &client.prepare_cached(&sql).await?,
             &[
                 &wanted,
                 &range.start,
@@ -459,7 +462,7 @@ async fn trades_page(
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            &sql,
+            &client.prepare_cached(&sql).await?,
             &[
                 &wanted,
                 &range.start,
@@ -512,13 +515,17 @@ async fn snapshots_of(
     // The latest minute bar and the two latest daily bars of each symbol.
     let rows = client
         .query(
-            "SELECT * FROM (
+            &client
+                .prepare_cached(
+                    "SELECT * FROM (
                  SELECT symbol, timeframe, start_ns, open, high, low, close, volume, trades,
                         (notional / volume)::float8 AS vwap,
                         row_number() OVER (PARTITION BY symbol, timeframe
                                            ORDER BY start_ns DESC) AS n
                  FROM bars WHERE symbol = ANY($1) AND timeframe IN ('1Min', '1Day')) b
              WHERE (timeframe = '1Min' AND n = 1) OR (timeframe = '1Day' AND n <= 2)",
+                )
+                .await?,
             &[&symbols],
         )
         .await?;

@@ -21,10 +21,14 @@ pub async fn account(
     let user = principal.user as i64;
     let row = client
         .query_one(
-            "SELECT
+            &client
+                .prepare_cached(
+                    "SELECT
                  (SELECT amount FROM balances WHERE user_id = $1 AND asset = $2),
                  (SELECT sum(price * (qty - filled))::BIGINT FROM orders
                    WHERE user_id = $1 AND status = 'open' AND side = 'buy' AND price IS NOT NULL)",
+                )
+                .await?,
             &[&user, &CASH],
         )
         .await?;

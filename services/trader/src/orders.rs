@@ -387,7 +387,11 @@ async fn load(
 ) -> Result<Option<Value>, ApiError> {
     let row = client
         .query_opt(
-            &format!("{SELECT} WHERE t.user_id = $1 AND t.{column} = $2"),
+            &client
+                .prepare_cached(&format!(
+                    "{SELECT} WHERE t.user_id = $1 AND t.{column} = $2"
+                ))
+                .await?,
             &[&(user as i64), &key],
         )
         .await?;
@@ -413,11 +417,10 @@ pub async fn create(
     };
     let client = state.pool.get().await?;
     let inserted = client
-        .execute(
-            "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
+        .execute(&client.prepare_cached("INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
                  time_in_force, qty, limit_price, status)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending_new')
-             ON CONFLICT (user_id, client_order_id) DO NOTHING",
+             ON CONFLICT (user_id, client_order_id) DO NOTHING").await?,
             &[
                 &id,
                 &(principal.user as i64),
@@ -473,9 +476,13 @@ pub async fn create(
     let client = state.pool.get().await?;
     client
         .execute(
-            "UPDATE trader_orders SET status = $2, filled_qty = $3, filled_value = $4,
+            &client
+                .prepare_cached(
+                    "UPDATE trader_orders SET status = $2, filled_qty = $3, filled_value = $4,
                  order_seq = $5, known_seq = $6, reject_reason = $7, updated_at = clock_timestamp()
              WHERE id = $1",
+                )
+                .await?,
             &[
                 &id,
                 &o.status,
@@ -724,7 +731,9 @@ pub async fn replace(
     // The old order as reads show it: its fills so far, settled or from the verdict.
     let old = client
         .query_opt(
-            &format!("{SELECT} WHERE t.id = $2 AND t.user_id = $1"),
+            &client
+                .prepare_cached(&format!("{SELECT} WHERE t.id = $2 AND t.user_id = $1"))
+                .await?,
             &[&(principal.user as i64), &id],
         )
         .await?
@@ -758,11 +767,10 @@ pub async fn replace(
     let (new_order, new_token) = (new_id(), new_token());
     let (_, filled, value) = merged(&old);
     let inserted = client
-        .execute(
-            "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
+        .execute(&client.prepare_cached("INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
                  time_in_force, qty, limit_price, status, filled_qty, filled_value, carried_value, replaces)
              VALUES ($1, $2, $3, $4, $5, $6, 'limit', $7, $8, $9, 'pending_replace', $10, $11, $11, $12)
-             ON CONFLICT (user_id, client_order_id) DO NOTHING",
+             ON CONFLICT (user_id, client_order_id) DO NOTHING").await?,
             &[
                 &new_order,
                 &(principal.user as i64),
@@ -796,7 +804,12 @@ pub async fn replace(
     let mut o = outcome(&reports, qty);
     if let Some(reason) = o.rejected {
         client
-            .execute("DELETE FROM trader_orders WHERE id = $1", &[&new_order])
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM trader_orders WHERE id = $1")
+                    .await?,
+                &[&new_order],
+            )
             .await?;
         return Err(match reason {
             RejectReason::UnknownOrder => bad("order is not open: it cannot be replaced"),
@@ -815,17 +828,25 @@ pub async fn replace(
     }
     client
         .execute(
-            "UPDATE trader_orders SET status = 'replaced', replaced_by = $2,
+            &client
+                .prepare_cached(
+                    "UPDATE trader_orders SET status = 'replaced', replaced_by = $2,
                  known_seq = GREATEST(known_seq, $3), updated_at = clock_timestamp()
              WHERE id = $1",
+                )
+                .await?,
             &[&id, &new_order, &o.known_seq],
         )
         .await?;
     client
         .execute(
-            "UPDATE trader_orders SET status = $2, filled_qty = $3, filled_value = $4,
+            &client
+                .prepare_cached(
+                    "UPDATE trader_orders SET status = $2, filled_qty = $3, filled_value = $4,
                  order_seq = $5, known_seq = $6, updated_at = clock_timestamp()
              WHERE id = $1",
+                )
+                .await?,
             &[
                 &new_order,
                 &o.status,
@@ -886,7 +907,9 @@ pub async fn cancel(
     let client = state.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT token FROM trader_orders WHERE id = $1 AND user_id = $2",
+            &client
+                .prepare_cached("SELECT token FROM trader_orders WHERE id = $1 AND user_id = $2")
+                .await?,
             &[&id, &(principal.user as i64)],
         )
         .await?
@@ -904,9 +927,8 @@ pub async fn cancel(
         match r.msg {
             ServerMsg::Canceled { seq, .. } => {
                 client
-                    .execute(
-                        "UPDATE trader_orders SET status = 'canceled', known_seq = GREATEST(known_seq, $2),
-                             updated_at = clock_timestamp() WHERE id = $1",
+                    .execute(&client.prepare_cached("UPDATE trader_orders SET status = 'canceled', known_seq = GREATEST(known_seq, $2),
+                             updated_at = clock_timestamp() WHERE id = $1").await?,
                         &[&id, &(seq as i64)],
                     )
                     .await?;

@@ -78,9 +78,13 @@ async fn positions_of(
     let user = user as i64;
     let held = client
         .query(
-            "SELECT asset, amount FROM balances
+            &client
+                .prepare_cached(
+                    "SELECT asset, amount FROM balances
              WHERE user_id = $1 AND asset <> $2 AND amount > 0 AND ($3::TEXT IS NULL OR asset = $3)
              ORDER BY asset",
+                )
+                .await?,
             &[&user, &CASH, &symbol],
         )
         .await?;
@@ -89,8 +93,12 @@ async fn positions_of(
         let (symbol, qty): (String, i64) = (row.get(0), row.get(1));
         let trades: Vec<(i64, i64, bool)> = client
             .query(
-                "SELECT price, qty, buyer = $1 FROM trades
+                &client
+                    .prepare_cached(
+                        "SELECT price, qty, buyer = $1 FROM trades
                  WHERE symbol = $2 AND (buyer = $1 OR seller = $1) ORDER BY seq",
+                    )
+                    .await?,
                 &[&user, &symbol],
             )
             .await?
@@ -106,7 +114,11 @@ async fn positions_of(
         };
         let price = client
             .query_opt(
-                "SELECT price FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1",
+                &client
+                    .prepare_cached(
+                        "SELECT price FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1",
+                    )
+                    .await?,
                 &[&symbol],
             )
             .await?

@@ -141,10 +141,14 @@ pub async fn list(
     let client = state.pool.get().await?;
     let rows = client
         .query(
-            "SELECT key_id, label,
+            &client
+                .prepare_cached(
+                    "SELECT key_id, label,
                     to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
              FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL
              ORDER BY created_at DESC, key_id",
+                )
+                .await?,
             &[&(principal.user as i64)],
         )
         .await?;
@@ -169,8 +173,12 @@ pub async fn revoke(
     let client = state.pool.get().await?;
     let n = client
         .execute(
-            "UPDATE api_keys SET revoked_at = now(), changed_at = clock_timestamp()
+            &client
+                .prepare_cached(
+                    "UPDATE api_keys SET revoked_at = now(), changed_at = clock_timestamp()
              WHERE key_id = $1 AND user_id = $2 AND revoked_at IS NULL",
+                )
+                .await?,
             &[&key_id, &(principal.user as i64)],
         )
         .await?;
@@ -186,7 +194,11 @@ pub async fn live_keys(pool: &Pool) -> Result<Vec<(String, u64, [u8; 32])>, ApiE
     let client = pool.get().await?;
     let rows = client
         .query(
-            "SELECT key_id, user_id, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
+            &client
+                .prepare_cached(
+                    "SELECT key_id, user_id, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
+                )
+                .await?,
             &[],
         )
         .await?;
@@ -280,9 +292,13 @@ impl PgKeys {
         let client = self.pool.get().await?;
         let row = client
             .query_opt(
-                "SELECT k.user_id, u.role, k.secret_sha256 FROM api_keys k
+                &client
+                    .prepare_cached(
+                        "SELECT k.user_id, u.role, k.secret_sha256 FROM api_keys k
                  JOIN accounts u ON u.id = k.user_id
                  WHERE k.key_id = $1 AND k.revoked_at IS NULL",
+                    )
+                    .await?,
                 &[&key_id],
             )
             .await?;

@@ -137,7 +137,9 @@ pub async fn ensure_admin(state: &UserState, credentials: &Credentials) -> Resul
             let client = state.pool.get().await?;
             client
                 .execute(
-                    "UPDATE accounts SET role = 'admin' WHERE username = $1",
+                    &client
+                        .prepare_cached("UPDATE accounts SET role = 'admin' WHERE username = $1")
+                        .await?,
                     &[&credentials.username],
                 )
                 .await?;
@@ -167,7 +169,9 @@ pub async fn me(
     let client = state.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT username, role FROM accounts WHERE id = $1",
+            &client
+                .prepare_cached("SELECT username, role FROM accounts WHERE id = $1")
+                .await?,
             &[&(principal.user as i64)],
         )
         .await?
@@ -195,7 +199,9 @@ pub async fn login(
     let client = state.pool.get().await?;
     let row = client
         .query_opt(
-            "SELECT id, password_hash, role FROM accounts WHERE username = $1",
+            &client
+                .prepare_cached("SELECT id, password_hash, role FROM accounts WHERE username = $1")
+                .await?,
             &[&credentials.username],
         )
         .await?;
@@ -227,8 +233,12 @@ async fn new_refresh(
     let token = random_hex(32);
     client
         .execute(
-            "INSERT INTO refresh_tokens (token_sha256, user_id, family, expires_at)
+            &client
+                .prepare_cached(
+                    "INSERT INTO refresh_tokens (token_sha256, user_id, family, expires_at)
              VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+                )
+                .await?,
             &[
                 &secret_hash(&token).as_slice(),
                 &(user as i64),
@@ -313,9 +323,13 @@ pub async fn logout(
     let client = state.pool.get().await?;
     let n = client
         .execute(
-            "UPDATE refresh_tokens SET revoked_at = now()
+            &client
+                .prepare_cached(
+                    "UPDATE refresh_tokens SET revoked_at = now()
              WHERE family = (SELECT family FROM refresh_tokens WHERE token_sha256 = $1)
                AND revoked_at IS NULL",
+                )
+                .await?,
             &[&secret_hash(&body.refresh_token).as_slice()],
         )
         .await?;
