@@ -22,6 +22,7 @@
 //! every failure is an [`ApiError`](error::ApiError).
 
 pub mod auth;
+pub mod batch;
 pub mod client;
 pub mod config;
 pub mod db;

@@ -28,6 +28,7 @@ pub mod account;
 pub mod orders;
 pub mod positions;
 pub mod schema;
+pub mod writes;
 
 use std::sync::Arc;
 
@@ -59,12 +60,16 @@ pub struct TraderState {
     pub engine: Option<GatewayClient>,
     /// Suspended instruments (the stock service's), refused before they reach the engine.
     pub suspensions: Arc<bourse_stock::assets::Suspensions>,
+    /// The order path's batched writes.
+    pub writes: writes::Writes,
 }
 
 impl TraderState {
-    /// The state for a database, auth and engine.
+    /// The state for a database, auth and engine (call inside a tokio runtime: the
+    /// batch writers start on it).
     pub fn new(pool: Pool, auth: Arc<Auth>, engine: Option<GatewayClient>) -> Self {
         TraderState {
+            writes: writes::Writes::spawn(pool.clone()),
             suspensions: Arc::new(bourse_stock::assets::Suspensions::new(pool.clone())),
             pool,
             auth,

@@ -290,7 +290,8 @@ fn engine(state: &TraderState) -> Result<&GatewayClient, ApiError> {
 }
 
 /// The columns every read selects: the row, and settlement's view of its token.
-const SELECT: &str = "SELECT t.id, t.client_order_id, t.symbol, t.side, t.type, t.time_in_force,
+pub(crate) const SELECT: &str =
+    "SELECT t.id, t.client_order_id, t.symbol, t.side, t.type, t.time_in_force,
         t.qty, t.limit_price, t.status, t.filled_qty, t.filled_value, t.known_seq,
         to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
         to_char(t.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
@@ -328,7 +329,7 @@ fn merged(r: &Row) -> (String, i64, i64) {
 }
 
 /// An order row as Alpaca's order object.
-fn order_json(r: &Row) -> Value {
+pub(crate) fn order_json(r: &Row) -> Value {
     let qty: i64 = r.get(6);
     let updated: String = r.get(13);
     let (status, filled, value) = merged(r);
@@ -415,28 +416,24 @@ pub async fn create(
     } else {
         "market"
     };
-    let client = state.pool.get().await?;
-    let inserted = client
-        .execute(&client.prepare_cached("INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
-                 time_in_force, qty, limit_price, status)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'pending_new')
-             ON CONFLICT (user_id, client_order_id) DO NOTHING").await?,
-            &[
-                &id,
-                &(principal.user as i64),
-                &c.client_order_id,
-                &token,
-                &c.symbol.as_str(),
-                &side,
-                &order_type,
-                &body.time_in_force,
-                &c.qty,
-                &c.limit_price,
-            ],
-        )
+    let inserted = state
+        .writes
+        .insert(crate::writes::Pending {
+            id: id.clone(),
+            user: principal.user as i64,
+            client_order_id: c.client_order_id.clone(),
+            token: token.clone(),
+            symbol: c.symbol.as_str().to_string(),
+            side,
+            order_type,
+            time_in_force: body.time_in_force.clone(),
+            qty: c.qty,
+            limit_price: c.limit_price,
+        })
         .await?;
-    if inserted == 0 {
+    if !inserted {
         // The same client_order_id again: the order that exists, never a second one.
+        let client = state.pool.get().await?;
         return load(
             &client,
             principal.user,
@@ -458,7 +455,6 @@ pub async fn create(
         qty: Qty(c.qty),
     };
     // No connection is held while the engine decides: the pool serves others meanwhile.
-    drop(client);
     let reports = match engine
         .request(ServiceMsg::EnterFor {
             request: 0,
@@ -473,32 +469,22 @@ pub async fn create(
         Err(e) => return Err(ApiError::unavailable("exchange", e)),
     };
     let o = outcome(&reports, c.qty);
-    let client = state.pool.get().await?;
-    client
-        .execute(
-            &client
-                .prepare_cached(
-                    "UPDATE trader_orders SET status = $2, filled_qty = $3, filled_value = $4,
-                 order_seq = $5, known_seq = $6, reject_reason = $7, updated_at = clock_timestamp()
-             WHERE id = $1",
-                )
-                .await?,
-            &[
-                &id,
-                &o.status,
-                &o.filled,
-                &o.value,
-                &o.order_seq,
-                &o.known_seq,
-                &o.rejected.map(RejectReason::as_str),
-            ],
-        )
+    let order = state
+        .writes
+        .finish(crate::writes::Verdict {
+            id,
+            status: o.status,
+            filled: o.filled,
+            value: o.value,
+            order_seq: o.order_seq,
+            known_seq: o.known_seq,
+            reject_reason: o.rejected.map(RejectReason::as_str),
+        })
         .await?;
     if let Some(reason) = o.rejected {
         return Err(refusal(reason));
     }
-    load(&client, principal.user, "id", &id)
-        .await?
+    order
         .map(Json)
         .ok_or_else(|| ApiError::internal("order vanished after entry"))
 }

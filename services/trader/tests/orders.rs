@@ -636,3 +636,32 @@ async fn a_suspended_asset_takes_no_new_orders_until_reinstated() {
     assert_eq!(r.status, StatusCode::OK, "reinstated: {}", r.text);
     p.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_order_id_sent_many_times_at_once_is_one_order() {
+    // The rows are written in batches: repeats in one batch, and across batches, must
+    // still come out as one order.
+    let p = Platform::start().await;
+    let (alice_id, alice) = p.user("alice").await;
+    p.fund(alice_id, "USD", "1000").await;
+    let body = json!({"symbol": "ACME", "qty": "1", "side": "buy", "type": "limit",
+                      "time_in_force": "gtc", "limit_price": "1", "client_order_id": "once"});
+    let sends: Vec<_> = (0..40)
+        .map(|_| {
+            let (alice, body) = (alice.clone(), body.clone());
+            tokio::spawn(async move { alice.post("/v2/orders", &body).await.unwrap() })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    for s in sends {
+        let r = s.await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        ids.insert(r.json["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids.len(), 1, "one order: {ids:?}");
+    let r = alice.get("/v2/orders?status=all").await.unwrap();
+    assert_eq!(r.json.as_array().unwrap().len(), 1, "{}", r.text);
+    let r = alice.get("/v2/account").await.unwrap();
+    assert_eq!(r.json["buying_power"], "999.00", "one share at $1 held: {}", r.text);
+    p.stop().await;
+}
