@@ -144,32 +144,25 @@ async fn finish(pool: &Pool, rows: Vec<Verdict>) -> Result<Vec<Option<Value>>, A
              WHERE t.id = x.id",
         )
         .await?;
-    client
-        .execute(
-            &update,
-            &[
-                &ids,
-                &rows.iter().map(|r| r.status).collect::<Vec<&str>>(),
-                &rows.iter().map(|r| r.filled).collect::<Vec<i64>>(),
-                &rows.iter().map(|r| r.value).collect::<Vec<i64>>(),
-                &rows
-                    .iter()
-                    .map(|r| r.order_seq)
-                    .collect::<Vec<Option<i64>>>(),
-                &rows.iter().map(|r| r.known_seq).collect::<Vec<i64>>(),
-                &rows
-                    .iter()
-                    .map(|r| r.reject_reason)
-                    .collect::<Vec<Option<&str>>>(),
-            ],
-        )
-        .await?;
     let read = client
         .prepare_cached(&format!("{} WHERE t.id = ANY($1)", crate::orders::SELECT))
         .await?;
-    let mut found: HashMap<String, Value> = client
-        .query(&read, &[&ids])
-        .await?
+    let statuses: Vec<&str> = rows.iter().map(|r| r.status).collect();
+    let filled: Vec<i64> = rows.iter().map(|r| r.filled).collect();
+    let values: Vec<i64> = rows.iter().map(|r| r.value).collect();
+    let order_seqs: Vec<Option<i64>> = rows.iter().map(|r| r.order_seq).collect();
+    let known: Vec<i64> = rows.iter().map(|r| r.known_seq).collect();
+    let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reject_reason).collect();
+    // Pipelined on the one connection: the read is sent behind the update without
+    // waiting for it, and PostgreSQL runs them in order, so it sees the update.
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+        [&ids, &statuses, &filled, &values, &order_seqs, &known, &reasons];
+    let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
+    let (_, read) = tokio::try_join!(
+        client.execute(&update, &params),
+        client.query(&read, &read_params),
+    )?;
+    let mut found: HashMap<String, Value> = read
         .iter()
         .map(|r| (r.get::<_, String>(0), crate::orders::order_json(r)))
         .collect();
