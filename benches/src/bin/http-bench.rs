@@ -43,6 +43,13 @@ struct Args {
     /// PostgreSQL.
     #[arg(long, default_value = "host=127.0.0.1 user=postgres dbname=test")]
     pg: String,
+    /// Also measure `GET /v2/orders` and `GET /v2/positions` at these rates, with this
+    /// many orders in the database (`--read-rate`, `--orders`).
+    #[arg(long, value_delimiter = ',', default_value = "")]
+    read_rate: Vec<u64>,
+    /// Orders seeded before the reads.
+    #[arg(long, default_value_t = 100_000)]
+    orders: u64,
 }
 
 const SECRET: [u8; 32] = [9; 32];
@@ -72,7 +79,8 @@ struct Run {
 }
 
 /// Offers `rate` requests a second for `seconds` to `clients[i % n]`, each a `POST`
-/// of `body` to `path`; returns latencies from the intended send times.
+/// of `body` to `path` (a `GET` when `body` is null); returns latencies from the
+/// intended send times.
 async fn offer(
     clients: &[Client],
     path: &'static str,
@@ -100,7 +108,11 @@ async fn offer(
             ok.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let r = client.post(path, &body).await;
+            let r = if body.is_null() {
+                client.get(path).await
+            } else {
+                client.post(path, &body).await
+            };
             let latency = due.elapsed().as_micros() as u64;
             match &r {
                 Ok(reply) if reply.status.is_success() => {
@@ -253,6 +265,58 @@ fn main() -> anyhow::Result<()> {
                     ms(r.hist.value_at_quantile(0.999)),
                     ms(r.hist.max()),
                 );
+            }
+        }
+        let reads: Vec<u64> = args.read_rate.iter().copied().filter(|&r| r > 0).collect();
+        if !reads.is_empty() {
+            // Orders spread over the users, a tenth of them open, every one with a
+            // settled row, and a holding per user, as settlement would have left them.
+            let c = pool.get().await?;
+            c.batch_execute(&format!(
+                "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
+                     time_in_force, qty, limit_price, status, known_seq, created_at)
+                 SELECT 'seed-' || g, 1 + g % {USERS}, 'seed-' || g, 'S' || g, 'ACME', 'buy',
+                        'limit', 'gtc', 10, 100, CASE WHEN g % 10 = 0 THEN 'new' ELSE 'filled' END,
+                        g, now() - make_interval(secs => g)
+                 FROM generate_series(1, {n}) g;
+                 INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty,
+                     filled, status, updated_seq)
+                 SELECT 1000000 + g, 1 + g % {USERS}, 'S' || g, 'ACME', 'buy', 100, 10,
+                        CASE WHEN g % 10 = 0 THEN 0 ELSE 10 END,
+                        CASE WHEN g % 10 = 0 THEN 'open' ELSE 'filled' END, 1000000 + g
+                 FROM generate_series(1, {n}) g;
+                 INSERT INTO balances (user_id, asset, amount)
+                 SELECT u, 'ACME', 900 FROM generate_series(1, {USERS}) u
+                 ON CONFLICT DO NOTHING;
+                 ANALYZE",
+                n = args.orders
+            ))
+            .await?;
+            drop(c);
+            println!(
+                "\nReads with {} orders in the database ({} a user): `GET /v2/orders` (the open ones, the first page of 50) and `GET /v2/positions`.\n",
+                args.orders,
+                args.orders / USERS
+            );
+            println!("| rate/s | path | sent | 2xx | achieved/s | p50 | p99 | p99.9 | max |");
+            println!("|---|---|---|---|---|---|---|---|---|");
+            for &rate in &reads {
+                for (name, path) in [
+                    ("GET /v2/orders", "/v2/orders"),
+                    ("GET /v2/positions", "/v2/positions"),
+                ] {
+                    let r = offer(&trader_clients, path, &serde_json::Value::Null, rate, args.seconds, args.in_flight).await;
+                    println!(
+                        "| {rate} | {name} | {} | {} | {:.0} | {} | {} | {} | {} |",
+                        r.sent,
+                        r.ok,
+                        r.ok as f64 / r.elapsed.as_secs_f64(),
+                        ms(r.hist.value_at_quantile(0.5)),
+                        ms(r.hist.value_at_quantile(0.99)),
+                        ms(r.hist.value_at_quantile(0.999)),
+                        ms(r.hist.max()),
+                    );
+                }
             }
         }
         pool.get()

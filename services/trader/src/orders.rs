@@ -642,17 +642,34 @@ pub async fn list(
         }
     };
     let (after, until) = (bound(&q.after, "after")?, bound(&q.until, "until")?);
+    // The status filter and the limit in SQL, so a page reads about as many rows as it
+    // shows, whatever the user's history: an order is open by settlement's status once
+    // settlement has caught up with the row's verdict (as `merged` decides), else by
+    // the verdict's.
+    let open_list: Vec<&str> = OPEN.to_vec();
     let client = state.pool.get().await?;
+    let sql = format!(
+        "{SELECT} WHERE t.user_id = $1
+           AND (cardinality($2::TEXT[]) = 0 OR t.symbol = ANY($2))
+           AND ($3::TEXT IS NULL OR t.created_at > $3::TIMESTAMPTZ)
+           AND ($4::TEXT IS NULL OR t.created_at < $4::TIMESTAMPTZ)
+           AND ($5::TEXT = 'all' OR (CASE WHEN o.updated_seq >= t.known_seq
+                                          THEN o.status = 'open'
+                                          ELSE t.status = ANY($6) END) = ($5::TEXT = 'open'))
+         ORDER BY t.created_at {direction}, t.id LIMIT $7"
+    );
     let rows = client
         .query(
-            &format!(
-                "{SELECT} WHERE t.user_id = $1
-                   AND (cardinality($2::TEXT[]) = 0 OR t.symbol = ANY($2))
-                   AND ($3::TEXT IS NULL OR t.created_at > $3::TIMESTAMPTZ)
-                   AND ($4::TEXT IS NULL OR t.created_at < $4::TIMESTAMPTZ)
-                 ORDER BY t.created_at {direction}, t.id"
-            ),
-            &[&(principal.user as i64), &symbols, &after, &until],
+            &client.prepare_cached(&sql).await?,
+            &[
+                &(principal.user as i64),
+                &symbols,
+                &after,
+                &until,
+                &status,
+                &open_list,
+                &limit,
+            ],
         )
         .await
         .map_err(|e| match e.code() {
