@@ -155,8 +155,15 @@ async fn finish(pool: &Pool, rows: Vec<Verdict>) -> Result<Vec<Option<Value>>, A
     let reasons: Vec<Option<&str>> = rows.iter().map(|r| r.reject_reason).collect();
     // Pipelined on the one connection: the read is sent behind the update without
     // waiting for it, and PostgreSQL runs them in order, so it sees the update.
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-        [&ids, &statuses, &filled, &values, &order_seqs, &known, &reasons];
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        &ids,
+        &statuses,
+        &filled,
+        &values,
+        &order_seqs,
+        &known,
+        &reasons,
+    ];
     let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
     let (_, read) = tokio::try_join!(
         client.execute(&update, &params),

@@ -662,6 +662,10 @@ async fn one_client_order_id_sent_many_times_at_once_is_one_order() {
     let r = alice.get("/v2/orders?status=all").await.unwrap();
     assert_eq!(r.json.as_array().unwrap().len(), 1, "{}", r.text);
     let r = alice.get("/v2/account").await.unwrap();
-    assert_eq!(r.json["buying_power"], "999.00", "one share at $1 held: {}", r.text);
+    assert_eq!(
+        r.json["buying_power"], "999.00",
+        "one share at $1 held: {}",
+        r.text
+    );
     p.stop().await;
 }
