@@ -148,6 +148,20 @@ async fn offer(
     }
 }
 
+/// One result table row.
+fn row(rate: u64, name: &str, r: &Run) {
+    println!(
+        "| {rate} | {name} | {} | {} | {:.0} | {} | {} | {} | {} |",
+        r.sent,
+        r.ok,
+        r.ok as f64 / r.elapsed.as_secs_f64(),
+        ms(r.hist.value_at_quantile(0.5)),
+        ms(r.hist.value_at_quantile(0.99)),
+        ms(r.hist.value_at_quantile(0.999)),
+        ms(r.hist.max()),
+    );
+}
+
 fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
@@ -255,16 +269,7 @@ fn main() -> anyhow::Result<()> {
                 ("**trader**: HTTP → engine verdict → HTTP", &trader_clients),
             ] {
                 let r = offer(clients, "/v2/orders", &order, rate, args.seconds, args.in_flight).await;
-                println!(
-                    "| {rate} | {name} | {} | {} | {:.0} | {} | {} | {} | {} |",
-                    r.sent,
-                    r.ok,
-                    r.ok as f64 / r.elapsed.as_secs_f64(),
-                    ms(r.hist.value_at_quantile(0.5)),
-                    ms(r.hist.value_at_quantile(0.99)),
-                    ms(r.hist.value_at_quantile(0.999)),
-                    ms(r.hist.max()),
-                );
+                row(rate, name, &r);
             }
         }
         let reads: Vec<u64> = args.read_rate.iter().copied().filter(|&r| r > 0).collect();
@@ -306,16 +311,7 @@ fn main() -> anyhow::Result<()> {
                     ("GET /v2/positions", "/v2/positions"),
                 ] {
                     let r = offer(&trader_clients, path, &serde_json::Value::Null, rate, args.seconds, args.in_flight).await;
-                    println!(
-                        "| {rate} | {name} | {} | {} | {:.0} | {} | {} | {} | {} |",
-                        r.sent,
-                        r.ok,
-                        r.ok as f64 / r.elapsed.as_secs_f64(),
-                        ms(r.hist.value_at_quantile(0.5)),
-                        ms(r.hist.value_at_quantile(0.99)),
-                        ms(r.hist.value_at_quantile(0.999)),
-                        ms(r.hist.max()),
-                    );
+                    row(rate, name, &r);
                 }
             }
         }

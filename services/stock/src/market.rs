@@ -343,6 +343,77 @@ fn bar_json(r: &tokio_postgres::Row) -> Value {
 /// A page of rows per symbol, and the token for the next page.
 type Page = (BTreeMap<String, Vec<Value>>, Option<String>);
 
+/// A table the historical routes page through.
+struct Table {
+    /// `SELECT ... FROM t`, with `symbol` and the key among the columns.
+    select: &'static str,
+    /// The time column (`start` and `end` bound it).
+    time: &'static str,
+    /// The column pages are keyed by, within a symbol.
+    key: &'static str,
+    /// More conditions, over `$7`.
+    filter: &'static str,
+    /// A row as the API shows it.
+    to_json: fn(&tokio_postgres::Row) -> Value,
+}
+
+const BARS: Table = Table {
+    select: "SELECT symbol, start_ns, open, high, low, close, volume, trades,
+                    (notional / volume)::float8 AS vwap FROM bars",
+    time: "start_ns",
+    key: "start_ns",
+    filter: "AND timeframe = $7",
+    to_json: bar_json,
+};
+
+const TRADES: Table = Table {
+    select: "SELECT symbol, seq, price, qty, time_ns FROM market_trades",
+    time: "time_ns",
+    key: "seq",
+    filter: "AND $7::text IS NULL",
+    to_json: trade_row_json,
+};
+
+/// One page of `table`'s rows of `wanted`: symbol ascending, then the key in the
+/// requested direction, from where the page token says.
+async fn page(
+    state: &StockState,
+    wanted: &[String],
+    q: &RangeQuery,
+    table: &Table,
+    filter: Option<&str>,
+) -> Result<Page, ApiError> {
+    let range = Range::read(q)?;
+    let order = if range.desc { "DESC" } else { "ASC" };
+    let (tok_symbol, tok_key) = range.after.clone().unwrap_or_default();
+    let after = if range.after.is_some() {
+        range.after_sql(table.key)
+    } else {
+        "AND $4::text IS NOT NULL AND $5::bigint IS NOT NULL".into()
+    };
+    let sql = format!(
+        "{} WHERE symbol = ANY($1) AND {} BETWEEN $2 AND $3 {after} {}
+         ORDER BY symbol ASC, {} {order} LIMIT $6",
+        table.select, table.time, table.filter, table.key
+    );
+    let client = state.pool.get().await?;
+    let rows = client
+        .query(
+            &client.prepare_cached(&sql).await?,
+            &[
+                &wanted,
+                &range.start,
+                &range.end,
+                &tok_symbol,
+                &tok_key,
+                &(range.limit + 1),
+                &filter,
+            ],
+        )
+        .await?;
+    Ok(paginate(&rows, range.limit, table.key, table.to_json))
+}
+
 async fn bars_page(
     state: &StockState,
     wanted: &[String],
@@ -357,37 +428,7 @@ async fn bars_page(
             "timeframe: 1Min, 5Min, 1Hour or 1Day (got {tf_name:?})"
         ))
     })?;
-    let range = Range::read(q)?;
-    let order = if range.desc { "DESC" } else { "ASC" };
-    let (tok_symbol, tok_key) = range.after.clone().unwrap_or_default();
-    let after = if range.after.is_some() {
-        range.after_sql("start_ns")
-    } else {
-        "AND $4::text IS NOT NULL AND $5::bigint IS NOT NULL".into()
-    };
-    let sql = format!(
-        "SELECT symbol, start_ns, open, high, low, close, volume, trades,
-                (notional / volume)::float8 AS vwap
-         FROM bars WHERE symbol = ANY($1) AND timeframe = $6
-           AND start_ns BETWEEN $2 AND $3 {after}
-         ORDER BY symbol ASC, start_ns {order} LIMIT $7"
-    );
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &client.prepare_cached(&sql).await?,
-            &[
-                &wanted,
-                &range.start,
-                &range.end,
-                &tok_symbol,
-                &tok_key,
-                &tf.as_str(),
-                &(range.limit + 1),
-            ],
-        )
-        .await?;
-    Ok(paginate(&rows, range.limit, "start_ns", bar_json))
+    page(state, wanted, q, &BARS, Some(tf.as_str())).await
 }
 
 fn paginate(
@@ -409,6 +450,60 @@ fn paginate(
     (out, token)
 }
 
+/// What a historical route pages through.
+#[derive(Clone, Copy)]
+enum History {
+    Bars,
+    Trades,
+}
+
+impl History {
+    fn name(self) -> &'static str {
+        match self {
+            History::Bars => "bars",
+            History::Trades => "trades",
+        }
+    }
+
+    async fn page(
+        self,
+        state: &StockState,
+        wanted: &[String],
+        q: &RangeQuery,
+    ) -> Result<Page, ApiError> {
+        match self {
+            History::Bars => bars_page(state, wanted, q).await,
+            History::Trades => page(state, wanted, q, &TRADES, None).await,
+        }
+    }
+
+    /// `{name: {symbol: [...]}, next_page_token}`.
+    async fn multi(self, state: &StockState, q: &RangeQuery) -> Result<Json<Value>, ApiError> {
+        let wanted = symbols(q.symbols.as_deref())?;
+        let (rows, token) = self.page(state, &wanted, q).await?;
+        Ok(Json(json!({self.name(): rows, "next_page_token": token})))
+    }
+
+    /// `{name: [...], symbol, next_page_token}`.
+    async fn one(
+        self,
+        state: &StockState,
+        symbol: String,
+        q: &RangeQuery,
+    ) -> Result<Json<Value>, ApiError> {
+        one(state, &symbol).await?;
+        let (mut rows, token) = self.page(state, std::slice::from_ref(&symbol), q).await?;
+        let rows = rows.remove(&symbol).unwrap_or_default();
+        Ok(Json(
+            json!({self.name(): rows, "symbol": symbol, "next_page_token": token}),
+        ))
+    }
+}
+
+fn trade_row_json(r: &tokio_postgres::Row) -> Value {
+    trade_json(r.get("seq"), r.get("price"), r.get("qty"), r.get("time_ns"))
+}
+
 /// `GET /v2/stocks/bars?symbols=&timeframe=`.
 #[utoipa::path(get, path = "/v2/stocks/bars", tag = "market data", params(RangeQuery), responses((status = 200, body = crate::schema::BarsPage)))]
 pub async fn bars_multi(
@@ -416,9 +511,7 @@ pub async fn bars_multi(
     _principal: Principal,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let wanted = symbols(q.symbols.as_deref())?;
-    let (bars, token) = bars_page(&state, &wanted, &q).await?;
-    Ok(Json(json!({"bars": bars, "next_page_token": token})))
+    History::Bars.multi(&state, &q).await
 }
 
 /// `GET /v2/stocks/{symbol}/bars?timeframe=`.
@@ -429,51 +522,7 @@ pub async fn bars(
     Path(symbol): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    one(&state, &symbol).await?;
-    let (mut bars, token) = bars_page(&state, std::slice::from_ref(&symbol), &q).await?;
-    let bars = bars.remove(&symbol).unwrap_or_default();
-    Ok(Json(
-        json!({"bars": bars, "symbol": symbol, "next_page_token": token}),
-    ))
-}
-
-fn trade_row_json(r: &tokio_postgres::Row) -> Value {
-    trade_json(r.get("seq"), r.get("price"), r.get("qty"), r.get("time_ns"))
-}
-
-async fn trades_page(
-    state: &StockState,
-    wanted: &[String],
-    q: &RangeQuery,
-) -> Result<Page, ApiError> {
-    let range = Range::read(q)?;
-    let order = if range.desc { "DESC" } else { "ASC" };
-    let (tok_symbol, tok_key) = range.after.clone().unwrap_or_default();
-    let after = if range.after.is_some() {
-        range.after_sql("seq")
-    } else {
-        "AND $4::text IS NOT NULL AND $5::bigint IS NOT NULL".into()
-    };
-    let sql = format!(
-        "SELECT symbol, seq, price, qty, time_ns FROM market_trades
-         WHERE symbol = ANY($1) AND time_ns BETWEEN $2 AND $3 {after}
-         ORDER BY symbol ASC, seq {order} LIMIT $6"
-    );
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &client.prepare_cached(&sql).await?,
-            &[
-                &wanted,
-                &range.start,
-                &range.end,
-                &tok_symbol,
-                &tok_key,
-                &(range.limit + 1),
-            ],
-        )
-        .await?;
-    Ok(paginate(&rows, range.limit, "seq", trade_row_json))
+    History::Bars.one(&state, symbol, &q).await
 }
 
 /// `GET /v2/stocks/trades?symbols=`: the trades in a time range.
@@ -483,9 +532,7 @@ pub async fn trades_multi(
     _principal: Principal,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let wanted = symbols(q.symbols.as_deref())?;
-    let (trades, token) = trades_page(&state, &wanted, &q).await?;
-    Ok(Json(json!({"trades": trades, "next_page_token": token})))
+    History::Trades.multi(&state, &q).await
 }
 
 /// `GET /v2/stocks/{symbol}/trades`.
@@ -496,12 +543,7 @@ pub async fn trades(
     Path(symbol): Path<String>,
     Query(q): Query<RangeQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    one(&state, &symbol).await?;
-    let (mut trades, token) = trades_page(&state, std::slice::from_ref(&symbol), &q).await?;
-    let trades = trades.remove(&symbol).unwrap_or_default();
-    Ok(Json(
-        json!({"trades": trades, "symbol": symbol, "next_page_token": token}),
-    ))
+    History::Trades.one(&state, symbol, &q).await
 }
 
 /// The snapshot of each listed symbol among `wanted`.

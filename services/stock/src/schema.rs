@@ -211,16 +211,8 @@ pub struct Snapshot {
 #[derive(ToSchema)]
 pub struct SymbolSnapshot {
     symbol: String,
-    #[schema(rename = "latestTrade")]
-    latest_trade: Option<Trade>,
-    #[schema(rename = "latestQuote")]
-    latest_quote: Option<Quote>,
-    #[schema(rename = "minuteBar")]
-    minute_bar: Option<Bar>,
-    #[schema(rename = "dailyBar")]
-    daily_bar: Option<Bar>,
-    #[schema(rename = "prevDailyBar")]
-    prev_daily_bar: Option<Bar>,
+    #[serde(flatten)]
+    snapshot: Snapshot,
 }
 
 /// The market's clock.

@@ -6,7 +6,7 @@
 use axum::http::StatusCode;
 use bourse_shell::client::Client;
 use bourse_stock::ingest::{self, Fact};
-use bourse_testkit::{Platform, assert_error, eventually, sdk_python};
+use bourse_testkit::{Platform, assert_error, eventually};
 use serde_json::{Value, json};
 
 async fn bars_table(p: &Platform) -> Vec<String> {
@@ -386,24 +386,6 @@ async fn listings_trades_bars_quotes_and_books_in_alpacas_shapes() {
     // The official SDK reads the same data.
     let (key_id, secret) = p.key("alice", "data").await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/alpaca_data.py");
-    let (python, base) = (sdk_python(), p.stock_base.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args([script, &base, &key_id, &secret])
-            .output()
-            .expect("run the SDK script")
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    eprintln!("{stdout}{stderr}");
-    assert!(
-        out.status.success(),
-        "alpaca-py failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("alpaca-py: all checks passed"));
+    bourse_testkit::run_sdk_script(script, &p.stock_base, &key_id, &secret).await;
     p.stop().await;
 }

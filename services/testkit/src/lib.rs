@@ -343,3 +343,29 @@ pub fn sdk_python() -> String {
         )
     })
 }
+
+/// Runs the Python SDK script `script` with `BASE_URL KEY_ID SECRET` in the test
+/// environment's Python; fails unless it exits 0 having printed
+/// `alpaca-py: all checks passed`.
+pub async fn run_sdk_script(script: &str, base: &str, key_id: &str, secret: &str) {
+    let python = sdk_python();
+    let args = [script, base, key_id, secret].map(str::to_string);
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(&args)
+            .output()
+            .expect("run the SDK script")
+    })
+    .await
+    .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    eprintln!("{stdout}{stderr}");
+    assert!(
+        out.status.success(),
+        "alpaca-py failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("alpaca-py: all checks passed"));
+}

@@ -14,9 +14,7 @@ use bourse_core::{FixedStr, Price, Qty};
 use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
 use bourse_shell::client::Client;
-use bourse_testkit::{
-    PG, Platform, SECRET, TOKEN_SECRET, assert_error, eventually, sdk_python, serve,
-};
+use bourse_testkit::{PG, Platform, SECRET, TOKEN_SECRET, assert_error, eventually, serve};
 use bourse_trader::TraderState;
 use bourse_user::keys::PgKeys;
 use serde_json::{Value, json};
@@ -335,7 +333,6 @@ async fn an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_official_alpaca_sdk_trades_through_the_service() {
-    let python = sdk_python();
     let p = Platform::start().await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
@@ -353,25 +350,7 @@ async fn the_official_alpaca_sdk_trades_through_the_service() {
     drop(alice);
     let (key_id, secret) = p.key("alice", "sdk").await;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/alpaca_trading.py");
-    let base = p.trader_base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args([script, &base, &key_id, &secret])
-            .output()
-            .expect("run the SDK script")
-    })
-    .await
-    .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    eprintln!("{stdout}{stderr}");
-    assert!(
-        out.status.success(),
-        "alpaca-py failed:\n{stdout}\n{stderr}"
-    );
-    assert!(stdout.contains("alpaca-py: all checks passed"));
+    bourse_testkit::run_sdk_script(script, &p.trader_base, &key_id, &secret).await;
     p.stop().await;
 }
 
