@@ -205,6 +205,9 @@ fn main() -> anyhow::Result<()> {
         bourse_stock::prepare(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("stock schema: {}", e.message))?;
+        bourse_user::prepare(&pool)
+            .await
+            .map_err(|e| anyhow::anyhow!("user schema: {}", e.message))?;
         bourse_trader::prepare(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))?;

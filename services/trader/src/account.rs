@@ -26,7 +26,9 @@ pub async fn account(
                     "SELECT
                  (SELECT amount FROM balances WHERE user_id = $1 AND asset = $2),
                  (SELECT sum(price * (qty - filled))::BIGINT FROM orders
-                   WHERE user_id = $1 AND status = 'open' AND side = 'buy' AND price IS NOT NULL)",
+                   WHERE user_id = $1 AND status = 'open' AND side = 'buy' AND price IS NOT NULL),
+                 (SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
+                    FROM accounts WHERE id = $1)",
                 )
                 .await?,
             &[&user, &CASH],
@@ -53,6 +55,9 @@ pub async fn account(
         "trade_suspended_by_user": false,
         "shorting_enabled": false,
         "multiplier": "1",
-        "created_at": "2026-01-01T00:00:00Z",
+        // The user service's account (an engine account opened around it has none).
+        "created_at": row
+            .get::<_, Option<String>>(2)
+            .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".into()),
     })))
 }

@@ -81,6 +81,10 @@ async fn orders_over_http_trade_settle_and_stay_their_owners() {
     let a = eventually(&alice, "/v2/account", |a| a["cash"] == "9600.00").await;
     assert_eq!(a["buying_power"], "9600.00");
     assert_eq!(a["status"], "ACTIVE");
+    // Opened when Alice registered, moments ago (this year, not a made-up date).
+    let created = a["created_at"].as_str().unwrap();
+    let year = year_of(created);
+    assert!(year >= 2026 && created.ends_with('Z'), "{created}");
 
     // Isolation: Alice can neither see nor cancel Bob's order (404, as for none).
     assert_error(
@@ -647,4 +651,9 @@ async fn one_client_order_id_sent_many_times_at_once_is_one_order() {
         r.text
     );
     p.stop().await;
+}
+
+/// The year of an RFC 3339 time.
+fn year_of(t: &str) -> i32 {
+    t.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0)
 }
