@@ -45,7 +45,7 @@ struct Args {
     pg: String,
     /// Also measure `GET /v2/orders` and `GET /v2/positions` at these rates, with this
     /// many orders in the database (`--read-rate`, `--orders`).
-    #[arg(long, value_delimiter = ',', default_value = "")]
+    #[arg(long, value_delimiter = ',')]
     read_rate: Vec<u64>,
     /// Orders seeded before the reads.
     #[arg(long, default_value_t = 100_000)]
