@@ -53,12 +53,19 @@ impl DepthReplica {
                 bids,
                 asks,
             } if *symbol == self.symbol => {
-                if self.seq.is_some_and(|s| s >= *seq) {
-                    return Ok(()); // already past it
+                // A snapshot is the whole truth as of `seq`, and one PUB socket keeps
+                // its messages in order, so one is never older than what came before
+                // it on the same feed: below what the copy has means the publisher
+                // started again (a restarted gateway numbers from the start), and is
+                // taken like any other.
+                if self.seq == Some(*seq) {
+                    return Ok(()); // the state the copy has
                 }
                 self.bids = bids.iter().map(|l| (l.price, l.qty)).collect();
                 self.asks = asks.iter().map(|l| (l.price, l.qty)).collect();
                 self.seq = Some(*seq);
+                // Updates that came before this snapshot and belong to it or an older
+                // numbering are dropped with it; newer ones apply.
                 let early = std::mem::take(&mut self.early);
                 for (s, b, a) in early {
                     if s > *seq {
@@ -122,5 +129,54 @@ impl DepthReplica {
             .take(DEPTH)
             .map(|(&price, &qty)| Level { price, qty })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(seq: u64, bid: i64) -> MarketData {
+        MarketData::Snapshot {
+            symbol: "ACME".into(),
+            seq,
+            bids: vec![Level { price: bid, qty: 1 }],
+            asks: vec![],
+        }
+    }
+
+    fn depth(seq: u64, bid: i64) -> MarketData {
+        MarketData::Depth {
+            symbol: "ACME".into(),
+            seq,
+            bids: vec![Level { price: bid, qty: 2 }],
+            asks: vec![],
+        }
+    }
+
+    #[test]
+    fn a_restarted_publisher_numbering_from_the_start_is_followed() {
+        let mut r = DepthReplica::new("ACME");
+        r.on_message(&snapshot(500, 100)).unwrap();
+        r.on_message(&depth(501, 101)).unwrap();
+        assert_eq!(r.bids().len(), 2);
+        // The gateway restarts: its updates start again at 1, then a snapshot at 3.
+        r.on_message(&depth(1, 90)).unwrap();
+        assert_eq!(
+            r.bids()[0].price,
+            101,
+            "an update from the old numbering's past: skipped"
+        );
+        r.on_message(&snapshot(3, 95)).unwrap();
+        assert_eq!(
+            r.bids(),
+            vec![Level { price: 95, qty: 1 }],
+            "the restarted feed's book"
+        );
+        r.on_message(&depth(4, 96)).unwrap();
+        assert_eq!(r.bids()[0], Level { price: 96, qty: 2 }, "and its updates");
+        // The same snapshot again changes nothing.
+        r.on_message(&snapshot(4, 1)).unwrap();
+        assert_eq!(r.bids()[0].price, 96);
     }
 }
