@@ -152,6 +152,7 @@ fn book_json(state: &StockState, symbol: &str) -> Option<Value> {
 #[into_params(parameter_in = Query)]
 pub struct SymbolsQuery {
     /// Comma-separated tickers.
+    #[param(required = true, example = "ACME")]
     pub symbols: Option<String>,
 }
 

@@ -33,8 +33,10 @@ pub struct UserView {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct Credentials {
     /// 3 to 64 characters: letters, digits, `_ . - @`.
+    #[schema(min_length = 3, max_length = 64, pattern = "^[A-Za-z0-9_.@-]+$")]
     pub username: String,
     /// 8 to 128 characters.
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
