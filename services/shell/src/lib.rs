@@ -29,6 +29,7 @@ pub mod db;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod ids;
 pub mod migrate;
 pub mod money;
 pub mod openapi;

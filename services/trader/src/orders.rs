@@ -25,6 +25,7 @@ use bourse_gateway_client::GatewayClient;
 use bourse_shell::ApiError;
 use bourse_shell::auth::{Principal, random_bytes};
 use bourse_shell::extract::{Json, Path, Query};
+use bourse_shell::ids::uuid_text;
 use bourse_shell::money::{format_cents, parse_cents, parse_fixed};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -80,19 +81,6 @@ fn number_text(field: &str, v: &Value) -> Result<String, ApiError> {
             "{field}: a number is required"
         ))),
     }
-}
-
-/// 16 bytes in a UUID's text form.
-fn uuid_text(b: &[u8; 16]) -> String {
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
 }
 
 /// A random UUID (version 4).
