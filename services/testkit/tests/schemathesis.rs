@@ -29,7 +29,9 @@ async fn schemathesis(base: &str, key_id: &str, secret: &str) -> String {
         format!("APCA-API-SECRET-KEY: {secret}"),
     ];
     let out = tokio::task::spawn_blocking(move || {
+        // Its example cache goes under target/, not into the source tree.
         std::process::Command::new(exe)
+            .current_dir(env!("CARGO_TARGET_TMPDIR"))
             .args(&args)
             .env("NO_COLOR", "1")
             .output()
