@@ -125,6 +125,18 @@ pub fn finish(mut api: OpenApi, service: &str, public: Public<'_>) -> OpenApi {
     api
 }
 
+/// A service's whole app: its `routes` and their generated document `api` (finished
+/// with [`finish`] and served at `/openapi.json`) in the shell ([`crate::server::app`]).
+pub fn app(
+    service: &'static str,
+    (routes, api): (Router, OpenApi),
+    public: Public<'_>,
+    checks: crate::health::Checks,
+) -> Router {
+    let api = finish(api, service, public);
+    crate::server::app(service, routes.merge(route(api)), checks)
+}
+
 /// `GET /openapi.json`: `api`, as JSON.
 pub fn route(api: OpenApi) -> Router {
     let body = api.to_json().unwrap_or_else(|_| "{}".into());

@@ -32,7 +32,6 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct LiveBook {
     books: RwLock<HashMap<String, Entry>>,
-    connected: AtomicBool,
 }
 
 impl LiveBook {
@@ -72,11 +71,6 @@ impl LiveBook {
             time_ns: e.time_ns,
         })
     }
-
-    /// Whether the feed is connected (and so `view` is current).
-    pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::Relaxed)
-    }
 }
 
 /// Follows the feed at `endpoint` into `book` on a thread of its own until `stop`.
@@ -90,7 +84,6 @@ pub fn follow(
     sub.set_rcvtimeo(200)?;
     sub.set_subscribe(b"")?;
     sub.connect(endpoint)?;
-    book.connected.store(true, Ordering::Relaxed);
     let endpoint = endpoint.to_string();
     std::thread::Builder::new()
         .name("stock-feed".into())
@@ -110,7 +103,6 @@ pub fn follow(
                     Err(e) => tracing::debug!("market data: unreadable message: {e}"),
                 }
             }
-            book.connected.store(false, Ordering::Relaxed);
         })
         .map_err(|_| zmq::Error::EFAULT)
 }

@@ -87,21 +87,17 @@ pub fn app(state: StockState, consuming: Option<Arc<AtomicBool>>) -> Router {
         checks.push(Box::new(Flag { name: "broker", up }));
     }
     let checks: Checks = Arc::new(checks);
-    let (routes, api) = router(state);
-    bourse_shell::server::app(
-        "stock",
-        routes.merge(bourse_shell::openapi::route(api)),
-        checks,
-    )
+    bourse_shell::openapi::app("stock", router(state), PUBLIC, checks)
 }
 
 /// Routes reachable without credentials (none: market data is for account holders).
 pub const PUBLIC: bourse_shell::openapi::Public<'static> = &[];
 
-/// The service's routes (wrapped by [`app`]) and their OpenAPI document.
+/// The service's routes (wrapped by [`app`]) and their OpenAPI document (finished by
+/// the shell).
 pub fn router(state: StockState) -> (Router, utoipa::openapi::OpenApi) {
     use utoipa_axum::routes;
-    let (router, api) = utoipa_axum::router::OpenApiRouter::new()
+    utoipa_axum::router::OpenApiRouter::new()
         .routes(routes!(assets::list))
         .routes(routes!(assets::get_one))
         .routes(routes!(assets::create))
@@ -120,6 +116,5 @@ pub fn router(state: StockState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(market::bars))
         .routes(routes!(market::snapshot))
         .with_state(state)
-        .split_for_parts();
-    (router, bourse_shell::openapi::finish(api, "stock", PUBLIC))
+        .split_for_parts()
 }

@@ -613,9 +613,11 @@ pub async fn snapshot(
     _principal: Principal,
     Path(symbol): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    one(&state, &symbol).await?;
+    // `snapshots_of` answers for listed symbols only: none is a 404.
     let mut all = snapshots_of(&state, std::slice::from_ref(&symbol)).await?;
-    let mut snap = all.remove(&symbol).unwrap_or(Value::Null);
+    let mut snap = all
+        .remove(&symbol)
+        .ok_or_else(|| ApiError::not_found(format!("unknown symbol {symbol}")))?;
     if let Value::Object(m) = &mut snap {
         m.insert("symbol".into(), symbol.into());
     }

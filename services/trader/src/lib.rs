@@ -95,18 +95,14 @@ pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
 /// The whole service: its routes in the shell, ready when its database answers.
 pub fn app(state: TraderState) -> Router {
     let checks = bourse_shell::health::database(&state.pool);
-    let (routes, api) = router(state);
-    bourse_shell::server::app(
-        "trader",
-        routes.merge(bourse_shell::openapi::route(api)),
-        checks,
-    )
+    bourse_shell::openapi::app("trader", router(state), &[], checks)
 }
 
-/// The service's routes (wrapped by [`app`]) and their OpenAPI document.
+/// The service's routes (wrapped by [`app`]) and their OpenAPI document (finished by
+/// the shell).
 pub fn router(state: TraderState) -> (Router, utoipa::openapi::OpenApi) {
     use utoipa_axum::routes;
-    let (router, api) = utoipa_axum::router::OpenApiRouter::new()
+    utoipa_axum::router::OpenApiRouter::new()
         .routes(routes!(orders::list, orders::create, orders::cancel_all))
         .routes(routes!(orders::get_one, orders::cancel, orders::replace))
         .routes(routes!(orders::by_client_order_id))
@@ -114,6 +110,5 @@ pub fn router(state: TraderState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(positions::list))
         .routes(routes!(positions::get_one, positions::close))
         .with_state(state)
-        .split_for_parts();
-    (router, bourse_shell::openapi::finish(api, "trader", &[]))
+        .split_for_parts()
 }

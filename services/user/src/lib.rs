@@ -79,12 +79,7 @@ pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
 /// The whole service: its routes in the shell, ready when its database answers.
 pub fn app(state: UserState) -> Router {
     let checks = bourse_shell::health::database(&state.pool);
-    let (routes, api) = router(state);
-    bourse_shell::server::app(
-        "user",
-        routes.merge(bourse_shell::openapi::route(api)),
-        checks,
-    )
+    bourse_shell::openapi::app("user", router(state), PUBLIC, checks)
 }
 
 /// Routes reachable without credentials.
@@ -95,10 +90,11 @@ pub const PUBLIC: bourse_shell::openapi::Public<'static> = &[
     ("post", "/v1/auth/logout"),
 ];
 
-/// The service's routes (wrapped by [`app`]) and their OpenAPI document.
+/// The service's routes (wrapped by [`app`]) and their OpenAPI document (finished by
+/// the shell).
 pub fn router(state: UserState) -> (Router, utoipa::openapi::OpenApi) {
     use utoipa_axum::routes;
-    let (router, api) = utoipa_axum::router::OpenApiRouter::new()
+    utoipa_axum::router::OpenApiRouter::new()
         .routes(routes!(session::register))
         .routes(routes!(session::me))
         .routes(routes!(session::login))
@@ -109,6 +105,5 @@ pub fn router(state: UserState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::deposit))
         .routes(routes!(admin::withdraw))
         .with_state(state)
-        .split_for_parts();
-    (router, bourse_shell::openapi::finish(api, "user", PUBLIC))
+        .split_for_parts()
 }
