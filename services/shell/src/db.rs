@@ -32,7 +32,12 @@ pub async fn pool(url: &str, schema: Option<&str>, size: usize) -> Result<Pool, 
         {
             return Err(DbError::BadSchema(schema.to_string()));
         }
-        config.options(format!("-c search_path={schema}"));
+        // Appended: options the URL carries (`-c synchronous_commit=...`) are kept.
+        let options = match config.get_options() {
+            Some(given) if !given.is_empty() => format!("{given} -c search_path={schema}"),
+            _ => format!("-c search_path={schema}"),
+        };
+        config.options(options);
         let (client, conn) = config.connect(NoTls).await?;
         let task = tokio::spawn(conn);
         client
@@ -45,8 +50,49 @@ pub async fn pool(url: &str, schema: Option<&str>, size: usize) -> Result<Pool, 
         config,
         NoTls,
         ManagerConfig {
-            recycling_method: RecyclingMethod::Verified,
+            // A connection that closed is dropped; an open one is not probed with a
+            // query on every checkout (that was a round trip per request).
+            recycling_method: RecyclingMethod::Fast,
         },
     );
     Ok(Pool::builder(manager).max_size(size).build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The machine's PostgreSQL (the README's test command runs against it).
+    const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
+
+    #[tokio::test]
+    async fn a_schema_keeps_the_options_the_url_gives() {
+        let schema = format!("shell_db_{}", std::process::id());
+        let url = format!("{PG} options='-c synchronous_commit=off -c statement_timeout=12345'");
+        let pool = pool(&url, Some(&schema), 2).await.unwrap();
+        let client = pool.get().await.unwrap();
+        let show = |name: &'static str| {
+            let client = &client;
+            async move {
+                let row = client
+                    .query_one(&format!("SHOW {name}"), &[])
+                    .await
+                    .unwrap();
+                row.get::<_, String>(0)
+            }
+        };
+        assert_eq!(show("synchronous_commit").await, "off");
+        assert_eq!(show("statement_timeout").await, "12345ms");
+        assert_eq!(show("search_path").await, schema);
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_schema_name_outside_the_safe_alphabet_is_refused() {
+        let err = pool(PG, Some("x; DROP TABLE y"), 1).await.unwrap_err();
+        assert!(matches!(err, DbError::BadSchema(_)), "{err}");
+    }
 }

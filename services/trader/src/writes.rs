@@ -165,9 +165,19 @@ async fn finish(pool: &Pool, rows: Vec<Verdict>) -> Result<Vec<Option<Value>>, A
         &reasons,
     ];
     let read_params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&ids];
-    let (_, read) = tokio::try_join!(
+    // Planned for each batch: a generic plan cached while the table was small joins the
+    // batch to a scan of the whole table, for ever after (measured: the update's cost
+    // grew with the table until the service fell behind).
+    // The verdict commits without waiting for its WAL flush: it is a cache of what the
+    // journal already holds durably. Lost in a database crash, the row reads as
+    // `pending_new` with `known_seq` 0, and reads take settlement's view of the order.
+    let (_, _, read, _) = tokio::try_join!(
+        client.batch_execute(
+            "BEGIN; SET LOCAL synchronous_commit = off; SET LOCAL plan_cache_mode = force_custom_plan"
+        ),
         client.execute(&update, &params),
         client.query(&read, &read_params),
+        client.batch_execute("COMMIT"),
     )?;
     let mut found: HashMap<String, Value> = read
         .iter()
