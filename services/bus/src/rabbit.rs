@@ -28,6 +28,10 @@ pub struct QueueSpec {
     /// Deliver to one consumer at a time (the others wait as standbys): for consumers
     /// that must see the queue in order, like settlement.
     pub single_active_consumer: bool,
+    /// A queue of one connection: not durable, exclusive, deleted when its consumer
+    /// goes. For hints every instance of a service needs while it runs (the portfolio
+    /// service's `portfolio.changed.*`), never for events that must not be lost.
+    pub transient: bool,
 }
 
 impl QueueSpec {
@@ -38,6 +42,7 @@ impl QueueSpec {
             name: name.to_string(),
             patterns: vec!["exec.*".into(), "account.*".into()],
             single_active_consumer: true,
+            transient: false,
         }
     }
 }
@@ -50,6 +55,17 @@ impl QueueSpec {
             name: name.to_string(),
             patterns: vec!["trade.*".into(), "admin.add_instrument".into()],
             single_active_consumer: true,
+            transient: false,
+        }
+    }
+
+    /// A transient queue named `name` (unique per instance) bound with `patterns`.
+    pub fn transient(name: &str, patterns: &[&str]) -> Self {
+        QueueSpec {
+            name: name.to_string(),
+            patterns: patterns.iter().map(|p| p.to_string()).collect(),
+            single_active_consumer: false,
+            transient: true,
         }
     }
 }
@@ -89,12 +105,17 @@ async fn declare(channel: &Channel, exchange: &str, queue: &QueueSpec) -> Result
             lapin::types::AMQPValue::Boolean(true),
         );
     }
+    let options = if queue.transient {
+        QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        }
+    } else {
+        QueueDeclareOptions::durable()
+    };
     channel
-        .queue_declare(
-            queue.name.as_str().into(),
-            QueueDeclareOptions::durable(),
-            args,
-        )
+        .queue_declare(queue.name.as_str().into(), options, args)
         .await?;
     for p in &queue.patterns {
         channel

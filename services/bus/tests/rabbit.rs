@@ -44,6 +44,7 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
         name: name.clone(),
         patterns: vec!["exec.*".into()],
         single_active_consumer: false,
+        transient: false,
     };
     // The queue exists (and is bound) before anything is published.
     let mut consumer = RabbitConsumer::connect(&config, &queue, 500)
@@ -95,4 +96,58 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_queue_gets_its_messages_and_goes_with_its_consumer() {
+    let config = config("transient");
+    let name = format!("{}.hints", config.exchange);
+    let queue = QueueSpec::transient(&name, &["portfolio.changed.*"]);
+    let mut consumer = RabbitConsumer::connect(&config, &queue, 10).await.unwrap();
+    let mut publisher = RabbitPublisher::connect(&config).await.unwrap();
+    let hint = |user: u64, seq: u64| Message {
+        routing_key: format!("portfolio.changed.{user}"),
+        seq,
+        prev_seq: None,
+        body: format!("{{\"user\":{user},\"seq\":{seq}}}").into_bytes(),
+    };
+    publisher
+        .publish(&[hint(1, 5), batch(6, 1).remove(0), hint(2, 7)])
+        .await
+        .unwrap();
+    let a = consumer.next().await.unwrap();
+    let b = consumer.next().await.unwrap();
+    assert_eq!(
+        (
+            a.message.routing_key.as_str(),
+            b.message.routing_key.as_str()
+        ),
+        ("portfolio.changed.1", "portfolio.changed.2"),
+        "only what the queue is bound to"
+    );
+    drop(consumer);
+    // Exclusive and auto-deleted: once its connection is gone, the name is free and the
+    // queue is gone (a passive declare fails).
+    let conn = lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let probe = conn.create_channel().await.unwrap();
+        if probe
+            .queue_declare(name.as_str().into(), passive, Default::default())
+            .await
+            .is_err()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the transient queue outlived its consumer");
+    bourse_bus::rabbit::delete_topology(&config).await.unwrap();
 }

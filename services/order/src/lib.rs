@@ -11,10 +11,12 @@
 //! - Acknowledged only after the commit; `portfolio.changed.<user>` published after.
 //!
 //! Map: [`migrate`] (schema migrations from `migrations/`), [`event`] (the messages),
+//! [`holdings`] (a user's cash and holdings with cost basis, for the services that read them),
 //! [`settle`] (a batch in one transaction), [`service`] (the loop), [`db`] (the pool).
 
 pub mod db;
 pub mod event;
+pub mod holdings;
 pub mod migrate;
 pub mod service;
 pub mod settle;
@@ -31,4 +33,14 @@ pub enum OrderError {
     /// The bus failed.
     #[error(transparent)]
     Bus(#[from] bourse_bus::BusError),
+}
+
+impl From<OrderError> for bourse_shell::ApiError {
+    fn from(e: OrderError) -> Self {
+        match e {
+            OrderError::Postgres(e) => e.into(),
+            OrderError::Pool(e) => e.into(),
+            OrderError::Bus(e) => bourse_shell::ApiError::unavailable("broker", e),
+        }
+    }
 }

@@ -1,13 +1,9 @@
 //! Positions: what the caller holds, valued at the last trade, in Alpaca's shape.
 //!
-//! Quantities are settlement's balances. The cost basis is the average cost of the
-//! caller's own trades in the symbol, in sequence: a buy adds its price × quantity, a
-//! sell takes away its share of the cost. Shares deposited by an admin come in at no
-//! cost. All money stays in integer cents; only `unrealized_plpc`, a ratio, has four
-//! decimal places.
+//! Quantities and cost basis are settlement's (`bourse_order::holdings`). All money
+//! stays in integer cents; only `unrealized_plpc`, a ratio, has four decimal places.
 
 use axum::extract::State;
-use bourse_core::CASH;
 use bourse_shell::ApiError;
 use bourse_shell::auth::Principal;
 use bourse_shell::extract::{Json, Path};
@@ -23,22 +19,6 @@ struct Figures {
     qty: i64,
     cost: i64,
     price: Option<i64>,
-}
-
-/// The remaining cost of `qty` shares after `trades` (price, qty, bought), in order.
-fn average_cost(trades: &[(i64, i64, bool)]) -> (i64, i64) {
-    let (mut held, mut cost) = (0i64, 0i128);
-    for &(price, qty, bought) in trades {
-        if bought {
-            held += qty;
-            cost += i128::from(price) * i128::from(qty);
-        } else if held > 0 {
-            let sold = qty.min(held);
-            cost -= cost * i128::from(sold) / i128::from(held);
-            held -= sold;
-        }
-    }
-    (held, cost as i64)
 }
 
 fn position_json(symbol: &str, f: Figures) -> Value {
@@ -75,57 +55,21 @@ async fn positions_of(
     symbol: Option<&str>,
 ) -> Result<Vec<Value>, ApiError> {
     let client = state.pool.get().await?;
-    let user = user as i64;
-    let held = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT asset, amount FROM balances
-             WHERE user_id = $1 AND asset <> $2 AND amount > 0 AND ($3::TEXT IS NULL OR asset = $3)
-             ORDER BY asset",
-                )
-                .await?,
-            &[&user, &CASH, &symbol],
-        )
-        .await?;
-    let mut out = Vec::with_capacity(held.len());
-    for row in &held {
-        let (symbol, qty): (String, i64) = (row.get(0), row.get(1));
-        let trades: Vec<(i64, i64, bool)> = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT price, qty, buyer = $1 FROM trades
-                 WHERE symbol = $2 AND (buyer = $1 OR seller = $1) ORDER BY seq",
-                    )
-                    .await?,
-                &[&user, &symbol],
+    let held = bourse_order::holdings::load(&client, user, symbol).await?;
+    Ok(held
+        .positions
+        .iter()
+        .map(|h| {
+            position_json(
+                &h.symbol,
+                Figures {
+                    qty: h.qty,
+                    cost: h.cost,
+                    price: h.last_price,
+                },
             )
-            .await?
-            .iter()
-            .map(|t| (t.get(0), t.get(1), t.get(2)))
-            .collect();
-        let (traded, cost) = average_cost(&trades);
-        // Shares beyond what trading explains were deposited: at no cost.
-        let cost = if traded > qty && traded > 0 {
-            cost * qty / traded
-        } else {
-            cost
-        };
-        let price = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT price FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1",
-                    )
-                    .await?,
-                &[&symbol],
-            )
-            .await?
-            .map(|r| r.get(0));
-        out.push(position_json(&symbol, Figures { qty, cost, price }));
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// `GET /v2/positions`.
@@ -184,21 +128,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn average_cost_follows_buys_and_sells_in_order() {
-        // 10 at 100, 10 at 110: 20 at 105; sell 5: 15 at 105; buy 5 at 125: 20 at 110.
-        let trades = [
-            (10_000, 10, true),
-            (11_000, 10, true),
-            (12_000, 5, false),
-            (12_500, 5, true),
-        ];
-        assert_eq!(average_cost(&trades), (20, 220_000));
-        assert_eq!(average_cost(&[(100, 3, true), (200, 3, false)]), (0, 0));
-        assert_eq!(
-            average_cost(&[(100, 3, false)]),
-            (0, 0),
-            "a sell of deposited shares"
-        );
+    fn a_position_is_valued_at_its_price_against_its_cost() {
         let v = position_json(
             "ACME",
             Figures {
