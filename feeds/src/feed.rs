@@ -67,11 +67,21 @@ impl Feed {
         feed
     }
 
+    /// Names instrument `id` (listed after the feed started): its market data is
+    /// published under `symbol` from then on.
+    pub fn name_instrument(&mut self, id: SymbolId, symbol: &Symbol) {
+        let i = id.0 as usize;
+        if self.names.len() <= i {
+            self.names.resize_with(i + 1, String::new);
+        }
+        self.names[i] = symbol.as_str().to_string();
+    }
+
     fn name(&self, symbol: SymbolId) -> String {
-        self.names
-            .get(symbol.0 as usize)
-            .cloned()
-            .unwrap_or_else(|| format!("#{}", symbol.0))
+        match self.names.get(symbol.0 as usize) {
+            Some(name) if !name.is_empty() => name.clone(),
+            _ => format!("#{}", symbol.0),
+        }
     }
 
     fn slot(&mut self, symbol: SymbolId) -> usize {

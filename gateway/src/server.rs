@@ -134,6 +134,8 @@ struct Outbound {
     origin: Origin,
     /// The last event of its command (market data publishes between commands).
     last: bool,
+    /// The instrument its command listed (market data names it from then on).
+    listed: Option<(SymbolId, Symbol)>,
 }
 
 fn empty_inbound() -> Inbound {
@@ -156,6 +158,7 @@ fn empty_outbound() -> Outbound {
         order: None,
         origin: Origin::default(),
         last: false,
+        listed: None,
     }
 }
 
@@ -363,6 +366,9 @@ impl FeedStage {
                 Ok(mut guard) => {
                     let now = now_ms();
                     for o in &mut guard {
+                        if let Some((id, symbol)) = o.listed {
+                            self.feed.name_instrument(id, &symbol);
+                        }
                         self.feed.on_event(&o.event, now);
                         if o.last {
                             self.feed.end_of_command();
@@ -476,11 +482,18 @@ fn run_with<W: WaitStrategy + 'static>(
                 },
                 _ => slot.origin,
             };
+            let listed = match slot.cmd {
+                Command::AddInstrument { symbol, .. } => {
+                    engine.symbol_id(&symbol).map(|id| (id, symbol))
+                }
+                _ => None,
+            };
             buf.extend(events.iter().enumerate().map(|(i, &event)| Outbound {
                 event,
                 order: slot.order,
                 origin,
                 last: i + 1 == n,
+                listed,
             }));
             if end_of_batch || buf.len() >= chunk {
                 for part in buf.chunks(chunk) {

@@ -3,7 +3,7 @@
 //! The platform in one process for the services' integration tests, against real
 //! PostgreSQL: the gateway (engine, journal, market data feed) with a service key; the
 //! bridge onto the in-process bus; settlement, and the stock service's ingestion, off
-//! it; the user, trader and stock services over real HTTP on free ports. Each platform
+//! it; the user, trader, stock and portfolio services over real HTTP on free ports. Each platform
 //! works in a fresh PostgreSQL schema and a fresh data directory, dropped by
 //! [`Platform::stop`].
 #![allow(missing_docs)]
@@ -59,6 +59,14 @@ pub struct Platform {
     pub gateway: bourse_gateway::server::Running,
     /// The stock service's live book.
     pub book: Arc<bourse_stock::LiveBook>,
+    /// The portfolio service's base URL (`ws://` for its socket: see [`Platform::ws`]).
+    pub portfolio_base: String,
+    /// The portfolio service's hub.
+    pub hub: Arc<bourse_portfolio::Hub>,
+    /// The auth every service shares.
+    pub auth: Arc<Auth>,
+    /// The in-process bus.
+    pub bus: MemoryBus,
     _dir: tempfile::TempDir,
 }
 
@@ -204,6 +212,38 @@ impl Platform {
         .await
         .unwrap();
         let users = Client::new(serve(bourse_user::app(user_state)).await);
+        // The portfolio service: prices from the feed, hints from settlement.
+        let (interest, subscriptions) = bourse_portfolio::prices::interest();
+        let hub = bourse_portfolio::Hub::new(interest);
+        bourse_portfolio::prices::follow(
+            &zmq::Context::new(),
+            &feed,
+            Arc::downgrade(&hub),
+            subscriptions,
+            stop.clone(),
+        )
+        .unwrap();
+        let mut hints =
+            Some(bus.consumer("portfolio-hints", &[bourse_portfolio::changes::PATTERN]));
+        let (hints_pool, hints_hub, hints_stop) = (pool.clone(), hub.clone(), stop.clone());
+        tokio::spawn(async move {
+            let consumers = move || {
+                let c = hints.take();
+                async move { c.ok_or(bourse_bus::BusError::Closed) }
+            };
+            let up = Arc::new(AtomicBool::new(false));
+            bourse_portfolio::changes::run(hints_pool, hints_hub, consumers, up, hints_stop).await;
+        });
+        let portfolio_base = serve(bourse_portfolio::app(
+            bourse_portfolio::PortfolioState {
+                pool: pool.clone(),
+                auth: auth.clone(),
+                hub: hub.clone(),
+                stream: bourse_portfolio::StreamConfig::default(),
+            },
+            None,
+        ))
+        .await;
         let trader_base = serve(bourse_trader::app(TraderState::new(
             pool.clone(),
             auth.clone(),
@@ -213,7 +253,7 @@ impl Platform {
         let stock_base = serve(bourse_stock::app(
             bourse_stock::StockState {
                 pool: pool.clone(),
-                auth,
+                auth: auth.clone(),
                 engine: Some(engine),
                 book: book.clone(),
             },
@@ -230,6 +270,10 @@ impl Platform {
             endpoint,
             feed,
             book,
+            portfolio_base,
+            hub,
+            auth,
+            bus,
             pool,
             schema,
             stop,
@@ -247,6 +291,22 @@ impl Platform {
         let r = self.users.post("/v1/auth/login", &creds).await.unwrap();
         let token = r.json["access_token"].as_str().unwrap();
         (id, self.trader.clone().with_token(token))
+    }
+
+    /// A fresh access token for `name` (registered by [`Platform::user`]).
+    pub async fn token(&self, name: &str) -> String {
+        let creds = json!({"username": name, "password": "pass-word-1"});
+        let r = self.users.post("/v1/auth/login", &creds).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        r.json["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// The `ws://` URL of `path` on the portfolio service.
+    pub fn ws(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.portfolio_base.replacen("http://", "ws://", 1)
+        )
     }
 
     /// An API key pair made over HTTP for `name` (logged in as `user` made it).
