@@ -6,6 +6,7 @@ mod demo;
 mod http_role;
 mod loadgen_cmd;
 mod order_cmd;
+mod portfolio_cmd;
 mod replay_cmd;
 mod serve_cmd;
 mod stock_cmd;
@@ -65,6 +66,8 @@ enum Role {
     Trader(trader_cmd::Args),
     /// The stock service: assets, the calendar and market data in Alpaca's shapes (HTTP).
     Stock(Box<stock_cmd::Args>),
+    /// The portfolio service: each user's live valuation over WebSocket.
+    Portfolio(Box<portfolio_cmd::Args>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -77,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             Some(Role::User(args)) => user_cmd::run(args),
             Some(Role::Trader(args)) => trader_cmd::run(args),
             Some(Role::Stock(args)) => stock_cmd::run(*args),
+            Some(Role::Portfolio(args)) => portfolio_cmd::run(*args),
         },
         Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
         Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),

@@ -3,9 +3,11 @@
 //! logins are refused. Both roles run as their own `bourse serve …` processes against
 //! real PostgreSQL; two user-service instances share the database side by side.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::start;
 
 use bourse_core::FixedStr;
 use bourse_gateway::protocol::{ClientMsg, ServerMsg, decode_server, encode_client};
@@ -13,51 +15,6 @@ use bourse_shell::client::Client;
 use serde_json::json;
 
 const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
-
-/// A child process killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `bourse ARGS`, waits for a line containing `ready` on stdout or stderr and
-/// returns the process and that line.
-fn start(args: &[&str], ready: &str) -> (Proc, String) {
-    let mut child = Proc(
-        Command::new(env!("CARGO_BIN_EXE_bourse"))
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn bourse"),
-    );
-    let (tx, rx) = std::sync::mpsc::channel();
-    for stream in [
-        Box::new(child.0.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-        Box::new(child.0.stderr.take().unwrap()),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                eprintln!("bourse: {line}");
-                let _ = tx.send(line);
-            }
-        });
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("bourse {args:?} never said {ready:?}"));
-        if line.contains(ready) {
-            return (child, line);
-        }
-    }
-}
 
 fn login(socket: &zmq::Socket, key_id: &str, secret: &str) {
     let mut bytes = Vec::new();
