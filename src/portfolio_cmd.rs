@@ -60,7 +60,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .context("migrating the settlement schema")?;
             let auth = args.shell.auth(Arc::new(PgKeys::new(pool.clone())))?;
-            let (interest, subscriptions) = prices::interest();
+            let (interest, subscriptions, catch_ups) = prices::interest();
             let hub = Hub::new(interest);
             let stop = Arc::new(AtomicBool::new(false));
             prices::follow(
@@ -71,6 +71,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 stop.clone(),
             )
             .with_context(|| format!("subscribing to the market data feed {}", args.feed))?;
+            tokio::spawn(prices::catch_up(
+                pool.clone(),
+                Arc::downgrade(&hub),
+                catch_ups,
+                Duration::from_millis(500),
+            ));
             let rabbit = args.bus.rabbit();
             // One queue per instance: every instance needs every hint for its own sockets.
             let nanos = std::time::SystemTime::now()

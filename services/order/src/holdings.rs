@@ -113,17 +113,25 @@ pub async fn last_price(
     client: &impl GenericClient,
     symbol: &str,
 ) -> Result<Option<i64>, OrderError> {
+    Ok(last_trade(client, symbol).await?.map(|(price, _)| price))
+}
+
+/// The last trade settled in `symbol`: its price in cents and its event sequence number.
+pub async fn last_trade(
+    client: &impl GenericClient,
+    symbol: &str,
+) -> Result<Option<(i64, u64)>, OrderError> {
     Ok(client
         .query_opt(
             &client
                 .prepare_cached(
-                    "SELECT price FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1",
+                    "SELECT price, seq FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1",
                 )
                 .await?,
             &[&symbol],
         )
         .await?
-        .map(|r| r.get(0)))
+        .map(|r| (r.get(0), r.get::<_, i64>(1) as u64)))
 }
 
 #[cfg(test)]

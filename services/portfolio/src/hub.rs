@@ -51,7 +51,7 @@ struct Entry {
 
 #[derive(Default)]
 struct Inner {
-    prices: HashMap<String, i64>,
+    prices: HashMap<String, (i64, u64)>,
     by_symbol: HashMap<String, HashSet<u64>>,
     users: HashMap<u64, Entry>,
 }
@@ -188,14 +188,19 @@ impl Hub {
         self.lock().users.contains_key(&user)
     }
 
-    /// A trade in `symbol` at `price` (cents): the holders' sockets wake.
-    pub fn on_trade(&self, symbol: &str, price: i64) {
+    /// Trade `seq` in `symbol` at `price` (cents): the holders' sockets wake. A trade
+    /// older than the price held is ignored, so the feed and a catch-up read from the
+    /// database can both report, in any order.
+    pub fn on_trade(&self, symbol: &str, price: i64, seq: u64) {
         let mut inner = self.lock();
         let Some(holders) = inner.by_symbol.get(symbol) else {
             return;
         };
         let holders: Vec<u64> = holders.iter().copied().collect();
-        inner.prices.insert(symbol.to_string(), price);
+        if inner.prices.get(symbol).is_some_and(|&(_, s)| s >= seq) {
+            return;
+        }
+        inner.prices.insert(symbol.to_string(), (price, seq));
         for u in holders {
             if let Some(e) = inner.users.get(&u) {
                 e.version.send_modify(|v| *v += 1);
@@ -343,7 +348,7 @@ mod tests {
             "a second socket reads nothing"
         );
 
-        hub.on_trade("ACME", 70);
+        hub.on_trade("ACME", 70, 5);
         assert!(a.changes.has_changed().unwrap() && a2.changes.has_changed().unwrap());
         assert!(!b.changes.has_changed().unwrap(), "user 2 holds no ACME");
         let v = a.valuation().unwrap();
@@ -353,7 +358,13 @@ mod tests {
             "one valuation per change"
         );
         a.changes.mark_unchanged();
-        hub.on_trade("NOBODY", 1);
+        hub.on_trade("ACME", 60, 4);
+        assert!(
+            !a.changes.has_changed().unwrap(),
+            "an older trade changes nothing"
+        );
+        assert_eq!(a.valuation().unwrap().market_value(), 70 * 2 + 50 * 2);
+        hub.on_trade("NOBODY", 1, 6);
         assert_eq!(hub.stats().prices, 1, "a symbol nobody holds is not kept");
 
         drop(a);

@@ -1,21 +1,29 @@
 //! Live prices from the gateway's market data feed (ZeroMQ PUB, topics
-//! `<SYMBOL>.trade`, `docs/market-data.md`): one SUB socket subscribed to exactly the
-//! symbols the hub needs, on a thread of its own (a ZeroMQ socket belongs to one
-//! thread, so the hub's interest reaches it through a channel).
+//! `<SYMBOL>.trade`): one SUB socket subscribed to exactly the symbols the hub needs, on
+//! a thread of its own (a ZeroMQ socket belongs to one thread, so the hub's interest
+//! reaches it through a channel).
+//!
+//! A new ZeroMQ subscription takes effect at the publisher a moment later, and a trade
+//! in that moment is not delivered. So each new symbol is also caught up from the
+//! database a little later ([`catch_up`]): settlement's last trade in it, which the hub
+//! takes only if it is newer (by event sequence number) than what the feed gave.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use bourse_feeds::MarketData;
+use deadpool_postgres::Pool;
 
 use crate::hub::{Hub, Interest};
 
-/// The hub's interest, queued for the feed thread.
+/// The hub's interest, queued for the feed thread (and new symbols for the catch-up).
 #[derive(Debug)]
 pub struct FeedInterest {
     tx: Mutex<mpsc::Sender<(String, bool)>>,
+    catch_up: tokio::sync::mpsc::UnboundedSender<String>,
 }
 
 impl Interest for FeedInterest {
@@ -25,6 +33,7 @@ impl Interest for FeedInterest {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send((symbol.to_string(), true));
+        let _ = self.catch_up.send(symbol.to_string());
     }
 
     fn unwatch(&self, symbol: &str) {
@@ -42,13 +51,43 @@ pub struct Subscriptions {
     rx: mpsc::Receiver<(String, bool)>,
 }
 
-/// An interest for a hub and the subscriptions it queues.
-pub fn interest() -> (Arc<FeedInterest>, Subscriptions) {
+/// The symbols to catch up from the database.
+#[derive(Debug)]
+pub struct CatchUps {
+    rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+/// An interest for a hub, the subscriptions it queues for [`follow`] and the symbols it
+/// queues for [`catch_up`].
+pub fn interest() -> (Arc<FeedInterest>, Subscriptions, CatchUps) {
     let (tx, rx) = mpsc::channel();
+    let (catch_tx, catch_rx) = tokio::sync::mpsc::unbounded_channel();
     (
-        Arc::new(FeedInterest { tx: Mutex::new(tx) }),
+        Arc::new(FeedInterest {
+            tx: Mutex::new(tx),
+            catch_up: catch_tx,
+        }),
         Subscriptions { rx },
+        CatchUps { rx: catch_rx },
     )
+}
+
+/// Catches each newly watched symbol up from settlement's trades `after` its
+/// subscription, until the hub is gone.
+pub async fn catch_up(pool: Pool, hub: Weak<Hub>, mut symbols: CatchUps, after: Duration) {
+    while let Some(symbol) = symbols.rx.recv().await {
+        let (pool, hub) = (pool.clone(), hub.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            let Ok(client) = pool.get().await else { return };
+            if let (Ok(Some((price, seq))), Some(hub)) = (
+                bourse_order::holdings::last_trade(&client, &symbol).await,
+                hub.upgrade(),
+            ) {
+                hub.on_trade(&symbol, price, seq);
+            }
+        });
+    }
 }
 
 /// The topic of `symbol`'s trades.
@@ -93,11 +132,16 @@ pub fn follow(
                     }
                 };
                 let Some(hub) = hub.upgrade() else { break };
-                if let Some(Ok(MarketData::Trade { symbol, price, .. })) = parts
+                if let Some(Ok(MarketData::Trade {
+                    symbol,
+                    price,
+                    event_seq,
+                    ..
+                })) = parts
                     .last()
                     .map(|b| serde_json::from_slice::<MarketData>(b))
                 {
-                    hub.on_trade(&symbol, price);
+                    hub.on_trade(&symbol, price, event_seq);
                 }
             }
         })

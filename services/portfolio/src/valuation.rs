@@ -37,19 +37,19 @@ pub struct Valuation {
 }
 
 impl Valuation {
-    /// `holdings` valued at `prices` (a symbol without a price there falls back to the
-    /// last price read with the holdings).
+    /// `holdings` valued at the live `prices` (price, event sequence number); a symbol
+    /// without one falls back to the last price read with the holdings.
     pub fn new(
         user: u64,
         holdings: &Holdings,
-        prices: &HashMap<String, i64>,
+        prices: &HashMap<String, (i64, u64)>,
         holdings_gen: u64,
     ) -> Self {
         let lines = holdings
             .positions
             .iter()
             .map(|h| {
-                let price = prices.get(&h.symbol).copied().or(h.last_price);
+                let price = prices.get(&h.symbol).map(|&(p, _)| p).or(h.last_price);
                 Line {
                     symbol: h.symbol.clone(),
                     qty: h.qty,
@@ -149,7 +149,7 @@ mod tests {
                 },
             ],
         };
-        let prices = HashMap::from([("ACME".to_string(), 12_100)]);
+        let prices = HashMap::from([("ACME".to_string(), (12_100, 9))]);
         let v = Valuation::new(7, &holdings, &prices, 1);
         let m = v.message(Kind::Snapshot, 1, "2026-12-01T15:00:00Z");
         assert_eq!(m["type"], "snapshot");

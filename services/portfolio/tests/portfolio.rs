@@ -109,6 +109,57 @@ async fn trade(seller: &Client, buyer: &Client, symbol: &str, qty: u32, price: &
     assert_eq!(r.json["status"], "filled", "{}", r.text);
 }
 
+fn keys(v: &Value) -> Vec<String> {
+    let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    k.sort();
+    k
+}
+
+fn cents(v: &Value) -> i64 {
+    let t = v.as_str().unwrap();
+    let (whole, frac) = t.split_once('.').unwrap();
+    let sign = if whole.starts_with('-') { -1 } else { 1 };
+    whole.parse::<i64>().unwrap() * 100 + sign * frac.parse::<i64>().unwrap()
+}
+
+/// The examples of `docs/portfolio.md` have the fields a live message has, and add up.
+fn check_doc_examples(live: &Value) {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/portfolio.md"
+    ))
+    .unwrap();
+    let examples: Vec<Value> = doc
+        .split("```json\n")
+        .skip(1)
+        .map(|b| serde_json::from_str(b.split("```").next().unwrap()).unwrap())
+        .collect();
+    assert_eq!(examples.len(), 2, "a snapshot and an update");
+    let live_position = &live["positions"][0];
+    for e in &examples {
+        assert_eq!(keys(e), keys(live), "{e}");
+        let mut value = 0;
+        let mut cost = 0;
+        for p in e["positions"].as_array().unwrap() {
+            assert_eq!(keys(p), keys(live_position), "{p}");
+            let qty: i64 = p["qty"].as_str().unwrap().parse().unwrap();
+            assert_eq!(cents(&p["market_value"]), qty * cents(&p["price"]));
+            assert_eq!(
+                cents(&p["unrealized_pl"]),
+                cents(&p["market_value"]) - cents(&p["cost_basis"])
+            );
+            value += cents(&p["market_value"]);
+            cost += cents(&p["cost_basis"]);
+        }
+        assert_eq!(cents(&e["market_value"]), value, "{e}");
+        assert_eq!(cents(&e["cost_basis"]), cost, "{e}");
+        assert_eq!(cents(&e["equity"]), cents(&e["cash"]) + value, "{e}");
+        assert_eq!(cents(&e["unrealized_pl"]), value - cost, "{e}");
+    }
+    assert_eq!(examples[0]["type"], "snapshot");
+    assert_eq!(examples[1]["type"], "update");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portfolio_streams_its_holdings_and_follows_what_the_user_buys_and_sells() {
     let p = Platform::start().await;
@@ -148,6 +199,7 @@ async fn the_portfolio_streams_its_holdings_and_follows_what_the_user_buys_and_s
     assert_eq!(acme["qty"], "10");
     assert_eq!(acme["price"], Value::Null, "ACME never traded");
     assert_eq!(acme["cost_basis"], "0.00", "deposited shares cost nothing");
+    check_doc_examples(&snap);
 
     // Someone else's trade in ACME moves Alice's valuation.
     trade(&dave, &erin, "ACME", 1, "50.00").await;
@@ -249,6 +301,12 @@ async fn the_portfolio_streams_its_holdings_and_follows_what_the_user_buys_and_s
         .await
         .unwrap();
     r.assert_error(StatusCode::BAD_REQUEST);
+    let r = Client::new(&p.portfolio_base)
+        .with_token(&token)
+        .get("/portfolio?userID=seven")
+        .await
+        .unwrap();
+    r.assert_error(StatusCode::BAD_REQUEST);
 
     ws.close(None).await.unwrap();
     let start = Instant::now();
@@ -341,7 +399,7 @@ async fn thousands_of_sockets_come_and_go_and_leave_nothing_behind() {
             }
             let s = hub.stats();
             assert_eq!((s.sockets, s.users, s.symbols), (250, 4, 1), "{s:?}");
-            hub.on_trade("ACME", 4_200);
+            hub.on_trade("ACME", 4_200, 1);
             for (i, mut ws) in sockets.into_iter().enumerate() {
                 if i % 2 == 0 {
                     ws.close(None).await.unwrap();
@@ -440,7 +498,7 @@ async fn a_client_that_does_not_read_is_closed_and_holds_no_one_up() {
     let mut price = 1_000;
     while hub.stats().sockets == 2 {
         price += 1;
-        hub.on_trade("ACME", price);
+        hub.on_trade("ACME", price, price as u64);
         tokio::task::yield_now().await;
         assert!(
             start.elapsed() < Duration::from_secs(30),
@@ -451,7 +509,7 @@ async fn a_client_that_does_not_read_is_closed_and_holds_no_one_up() {
     // The fast one kept getting messages, and still does.
     for _ in 0..50 {
         price += 1;
-        hub.on_trade("ACME", price);
+        hub.on_trade("ACME", price, price as u64);
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;

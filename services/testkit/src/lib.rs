@@ -213,7 +213,7 @@ impl Platform {
         .unwrap();
         let users = Client::new(serve(bourse_user::app(user_state)).await);
         // The portfolio service: prices from the feed, hints from settlement.
-        let (interest, subscriptions) = bourse_portfolio::prices::interest();
+        let (interest, subscriptions, catch_ups) = bourse_portfolio::prices::interest();
         let hub = bourse_portfolio::Hub::new(interest);
         bourse_portfolio::prices::follow(
             &zmq::Context::new(),
@@ -223,6 +223,12 @@ impl Platform {
             stop.clone(),
         )
         .unwrap();
+        tokio::spawn(bourse_portfolio::prices::catch_up(
+            pool.clone(),
+            Arc::downgrade(&hub),
+            catch_ups,
+            Duration::from_millis(500),
+        ));
         let mut hints =
             Some(bus.consumer("portfolio-hints", &[bourse_portfolio::changes::PATTERN]));
         let (hints_pool, hints_hub, hints_stop) = (pool.clone(), hub.clone(), stop.clone());
