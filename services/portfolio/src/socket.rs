@@ -133,7 +133,7 @@ async fn stream(socket: WebSocket, mut member: Member, config: StreamConfig) {
             };
             sent_gen = v.holdings_gen;
             seq += 1;
-            let text = v.message(kind, seq, &now()).to_string();
+            let text = v.message(kind, seq, &now());
             if !send(&mut tx, Message::Text(text.into()), config).await {
                 drop(member);
                 let close = Message::Close(Some(CloseFrame {
