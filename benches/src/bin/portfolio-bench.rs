@@ -238,12 +238,13 @@ async fn open_all(
                         };
                         let cents = bourse_shell::money::parse_cents("price", price).unwrap_or(0);
                         let before = seen.insert(sym.to_string(), cents);
-                        if !first && before != Some(cents) && cents > BASE {
-                            if let Some(us) = sent.latency_us((cents - BASE) as usize, now) {
-                                let _ = local.record(us.max(1));
-                            }
+                        if !first
+                            && before != Some(cents)
+                            && cents > BASE
+                            && let Some(us) = sent.latency_us((cents - BASE) as usize, now)
+                        {
+                            let _ = local.record(us.max(1));
                         }
-                    }
                 }
                 if first {
                     first = false;
