@@ -245,6 +245,7 @@ async fn open_all(
                         {
                             let _ = local.record(us.max(1));
                         }
+                    }
                 }
                 if first {
                     first = false;
