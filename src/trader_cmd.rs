@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use bourse_bus::rabbit::{QueueSpec, RabbitConsumer};
 use bourse_shell::config::ShellArgs;
 use bourse_trader::{TraderState, app, prepare};
 use bourse_user::keys::PgKeys;
@@ -18,6 +19,8 @@ pub(crate) struct Args {
     shell: ShellArgs,
     #[command(flatten)]
     gateway: bourse_gateway_client::GatewayArgs,
+    #[command(flatten)]
+    bus: crate::bridge_cmd::BusArgs,
 }
 
 /// Runs the trader service until SIGINT or SIGTERM.
@@ -45,6 +48,25 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if engine.is_none() {
             tracing::warn!("no --gateway: order entry answers 503");
         }
-        Ok(app(TraderState::new(pool, auth, engine)))
+        let state = TraderState::new(pool, auth, engine);
+        // trade_updates: the engine's exec.* events on a queue of this instance's own.
+        let rabbit = args.bus.rabbit();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let queue = QueueSpec::transient(
+            &format!("bourse.trade-updates.{}.{nanos}", std::process::id()),
+            &[bourse_trader::stream::PATTERN],
+        );
+        let (pool, listeners) = (state.pool.clone(), state.listeners.clone());
+        tokio::spawn(async move {
+            let consumer = || {
+                let (rabbit, queue) = (rabbit.clone(), queue.clone());
+                async move { RabbitConsumer::connect(&rabbit, &queue, 500).await }
+            };
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            bourse_trader::stream::run(pool, listeners, consumer, stop).await;
+        });
+        Ok(app(state))
     })
 }

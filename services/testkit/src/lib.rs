@@ -250,12 +250,19 @@ impl Platform {
             None,
         ))
         .await;
-        let trader_base = serve(bourse_trader::app(TraderState::new(
-            pool.clone(),
-            auth.clone(),
-            Some(engine.clone()),
-        )))
-        .await;
+        let trader_state = TraderState::new(pool.clone(), auth.clone(), Some(engine.clone()));
+        // The trader's trade_updates follow the engine's exec.* events.
+        let mut execs = Some(bus.consumer("trade-updates", &[bourse_trader::stream::PATTERN]));
+        let (updates_pool, listeners, updates_stop) =
+            (pool.clone(), trader_state.listeners.clone(), stop.clone());
+        tokio::spawn(async move {
+            let consumers = move || {
+                let c = execs.take();
+                async move { c.ok_or(bourse_bus::BusError::Closed) }
+            };
+            bourse_trader::stream::run(updates_pool, listeners, consumers, updates_stop).await;
+        });
+        let trader_base = serve(bourse_trader::app(trader_state)).await;
         let stock_base = serve(bourse_stock::app(
             bourse_stock::StockState {
                 pool: pool.clone(),

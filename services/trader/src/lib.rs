@@ -20,6 +20,7 @@
 //! | `GET /v2/account` | cash, buying power |
 //! | `GET /v2/positions`, `GET /v2/positions/{symbol}` | holdings at the last price, average cost |
 //! | `DELETE /v2/positions/{symbol}` | close with a market sell of all of it |
+//! | `GET /stream` (WebSocket) | Alpaca's `trade_updates`: the caller's order events |
 //!
 //! **Architecture invariant:** a user reaches only their own orders and account: every
 //! query is keyed by the principal's user, and another user's order id is a 404.
@@ -28,6 +29,7 @@ pub mod account;
 pub mod orders;
 pub mod positions;
 pub mod schema;
+pub mod stream;
 pub mod writes;
 
 use std::sync::Arc;
@@ -62,6 +64,8 @@ pub struct TraderState {
     pub suspensions: Arc<bourse_stock::assets::Suspensions>,
     /// The order path's batched writes.
     pub writes: writes::Writes,
+    /// The `trade_updates` streams open here.
+    pub listeners: Arc<stream::Listeners>,
 }
 
 impl TraderState {
@@ -74,6 +78,7 @@ impl TraderState {
             pool,
             auth,
             engine,
+            listeners: stream::Listeners::new(),
         }
     }
 }
@@ -109,6 +114,7 @@ pub fn router(state: TraderState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(account::account))
         .routes(routes!(positions::list))
         .routes(routes!(positions::get_one, positions::close))
+        .routes(routes!(stream::stream))
         .with_state(state)
         .split_for_parts()
 }

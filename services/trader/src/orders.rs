@@ -368,7 +368,7 @@ pub fn asset_id(symbol: &str) -> String {
 
 /// One of `user`'s orders by `column`, on a connection the caller holds (a handler
 /// never holds two pooled connections at once: under load that deadlocks the pool).
-async fn load(
+pub(crate) async fn load(
     client: &deadpool_postgres::Client,
     user: u64,
     column: &str,
