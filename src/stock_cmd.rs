@@ -70,6 +70,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 auth,
                 engine,
                 book,
+                bar_interval: bourse_stock::stream::BAR_INTERVAL,
             },
             Some(consuming),
         ))

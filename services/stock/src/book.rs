@@ -28,23 +28,53 @@ struct Entry {
     time_ns: i64,
 }
 
-/// Every instrument's book, shared by the feed thread (writing) and the handlers.
-#[derive(Debug, Default)]
+/// Messages the live stream passes on, as heard (`crate::stream`).
+pub const TICKS: usize = 4096;
+
+/// Every instrument's book, shared by the feed thread (writing) and the handlers; and
+/// the feed's trades, tops and candles passed on to the market data stream's sockets.
+#[derive(Debug)]
 pub struct LiveBook {
     books: RwLock<HashMap<String, Entry>>,
+    ticks: tokio::sync::broadcast::Sender<Arc<Heard>>,
+}
+
+/// A feed message and when this service heard it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heard {
+    /// The message.
+    pub msg: MarketData,
+    /// When it was heard, ns since the Unix epoch.
+    pub time_ns: i64,
 }
 
 impl LiveBook {
     /// An empty book.
     pub fn new() -> Arc<Self> {
-        Arc::new(LiveBook::default())
+        Arc::new(LiveBook {
+            books: RwLock::default(),
+            ticks: tokio::sync::broadcast::channel(TICKS).0,
+        })
+    }
+
+    /// The feed's trades, tops and candles from now on (a receiver that falls more than
+    /// [`TICKS`] behind is told it lagged).
+    pub fn ticks(&self) -> tokio::sync::broadcast::Receiver<Arc<Heard>> {
+        self.ticks.subscribe()
     }
 
     /// Takes one market data message, heard at `now_ns`.
     pub fn on_message(&self, msg: &MarketData, now_ns: i64) {
         let symbol = match msg {
             MarketData::Snapshot { symbol, .. } | MarketData::Depth { symbol, .. } => symbol,
-            _ => return,
+            MarketData::Trade { .. } | MarketData::Top { .. } | MarketData::Candle { .. } => {
+                // No one listening is fine.
+                let _ = self.ticks.send(Arc::new(Heard {
+                    msg: msg.clone(),
+                    time_ns: now_ns,
+                }));
+                return;
+            }
         };
         let Ok(mut books) = self.books.write() else {
             return;

@@ -32,6 +32,7 @@ pub mod clock;
 pub mod ingest;
 pub mod market;
 pub mod schema;
+pub mod stream;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -64,6 +65,9 @@ pub struct StockState {
     pub engine: Option<GatewayClient>,
     /// Quotes and depth from the market data feed.
     pub book: Arc<LiveBook>,
+    /// The candle interval the market data stream sends as bars (`1m`, Alpaca's; the
+    /// feed also has `1s`).
+    pub bar_interval: &'static str,
 }
 
 impl FromRef<StockState> for Arc<Auth> {
@@ -115,6 +119,7 @@ pub fn router(state: StockState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(market::trades))
         .routes(routes!(market::bars))
         .routes(routes!(market::snapshot))
+        .routes(routes!(stream::stream))
         .with_state(state)
         .split_for_parts()
 }

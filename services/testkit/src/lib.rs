@@ -269,6 +269,8 @@ impl Platform {
                 auth: auth.clone(),
                 engine: Some(engine),
                 book: book.clone(),
+                // Second bars, so that tests see bars without waiting for a minute.
+                bar_interval: "1s",
             },
             None,
         ))
