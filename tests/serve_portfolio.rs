@@ -11,29 +11,13 @@ use bourse_bus::Publisher;
 use bourse_bus::rabbit::{RabbitConfig, RabbitPublisher};
 use bourse_shell::auth::{Role, TokenKeys};
 use bourse_shell::client::Client;
+use bourse_testkit::ws::next_json;
 use common::start;
-use futures_util::StreamExt;
 use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
 const SECRET: &str = "portfolio-process-test-secret";
-
-async fn next(
-    ws: &mut (impl StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin),
-) -> Value {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("open")
-            .unwrap();
-        if let Message::Text(t) = m {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portfolio_role_serves_sockets_and_reloads_on_hints_from_rabbitmq() {
@@ -94,7 +78,7 @@ async fn the_portfolio_role_serves_sockets_and_reloads_on_hints_from_rabbitmq() 
     req.headers_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
-    let first = next(&mut ws).await;
+    let first: Value = next_json(&mut ws).await;
     assert_eq!(
         (first["type"].as_str(), first["cash"].as_str()),
         (Some("snapshot"), Some("0.00"))
@@ -124,7 +108,7 @@ async fn the_portfolio_role_serves_sockets_and_reloads_on_hints_from_rabbitmq() 
         }])
         .await
         .unwrap();
-    let snap = next(&mut ws).await;
+    let snap: Value = next_json(&mut ws).await;
     assert_eq!(snap["type"], "snapshot");
     assert_eq!(snap["cash"], "123.45");
     assert_eq!(snap["seq"], 2);

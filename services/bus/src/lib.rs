@@ -12,10 +12,12 @@
 //! Delivery is at least once: a publisher that fails mid-batch publishes the batch
 //! again, and consumers drop what they have seen by sequence number.
 //!
-//! Map: [`topic`] (AMQP topic matching), [`rabbit`], [`memory`].
+//! Map: [`topic`] (AMQP topic matching), [`rabbit`], [`memory`], [`reconnect`] (a
+//! consumer that keeps itself connected, reading in batches).
 
 pub mod memory;
 pub mod rabbit;
+pub mod reconnect;
 pub mod topic;
 
 /// One message on the bus.

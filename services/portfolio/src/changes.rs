@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use bourse_bus::reconnect::Reconnecting;
 use bourse_bus::{BusError, Consumer};
 use deadpool_postgres::Pool;
 
@@ -41,7 +42,7 @@ async fn reload(pool: &Pool, hub: &Hub, user: u64) -> Result<(), bourse_shell::A
 pub async fn run<C, CF, CFut>(
     pool: Pool,
     hub: Arc<Hub>,
-    mut consumer: CF,
+    consumer: CF,
     connected: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
 ) where
@@ -49,65 +50,33 @@ pub async fn run<C, CF, CFut>(
     CF: FnMut() -> CFut,
     CFut: Future<Output = Result<C, BusError>>,
 {
-    let mut source: Option<C> = None;
-    let mut delay = Duration::from_millis(50);
+    let mut source = Reconnecting::new(consumer, connected);
     while !shutdown.load(Ordering::Relaxed) {
+        let batch = source.batch(1_000, Duration::from_millis(200)).await;
         let mut users = BTreeSet::new();
-        let c = match source.as_mut() {
-            Some(c) => c,
-            None => match consumer().await {
-                Ok(c) => {
-                    connected.store(true, Ordering::Relaxed);
-                    delay = Duration::from_millis(50);
-                    // Whatever was missed while away: everyone here reloads.
-                    users.extend(hub.connected_users());
-                    source.insert(c)
-                }
-                Err(e) => {
-                    tracing::warn!("portfolio: cannot consume hints ({e}); retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                    continue;
-                }
-            },
-        };
-        let mut last_tag = None;
-        let mut failed = false;
-        // Every hint waiting, each user once.
-        let mut wait = Duration::from_millis(200);
-        while users.len() < 1_000 {
-            match c.next_within(wait).await {
-                Ok(Some(d)) => {
-                    last_tag = Some(d.tag);
-                    if let Some(u) = user_of(&d.message.routing_key)
-                        && hub.has(u)
-                    {
-                        users.insert(u);
-                    }
-                    wait = Duration::ZERO;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("portfolio: hints: {e}; reconnecting");
-                    failed = true;
-                    break;
-                }
-            }
+        if batch.reconnected {
+            // Whatever was missed while away: everyone here reloads.
+            users.extend(hub.connected_users());
         }
+        if let Some(e) = &batch.lost {
+            tracing::warn!("portfolio: hints: {e}; reconnecting");
+        }
+        users.extend(
+            batch
+                .deliveries
+                .iter()
+                .filter_map(|d| user_of(&d.message.routing_key))
+                .filter(|u| hub.has(*u)),
+        );
         for u in users {
             if let Err(e) = reload(&pool, &hub, u).await {
                 tracing::warn!(user = u, "portfolio: reload failed: {}", e.message);
             }
         }
-        if let Some(tag) = last_tag
-            && !failed
-            && c.ack_upto(tag).await.is_err()
+        if let Some(last) = batch.deliveries.last()
+            && batch.lost.is_none()
         {
-            failed = true;
-        }
-        if failed {
-            connected.store(false, Ordering::Relaxed);
-            source = None;
+            let _ = source.ack_upto(last.tag).await;
         }
     }
 }

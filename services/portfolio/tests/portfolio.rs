@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use bourse_portfolio::hub::{Hub, Interest, Stats};
 use bourse_portfolio::{PortfolioState, StreamConfig};
 use bourse_shell::client::Client;
+use bourse_testkit::ws::{Ws, next_json};
 use bourse_testkit::{Platform, serve};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -42,9 +43,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 fn request(url: &str, token: &str) -> tokio_tungstenite::tungstenite::handshake::client::Request {
     let mut req = url.into_client_request().unwrap();
     req.headers_mut()
@@ -62,16 +60,7 @@ async fn open(url: &str, token: &str) -> Ws {
 
 /// The next portfolio message (pings skipped), within 10 s.
 async fn next(ws: &mut Ws) -> Value {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("the socket is open")
-            .unwrap();
-        if let Message::Text(t) = m {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
+    next_json(ws).await
 }
 
 /// Messages until one satisfies `done` (updates may come between).
@@ -346,6 +335,23 @@ async fn own_app(p: &Platform, stream: StreamConfig) -> (Arc<Hub>, String) {
     (hub, base.replacen("http://", "ws://", 1))
 }
 
+/// Waits until settlement shows `user` holding something.
+async fn holdings_settled(p: &Platform, user: u64) {
+    let start = Instant::now();
+    while bourse_order::holdings::load(&p.pool.get().await.unwrap(), user, None)
+        .await
+        .unwrap()
+        .positions
+        .is_empty()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "deposits never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn settle_to(hub: &Hub, want: Stats) {
     let start = Instant::now();
     while hub.stats() != want {
@@ -369,19 +375,7 @@ async fn thousands_of_sockets_come_and_go_and_leave_nothing_behind() {
         users.push((id, p.token(name).await));
     }
     let last = users.last().unwrap().0;
-    let start = Instant::now();
-    while bourse_order::holdings::load(&p.pool.get().await.unwrap(), last, None)
-        .await
-        .unwrap()
-        .positions
-        .is_empty()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "deposits never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    holdings_settled(&p, last).await;
     let (hub, base) = own_app(&p, StreamConfig::default()).await;
 
     // Rounds of 250 sockets open at once, half closed properly and half dropped without
@@ -432,19 +426,7 @@ async fn a_client_that_does_not_read_is_closed_and_holds_no_one_up() {
     let p = Platform::start().await;
     let (id, _) = p.user("slow").await;
     p.fund(id, "ACME", "5").await;
-    let start = Instant::now();
-    while bourse_order::holdings::load(&p.pool.get().await.unwrap(), id, None)
-        .await
-        .unwrap()
-        .positions
-        .is_empty()
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "deposit never settled"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    holdings_settled(&p, id).await;
     let token = p.token("slow").await;
     let stream = StreamConfig {
         interval: Duration::ZERO,

@@ -10,25 +10,14 @@ use std::time::{Duration, Instant};
 use axum::http::StatusCode;
 use bourse_shell::client::Client;
 use bourse_testkit::Platform;
-use futures_util::{SinkExt, StreamExt};
+use bourse_testkit::ws::{Ws, next_json};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 /// The next array of messages.
 async fn next(ws: &mut Ws) -> Vec<Value> {
-    loop {
-        let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
-            .await
-            .expect("a message within 10 s")
-            .expect("open")
-            .unwrap();
-        if let Message::Text(t) = m {
-            return serde_json::from_str::<Vec<Value>>(&t).unwrap();
-        }
-    }
+    next_json(ws).await
 }
 
 async fn say(ws: &mut Ws, v: Value) {

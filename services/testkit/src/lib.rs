@@ -444,3 +444,35 @@ pub async fn run_sdk_script(script: &str, base: &str, key_id: &str, secret: &str
     );
     assert!(stdout.contains("alpaca-py: all checks passed"));
 }
+
+/// WebSocket clients for the streams' tests.
+pub mod ws {
+    use std::time::Duration;
+
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// A client socket.
+    pub type Ws = tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >;
+
+    /// The next text message (pings and binary frames skipped), within 10 s.
+    pub async fn next_text(ws: &mut Ws) -> String {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("a message within 10 s")
+                .expect("the socket is open")
+                .expect("a readable frame");
+            if let Message::Text(t) = m {
+                return t.to_string();
+            }
+        }
+    }
+
+    /// The next text message, as JSON.
+    pub async fn next_json<T: serde::de::DeserializeOwned>(ws: &mut Ws) -> T {
+        serde_json::from_str(&next_text(ws).await).expect("JSON")
+    }
+}

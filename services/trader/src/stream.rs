@@ -31,6 +31,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
+use bourse_bus::reconnect::Reconnecting;
 use bourse_bus::{BusError, Consumer};
 use bourse_shell::ApiError;
 use bourse_shell::auth::{Auth, Principal};
@@ -411,65 +412,36 @@ async fn settled(client: &deadpool_postgres::Client) -> Result<u64, ApiError> {
 pub async fn run<C, CF, CFut>(
     pool: deadpool_postgres::Pool,
     listeners: Arc<Listeners>,
-    mut consumer: CF,
+    consumer: CF,
     shutdown: Arc<AtomicBool>,
 ) where
     C: Consumer,
     CF: FnMut() -> CFut,
     CFut: Future<Output = Result<C, BusError>>,
 {
-    let mut source: Option<C> = None;
-    let mut delay = Duration::from_millis(50);
+    let mut source = Reconnecting::new(consumer, Arc::new(AtomicBool::new(false)));
     while !shutdown.load(Ordering::Relaxed) {
-        let c = match source.as_mut() {
-            Some(c) => c,
-            None => match consumer().await {
-                Ok(c) => source.insert(c),
-                Err(e) => {
-                    tracing::warn!("trade updates: cannot consume ({e}); retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                    continue;
-                }
-            },
-        };
-        delay = Duration::from_millis(50);
-        let mut events = Vec::new();
-        let mut last_tag = None;
-        let mut failed = false;
-        let mut wait = Duration::from_millis(200);
-        while events.len() < 1_000 {
-            match c.next_within(wait).await {
-                Ok(Some(d)) => {
-                    last_tag = Some(d.tag);
-                    wait = Duration::ZERO;
-                    if let Ok(body) = serde_json::from_slice::<Value>(&d.message.body) {
-                        events.extend(
-                            order_events(&d.message.routing_key, &body)
-                                .into_iter()
-                                .filter(|e| listeners.has(e.user)),
-                        );
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("trade updates: {e}; reconnecting");
-                    failed = true;
-                    break;
-                }
-            }
+        let batch = source.batch(1_000, Duration::from_millis(200)).await;
+        if let Some(e) = &batch.lost {
+            tracing::warn!("trade updates: {e}; reconnecting");
         }
+        let events: Vec<OrderEvent> = batch
+            .deliveries
+            .iter()
+            .filter_map(|d| {
+                let body = serde_json::from_slice::<Value>(&d.message.body).ok()?;
+                Some(order_events(&d.message.routing_key, &body))
+            })
+            .flatten()
+            .filter(|e| listeners.has(e.user))
+            .collect();
         if !events.is_empty() {
             deliver(&pool, &listeners, &events).await;
         }
-        if let Some(tag) = last_tag
-            && !failed
-            && c.ack_upto(tag).await.is_err()
+        if let Some(last) = batch.deliveries.last()
+            && batch.lost.is_none()
         {
-            failed = true;
-        }
-        if failed {
-            source = None;
+            let _ = source.ack_upto(last.tag).await;
         }
     }
 }
