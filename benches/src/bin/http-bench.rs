@@ -278,7 +278,8 @@ fn main() -> anyhow::Result<()> {
         let reads: Vec<u64> = args.read_rate.iter().copied().filter(|&r| r > 0).collect();
         if !reads.is_empty() {
             // Orders spread over the users, a tenth of them open, every one with a
-            // settled row, and a holding per user, as settlement would have left them.
+            // settled row, and a holding per user, as settlement would have left them
+            // (its position past them all).
             let c = pool.get().await?;
             c.batch_execute(&format!(
                 "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
@@ -296,6 +297,7 @@ fn main() -> anyhow::Result<()> {
                  INSERT INTO balances (user_id, asset, amount)
                  SELECT u, 'ACME', 900 FROM generate_series(1, {USERS}) u
                  ON CONFLICT DO NOTHING;
+                 UPDATE settlement_position SET seq = 1000000 + {n} WHERE id = 1;
                  ANALYZE",
                 n = args.orders
             ))

@@ -15,6 +15,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (1, include_str!("../migrations/0001_settlement.sql")),
         (2, include_str!("../migrations/0002_cash_is_usd.sql")),
         (3, include_str!("../migrations/0003_trade_lookups.sql")),
+        (4, include_str!("../migrations/0004_open_orders.sql")),
     ],
 };
 

@@ -48,6 +48,7 @@ pub const MIGRATIONS: Migrations = Migrations {
     steps: &[
         (1, include_str!("../migrations/0001_trader_orders.sql")),
         (2, include_str!("../migrations/0002_replacements.sql")),
+        (3, include_str!("../migrations/0003_open_candidates.sql")),
     ],
 };
 

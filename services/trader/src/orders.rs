@@ -636,8 +636,31 @@ pub async fn list(
     // the verdict's.
     let open_list: Vec<&str> = OPEN.to_vec();
     let client = state.pool.get().await?;
+    // Open orders are found through indexes, not by walking the user's history: the
+    // candidates are settlement's open orders, the rows whose verdict is newer than
+    // settlement's position (the account stream is settled in order, so every other
+    // row's settled state is current), and rows with no verdict yet; the filter below
+    // then decides each as `merged` does.
+    let candidates = if status == "open" {
+        "WITH c AS (
+           SELECT t2.id FROM orders o2
+             JOIN trader_orders t2 ON t2.user_id = o2.user_id AND t2.token = o2.client_id
+            WHERE o2.user_id = $1 AND o2.status = 'open'
+           UNION
+           SELECT id FROM trader_orders WHERE user_id = $1
+              AND known_seq > (SELECT seq FROM settlement_position WHERE id = 1)
+           UNION
+           SELECT id FROM trader_orders WHERE user_id = $1 AND known_seq = 0)"
+    } else {
+        ""
+    };
+    let join = if status == "open" {
+        "JOIN c ON c.id = t.id"
+    } else {
+        ""
+    };
     let sql = format!(
-        "{SELECT} WHERE t.user_id = $1
+        "{candidates} {SELECT} {join} WHERE t.user_id = $1
            AND (cardinality($2::TEXT[]) = 0 OR t.symbol = ANY($2))
            AND ($3::TEXT IS NULL OR t.created_at > $3::TIMESTAMPTZ)
            AND ($4::TEXT IS NULL OR t.created_at < $4::TIMESTAMPTZ)

@@ -654,3 +654,81 @@ async fn one_client_order_id_sent_many_times_at_once_is_one_order() {
 fn year_of(t: &str) -> i32 {
     t.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_list_is_the_orders_open_now_settled_or_not() {
+    let p = Platform::start().await;
+    let (alice_id, alice) = p.user("alice").await;
+    let (bob_id, bob) = p.user("bob").await;
+    p.fund(alice_id, "USD", "100000").await;
+    p.fund(bob_id, "ACME", "100").await;
+    let open_ids = |v: &Value| -> Vec<(String, String)> {
+        let mut ids: Vec<(String, String)> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                (
+                    o["client_order_id"].as_str().unwrap().to_string(),
+                    o["status"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    for (id, qty, price) in [("s1", "10", "100"), ("s2", "5", "101"), ("s3", "5", "102")] {
+        let sell = json!({"symbol": "ACME", "qty": qty, "side": "sell", "type": "limit",
+                          "time_in_force": "gtc", "limit_price": price, "client_order_id": id});
+        let r = bob.post("/v2/orders", &sell).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    // At once, before settlement need have seen them: the verdicts list them.
+    let r = bob.get("/v2/orders").await.unwrap();
+    assert_eq!(
+        open_ids(&r.json),
+        pairs(&[("s1", "new"), ("s2", "new"), ("s3", "new")])
+    );
+    // Alice's buy fills s1 and part of s2: only settlement knows Bob's side of it.
+    let r = alice
+        .post(
+            "/v2/orders",
+            &json!({"symbol": "ACME", "qty": "12", "side": "buy", "type": "market", "time_in_force": "day"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.json["status"], "filled", "{}", r.text);
+    let listed = eventually(&bob, "/v2/orders", |v| v.as_array().unwrap().len() == 2).await;
+    assert_eq!(
+        open_ids(&listed),
+        pairs(&[("s2", "partially_filled"), ("s3", "new")])
+    );
+    // A cancel shows at once, though settlement's row is still open for a moment.
+    let s3 = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["client_order_id"] == "s3")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = bob.delete(&format!("/v2/orders/{s3}")).await.unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = bob.get("/v2/orders").await.unwrap();
+    assert_eq!(open_ids(&r.json), pairs(&[("s2", "partially_filled")]));
+    let r = bob.get("/v2/orders?status=closed").await.unwrap();
+    assert_eq!(
+        open_ids(&r.json),
+        pairs(&[("s1", "filled"), ("s3", "canceled")])
+    );
+    // Alice's own list is hers alone.
+    let r = alice.get("/v2/orders").await.unwrap();
+    assert_eq!(r.json, json!([]));
+    p.stop().await;
+}
