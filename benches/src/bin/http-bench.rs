@@ -277,7 +277,7 @@ fn main() -> anyhow::Result<()> {
         }
         let reads: Vec<u64> = args.read_rate.iter().copied().filter(|&r| r > 0).collect();
         if !reads.is_empty() {
-            // Orders spread over the users, a tenth of them open, every one with a
+            // Orders spread over the users, a tenth of each user's open, every one with a
             // settled row, and a holding per user, as settlement would have left them
             // (its position past them all).
             let c = pool.get().await?;
@@ -285,14 +285,14 @@ fn main() -> anyhow::Result<()> {
                 "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
                      time_in_force, qty, limit_price, status, known_seq, created_at)
                  SELECT 'seed-' || g, 1 + g % {USERS}, 'seed-' || g, 'S' || g, 'ACME', 'buy',
-                        'limit', 'gtc', 10, 100, CASE WHEN g % 10 = 0 THEN 'new' ELSE 'filled' END,
+                        'limit', 'gtc', 10, 100, CASE WHEN (g / {USERS}) % 10 = 0 THEN 'new' ELSE 'filled' END,
                         g, now() - make_interval(secs => g)
                  FROM generate_series(1, {n}) g;
                  INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty,
                      filled, status, updated_seq)
                  SELECT 1000000 + g, 1 + g % {USERS}, 'S' || g, 'ACME', 'buy', 100, 10,
-                        CASE WHEN g % 10 = 0 THEN 0 ELSE 10 END,
-                        CASE WHEN g % 10 = 0 THEN 'open' ELSE 'filled' END, 1000000 + g
+                        CASE WHEN (g / {USERS}) % 10 = 0 THEN 0 ELSE 10 END,
+                        CASE WHEN (g / {USERS}) % 10 = 0 THEN 'open' ELSE 'filled' END, 1000000 + g
                  FROM generate_series(1, {n}) g;
                  INSERT INTO balances (user_id, asset, amount)
                  SELECT u, 'ACME', 900 FROM generate_series(1, {USERS}) u

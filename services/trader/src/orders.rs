@@ -637,12 +637,13 @@ pub async fn list(
     let open_list: Vec<&str> = OPEN.to_vec();
     let client = state.pool.get().await?;
     // Open orders are found through indexes, not by walking the user's history: the
-    // candidates are settlement's open orders, the rows whose verdict is newer than
+    // candidates (an array, so that each is one primary key probe) are settlement's
+    // open orders, the rows whose verdict is newer than
     // settlement's position (the account stream is settled in order, so every other
     // row's settled state is current), and rows with no verdict yet; the filter below
     // then decides each as `merged` does.
     let candidates = if status == "open" {
-        "WITH c AS (
+        "AND t.id = ANY(ARRAY(
            SELECT t2.id FROM orders o2
              JOIN trader_orders t2 ON t2.user_id = o2.user_id AND t2.token = o2.client_id
             WHERE o2.user_id = $1 AND o2.status = 'open'
@@ -650,24 +651,25 @@ pub async fn list(
            SELECT id FROM trader_orders WHERE user_id = $1
               AND known_seq > (SELECT seq FROM settlement_position WHERE id = 1)
            UNION
-           SELECT id FROM trader_orders WHERE user_id = $1 AND known_seq = 0)"
+           SELECT id FROM trader_orders WHERE user_id = $1 AND known_seq = 0))"
     } else {
         ""
     };
-    let join = if status == "open" {
-        "JOIN c ON c.id = t.id"
-    } else {
-        ""
-    };
+    // The page is chosen first (ids only), then only its rows are read in full: the
+    // fill value's subquery runs for the rows shown, not for every candidate.
     let sql = format!(
-        "{candidates} {SELECT} {join} WHERE t.user_id = $1
-           AND (cardinality($2::TEXT[]) = 0 OR t.symbol = ANY($2))
-           AND ($3::TEXT IS NULL OR t.created_at > $3::TIMESTAMPTZ)
-           AND ($4::TEXT IS NULL OR t.created_at < $4::TIMESTAMPTZ)
-           AND ($5::TEXT = 'all' OR (CASE WHEN o.updated_seq >= t.known_seq
-                                          THEN o.status = 'open'
-                                          ELSE t.status = ANY($6) END) = ($5::TEXT = 'open'))
-         ORDER BY t.created_at {direction}, t.id LIMIT $7"
+        "{SELECT}
+         JOIN (SELECT t.id, t.created_at FROM trader_orders t
+                 LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token
+                WHERE t.user_id = $1 {candidates}
+                  AND (cardinality($2::TEXT[]) = 0 OR t.symbol = ANY($2))
+                  AND ($3::TEXT IS NULL OR t.created_at > $3::TIMESTAMPTZ)
+                  AND ($4::TEXT IS NULL OR t.created_at < $4::TIMESTAMPTZ)
+                  AND ($5::TEXT = 'all' OR (CASE WHEN o.updated_seq >= t.known_seq
+                                                 THEN o.status = 'open'
+                                                 ELSE t.status = ANY($6) END) = ($5::TEXT = 'open'))
+                ORDER BY t.created_at {direction}, t.id LIMIT $7) page ON page.id = t.id
+         ORDER BY t.created_at {direction}, t.id"
     );
     let rows = client
         .query(
