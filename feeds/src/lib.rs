@@ -12,6 +12,7 @@
 //! - [`message`]: the messages and their topics.
 //! - [`replica`]: a subscriber's copy of the depth (snapshot + updates, gap detection).
 //! - [`publisher`]: the ZeroMQ PUB socket and the in-process sink.
+//! - [`subscriber`]: reading it back from a SUB socket.
 //!
 //! **Architecture invariant:** the feed runs off the engine thread, on the gateway's
 //! output ring; it sees only what the engine published, never the engine's state.
@@ -22,6 +23,7 @@ pub mod levels;
 pub mod message;
 pub mod publisher;
 pub mod replica;
+pub mod subscriber;
 
 pub use feed::{DEPTH, Feed};
 pub use levels::{Level, LevelBook};

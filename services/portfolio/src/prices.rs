@@ -15,6 +15,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bourse_feeds::MarketData;
+use bourse_feeds::subscriber::{Received, receive};
 use deadpool_postgres::Pool;
 
 use crate::hub::{Hub, Interest};
@@ -123,23 +124,21 @@ pub fn follow(
                         tracing::warn!(%symbol, "feed subscription: {e}");
                     }
                 }
-                let parts = match sub.recv_multipart(0) {
-                    Ok(p) => p,
-                    Err(zmq::Error::EAGAIN) => continue,
-                    Err(e) => {
+                let msg = match receive(&sub) {
+                    Received::Message(m) => m,
+                    Received::Nothing => continue,
+                    Received::Failed(e) => {
                         tracing::warn!(%endpoint, "market data feed: {e}");
                         break;
                     }
                 };
                 let Some(hub) = hub.upgrade() else { break };
-                if let Some(Ok(MarketData::Trade {
+                if let MarketData::Trade {
                     symbol,
                     price,
                     event_seq,
                     ..
-                })) = parts
-                    .last()
-                    .map(|b| serde_json::from_slice::<MarketData>(b))
+                } = msg
                 {
                     hub.on_trade(&symbol, price, event_seq);
                 }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
 
+use bourse_feeds::subscriber::{Received, receive};
 use bourse_feeds::{DepthReplica, Level, MarketData};
 
 /// One instrument's book as last seen.
@@ -119,18 +120,15 @@ pub fn follow(
         .name("stock-feed".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
-                let parts = match sub.recv_multipart(0) {
-                    Ok(p) => p,
-                    Err(zmq::Error::EAGAIN) => continue,
-                    Err(e) => {
+                match receive(&sub) {
+                    Received::Message(msg) => {
+                        book.on_message(&msg, bourse_journal::now_ns() as i64);
+                    }
+                    Received::Nothing => {}
+                    Received::Failed(e) => {
                         tracing::warn!(%endpoint, "market data feed: {e}");
                         break;
                     }
-                };
-                let Some(body) = parts.last() else { continue };
-                match serde_json::from_slice::<MarketData>(body) {
-                    Ok(msg) => book.on_message(&msg, bourse_journal::now_ns() as i64),
-                    Err(e) => tracing::debug!("market data: unreadable message: {e}"),
                 }
             }
         })
