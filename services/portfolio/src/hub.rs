@@ -193,16 +193,23 @@ impl Hub {
     /// database can both report, in any order.
     pub fn on_trade(&self, symbol: &str, price: i64, seq: u64) {
         let mut inner = self.lock();
-        let Some(holders) = inner.by_symbol.get(symbol) else {
+        let Inner {
+            prices,
+            by_symbol,
+            users,
+        } = &mut *inner;
+        let Some(holders) = by_symbol.get(symbol) else {
             return;
         };
-        let holders: Vec<u64> = holders.iter().copied().collect();
-        if inner.prices.get(symbol).is_some_and(|&(_, s)| s >= seq) {
-            return;
+        match prices.get_mut(symbol) {
+            Some(held) if held.1 >= seq => return,
+            Some(held) => *held = (price, seq),
+            None => {
+                prices.insert(symbol.to_string(), (price, seq));
+            }
         }
-        inner.prices.insert(symbol.to_string(), (price, seq));
         for u in holders {
-            if let Some(e) = inner.users.get(&u) {
+            if let Some(e) = users.get(u) {
                 e.version.send_modify(|v| *v += 1);
             }
         }
