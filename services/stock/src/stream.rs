@@ -326,10 +326,12 @@ async fn session(socket: WebSocket, state: StockState, enc: Encoding) {
     send!([json!({"T": "success", "msg": "connected"})]);
     let mut authed = false;
     let mut subs = Subscriptions::default();
+    // Authentication within 10 s of connecting, however many messages come before.
+    let auth_deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut ticks = state.book.ticks();
     loop {
         tokio::select! {
-            incoming = tokio::time::timeout(Duration::from_secs(if authed { 3600 } else { 10 }), rx.next()) => {
+            incoming = tokio::time::timeout_at(if authed { tokio::time::Instant::now() + Duration::from_secs(3600) } else { auth_deadline }, rx.next()) => {
                 let m = match incoming {
                     Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return,
                     Ok(Some(Ok(m))) => m,

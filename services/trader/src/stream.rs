@@ -189,6 +189,8 @@ async fn session(socket: WebSocket, auth: Arc<Auth>, listeners: Arc<Listeners>) 
     let (mut tx, mut rx) = socket.split();
     let mut user = None;
     let mut listening: Option<(Listening, mpsc::Receiver<Arc<str>>)> = None;
+    // Authentication within 10 s of connecting, however many messages come before.
+    let auth_deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let queued = async {
             match listening.as_mut() {
@@ -197,7 +199,7 @@ async fn session(socket: WebSocket, auth: Arc<Auth>, listeners: Arc<Listeners>) 
             }
         };
         tokio::select! {
-            incoming = tokio::time::timeout(Duration::from_secs(if user.is_some() { 3600 } else { 10 }), rx.next()) => {
+            incoming = tokio::time::timeout_at(if user.is_some() { tokio::time::Instant::now() + Duration::from_secs(3600) } else { auth_deadline }, rx.next()) => {
                 let text = match incoming {
                     Ok(Some(Ok(Message::Text(t)))) => t.to_string(),
                     Ok(Some(Ok(Message::Binary(b)))) => String::from_utf8_lossy(&b).into_owned(),
