@@ -267,30 +267,40 @@ impl Auth {
                 })
                 .transpose()
         };
-        let principal = if let Some(auth) = text("authorization")? {
+        if let Some(auth) = text("authorization")? {
             let token = auth
                 .strip_prefix("Bearer ")
                 .ok_or_else(|| ApiError::unauthorized("Authorization must be a Bearer token"))?;
-            self.tokens.verify(token.trim())?
-        } else {
-            match (text(KEY_ID_HEADER)?, text(SECRET_HEADER)?) {
-                (Some(id), Some(secret)) => self
-                    .keys
-                    .verify(id, secret)
-                    .await?
-                    .ok_or_else(|| ApiError::unauthorized("invalid API key or secret"))?,
-                (None, None) => {
-                    return Err(ApiError::unauthorized(
-                        "credentials required: a Bearer token or the APCA-API-KEY-ID and APCA-API-SECRET-KEY headers",
-                    ));
-                }
-                _ => {
-                    return Err(ApiError::unauthorized(
-                        "both APCA-API-KEY-ID and APCA-API-SECRET-KEY are required",
-                    ));
-                }
-            }
-        };
+            return self.token(token.trim());
+        }
+        match (text(KEY_ID_HEADER)?, text(SECRET_HEADER)?) {
+            (Some(id), Some(secret)) => self.key(id, secret).await,
+            (None, None) => Err(ApiError::unauthorized(
+                "credentials required: a Bearer token or the APCA-API-KEY-ID and APCA-API-SECRET-KEY headers",
+            )),
+            _ => Err(ApiError::unauthorized(
+                "both APCA-API-KEY-ID and APCA-API-SECRET-KEY are required",
+            )),
+        }
+    }
+
+    /// An access token's principal, counted against its rate (for credentials that
+    /// come in a message rather than headers: the WebSocket streams).
+    pub fn token(&self, token: &str) -> Result<Principal, ApiError> {
+        self.count(self.tokens.verify(token)?)
+    }
+
+    /// An API key pair's principal, counted against its rate.
+    pub async fn key(&self, key_id: &str, secret: &str) -> Result<Principal, ApiError> {
+        let principal = self
+            .keys
+            .verify(key_id, secret)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid API key or secret"))?;
+        self.count(principal)
+    }
+
+    fn count(&self, principal: Principal) -> Result<Principal, ApiError> {
         let who = match &principal.key_id {
             Some(k) => format!("key:{k}"),
             None => format!("user:{}", principal.user),

@@ -303,13 +303,7 @@ async fn authenticate(auth: &Auth, msg: &Value) -> bool {
     let (Some(key), Some(secret)) = (msg["key"].as_str(), msg["secret"].as_str()) else {
         return false;
     };
-    match auth.keys.verify(key, secret).await {
-        Ok(Some(p)) => auth
-            .limit
-            .check(&format!("key:{}", p.key_id.unwrap_or_default()))
-            .is_ok(),
-        _ => false,
-    }
+    auth.key(key, secret).await.is_ok()
 }
 
 async fn session(socket: WebSocket, state: StockState, enc: Encoding) {

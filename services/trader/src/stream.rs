@@ -168,21 +168,14 @@ async fn authenticate(auth: &Auth, msg: &Value) -> Option<Principal> {
             .iter()
             .find_map(|n| data.get(*n).and_then(Value::as_str))
     };
-    let principal = if let Some(token) = field(&["oauth_token"]) {
-        auth.tokens.verify(token).ok()
-    } else {
-        let (id, secret) = (
-            field(&["key_id", "key"])?,
-            field(&["secret_key", "secret"])?,
-        );
-        auth.keys.verify(id, secret).await.ok().flatten()
-    }?;
-    let who = match &principal.key_id {
-        Some(k) => format!("key:{k}"),
-        None => format!("user:{}", principal.user),
-    };
-    auth.limit.check(&who).ok()?;
-    Some(principal)
+    if let Some(token) = field(&["oauth_token"]) {
+        return auth.token(token).ok();
+    }
+    let (id, secret) = (
+        field(&["key_id", "key"])?,
+        field(&["secret_key", "secret"])?,
+    );
+    auth.key(id, secret).await.ok()
 }
 
 async fn session(socket: WebSocket, auth: Arc<Auth>, listeners: Arc<Listeners>) {
