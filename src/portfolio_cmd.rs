@@ -79,13 +79,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             ));
             let rabbit = args.bus.rabbit();
             // One queue per instance: every instance needs every hint for its own sockets.
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos());
-            let queue = QueueSpec::transient(
-                &format!("bourse.portfolio.{}.{nanos}", std::process::id()),
-                &[changes::PATTERN],
-            );
+            let queue = QueueSpec::transient("bourse.portfolio", &[changes::PATTERN]);
             let consuming = Arc::new(AtomicBool::new(false));
             let (hints_pool, hints_hub, up) = (pool.clone(), hub.clone(), consuming.clone());
             tokio::spawn(async move {

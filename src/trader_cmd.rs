@@ -51,13 +51,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let state = TraderState::new(pool, auth, engine);
         // trade_updates: the engine's exec.* events on a queue of this instance's own.
         let rabbit = args.bus.rabbit();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let queue = QueueSpec::transient(
-            &format!("bourse.trade-updates.{}.{nanos}", std::process::id()),
-            &[bourse_trader::stream::PATTERN],
-        );
+        let queue = QueueSpec::transient("bourse.trade-updates", &[bourse_trader::stream::PATTERN]);
         let (pool, listeners) = (state.pool.clone(), state.listeners.clone());
         tokio::spawn(async move {
             let consumer = || {

@@ -59,10 +59,15 @@ impl QueueSpec {
         }
     }
 
-    /// A transient queue named `name` (unique per instance) bound with `patterns`.
-    pub fn transient(name: &str, patterns: &[&str]) -> Self {
+    /// A transient queue bound with `patterns`, named `prefix` and what makes it this
+    /// instance's own (the process id and the time it was made): an exclusive queue's
+    /// name must be free.
+    pub fn transient(prefix: &str, patterns: &[&str]) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         QueueSpec {
-            name: name.to_string(),
+            name: format!("{prefix}.{}.{nanos}", std::process::id()),
             patterns: patterns.iter().map(|p| p.to_string()).collect(),
             single_active_consumer: false,
             transient: true,

@@ -101,8 +101,11 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transient_queue_gets_its_messages_and_goes_with_its_consumer() {
     let config = config("transient");
-    let name = format!("{}.hints", config.exchange);
-    let queue = QueueSpec::transient(&name, &["portfolio.changed.*"]);
+    let queue = QueueSpec::transient(
+        &format!("{}.hints", config.exchange),
+        &["portfolio.changed.*"],
+    );
+    let name = queue.name.clone();
     let mut consumer = RabbitConsumer::connect(&config, &queue, 10).await.unwrap();
     let mut publisher = RabbitPublisher::connect(&config).await.unwrap();
     let hint = |user: u64, seq: u64| Message {
