@@ -1,21 +1,51 @@
 #!/usr/bin/env bash
 # The test command: formatting, lints, then the whole test suite.
-# Needs the Rust toolchain, and PostgreSQL (127.0.0.1:5432, trust auth, database
-# `test`) and RabbitMQ (127.0.0.1:5672, guest/guest) running: the settlement and bus
-# tests use the real servers. Every Rust dependency builds from crates.io; the Python
-# test clients (alpaca-py) install from PyPI into target/test-venv.
+# Needs only the Rust toolchain on Debian or Ubuntu: PostgreSQL (127.0.0.1:5432, trust
+# auth, database `test`), RabbitMQ (127.0.0.1:5672, guest/guest) and nginx are
+# installed and started when missing, and used as they are when present. Every Rust
+# dependency builds from crates.io; the Python test clients (alpaca-py, schemathesis)
+# install from PyPI into target/test-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Start the servers if they are installed but stopped.
-if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then
-    echo "== starting PostgreSQL"
-    pg_ctlcluster 15 main start || true
+# What the tests need from Debian, installed when missing (as root, or through sudo):
+# PostgreSQL and RabbitMQ (the real servers the settlement, bus and end-to-end tests
+# use) and nginx (the end-to-end tests run the repository's nginx/nginx.conf).
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "== installing ${missing[*]}"
+    # Packages must not start their services on install (nginx would take port 80):
+    # this script starts what it needs itself.
+    as_root sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d'
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    as_root rm -f /usr/sbin/policy-rc.d
 fi
-if command -v rabbitmqctl >/dev/null && ! rabbitmqctl -q status >/dev/null 2>&1; then
+export BOURSE_NGINX="${BOURSE_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}"
+
+# Start the servers if they are stopped, and give PostgreSQL what the tests expect:
+# trust auth on 127.0.0.1 and a database `test`.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "== starting PostgreSQL"
+    version="$(ls /etc/postgresql | sort -n | tail -1)"
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    if ! as_root grep -q '^host all all 127.0.0.1/32 trust' "$hba"; then
+        as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+    fi
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+if ! psql -h 127.0.0.1 -U postgres -d test -Atqc 'SELECT 1' >/dev/null 2>&1; then
+    psql -h 127.0.0.1 -U postgres -d postgres -qc 'CREATE DATABASE test' >/dev/null
+fi
+if ! as_root rabbitmqctl -q status >/dev/null 2>&1; then
     echo "== starting RabbitMQ"
-    (service rabbitmq-server start || rabbitmq-server -detached) >/dev/null 2>&1 || true
-    rabbitmqctl -q wait --timeout 60 /var/lib/rabbitmq/mnesia/rabbit@localhost.pid >/dev/null 2>&1 || sleep 10
+    as_root rabbitmq-server -detached >/dev/null 2>&1 || true
+    as_root rabbitmqctl -q wait --timeout 60 /var/lib/rabbitmq/mnesia/rabbit@localhost.pid >/dev/null 2>&1 || sleep 10
 fi
 
 # The Python test clients (the official alpaca-py SDK) in a virtual environment of

@@ -68,6 +68,10 @@ enum Role {
     Stock(Box<stock_cmd::Args>),
     /// The portfolio service: each user's live valuation over WebSocket.
     Portfolio(Box<portfolio_cmd::Args>),
+    /// The bridge: the engine's events from the journal to RabbitMQ (as `bourse bridge`).
+    Bridge(bridge_cmd::Args),
+    /// Settlement: executions from RabbitMQ into PostgreSQL (as `bourse order`).
+    Order(order_cmd::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -81,6 +85,8 @@ fn main() -> anyhow::Result<()> {
             Some(Role::Trader(args)) => trader_cmd::run(args),
             Some(Role::Stock(args)) => stock_cmd::run(*args),
             Some(Role::Portfolio(args)) => portfolio_cmd::run(*args),
+            Some(Role::Bridge(args)) => bridge_cmd::run_bridge(args),
+            Some(Role::Order(args)) => order_cmd::run_order(args),
         },
         Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
         Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),

@@ -11,6 +11,7 @@ pub(crate) struct Args {
     /// PostgreSQL (`postgres://user@host:port/db` or `host=... user=... dbname=...`).
     #[arg(
         long,
+        alias = "database-url",
         env = "BOURSE_PG",
         default_value = "host=127.0.0.1 user=postgres dbname=postgres"
     )]

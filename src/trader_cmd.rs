@@ -48,6 +48,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if engine.is_none() {
             tracing::warn!("no --gateway: order entry answers 503");
         }
+        if let Some(engine) = engine.clone() {
+            // Orders whose verdict never came: rejected once it is certain the engine
+            // never received them.
+            let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            tokio::spawn(bourse_trader::reconcile::run(
+                pool.clone(),
+                engine,
+                bourse_trader::reconcile::GRACE,
+                stop,
+            ));
+        }
         let state = TraderState::new(pool, auth, engine);
         // trade_updates: the engine's exec.* events on a queue of this instance's own.
         let rabbit = args.bus.rabbit();

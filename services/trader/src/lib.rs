@@ -28,6 +28,7 @@
 pub mod account;
 pub mod orders;
 pub mod positions;
+pub mod reconcile;
 pub mod schema;
 pub mod stream;
 pub mod writes;
@@ -49,6 +50,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (1, include_str!("../migrations/0001_trader_orders.sql")),
         (2, include_str!("../migrations/0002_replacements.sql")),
         (3, include_str!("../migrations/0003_open_candidates.sql")),
+        (4, include_str!("../migrations/0004_unresolved.sql")),
     ],
 };
 
