@@ -69,6 +69,19 @@ impl Instances {
     }
 }
 
+/// nginx's master process, stopped with SIGTERM when dropped: it takes its workers
+/// down with it (SIGKILL would leave them running, holding the port).
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 /// Every role, each its own process, and nginx in front.
 struct Cluster {
     _dir: tempfile::TempDir,
@@ -79,7 +92,7 @@ struct Cluster {
     _bridge: Proc,
     _order: Proc,
     roles: HashMap<&'static str, Instances>,
-    _nginx: Proc,
+    _nginx: Nginx,
     /// nginx's base URL.
     base: String,
     /// The binary gateway.
@@ -89,14 +102,7 @@ struct Cluster {
 impl Cluster {
     async fn start() -> Cluster {
         let dir = tempfile::tempdir().unwrap();
-        let tag = format!(
-            "{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_millis()
-        );
+        let tag = common::unique_tag();
         let schema = format!("e2e_{tag}");
         let exchange = format!("test.e2e.{tag}");
         let bus_args: Vec<String> = [
@@ -236,7 +242,7 @@ impl Cluster {
         }
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let nginx = Proc(
+        let nginx = Nginx(
             Command::new(nginx_binary())
                 .arg("-p")
                 .arg(&prefix)

@@ -21,14 +21,7 @@ const SECRET: &str = "portfolio-process-test-secret";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_portfolio_role_serves_sockets_and_reloads_on_hints_from_rabbitmq() {
-    let tag = format!(
-        "{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
+    let tag = common::unique_tag();
     let schema = format!("portfolio_role_{tag}");
     let exchange = format!("test.portfolio.{tag}");
     let (_proc, line) = start(

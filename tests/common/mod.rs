@@ -49,3 +49,16 @@ pub(crate) fn start(args: &[&str], ready: &str) -> (Proc, String) {
         }
     }
 }
+
+/// A name part no other run shares (process id and time): for schemas, exchanges and
+/// queues that tests make on the shared servers.
+pub(crate) fn unique_tag() -> String {
+    format!(
+        "{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    )
+}

@@ -8,7 +8,8 @@
 //! value. A refused order answers 403 (insufficient buying power or shares, as Alpaca)
 //! or 422, and stays readable as `rejected`. No verdict in time (the gateway
 //! restarted): 503, the row stays `pending_new`, and reads show what settlement later
-//! says about its token.
+//! says about its token; if the engine never received it, the reconciler
+//! ([`crate::reconcile`]) marks it `rejected`.
 //!
 //! # Reads
 //! Each read joins the row with the order service's `orders` (by user and token):
