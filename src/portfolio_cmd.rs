@@ -12,7 +12,7 @@ use anyhow::Context;
 use bourse_bus::rabbit::{QueueSpec, RabbitConsumer};
 use bourse_portfolio::{Hub, PortfolioState, StreamConfig, app, changes, prices};
 use bourse_shell::config::ShellArgs;
-use bourse_user::keys::PgKeys;
+use bourse_user::keys::Keys;
 
 /// Arguments of `bourse serve portfolio`.
 #[derive(clap::Args, Debug, Clone)]
@@ -59,7 +59,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             bourse_order::service::prepare(&pool)
                 .await
                 .context("migrating the settlement schema")?;
-            let auth = args.shell.auth(Arc::new(PgKeys::new(pool.clone())))?;
+            let auth = args.shell.auth(Arc::new(Keys::pg(pool.clone())))?;
             let (interest, subscriptions, catch_ups) = prices::interest();
             let hub = Hub::new(interest);
             let stop = Arc::new(AtomicBool::new(false));

@@ -196,7 +196,8 @@ fn follow_key_db(url: String, schema: Option<String>, file: KeyStore, shared: Sh
             match bourse_shell::db::pool(&url, schema.as_deref(), 1).await {
                 Ok(pool) => {
                     let forever = Arc::new(AtomicBool::new(false));
-                    bourse_user::keys::follow(pool, file, shared, forever).await;
+                    let store = Arc::new(bourse_user::store::pg::PgUserStore::new(pool));
+                    bourse_user::keys::follow(store, file, shared, forever).await;
                 }
                 Err(e) => eprintln!("bourse: key database {url}: {e}"),
             }

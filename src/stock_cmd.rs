@@ -10,7 +10,7 @@ use anyhow::Context;
 use bourse_bus::rabbit::{QueueSpec, RabbitConsumer};
 use bourse_shell::config::ShellArgs;
 use bourse_stock::{LiveBook, StockState, app, ingest, prepare};
-use bourse_user::keys::PgKeys;
+use bourse_user::keys::Keys;
 
 /// Arguments of `bourse serve stock`.
 #[derive(clap::Args, Debug, Clone)]
@@ -40,7 +40,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         prepare(&pool)
             .await
             .map_err(|e| anyhow::anyhow!("migrating the stock schema: {}", e.message))?;
-        let auth = args.shell.auth(Arc::new(PgKeys::new(pool.clone())))?;
+        let auth = args.shell.auth(Arc::new(Keys::pg(pool.clone())))?;
         let engine = args
             .gateway
             .connect()

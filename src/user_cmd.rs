@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bourse_shell::config::ShellArgs;
-use bourse_user::keys::PgKeys;
+use bourse_user::keys::Keys;
 use bourse_user::session::Credentials;
+use bourse_user::store::UserStore;
+use bourse_user::store::pg::PgUserStore;
 use bourse_user::{UserState, app, prepare};
 
 /// Arguments of `bourse serve user`.
@@ -36,7 +38,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("{}", e.message))
             .context("migrating the user schema (is PostgreSQL up?)")?;
-        let auth = args.shell.auth(Arc::new(PgKeys::new(pool.clone())))?;
+        let store: Arc<dyn UserStore> = Arc::new(PgUserStore::new(pool));
+        let auth = args.shell.auth(Arc::new(Keys::new(store.clone())))?;
         let engine = args
             .gateway
             .connect()
@@ -47,7 +50,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             );
         }
         let state = UserState {
-            pool,
+            store,
             auth,
             refresh_ttl: Duration::from_secs(args.refresh_days * 86_400),
             engine,

@@ -30,6 +30,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod ids;
+pub mod lite;
 pub mod migrate;
 pub mod money;
 pub mod openapi;

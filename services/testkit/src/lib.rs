@@ -21,8 +21,10 @@ use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
 use bourse_shell::client::{Client, Reply};
 use bourse_trader::TraderState;
 use bourse_user::UserState;
-use bourse_user::keys::PgKeys;
+use bourse_user::keys::Keys;
 use bourse_user::session::Credentials;
+use bourse_user::store::UserStore;
+use bourse_user::store::pg::PgUserStore;
 use serde_json::{Value, json};
 
 /// The test database.
@@ -123,8 +125,9 @@ impl Platform {
         bourse_trader::prepare(&pool).await.unwrap();
         bourse_stock::prepare(&pool).await.unwrap();
         // The gateway follows the user service's keys, as `bourse serve --keys-db` does.
+        let users_store: Arc<dyn UserStore> = Arc::new(PgUserStore::new(pool.clone()));
         tokio::spawn(bourse_user::keys::follow(
-            pool.clone(),
+            users_store.clone(),
             base_keys,
             shared_keys,
             stop.clone(),
@@ -190,14 +193,14 @@ impl Platform {
             GatewayClient::connect(&endpoint, "services", SECRET, Duration::from_secs(5)).unwrap();
         let auth = Arc::new(Auth {
             tokens: TokenKeys::new(TOKEN_SECRET, Duration::from_secs(900)),
-            keys: Arc::new(PgKeys::new(pool.clone())),
+            keys: Arc::new(Keys::new(users_store.clone())),
             limit: RateLimit::new(
                 NonZeroU32::new(10_000).unwrap(),
                 NonZeroU32::new(10_000).unwrap(),
             ),
         });
         let user_state = UserState {
-            pool: pool.clone(),
+            store: users_store.clone(),
             auth: auth.clone(),
             refresh_ttl: Duration::from_secs(3600),
             engine: Some(engine.clone()),

@@ -16,7 +16,7 @@ use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
 use bourse_shell::client::Client;
 use bourse_testkit::{PG, Platform, SECRET, TOKEN_SECRET, assert_error, eventually, serve};
 use bourse_trader::TraderState;
-use bourse_user::keys::PgKeys;
+use bourse_user::keys::Keys;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -530,7 +530,7 @@ async fn a_pool_of_one_connection_serves_every_route() {
         GatewayClient::connect(&p.endpoint, "services", SECRET, Duration::from_secs(5)).unwrap();
     let auth = Arc::new(Auth {
         tokens: TokenKeys::new(TOKEN_SECRET, Duration::from_secs(900)),
-        keys: Arc::new(PgKeys::new(one.clone())),
+        keys: Arc::new(Keys::pg(one.clone())),
         limit: RateLimit::new(
             NonZeroU32::new(1_000).unwrap(),
             NonZeroU32::new(1_000).unwrap(),

@@ -1,14 +1,14 @@
 //! API key pairs: create (the secret is answered once, stored as its SHA-256), list,
-//! revoke; and [`PgKeys`], the verifier every HTTP service uses for Alpaca's key
+//! revoke; and [`Keys`], the verifier every HTTP service uses for Alpaca's key
 //! headers.
 //!
 //! A key id is `BK` and 14 characters of `A-Z0-9` (16 in all: the binary gateway's
 //! `alpha16`); a secret is 32 characters of `A-Za-z0-9` (the gateway Login's 32 bytes,
 //! about 190 bits). The same pair logs in on the gateway: its key store holds the same
-//! SHA-256 of the same bytes ([`live_keys`]).
+//! SHA-256 of the same bytes ([`crate::store::UserStore::live_keys`]).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
@@ -20,6 +20,7 @@ use deadpool_postgres::Pool;
 use serde::{Deserialize, Serialize};
 
 use crate::UserState;
+use crate::store::UserStore;
 
 /// Live keys one user may hold at once.
 pub const MAX_KEYS: i64 = 20;
@@ -85,39 +86,19 @@ pub async fn create(
     }
     let key_id = format!("BK{}", random_chars(14, UPPER_DIGITS));
     let secret = random_chars(32, ALNUM);
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    // One writer per user at a time, so the count below holds.
-    tx.execute(
-        "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
-        &[&(principal.user as i64)],
-    )
-    .await?;
-    let live: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL",
-            &[&(principal.user as i64)],
+    let created_at = state
+        .store
+        .create_key(
+            principal.user,
+            &key_id,
+            secret_hash(&secret),
+            &label,
+            MAX_KEYS,
         )
         .await?
-        .get(0);
-    if live >= MAX_KEYS {
-        return Err(ApiError::conflict(format!(
-            "at most {MAX_KEYS} live keys: revoke one first"
-        )));
-    }
-    let row = tx
-        .query_one(
-            "INSERT INTO api_keys (key_id, user_id, secret_sha256, label) VALUES ($1, $2, $3, $4)
-             RETURNING to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-            &[
-                &key_id,
-                &(principal.user as i64),
-                &secret_hash(&secret).as_slice(),
-                &label,
-            ],
-        )
-        .await?;
-    tx.commit().await?;
+        .ok_or_else(|| {
+            ApiError::conflict(format!("at most {MAX_KEYS} live keys: revoke one first"))
+        })?;
     tracing::info!(user = principal.user, key_id, "API key created");
     Ok((
         StatusCode::CREATED,
@@ -125,7 +106,7 @@ pub async fn create(
             key: KeyView {
                 key_id,
                 label,
-                created_at: row.get(0),
+                created_at,
             },
             secret,
         }),
@@ -138,26 +119,16 @@ pub async fn list(
     State(state): State<UserState>,
     principal: Principal,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT key_id, label,
-                    to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
-             FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL
-             ORDER BY created_at DESC, key_id",
-                )
-                .await?,
-            &[&(principal.user as i64)],
-        )
-        .await?;
     Ok(Json(
-        rows.iter()
-            .map(|r| KeyView {
-                key_id: r.get(0),
-                label: r.get(1),
-                created_at: r.get(2),
+        state
+            .store
+            .keys(principal.user)
+            .await?
+            .into_iter()
+            .map(|k| KeyView {
+                key_id: k.key_id,
+                label: k.label,
+                created_at: k.created_at,
             })
             .collect(),
     ))
@@ -170,63 +141,29 @@ pub async fn revoke(
     principal: Principal,
     Path(key_id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let client = state.pool.get().await?;
-    let n = client
-        .execute(
-            &client
-                .prepare_cached(
-                    "UPDATE api_keys SET revoked_at = now(), changed_at = clock_timestamp()
-             WHERE key_id = $1 AND user_id = $2 AND revoked_at IS NULL",
-                )
-                .await?,
-            &[&key_id, &(principal.user as i64)],
-        )
-        .await?;
-    if n == 0 {
+    if !state.store.revoke_key(principal.user, &key_id).await? {
         return Err(ApiError::not_found("no such key"));
     }
     tracing::info!(user = principal.user, key_id, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Every live key: `(key_id, user, SHA-256 of the secret)`, for the gateway's key store.
-pub async fn live_keys(pool: &Pool) -> Result<Vec<(String, u64, [u8; 32])>, ApiError> {
-    let client = pool.get().await?;
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT key_id, user_id, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
-                )
-                .await?,
-            &[],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let hash: &[u8] = r.get(2);
-            Some((r.get(0), r.get::<_, i64>(1) as u64, hash.try_into().ok()?))
-        })
-        .collect())
-}
-
 /// How often [`follow`] looks at the live keys.
 pub const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 
 /// Keeps the gateway's `shared` key store equal to `base` (its key file) plus every
-/// live key in `pool`, looking every [`FOLLOW_EVERY`], until `stop` is set: a key made
+/// live key in `store`, looking every [`FOLLOW_EVERY`], until `stop` is set: a key made
 /// over HTTP logs in on the gateway within a second, a revoked one is refused (and its
 /// sessions logged out). While the database is down the last keys stay.
 pub async fn follow(
-    pool: Pool,
+    store: Arc<dyn UserStore>,
     base: bourse_gateway::keys::KeyStore,
     shared: bourse_gateway::keys::SharedKeys,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) {
     let mut failing = false;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        match live_keys(&pool).await {
+        match store.live_keys().await {
             Ok(rows) => {
                 let mut store = base.clone();
                 for (key_id, user, hash) in rows {
@@ -253,29 +190,34 @@ pub async fn follow(
 /// A cached key: who it belongs to and its secret's hash (`None`: no such live key).
 type Cached = Option<(u64, Role, [u8; 32])>;
 
-/// Verifies Alpaca key headers against the `api_keys` table, caching each answer for
-/// [`PgKeys::TTL`]: a new key works at once, a revoked one stops within the TTL.
-pub struct PgKeys {
-    pool: Pool,
+/// Verifies Alpaca key headers against the user store's keys, caching each answer for
+/// [`Keys::TTL`]: a new key works at once, a revoked one stops within the TTL.
+pub struct Keys {
+    store: Arc<dyn UserStore>,
     cache: Mutex<HashMap<String, (Instant, Cached)>>,
 }
 
-impl std::fmt::Debug for PgKeys {
+impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgKeys").finish_non_exhaustive()
+        f.debug_struct("Keys").finish_non_exhaustive()
     }
 }
 
-impl PgKeys {
+impl Keys {
     /// How long an answer is reused.
     pub const TTL: Duration = Duration::from_secs(1);
 
-    /// A verifier over `pool`'s `api_keys`.
-    pub fn new(pool: Pool) -> Self {
-        PgKeys {
-            pool,
+    /// A verifier over `store`'s keys.
+    pub fn new(store: Arc<dyn UserStore>) -> Self {
+        Keys {
+            store,
             cache: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A verifier over the user tables in `pool` (the distributed mode).
+    pub fn pg(pool: Pool) -> Self {
+        Self::new(Arc::new(crate::store::pg::PgUserStore::new(pool)))
     }
 
     async fn lookup(&self, key_id: &str) -> Result<Cached, ApiError> {
@@ -289,27 +231,11 @@ impl PgKeys {
         {
             return Ok(*hit);
         }
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT k.user_id, u.role, k.secret_sha256 FROM api_keys k
-                 JOIN accounts u ON u.id = k.user_id
-                 WHERE k.key_id = $1 AND k.revoked_at IS NULL",
-                    )
-                    .await?,
-                &[&key_id],
-            )
-            .await?;
-        let found = row.and_then(|r| {
-            let hash: &[u8] = r.get(2);
-            Some((
-                r.get::<_, i64>(0) as u64,
-                Role::parse(r.get(1)),
-                hash.try_into().ok()?,
-            ))
-        });
+        let found = self
+            .store
+            .key(key_id)
+            .await?
+            .map(|k| (k.user, k.role, k.secret_sha256));
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > 100_000 {
             cache.retain(|_, (at, _)| now.duration_since(*at) < Self::TTL);
@@ -319,7 +245,7 @@ impl PgKeys {
     }
 }
 
-impl KeyVerifier for PgKeys {
+impl KeyVerifier for Keys {
     fn verify<'a>(
         &'a self,
         key_id: &'a str,

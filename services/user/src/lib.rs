@@ -4,7 +4,7 @@
 //! ([`password`]); login with short-lived JWT access tokens and rotating refresh tokens,
 //! logout that revokes ([`session`]); API key pairs whose secret is shown once and
 //! stored hashed ([`keys`]), accepted as Alpaca's headers by every HTTP service
-//! ([`keys::PgKeys`]) and — 16-character id, 32-character secret — by the binary
+//! ([`keys::Keys`]) and — 16-character id, 32-character secret — by the binary
 //! gateway's Login.
 //!
 //! | route | what |
@@ -24,6 +24,9 @@
 //! gateway) in the same step: the user row is committed only once the engine said
 //! done, so every user who can log in can trade.
 //!
+//! Storage is behind [`store::UserStore`]: PostgreSQL in the distributed mode, the
+//! embedded SQLite file in the all-in-one process.
+//!
 //! **Architecture invariant:** no secret — password, refresh token, API secret — is
 //! stored or logged; only hashes are kept.
 
@@ -31,6 +34,7 @@ pub mod admin;
 pub mod keys;
 pub mod password;
 pub mod session;
+pub mod store;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,8 +56,8 @@ pub const MIGRATIONS: Migrations = Migrations {
 /// The service's state.
 #[derive(Clone)]
 pub struct UserState {
-    /// The database of users, tokens and keys.
-    pub pool: Pool,
+    /// Where users, tokens and keys are kept.
+    pub store: Arc<dyn store::UserStore>,
     /// Token keys, the key verifier and the rate limit.
     pub auth: Arc<Auth>,
     /// How long a refresh token lives.
@@ -69,16 +73,15 @@ impl FromRef<UserState> for Arc<Auth> {
     }
 }
 
-/// Applies the migrations.
+/// Applies the PostgreSQL migrations (other services that read keys call it too).
 pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
-    let mut client = pool.get().await?;
-    MIGRATIONS.run(&mut client).await?;
-    Ok(())
+    use store::UserStore;
+    store::pg::PgUserStore::new(pool.clone()).prepare().await
 }
 
 /// The whole service: its routes in the shell, ready when its database answers.
 pub fn app(state: UserState) -> Router {
-    let checks = bourse_shell::health::database(&state.pool);
+    let checks = std::sync::Arc::new(vec![state.store.check()]);
     bourse_shell::openapi::app("user", router(state), PUBLIC, checks)
 }
 

@@ -8,14 +8,14 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use bourse_shell::ApiError;
-use bourse_shell::auth::{Principal, Role, random_hex, secret_hash};
+use bourse_shell::auth::{BoxFuture, Principal, Role, random_hex, secret_hash};
 use bourse_shell::extract::Json;
-use deadpool_postgres::GenericClient;
 use serde::{Deserialize, Serialize};
 
 use bourse_core::UserId;
 use bourse_gateway::protocol::ServiceMsg;
 
+use crate::store::Refreshed;
 use crate::{UserState, password};
 
 /// A user, as the API shows it.
@@ -99,31 +99,29 @@ pub async fn create_user(
 ) -> Result<UserView, ApiError> {
     check_credentials(credentials)?;
     let phc = hash_blocking(credentials.password.clone()).await?;
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let row = tx
-        .query_opt(
-            "INSERT INTO accounts (username, password_hash, role) VALUES ($1, $2, $3)
-             ON CONFLICT (username) DO NOTHING RETURNING id",
-            &[&credentials.username, &phc, &role.as_str()],
-        )
-        .await?
-        .ok_or_else(|| ApiError::conflict("username taken"))?;
-    let id = row.get::<_, i64>(0) as u64;
     // The engine account first, the row after: a user who can log in can trade. If
     // the engine's answer is lost the row is rolled back; the id is never reused, so
     // an account the engine did open stays empty and harmless.
-    if let Some(engine) = &state.engine {
-        crate::admin::execute(
-            engine,
-            ServiceMsg::AddUser {
-                request: 0,
-                user: UserId(id),
-            },
-        )
-        .await?;
-    }
-    tx.commit().await?;
+    let open = |id: u64| -> BoxFuture<'_, Result<(), ApiError>> {
+        Box::pin(async move {
+            if let Some(engine) = &state.engine {
+                crate::admin::execute(
+                    engine,
+                    ServiceMsg::AddUser {
+                        request: 0,
+                        user: UserId(id),
+                    },
+                )
+                .await?;
+            }
+            Ok(())
+        })
+    };
+    let id = state
+        .store
+        .create_account(&credentials.username, &phc, role, &open)
+        .await?
+        .ok_or_else(|| ApiError::conflict("username taken"))?;
     Ok(UserView {
         id,
         username: credentials.username.clone(),
@@ -136,16 +134,7 @@ pub async fn create_user(
 pub async fn ensure_admin(state: &UserState, credentials: &Credentials) -> Result<(), ApiError> {
     match create_user(state, credentials, Role::Admin).await {
         Err(e) if e.status == StatusCode::CONFLICT => {
-            let client = state.pool.get().await?;
-            client
-                .execute(
-                    &client
-                        .prepare_cached("UPDATE accounts SET role = 'admin' WHERE username = $1")
-                        .await?,
-                    &[&credentials.username],
-                )
-                .await?;
-            Ok(())
+            state.store.make_admin(&credentials.username).await
         }
         other => other.map(|_| ()),
     }
@@ -168,20 +157,15 @@ pub async fn me(
     State(state): State<UserState>,
     principal: Principal,
 ) -> Result<Json<UserView>, ApiError> {
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            &client
-                .prepare_cached("SELECT username, role FROM accounts WHERE id = $1")
-                .await?,
-            &[&(principal.user as i64)],
-        )
+    let (username, role) = state
+        .store
+        .account(principal.user)
         .await?
         .ok_or_else(|| ApiError::not_found("no such user"))?;
     Ok(Json(UserView {
         id: principal.user,
-        username: row.get(0),
-        role: Role::parse(row.get(1)),
+        username,
+        role,
     }))
 }
 
@@ -198,58 +182,31 @@ pub async fn login(
     State(state): State<UserState>,
     Json(credentials): Json<Credentials>,
 ) -> Result<Json<Tokens>, ApiError> {
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            &client
-                .prepare_cached("SELECT id, password_hash, role FROM accounts WHERE username = $1")
-                .await?,
-            &[&credentials.username],
-        )
-        .await?;
+    let row = state.store.login(&credentials.username).await?;
     let phc = row
         .as_ref()
-        .map_or_else(|| no_user().to_string(), |r| r.get(1));
+        .map_or_else(|| no_user().to_string(), |r| r.password_hash.clone());
     let ok = verify_blocking(credentials.password.clone(), phc).await?;
     let Some(row) = row.filter(|_| ok) else {
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     let user = UserView {
-        id: row.get::<_, i64>(0) as u64,
+        id: row.id,
         username: credentials.username,
-        role: Role::parse(row.get(2)),
+        role: row.role,
     };
-    let family = random_hex(16);
-    let refresh_token = new_refresh(&state, &client, user.id, &family).await?;
-    tracing::info!(user = user.id, "logged in");
-    tokens(&state, user, refresh_token).map(Json)
-}
-
-/// Stores a new refresh token of `family` and returns it.
-async fn new_refresh(
-    state: &UserState,
-    client: &impl GenericClient,
-    user: u64,
-    family: &str,
-) -> Result<String, ApiError> {
-    let token = random_hex(32);
-    client
-        .execute(
-            &client
-                .prepare_cached(
-                    "INSERT INTO refresh_tokens (token_sha256, user_id, family, expires_at)
-             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
-                )
-                .await?,
-            &[
-                &secret_hash(&token).as_slice(),
-                &(user as i64),
-                &family,
-                &(state.refresh_ttl.as_secs_f64()),
-            ],
+    let refresh_token = random_hex(32);
+    state
+        .store
+        .add_refresh(
+            secret_hash(&refresh_token),
+            user.id,
+            &random_hex(16),
+            state.refresh_ttl,
         )
         .await?;
-    Ok(token)
+    tracing::info!(user = user.id, "logged in");
+    tokens(&state, user, refresh_token).map(Json)
 }
 
 fn tokens(state: &UserState, user: UserView, refresh_token: String) -> Result<Tokens, ApiError> {
@@ -268,52 +225,40 @@ pub async fn refresh(
     State(state): State<UserState>,
     Json(body): Json<Refresh>,
 ) -> Result<Json<Tokens>, ApiError> {
-    let mut client = state.pool.get().await?;
-    let tx = client.transaction().await?;
-    let hash = secret_hash(&body.refresh_token);
-    let row = tx
-        .query_opt(
-            "SELECT t.user_id, t.family, t.used_at IS NOT NULL, t.revoked_at IS NOT NULL,
-                    t.expires_at < now(), u.username, u.role
-             FROM refresh_tokens t JOIN accounts u ON u.id = t.user_id
-             WHERE t.token_sha256 = $1 FOR UPDATE OF t",
-            &[&hash.as_slice()],
-        )
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown refresh token"))?;
-    let family: String = row.get(1);
-    let (used, revoked, expired): (bool, bool, bool) = (row.get(2), row.get(3), row.get(4));
-    if used && !revoked {
-        // Presented twice: it was copied. End every session of this login.
-        tx.execute(
-            "UPDATE refresh_tokens SET revoked_at = now() WHERE family = $1 AND revoked_at IS NULL",
-            &[&family],
+    let next = random_hex(32);
+    let outcome = state
+        .store
+        .rotate_refresh(
+            secret_hash(&body.refresh_token),
+            secret_hash(&next),
+            state.refresh_ttl,
         )
         .await?;
-        tx.commit().await?;
-        tracing::warn!(family, "refresh token reused: login revoked");
-        return Err(ApiError::unauthorized(
-            "refresh token already used: this login was revoked, log in again",
-        ));
-    }
-    if revoked || expired {
-        return Err(ApiError::unauthorized(
+    match outcome {
+        Refreshed::Rotated {
+            user,
+            username,
+            role,
+        } => {
+            let user = UserView {
+                id: user,
+                username,
+                role,
+            };
+            tokens(&state, user, next).map(Json)
+        }
+        Refreshed::Reused => {
+            // Presented twice: it was copied. Every session of this login ended.
+            tracing::warn!("refresh token reused: login revoked");
+            Err(ApiError::unauthorized(
+                "refresh token already used: this login was revoked, log in again",
+            ))
+        }
+        Refreshed::Dead => Err(ApiError::unauthorized(
             "refresh token expired or revoked: log in again",
-        ));
+        )),
+        Refreshed::Unknown => Err(ApiError::unauthorized("unknown refresh token")),
     }
-    tx.execute(
-        "UPDATE refresh_tokens SET used_at = now() WHERE token_sha256 = $1",
-        &[&hash.as_slice()],
-    )
-    .await?;
-    let user = UserView {
-        id: row.get::<_, i64>(0) as u64,
-        username: row.get(5),
-        role: Role::parse(row.get(6)),
-    };
-    let token = new_refresh(&state, &tx, user.id, &family).await?;
-    tx.commit().await?;
-    tokens(&state, user, token).map(Json)
 }
 
 /// `POST /v1/auth/logout`: revokes every refresh token of the login.
@@ -322,20 +267,11 @@ pub async fn logout(
     State(state): State<UserState>,
     Json(body): Json<Refresh>,
 ) -> Result<StatusCode, ApiError> {
-    let client = state.pool.get().await?;
-    let n = client
-        .execute(
-            &client
-                .prepare_cached(
-                    "UPDATE refresh_tokens SET revoked_at = now()
-             WHERE family = (SELECT family FROM refresh_tokens WHERE token_sha256 = $1)
-               AND revoked_at IS NULL",
-                )
-                .await?,
-            &[&secret_hash(&body.refresh_token).as_slice()],
-        )
-        .await?;
-    if n == 0 {
+    if !state
+        .store
+        .revoke_login(secret_hash(&body.refresh_token))
+        .await?
+    {
         return Err(ApiError::unauthorized(
             "unknown or already revoked refresh token",
         ));

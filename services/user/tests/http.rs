@@ -1,7 +1,8 @@
-//! The user service over real HTTP on 127.0.0.1, against real PostgreSQL (a schema of
-//! its own per test): every endpoint's success and error paths, token rotation and
-//! reuse detection, API keys as Alpaca headers, isolation between users, rate limits,
-//! health, readiness and metrics.
+//! The user service over real HTTP on 127.0.0.1: every endpoint's success and error
+//! paths, token rotation and reuse detection, API keys as Alpaca headers, isolation
+//! between users, rate limits, health, readiness and metrics. Every test runs on both
+//! stores: real PostgreSQL (a schema of its own per test) and the embedded SQLite file
+//! (a fresh one per test) — the store's contract, seen from the API.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -11,40 +12,69 @@ use axum::http::StatusCode;
 use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
 use bourse_shell::client::{Client, Reply};
-use bourse_user::keys::PgKeys;
+use bourse_user::keys::Keys;
 use bourse_user::session::Credentials;
-use bourse_user::{UserState, app, prepare};
+use bourse_user::store::UserStore;
+use bourse_user::store::lite::LiteUserStore;
+use bourse_user::store::pg::PgUserStore;
+use bourse_user::{UserState, app};
 use serde_json::{Value, json};
 
 const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
 
+/// Where a test's service keeps its data.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// What a test's store leaves behind: a schema to drop, or a directory.
+enum Place {
+    Schema(deadpool_postgres::Pool, String),
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+}
+
 struct Service {
     base: String,
-    schema: String,
-    pool: deadpool_postgres::Pool,
+    store: Arc<dyn UserStore>,
+    place: Place,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Service {
-    /// Starts the service in a fresh schema; `burst` requests per principal before 429.
-    async fn start(burst: u32) -> Service {
-        Service::start_with(burst, None).await
+    /// Starts the service on a fresh store; `burst` requests per principal before 429.
+    async fn start(backend: Backend, burst: u32) -> Service {
+        Service::start_with(backend, burst, None).await
     }
 
     /// As `start`, with the engine behind a gateway.
-    async fn start_with(burst: u32, engine: Option<GatewayClient>) -> Service {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!("users_{}_{}", std::process::id(), nanos % 1_000_000_000_000);
-        let pool = bourse_shell::db::pool(PG, Some(&schema), 4).await.unwrap();
-        prepare(&pool).await.expect("PostgreSQL on 127.0.0.1:5432");
+    async fn start_with(backend: Backend, burst: u32, engine: Option<GatewayClient>) -> Service {
+        let (store, place): (Arc<dyn UserStore>, Place) = match backend {
+            Backend::Postgres => {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos();
+                let schema = format!("users_{}_{}", std::process::id(), nanos % 1_000_000_000_000);
+                let pool = bourse_shell::db::pool(PG, Some(&schema), 4).await.unwrap();
+                (
+                    Arc::new(PgUserStore::new(pool.clone())),
+                    Place::Schema(pool, schema),
+                )
+            }
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let lite = bourse_shell::lite::Lite::open(dir.path().join("bourse.db")).unwrap();
+                (Arc::new(LiteUserStore::new(lite)), Place::Dir(dir))
+            }
+        };
+        store.prepare().await.expect("the store is ready");
         let state = UserState {
-            pool: pool.clone(),
+            store: store.clone(),
             auth: Arc::new(Auth {
                 tokens: TokenKeys::new(b"test secret", Duration::from_secs(900)),
-                keys: Arc::new(PgKeys::new(pool.clone())),
+                keys: Arc::new(Keys::new(store.clone())),
                 limit: RateLimit::new(
                     NonZeroU32::new(burst).unwrap(),
                     NonZeroU32::new(burst).unwrap(),
@@ -71,8 +101,8 @@ impl Service {
         }));
         Service {
             base: format!("http://{addr}"),
-            schema,
-            pool,
+            store,
+            place,
             stop: Some(tx),
         }
     }
@@ -85,10 +115,12 @@ impl Service {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
-        let c = self.pool.get().await.unwrap();
-        c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
-            .await
-            .unwrap();
+        if let Place::Schema(pool, schema) = &self.place {
+            let c = pool.get().await.unwrap();
+            c.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .await
+                .unwrap();
+        }
     }
 }
 
@@ -124,9 +156,8 @@ async fn register_and_login(c: &Client, name: &str) -> (u64, String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn register_login_refresh_and_logout() {
-    let s = Service::start(1_000).await;
+async fn register_login_refresh_and_logout(backend: Backend) {
+    let s = Service::start(backend, 1_000).await;
     let c = s.client();
 
     // Registration: validation, then a user, then the name is taken.
@@ -253,9 +284,8 @@ async fn register_login_refresh_and_logout() {
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn api_keys_work_as_alpaca_headers_and_stay_their_owners() {
-    let s = Service::start(1_000).await;
+async fn api_keys_work_as_alpaca_headers_and_stay_their_owners(backend: Backend) {
+    let s = Service::start(backend, 1_000).await;
     let c = s.client();
     let (alice, alice_token, _) = register_and_login(&c, "alice").await;
     let (_, bob_token, _) = register_and_login(&c, "bob").await;
@@ -324,21 +354,20 @@ async fn api_keys_work_as_alpaca_headers_and_stay_their_owners() {
     let r = alice_c.delete(&format!("/v1/keys/{key_id}")).await.unwrap();
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     // Revoked: refused once the verifier's cache has expired.
-    tokio::time::sleep(PgKeys::TTL + Duration::from_millis(100)).await;
+    tokio::time::sleep(Keys::TTL + Duration::from_millis(100)).await;
     assert_error(
         &keyed.get("/v1/users/me").await.unwrap(),
         StatusCode::UNAUTHORIZED,
     );
-    let live = bourse_user::keys::live_keys(&s.pool).await.unwrap();
+    let live = s.store.live_keys().await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].0, second);
     assert_eq!(live[0].1, alice);
     s.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limits_health_readiness_metrics_and_unknown_routes() {
-    let s = Service::start(5).await;
+async fn rate_limits_health_readiness_metrics_and_unknown_routes(backend: Backend) {
+    let s = Service::start(backend, 5).await;
     let c = s.client();
     let (_, token, _) = register_and_login(&c, "carol").await;
     let authed = c.clone().with_token(&token);
@@ -424,11 +453,10 @@ fn gateway(dir: &std::path::Path) -> (GatewayClient, bourse_gateway::server::Run
     (client, running)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registering_opens_the_engine_account_and_admins_fund_it() {
+async fn registering_opens_the_engine_account_and_admins_fund_it(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (engine, gateway) = gateway(dir.path());
-    let s = Service::start_with(1_000, Some(engine)).await;
+    let s = Service::start_with(backend, 1_000, Some(engine)).await;
     let c = s.client();
     let (alice, alice_token, _) = register_and_login(&c, "alice").await;
     let r = c
@@ -510,22 +538,12 @@ async fn registering_opens_the_engine_account_and_admins_fund_it() {
     drop(gateway);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_gateway_funding_is_unavailable_not_an_error_of_ours() {
-    let s = Service::start(1_000).await;
+async fn without_a_gateway_funding_is_unavailable_not_an_error_of_ours(backend: Backend) {
+    let s = Service::start(backend, 1_000).await;
     let c = s.client();
     register_and_login(&c, "dave").await;
     // Make dave an admin directly in the database.
-    s.pool
-        .get()
-        .await
-        .unwrap()
-        .execute(
-            "UPDATE accounts SET role = 'admin' WHERE username = 'dave'",
-            &[],
-        )
-        .await
-        .unwrap();
+    s.store.make_admin("dave").await.unwrap();
     let r = c
         .post(
             "/v1/auth/login",
@@ -546,3 +564,27 @@ async fn without_a_gateway_funding_is_unavailable_not_an_error_of_ours() {
     assert_error(&r, StatusCode::SERVICE_UNAVAILABLE);
     s.stop().await;
 }
+
+/// Each test, once on each store.
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$test(super::Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$test(super::Backend::Sqlite).await
+            }
+        }
+    )*};
+}
+
+on_both_stores!(
+    register_login_refresh_and_logout,
+    api_keys_work_as_alpaca_headers_and_stay_their_owners,
+    rate_limits_health_readiness_metrics_and_unknown_routes,
+    registering_opens_the_engine_account_and_admins_fund_it,
+    without_a_gateway_funding_is_unavailable_not_an_error_of_ours,
+);
