@@ -48,7 +48,7 @@ pub(crate) fn run_order(args: Args) -> anyhow::Result<()> {
         };
         let mut last_report = std::time::Instant::now();
         run(
-            pool,
+            std::sync::Arc::new(bourse_order::store::pg::PgSettlement::new(pool)),
             ServiceConfig::default(),
             consumer,
             publisher,

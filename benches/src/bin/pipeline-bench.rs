@@ -292,9 +292,10 @@ fn main() -> anyhow::Result<()> {
         let raw_a = raw_insert(&mut client, &trades, "raw_trades_a").await?;
         let start = Instant::now();
         let mut settled = 0;
-        let mut settler = bourse_order::settle::Settler::load(&client).await?;
+        let store = bourse_order::store::pg::PgSettlement::new(pool.clone());
+        let mut settler = bourse_order::settle::Settler::load(&store).await?;
         for batch in settlement.chunks(2_000) {
-            settled += settler.settle(&mut client, batch).await?.trades;
+            settled += settler.settle(&store, batch).await?.trades;
         }
         let ours = start.elapsed();
         anyhow::ensure!(
@@ -317,7 +318,7 @@ fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let mut heavy_settled = 0;
         for batch in heavy.chunks(2_000) {
-            heavy_settled += settler.settle(&mut client, batch).await?.trades;
+            heavy_settled += settler.settle(&store, batch).await?.trades;
         }
         let heavy_time = start.elapsed();
         anyhow::ensure!(heavy_settled == heavy_fills.len());

@@ -12,7 +12,8 @@
 //!
 //! Map: [`migrate`] (schema migrations from `migrations/`), [`event`] (the messages),
 //! [`holdings`] (a user's cash and holdings with cost basis, for the services that read them),
-//! [`settle`] (a batch in one transaction), [`service`] (the loop), [`db`] (the pool).
+//! [`settle`] (a batch in one transaction), [`store`] (where it is written: PostgreSQL
+//! or the embedded SQLite file), [`service`] (the loop), [`db`] (the pool).
 
 pub mod db;
 pub mod event;
@@ -20,6 +21,7 @@ pub mod holdings;
 pub mod migrate;
 pub mod service;
 pub mod settle;
+pub mod store;
 
 /// Errors of the order service.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +32,9 @@ pub enum OrderError {
     /// No connection could be had from the pool.
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// The embedded store failed.
+    #[error(transparent)]
+    Lite(#[from] bourse_shell::lite::LiteError),
     /// The bus failed.
     #[error(transparent)]
     Bus(#[from] bourse_bus::BusError),
@@ -40,6 +45,7 @@ impl From<OrderError> for bourse_shell::ApiError {
         match e {
             OrderError::Postgres(e) => e.into(),
             OrderError::Pool(e) => e.into(),
+            OrderError::Lite(e) => e.into(),
             OrderError::Bus(e) => bourse_shell::ApiError::unavailable("broker", e),
         }
     }

@@ -11,9 +11,10 @@ use std::time::Duration;
 use bourse_bus::{BusError, Consumer, Message, Publisher};
 use deadpool_postgres::Pool;
 
+use crate::OrderError;
 use crate::event::EngineEvent;
 use crate::settle::{Incoming, Settler};
-use crate::{OrderError, migrate};
+use crate::store::SettlementStore;
 
 /// Deliveries a settlement consumer should let the broker have in flight: room for a
 /// full batch and a full [`ServiceConfig::hold_limit`] of held deliveries.
@@ -64,9 +65,9 @@ pub struct Progress {
 /// Applies the migrations with a connection from `pool` (retrying until the database
 /// answers).
 pub async fn prepare(pool: &Pool) -> Result<(), OrderError> {
-    let mut client = pool.get().await?;
-    migrate::migrate(&mut client).await?;
-    Ok(())
+    crate::store::pg::PgSettlement::new(pool.clone())
+        .prepare()
+        .await
 }
 
 async fn backoff(delay: &mut Duration) {
@@ -77,7 +78,7 @@ async fn backoff(delay: &mut Duration) {
 /// Runs until `shutdown` is set. `consumer` and `publisher` connect to the bus (again
 /// after any failure).
 pub async fn run<C, P, CF, PF, CFut, PFut>(
-    pool: Pool,
+    store: Arc<dyn SettlementStore>,
     config: ServiceConfig,
     mut consumer: CF,
     mut publisher: PF,
@@ -176,24 +177,19 @@ where
             if shutdown.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let result = match pool.get().await {
-                Ok(mut client) => {
-                    let loaded = match settler.take() {
-                        Some(s) => Ok(s),
-                        None => Settler::load(&client).await,
-                    };
-                    match loaded {
-                        Ok(mut s) => {
-                            let r = s.settle(&mut client, &events).await;
-                            if r.is_ok() {
-                                settler = Some(s);
-                            }
-                            r
-                        }
-                        Err(e) => Err(e),
+            let loaded = match settler.take() {
+                Some(s) => Ok(s),
+                None => Settler::load(&*store).await,
+            };
+            let result = match loaded {
+                Ok(mut s) => {
+                    let r = s.settle(&*store, &events).await;
+                    if r.is_ok() {
+                        settler = Some(s);
                     }
+                    r
                 }
-                Err(e) => Err(e.into()),
+                Err(e) => Err(e),
             };
             match result {
                 Ok(o) => break o,

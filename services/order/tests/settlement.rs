@@ -177,7 +177,7 @@ impl Pipeline {
                 async move { RabbitPublisher::connect(&rabbit).await }
             };
             run_service(
-                pool,
+                std::sync::Arc::new(bourse_order::store::pg::PgSettlement::new(pool)),
                 ServiceConfig::default(),
                 consumer,
                 publisher,
@@ -468,19 +468,19 @@ async fn settling_a_batch_again_or_overlapping_changes_nothing() {
             prev_seq: m.prev_seq,
         })
         .collect();
-    let mut client = pool.get().await.unwrap();
+    let client = bourse_order::store::pg::PgSettlement::new(pool.clone());
     let mut settler = bourse_order::settle::Settler::load(&client).await.unwrap();
     let half = events.len() / 2;
-    let first = settler.settle(&mut client, &events[..half]).await.unwrap();
+    let first = settler.settle(&client, &events[..half]).await.unwrap();
     assert_eq!(first.applied, half);
     // The same batch again, as after a lost acknowledgement: nothing.
-    let again = settler.settle(&mut client, &events[..half]).await.unwrap();
+    let again = settler.settle(&client, &events[..half]).await.unwrap();
     assert_eq!(again.applied, 0);
     // Events that overtook their predecessors (a dead bridge's late tail, or a dead
     // consumer's requeued deliveries): not applied, since that would skip what comes
     // before them; the caller holds them.
     let tail = settler
-        .settle(&mut client, &events[half + 50..half + 150])
+        .settle(&client, &events[half + 50..half + 150])
         .await
         .unwrap();
     assert_eq!(tail.applied, 0);
@@ -492,13 +492,13 @@ async fn settling_a_batch_again_or_overlapping_changes_nothing() {
         .chain(&events[half..half + 50])
         .cloned()
         .collect();
-    let joined = settler.settle(&mut client, &held_then_late).await.unwrap();
+    let joined = settler.settle(&client, &held_then_late).await.unwrap();
     assert_eq!((joined.applied, joined.early.len()), (150, 0));
     // A fresh settler (a restarted service) with an overlapping batch: only the new part.
     let mut restarted = bourse_order::settle::Settler::load(&client).await.unwrap();
     assert_eq!(restarted.position(), settler.position());
     let rest = restarted
-        .settle(&mut client, &events[half / 2..])
+        .settle(&client, &events[half / 2..])
         .await
         .unwrap();
     assert_eq!(rest.applied, events.len() - half - 150);

@@ -163,7 +163,7 @@ impl Platform {
                 async move { Ok(bus.publisher()) }
             };
             bourse_order::service::run(
-                settle_pool,
+                Arc::new(bourse_order::store::pg::PgSettlement::new(settle_pool)),
                 bourse_order::service::ServiceConfig::default(),
                 consumers,
                 publishers,

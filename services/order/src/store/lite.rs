@@ -1,0 +1,197 @@
+//! [`SettlementStore`] on the embedded SQLite store (`migrations/lite/`): one
+//! transaction per batch with prepared statements (SQLite has no `COPY`; a prepared
+//! insert in a transaction costs a few microseconds a row).
+
+use bourse_shell::lite::rusqlite::{OptionalExtension, params};
+use bourse_shell::lite::{Lite, LiteMigrations, now_micros};
+
+use super::{Loaded, SettlementStore};
+use crate::OrderError;
+use crate::settle::{OrderRow, Plan};
+
+/// Settlement's SQLite migrations.
+pub const MIGRATIONS: LiteMigrations = LiteMigrations {
+    table: "schema_migrations",
+    steps: &[(1, include_str!("../../migrations/lite/0001_settlement.sql"))],
+};
+
+/// Settlement's tables in the embedded store.
+#[derive(Clone, Debug)]
+pub struct LiteSettlement {
+    lite: Lite,
+}
+
+impl LiteSettlement {
+    /// The store over `lite`.
+    pub fn new(lite: Lite) -> Self {
+        LiteSettlement { lite }
+    }
+}
+
+/// The rows of a plan, owned, for the blocking writer.
+struct Rows {
+    users: Vec<(i64, i64)>,
+    new: Vec<OrderRow>,
+    changed: Vec<OrderRow>,
+    history: Vec<(i64, i64, String, i64, Option<String>)>,
+    trades: Vec<crate::settle::TradeRow>,
+    ledger: Vec<crate::settle::Leg>,
+    balances: Vec<((i64, String), i64)>,
+}
+
+#[async_trait::async_trait]
+impl SettlementStore for LiteSettlement {
+    async fn prepare(&self) -> Result<(), OrderError> {
+        self.lite.migrate(MIGRATIONS).await?;
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<Loaded, OrderError> {
+        Ok(self
+            .lite
+            .read(|c| {
+                let (seq, events): (i64, i64) = c
+                    .query_row(
+                        "SELECT seq, events FROM settlement_position WHERE id = 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?
+                    .unwrap_or((0, 0));
+                let mut stmt = c.prepare(
+                    "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled,
+                            updated_seq
+                     FROM orders WHERE status = 'open'",
+                )?;
+                let open = stmt
+                    .query_map([], |r| {
+                        Ok(OrderRow {
+                            order_seq: r.get(0)?,
+                            user_id: r.get(1)?,
+                            client_id: r.get(2)?,
+                            symbol: r.get(3)?,
+                            side: r.get(4)?,
+                            price: r.get(5)?,
+                            qty: r.get(6)?,
+                            filled: r.get(7)?,
+                            status: "open".into(),
+                            reason: None,
+                            updated_seq: r.get(8)?,
+                        })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Loaded {
+                    seq: seq as u64,
+                    events: events as u64,
+                    open,
+                })
+            })
+            .await?)
+    }
+
+    async fn commit(&self, plan: &Plan, seq: u64, events: u64) -> Result<(), OrderError> {
+        let rows = Rows {
+            users: plan.users.clone(),
+            new: plan.new_orders().cloned().collect(),
+            changed: plan.changed_orders().cloned().collect(),
+            history: plan.history.clone(),
+            trades: plan.trades.clone(),
+            ledger: plan.ledger.clone(),
+            balances: plan.balances.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+        };
+        self.lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                {
+                    let mut users = tx.prepare_cached(
+                        "INSERT INTO users (user_id, created_seq) VALUES (?1, ?2)
+                         ON CONFLICT DO NOTHING",
+                    )?;
+                    for (u, s) in &rows.users {
+                        users.execute(params![u, s])?;
+                    }
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price,
+                             qty, filled, status, reason, updated_seq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    )?;
+                    for o in &rows.new {
+                        insert.execute(params![
+                            o.order_seq,
+                            o.user_id,
+                            o.client_id,
+                            o.symbol,
+                            o.side,
+                            o.price,
+                            o.qty,
+                            o.filled,
+                            o.status,
+                            o.reason,
+                            o.updated_seq
+                        ])?;
+                    }
+                    let mut update = tx.prepare_cached(
+                        "UPDATE orders SET filled = ?2, status = ?3, reason = ?4, updated_seq = ?5
+                         WHERE order_seq = ?1",
+                    )?;
+                    for o in &rows.changed {
+                        update.execute(params![
+                            o.order_seq,
+                            o.filled,
+                            o.status,
+                            o.reason,
+                            o.updated_seq
+                        ])?;
+                    }
+                    let mut history = tx.prepare_cached(
+                        "INSERT INTO order_history (seq, order_seq, status, filled, reason)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?;
+                    for h in &rows.history {
+                        history.execute(params![h.0, h.1, h.2, h.3, h.4])?;
+                    }
+                    let mut trades = tx.prepare_cached(
+                        "INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller,
+                             buy_order_seq, sell_order_seq, taker_side)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    )?;
+                    for t in &rows.trades {
+                        trades.execute(params![
+                            t.seq,
+                            t.cmd_seq,
+                            t.symbol,
+                            t.price,
+                            t.qty,
+                            t.buyer,
+                            t.seller,
+                            t.buy_order_seq,
+                            t.sell_order_seq,
+                            t.taker_side
+                        ])?;
+                    }
+                    let mut ledger = tx.prepare_cached(
+                        "INSERT INTO ledger (seq, leg, user_id, asset, amount, kind)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?;
+                    for l in &rows.ledger {
+                        ledger.execute(params![l.seq, l.leg, l.user_id, l.asset, l.amount, l.kind])?;
+                    }
+                    let mut balances = tx.prepare_cached(
+                        "INSERT INTO balances (user_id, asset, amount) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (user_id, asset) DO UPDATE SET amount = amount + excluded.amount",
+                    )?;
+                    for ((user, asset), amount) in &rows.balances {
+                        balances.execute(params![user, asset, amount])?;
+                    }
+                    tx.execute(
+                        "UPDATE settlement_position SET seq = ?1, events = ?2, updated_at = ?3
+                         WHERE id = 1",
+                        params![seq as i64, events as i64, now_micros()],
+                    )?;
+                }
+                tx.commit()
+            })
+            .await?;
+        Ok(())
+    }
+}

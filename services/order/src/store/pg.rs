@@ -1,0 +1,197 @@
+//! [`SettlementStore`] on PostgreSQL (`migrations/`): new rows by binary `COPY`,
+//! changed orders and balances by one multi-row statement each.
+
+use deadpool_postgres::Pool;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+
+use super::{Loaded, SettlementStore};
+use crate::OrderError;
+use crate::settle::{OrderRow, Plan};
+
+/// Settlement's tables in a PostgreSQL database.
+#[derive(Clone, Debug)]
+pub struct PgSettlement {
+    pool: Pool,
+}
+
+impl PgSettlement {
+    /// The store over `pool`.
+    pub fn new(pool: Pool) -> Self {
+        PgSettlement { pool }
+    }
+}
+
+#[async_trait::async_trait]
+impl SettlementStore for PgSettlement {
+    async fn prepare(&self) -> Result<(), OrderError> {
+        let mut client = self.pool.get().await?;
+        crate::migrate::migrate(&mut client).await?;
+        Ok(())
+    }
+
+    async fn load(&self) -> Result<Loaded, OrderError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT seq, events FROM settlement_position WHERE id = 1",
+                &[],
+            )
+            .await?;
+        let open = client
+            .query(
+                "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, updated_seq
+                 FROM orders WHERE status = 'open'",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| OrderRow {
+                order_seq: r.get(0),
+                user_id: r.get(1),
+                client_id: r.get(2),
+                symbol: r.get(3),
+                side: r.get(4),
+                price: r.get(5),
+                qty: r.get(6),
+                filled: r.get(7),
+                status: "open".into(),
+                reason: None,
+                updated_seq: r.get(8),
+            })
+            .collect();
+        Ok(Loaded {
+            seq: row.get::<_, i64>(0) as u64,
+            events: row.get::<_, i64>(1) as u64,
+            open,
+        })
+    }
+
+    async fn commit(&self, plan: &Plan, seq: u64, events: u64) -> Result<(), OrderError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        write(&tx, plan).await?;
+        tx.execute(
+            "UPDATE settlement_position SET seq = $1, events = $2, updated_at = now() WHERE id = 1",
+            &[&(seq as i64), &(events as i64)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Streams rows into `table` with binary `COPY`.
+async fn copy_in<const N: usize>(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    columns: &str,
+    types: [Type; N],
+    rows: impl Iterator<Item = [&(dyn ToSql + Sync); N]>,
+) -> Result<(), OrderError> {
+    let sink = tx
+        .copy_in(&format!("COPY {table} ({columns}) FROM STDIN BINARY"))
+        .await?;
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    let mut writer = std::pin::pin!(writer);
+    for row in rows {
+        writer.as_mut().write(&row).await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), OrderError> {
+    use Type as T;
+    if !plan.users.is_empty() {
+        let (u, s): (Vec<i64>, Vec<i64>) = plan.users.iter().copied().unzip();
+        tx.execute(
+            "INSERT INTO users (user_id, created_seq) SELECT * FROM unnest($1::bigint[], $2::bigint[])
+             ON CONFLICT DO NOTHING",
+            &[&u, &s],
+        )
+        .await?;
+    }
+    // Orders opened in this batch: inserted (in their final state).
+    let new: Vec<&OrderRow> = plan.new_orders().collect();
+    copy_in(
+        tx,
+        "orders",
+        "order_seq, user_id, client_id, symbol, side, price, qty, filled, status, reason, updated_seq",
+        [T::INT8, T::INT8, T::TEXT, T::TEXT, T::TEXT, T::INT8, T::INT8, T::INT8, T::TEXT, T::TEXT, T::INT8],
+        new.iter().map(|o| -> [&(dyn ToSql + Sync); 11] {
+            [
+                &o.order_seq, &o.user_id, &o.client_id, &o.symbol, &o.side, &o.price, &o.qty,
+                &o.filled, &o.status, &o.reason, &o.updated_seq,
+            ]
+        }),
+    )
+    .await?;
+    // Orders that were open before: updated.
+    let changed: Vec<&OrderRow> = plan.changed_orders().collect();
+    if !changed.is_empty() {
+        tx.execute(
+            "UPDATE orders o SET filled = c.filled, status = c.status, reason = c.reason,
+                 updated_seq = c.updated_seq
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
+                 AS c(order_seq, filled, status, reason, updated_seq)
+             WHERE o.order_seq = c.order_seq",
+            &[
+                &changed.iter().map(|o| o.order_seq).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.filled).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.status.clone()).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.reason.clone()).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.updated_seq).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    copy_in(
+        tx,
+        "order_history",
+        "seq, order_seq, status, filled, reason",
+        [T::INT8, T::INT8, T::TEXT, T::INT8, T::TEXT],
+        plan.history
+            .iter()
+            .map(|h| -> [&(dyn ToSql + Sync); 5] { [&h.0, &h.1, &h.2, &h.3, &h.4] }),
+    )
+    .await?;
+    copy_in(
+        tx,
+        "trades",
+        "seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq, sell_order_seq, taker_side",
+        [T::INT8, T::INT8, T::TEXT, T::INT8, T::INT8, T::INT8, T::INT8, T::INT8, T::INT8, T::TEXT],
+        plan.trades.iter().map(|t| -> [&(dyn ToSql + Sync); 10] {
+            [
+                &t.seq, &t.cmd_seq, &t.symbol, &t.price, &t.qty, &t.buyer, &t.seller,
+                &t.buy_order_seq, &t.sell_order_seq, &t.taker_side,
+            ]
+        }),
+    )
+    .await?;
+    copy_in(
+        tx,
+        "ledger",
+        "seq, leg, user_id, asset, amount, kind",
+        [T::INT8, T::INT2, T::INT8, T::TEXT, T::INT8, T::TEXT],
+        plan.ledger.iter().map(|l| -> [&(dyn ToSql + Sync); 6] {
+            [&l.seq, &l.leg, &l.user_id, &l.asset, &l.amount, &l.kind]
+        }),
+    )
+    .await?;
+    if !plan.balances.is_empty() {
+        let b = &plan.balances;
+        tx.execute(
+            "INSERT INTO balances (user_id, asset, amount)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])
+             ON CONFLICT (user_id, asset) DO UPDATE SET amount = balances.amount + EXCLUDED.amount",
+            &[
+                &b.keys().map(|k| k.0).collect::<Vec<_>>(),
+                &b.keys().map(|k| k.1.clone()).collect::<Vec<_>>(),
+                &b.values().copied().collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! Settlement on both stores: one workload's events (the engine's, as the bridge
+//! publishes them) settled into PostgreSQL and into the embedded SQLite file, in the
+//! same uneven batches with a redelivered batch and a restart in the middle, leave the
+//! same rows in every table. PostgreSQL's rows are checked against the engine's state
+//! in `tests/settlement.rs`; this holds the SQLite store to the same.
+
+use bourse_bus::rabbit::QueueSpec;
+use bourse_bus::topic;
+use bourse_core::Engine;
+use bourse_order::settle::{Incoming, Settler};
+use bourse_order::store::SettlementStore;
+use bourse_order::store::lite::LiteSettlement;
+use bourse_order::store::pg::PgSettlement;
+use bourse_shell::lite::Lite;
+use bourse_workload::{WorkloadConfig, generate};
+
+const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
+
+/// The settlement queue's share of the engine's events for a workload.
+fn events(commands: usize) -> Vec<Incoming> {
+    let w = generate(WorkloadConfig::single_symbol(commands));
+    let mut engine = Engine::new(w.config.engine_config());
+    let queue = QueueSpec::settlement("unused");
+    let (mut out, mut events, mut account_seq) = (Vec::new(), Vec::new(), Some(0));
+    for (i, cmd) in w.setup.iter().chain(&w.commands).enumerate() {
+        events.clear();
+        engine.execute(cmd, &mut events);
+        for e in &events {
+            let mut msgs = Vec::new();
+            let entry = bourse_journal::Entry {
+                seq: i as u64 + 1,
+                time_ns: 1_000 + i as u64,
+                cmd: *cmd,
+            };
+            bourse_bridge::messages::event_messages(
+                e,
+                &entry,
+                &engine,
+                &mut account_seq,
+                &mut msgs,
+            );
+            if let Some(m) = msgs.iter().find(|m| {
+                queue
+                    .patterns
+                    .iter()
+                    .any(|p| topic::matches(p, &m.routing_key))
+            }) {
+                out.push(Incoming {
+                    event: serde_json::from_slice(&m.body).unwrap(),
+                    prev_seq: m.prev_seq,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Settles `events` in batches of 1, 7, 50, 500, ..., once a batch twice and once
+/// after a restart (a fresh settler loaded from the store).
+async fn settle(store: &dyn SettlementStore, events: &[Incoming]) {
+    store.prepare().await.unwrap();
+    store.prepare().await.unwrap();
+    let mut settler = Settler::load(store).await.unwrap();
+    let sizes = [1, 7, 50, 500, 333, 2_000];
+    let (mut at, mut n) = (0, 0);
+    while at < events.len() {
+        let end = (at + sizes[n % sizes.len()]).min(events.len());
+        let batch = &events[at..end];
+        settler.settle(store, batch).await.unwrap();
+        if n == 3 {
+            assert_eq!(settler.settle(store, batch).await.unwrap().applied, 0);
+            settler = Settler::load(store).await.unwrap();
+        }
+        at = end;
+        n += 1;
+    }
+    assert_eq!(
+        settler.position(),
+        events.last().unwrap().event.seq(),
+        "all settled"
+    );
+}
+
+/// Every row of settlement's tables, as text, in key order.
+const TABLES: [(&str, &str); 7] = [
+    ("settlement_position", "SELECT seq, events FROM settlement_position"),
+    ("users", "SELECT user_id, created_seq FROM users ORDER BY user_id"),
+    (
+        "orders",
+        "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, status, reason, updated_seq
+         FROM orders ORDER BY order_seq",
+    ),
+    (
+        "order_history",
+        "SELECT seq, order_seq, status, filled, reason FROM order_history ORDER BY seq, order_seq",
+    ),
+    (
+        "trades",
+        "SELECT seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq, sell_order_seq, taker_side
+         FROM trades ORDER BY seq",
+    ),
+    (
+        "ledger",
+        "SELECT seq, leg, user_id, asset, amount, kind FROM ledger ORDER BY seq, leg",
+    ),
+    (
+        "balances",
+        "SELECT user_id, asset, amount FROM balances ORDER BY user_id, asset",
+    ),
+];
+
+async fn pg_rows(pool: &deadpool_postgres::Pool, sql: &str) -> Vec<String> {
+    let c = pool.get().await.unwrap();
+    let text = format!(
+        "SELECT (SELECT string_agg(coalesce(v, 'NULL'), '|' ORDER BY n)
+                 FROM json_each_text(row_to_json(x)) WITH ORDINALITY AS j(k, v, n))
+         FROM ({sql}) x"
+    );
+    c.query(&text, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+        .collect()
+}
+
+async fn lite_rows(lite: &Lite, sql: &str) -> Vec<String> {
+    let sql = sql.to_string();
+    lite.read(move |c| {
+        let mut stmt = c.prepare(&sql)?;
+        let n = stmt.column_count();
+        let rows = stmt.query_map([], |r| {
+            let mut cols = Vec::with_capacity(n);
+            for i in 0..n {
+                use bourse_shell::lite::rusqlite::types::ValueRef;
+                match r.get_ref(i)? {
+                    ValueRef::Null => cols.push("NULL".to_string()),
+                    ValueRef::Integer(v) => cols.push(v.to_string()),
+                    ValueRef::Text(t) => cols.push(String::from_utf8_lossy(t).into_owned()),
+                    other => cols.push(format!("{other:?}")),
+                }
+            }
+            Ok(cols.join("|"))
+        })?;
+        rows.collect()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_settles_every_row_as_postgresql_does() {
+    let events = events(6_000);
+    assert!(events.len() > 5_000);
+
+    let schema = format!(
+        "settle_store_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let pool = bourse_order::db::pool(PG, Some(&schema), 2).await.unwrap();
+    settle(&PgSettlement::new(pool.clone()), &events).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let lite = Lite::open(dir.path().join("bourse.db")).unwrap();
+    settle(&LiteSettlement::new(lite.clone()), &events).await;
+
+    let mut trades = 0;
+    for (table, sql) in TABLES {
+        let (pg, sqlite) = (pg_rows(&pool, sql).await, lite_rows(&lite, sql).await);
+        assert!(!pg.is_empty(), "{table} has rows");
+        assert_eq!(pg.len(), sqlite.len(), "{table}: row count");
+        for (a, b) in pg.iter().zip(&sqlite) {
+            assert_eq!(a, b, "{table}");
+        }
+        if table == "trades" {
+            trades = pg.len();
+        }
+    }
+    assert!(trades > 100, "the workload traded: {trades}");
+    // Kept across a reopen of the file.
+    drop(lite);
+    let again = Lite::open(dir.path().join("bourse.db")).unwrap();
+    let loaded = LiteSettlement::new(again).load().await.unwrap();
+    assert_eq!(loaded.seq, events.last().unwrap().event.seq());
+
+    pool.get()
+        .await
+        .unwrap()
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await
+        .unwrap();
+}
