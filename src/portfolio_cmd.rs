@@ -71,8 +71,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 stop.clone(),
             )
             .with_context(|| format!("subscribing to the market data feed {}", args.feed))?;
+            let holdings: Arc<dyn bourse_order::holdings::HoldingsReader> =
+                Arc::new(bourse_order::store::pg::PgSettlement::new(pool.clone()));
             tokio::spawn(prices::catch_up(
-                pool.clone(),
+                holdings.clone(),
                 Arc::downgrade(&hub),
                 catch_ups,
                 Duration::from_millis(500),
@@ -81,7 +83,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             // One queue per instance: every instance needs every hint for its own sockets.
             let queue = QueueSpec::transient("bourse.portfolio", &[changes::PATTERN]);
             let consuming = Arc::new(AtomicBool::new(false));
-            let (hints_pool, hints_hub, up) = (pool.clone(), hub.clone(), consuming.clone());
+            let (hints_pool, hints_hub, up) = (holdings.clone(), hub.clone(), consuming.clone());
             tokio::spawn(async move {
                 let consumer = || {
                     let (rabbit, queue) = (rabbit.clone(), queue.clone());
@@ -96,7 +98,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             };
             Ok(app(
                 PortfolioState {
-                    pool,
+                    holdings,
                     auth,
                     hub,
                     stream,

@@ -1,6 +1,7 @@
 //! Reading a user's holdings from settlement's tables: cash, and each symbol held with
 //! its quantity, its cost basis and the last trade's price. The trader service's
-//! positions and the portfolio service's live valuation both read them from here.
+//! positions and the portfolio service's live valuation both read them from here,
+//! through [`HoldingsReader`] (on either store).
 //!
 //! The cost basis is the average cost of the user's own trades in the symbol, in
 //! sequence: a buy adds its price × quantity, a sell takes away its share of the cost.
@@ -50,7 +51,66 @@ pub fn average_cost(trades: &[(i64, i64, bool)]) -> (i64, i64) {
     (held, cost as i64)
 }
 
-/// `user`'s cash and holdings (only `symbol`'s, if given).
+/// Reads holdings from settlement's tables: [`crate::store::pg::PgSettlement`] and
+/// [`crate::store::lite::LiteSettlement`] both do.
+#[async_trait::async_trait]
+pub trait HoldingsReader: Send + Sync + std::fmt::Debug {
+    /// `user`'s cash and holdings (only `symbol`'s, if given).
+    async fn holdings(&self, user: u64, symbol: Option<&str>) -> Result<Holdings, OrderError>;
+    /// The last trade settled in `symbol`: its price in cents and its event sequence
+    /// number.
+    async fn last_trade(&self, symbol: &str) -> Result<Option<(i64, u64)>, OrderError>;
+    /// The readiness check of the store it reads.
+    fn check(&self) -> Box<dyn bourse_shell::health::Check>;
+}
+
+/// What a store reads for one symbol held: its balance, the user's own trades in it
+/// (price, qty, bought) in sequence, and the last trade's price (anyone's).
+#[derive(Debug, Default)]
+pub struct HeldRows {
+    /// Ticker.
+    pub symbol: String,
+    /// The balance.
+    pub qty: i64,
+    /// The user's trades in it.
+    pub trades: Vec<(i64, i64, bool)>,
+    /// The last trade's price.
+    pub last_price: Option<i64>,
+}
+
+/// A position from its rows: the cost basis of the trades, scaled down when more
+/// shares are held than trading explains (the rest were deposited, at no cost).
+pub fn held(rows: HeldRows) -> Held {
+    let (traded, cost) = average_cost(&rows.trades);
+    let cost = if traded > rows.qty && traded > 0 {
+        cost * rows.qty / traded
+    } else {
+        cost
+    };
+    Held {
+        symbol: rows.symbol,
+        qty: rows.qty,
+        cost,
+        last_price: rows.last_price,
+    }
+}
+
+/// The balances a holdings read looks at: cash (always) and every symbol held (only
+/// `symbol`, if given). PostgreSQL's form; the SQLite store's differs only in `?`.
+pub(crate) const BALANCES: &str = "SELECT asset, amount FROM balances
+     WHERE user_id = $1 AND (asset = $2 OR (amount > 0 AND ($3::TEXT IS NULL OR asset = $3)))
+     ORDER BY asset";
+
+/// The user's own trades in a symbol, in sequence.
+pub(crate) const OWN_TRADES: &str = "SELECT price, qty, buyer = $1 FROM trades
+     WHERE symbol = $2 AND (buyer = $1 OR seller = $1) ORDER BY seq";
+
+/// The last trade in a symbol.
+pub(crate) const LAST_TRADE: &str =
+    "SELECT price, seq FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1";
+
+/// Settlement's tables in PostgreSQL, read through `client` (a pooled connection or a
+/// transaction): [`HoldingsReader::holdings`] inside a caller's own transaction.
 pub async fn load(
     client: &impl GenericClient,
     user: u64,
@@ -59,13 +119,7 @@ pub async fn load(
     let user = user as i64;
     let rows = client
         .query(
-            &client
-                .prepare_cached(
-                    "SELECT asset, amount FROM balances
-                     WHERE user_id = $1 AND (asset = $2 OR (amount > 0 AND ($3::TEXT IS NULL OR asset = $3)))
-                     ORDER BY asset",
-                )
-                .await?,
+            &client.prepare_cached(BALANCES).await?,
             &[&user, &CASH, &symbol],
         )
         .await?;
@@ -77,59 +131,29 @@ pub async fn load(
             continue;
         }
         let trades: Vec<(i64, i64, bool)> = client
-            .query(
-                &client
-                    .prepare_cached(
-                        "SELECT price, qty, buyer = $1 FROM trades
-                         WHERE symbol = $2 AND (buyer = $1 OR seller = $1) ORDER BY seq",
-                    )
-                    .await?,
-                &[&user, &asset],
-            )
+            .query(&client.prepare_cached(OWN_TRADES).await?, &[&user, &asset])
             .await?
             .iter()
             .map(|t| (t.get(0), t.get(1), t.get(2)))
             .collect();
-        let (traded, cost) = average_cost(&trades);
-        // Shares beyond what trading explains were deposited: at no cost.
-        let cost = if traded > qty && traded > 0 {
-            cost * qty / traded
-        } else {
-            cost
-        };
-        let last_price = last_price(client, &asset).await?;
-        out.positions.push(Held {
+        let last_price = last_trade(client, &asset).await?.map(|(price, _)| price);
+        out.positions.push(held(HeldRows {
             symbol: asset,
             qty,
-            cost,
+            trades,
             last_price,
-        });
+        }));
     }
     Ok(out)
 }
 
-/// The last trade's price in `symbol`, in cents.
-pub async fn last_price(
-    client: &impl GenericClient,
-    symbol: &str,
-) -> Result<Option<i64>, OrderError> {
-    Ok(last_trade(client, symbol).await?.map(|(price, _)| price))
-}
-
-/// The last trade settled in `symbol`: its price in cents and its event sequence number.
+/// The last trade settled in `symbol`, read through `client`.
 pub async fn last_trade(
     client: &impl GenericClient,
     symbol: &str,
 ) -> Result<Option<(i64, u64)>, OrderError> {
     Ok(client
-        .query_opt(
-            &client
-                .prepare_cached(
-                    "SELECT price, seq FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1",
-                )
-                .await?,
-            &[&symbol],
-        )
+        .query_opt(&client.prepare_cached(LAST_TRADE).await?, &[&symbol])
         .await?
         .map(|r| (r.get(0), r.get::<_, i64>(1) as u64)))
 }

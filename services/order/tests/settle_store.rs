@@ -181,6 +181,39 @@ async fn sqlite_settles_every_row_as_postgresql_does() {
         }
     }
     assert!(trades > 100, "the workload traded: {trades}");
+    // Holdings read the same from both, for every user (cost basis included).
+    use bourse_order::holdings::HoldingsReader;
+    let (pg_read, lite_read) = (
+        PgSettlement::new(pool.clone()),
+        LiteSettlement::new(lite.clone()),
+    );
+    let users = pg_rows(
+        &pool,
+        "SELECT DISTINCT user_id FROM balances ORDER BY user_id",
+    )
+    .await;
+    let mut positions = 0;
+    for u in &users {
+        let user: u64 = u.parse().unwrap();
+        let (a, b) = (
+            pg_read.holdings(user, None).await.unwrap(),
+            lite_read.holdings(user, None).await.unwrap(),
+        );
+        assert_eq!(a, b, "user {user}");
+        positions += a.positions.len();
+        for h in &a.positions {
+            assert_eq!(
+                lite_read.holdings(user, Some(&h.symbol)).await.unwrap(),
+                pg_read.holdings(user, Some(&h.symbol)).await.unwrap()
+            );
+        }
+    }
+    assert!(positions > 0, "someone holds shares");
+    let symbol = &pg_rows(&pool, "SELECT symbol FROM trades LIMIT 1").await[0];
+    assert_eq!(
+        pg_read.last_trade(symbol).await.unwrap(),
+        lite_read.last_trade(symbol).await.unwrap()
+    );
     // Kept across a reopen of the file.
     drop(lite);
     let again = Lite::open(dir.path().join("bourse.db")).unwrap();

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bourse_bus::reconnect::Reconnecting;
 use bourse_bus::{BusError, Consumer};
-use deadpool_postgres::Pool;
+use bourse_order::holdings::HoldingsReader;
 
 use crate::hub::Hub;
 
@@ -30,9 +30,12 @@ pub fn user_of(routing_key: &str) -> Option<u64> {
 }
 
 /// Reads `user`'s holdings again into the hub.
-async fn reload(pool: &Pool, hub: &Hub, user: u64) -> Result<(), bourse_shell::ApiError> {
-    let client = pool.get().await?;
-    let holdings = bourse_order::holdings::load(&client, user, None).await?;
+async fn reload(
+    store: &dyn HoldingsReader,
+    hub: &Hub,
+    user: u64,
+) -> Result<(), bourse_shell::ApiError> {
+    let holdings = store.holdings(user, None).await?;
     hub.reload(user, holdings);
     Ok(())
 }
@@ -40,7 +43,7 @@ async fn reload(pool: &Pool, hub: &Hub, user: u64) -> Result<(), bourse_shell::A
 /// Consumes hints until `shutdown`, reconnecting with a back-off; `connected` says
 /// whether a consumer is up (readiness).
 pub async fn run<C, CF, CFut>(
-    pool: Pool,
+    store: Arc<dyn HoldingsReader>,
     hub: Arc<Hub>,
     consumer: CF,
     connected: Arc<AtomicBool>,
@@ -69,7 +72,7 @@ pub async fn run<C, CF, CFut>(
                 .filter(|u| hub.has(*u)),
         );
         for u in users {
-            if let Err(e) = reload(&pool, &hub, u).await {
+            if let Err(e) = reload(&*store, &hub, u).await {
                 tracing::warn!(user = u, "portfolio: reload failed: {}", e.message);
             }
         }

@@ -28,8 +28,8 @@ use std::sync::atomic::AtomicBool;
 
 use axum::Router;
 use bourse_shell::auth::Auth;
-use bourse_shell::health::{Check, Checks, Database, Flag};
-use deadpool_postgres::Pool;
+use bourse_order::holdings::HoldingsReader;
+use bourse_shell::health::{Check, Checks, Flag};
 
 pub use hub::Hub;
 pub use socket::StreamConfig;
@@ -37,8 +37,8 @@ pub use socket::StreamConfig;
 /// The service's state.
 #[derive(Clone)]
 pub struct PortfolioState {
-    /// Settlement's tables.
-    pub pool: Pool,
+    /// Settlement's tables (PostgreSQL or the embedded store).
+    pub holdings: Arc<dyn HoldingsReader>,
     /// Token keys, the key verifier and the rate limit.
     pub auth: Arc<Auth>,
     /// The sockets, their holdings and the last prices.
@@ -50,7 +50,7 @@ pub struct PortfolioState {
 /// The whole service: ready when its database answers and, if given, while the hint
 /// consumer is connected.
 pub fn app(state: PortfolioState, consuming: Option<Arc<AtomicBool>>) -> Router {
-    let mut checks: Vec<Box<dyn Check>> = vec![Box::new(Database(state.pool.clone()))];
+    let mut checks: Vec<Box<dyn Check>> = vec![state.holdings.check()];
     if let Some(up) = consuming {
         checks.push(Box::new(Flag { name: "broker", up }));
     }

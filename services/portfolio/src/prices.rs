@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bourse_feeds::MarketData;
 use bourse_feeds::subscriber::{Received, receive};
-use deadpool_postgres::Pool;
+use bourse_order::holdings::HoldingsReader;
 
 use crate::hub::{Hub, Interest};
 
@@ -75,14 +75,18 @@ pub fn interest() -> (Arc<FeedInterest>, Subscriptions, CatchUps) {
 
 /// Catches each newly watched symbol up from settlement's trades `after` its
 /// subscription, until the hub is gone.
-pub async fn catch_up(pool: Pool, hub: Weak<Hub>, mut symbols: CatchUps, after: Duration) {
+pub async fn catch_up(
+    store: Arc<dyn HoldingsReader>,
+    hub: Weak<Hub>,
+    mut symbols: CatchUps,
+    after: Duration,
+) {
     while let Some(symbol) = symbols.rx.recv().await {
-        let (pool, hub) = (pool.clone(), hub.clone());
+        let (store, hub) = (store.clone(), hub.clone());
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            let Ok(client) = pool.get().await else { return };
             if let (Ok(Some((price, seq))), Some(hub)) = (
-                bourse_order::holdings::last_trade(&client, &symbol).await,
+                store.last_trade(&symbol).await,
                 hub.upgrade(),
             ) {
                 hub.on_trade(&symbol, price, seq);

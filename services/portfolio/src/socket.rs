@@ -91,14 +91,13 @@ pub async fn portfolio(
     }
     let upgrade = upgrade.map_err(|e| ApiError::bad_request(e.to_string()))?;
     let user = principal.user;
-    let pool = state.pool.clone();
+    let store = state.holdings.clone();
     // Holdings are read before the upgrade: a database that is down is a 503, not a
     // socket that opens and closes.
     let member = state
         .hub
         .join(user, || async move {
-            let client = pool.get().await?;
-            Ok::<_, ApiError>(bourse_order::holdings::load(&client, user, None).await?)
+            Ok::<_, ApiError>(store.holdings(user, None).await?)
         })
         .await?;
     let config = state.stream;

@@ -324,7 +324,7 @@ async fn own_app(p: &Platform, stream: StreamConfig) -> (Arc<Hub>, String) {
     let hub = Hub::new(Arc::new(Nothing));
     let base = serve(bourse_portfolio::app(
         PortfolioState {
-            pool: p.pool.clone(),
+            holdings: Arc::new(bourse_order::store::pg::PgSettlement::new(p.pool.clone())),
             auth: p.auth.clone(),
             hub: hub.clone(),
             stream,

@@ -226,15 +226,17 @@ impl Platform {
             stop.clone(),
         )
         .unwrap();
+        let holdings: Arc<dyn bourse_order::holdings::HoldingsReader> =
+            Arc::new(bourse_order::store::pg::PgSettlement::new(pool.clone()));
         tokio::spawn(bourse_portfolio::prices::catch_up(
-            pool.clone(),
+            holdings.clone(),
             Arc::downgrade(&hub),
             catch_ups,
             Duration::from_millis(500),
         ));
         let mut hints =
             Some(bus.consumer("portfolio-hints", &[bourse_portfolio::changes::PATTERN]));
-        let (hints_pool, hints_hub, hints_stop) = (pool.clone(), hub.clone(), stop.clone());
+        let (hints_pool, hints_hub, hints_stop) = (holdings.clone(), hub.clone(), stop.clone());
         tokio::spawn(async move {
             let consumers = move || {
                 let c = hints.take();
@@ -245,7 +247,7 @@ impl Platform {
         });
         let portfolio_base = serve(bourse_portfolio::app(
             bourse_portfolio::PortfolioState {
-                pool: pool.clone(),
+                holdings: holdings.clone(),
                 auth: auth.clone(),
                 hub: hub.clone(),
                 stream: bourse_portfolio::StreamConfig::default(),

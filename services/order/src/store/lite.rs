@@ -28,6 +28,77 @@ impl LiteSettlement {
     }
 }
 
+/// `$n` placeholders and casts as SQLite reads them.
+fn sqlite(sql: &str) -> String {
+    sql.replace("$3::TEXT", "?3").replace('$', "?")
+}
+
+#[async_trait::async_trait]
+impl crate::holdings::HoldingsReader for LiteSettlement {
+    async fn holdings(
+        &self,
+        user: u64,
+        symbol: Option<&str>,
+    ) -> Result<crate::holdings::Holdings, OrderError> {
+        use crate::holdings::{BALANCES, HeldRows, Holdings, LAST_TRADE, OWN_TRADES, held};
+        let symbol = symbol.map(str::to_string);
+        Ok(self
+            .lite
+            .read(move |c| {
+                let user = user as i64;
+                let mut balances = c.prepare_cached(&sqlite(BALANCES))?;
+                let rows: Vec<(String, i64)> = balances
+                    .query_map(params![user, bourse_core::CASH, symbol], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?
+                    .collect::<Result<_, _>>()?;
+                let mut out = Holdings::default();
+                for (asset, qty) in rows {
+                    if asset == bourse_core::CASH {
+                        out.cash = qty;
+                        continue;
+                    }
+                    let mut own = c.prepare_cached(&sqlite(OWN_TRADES))?;
+                    let trades = own
+                        .query_map(params![user, asset], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?
+                        .collect::<Result<_, _>>()?;
+                    let last_price = c
+                        .prepare_cached(&sqlite(LAST_TRADE))?
+                        .query_row([&asset], |r| r.get(0))
+                        .optional()?;
+                    out.positions.push(held(HeldRows {
+                        symbol: asset,
+                        qty,
+                        trades,
+                        last_price,
+                    }));
+                }
+                Ok(out)
+            })
+            .await?)
+    }
+
+    async fn last_trade(&self, symbol: &str) -> Result<Option<(i64, u64)>, OrderError> {
+        let symbol = symbol.to_string();
+        Ok(self
+            .lite
+            .read(move |c| {
+                c.prepare_cached(&sqlite(crate::holdings::LAST_TRADE))?
+                    .query_row([symbol], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)? as u64))
+                    })
+                    .optional()
+            })
+            .await?)
+    }
+
+    fn check(&self) -> Box<dyn bourse_shell::health::Check> {
+        Box::new(bourse_shell::lite::LiteCheck(self.lite.clone()))
+    }
+}
+
 /// The rows of a plan, owned, for the blocking writer.
 struct Rows {
     users: Vec<(i64, i64)>,

@@ -81,6 +81,27 @@ impl SettlementStore for PgSettlement {
     }
 }
 
+#[async_trait::async_trait]
+impl crate::holdings::HoldingsReader for PgSettlement {
+    async fn holdings(
+        &self,
+        user: u64,
+        symbol: Option<&str>,
+    ) -> Result<crate::holdings::Holdings, OrderError> {
+        let client = self.pool.get().await?;
+        crate::holdings::load(&client, user, symbol).await
+    }
+
+    async fn last_trade(&self, symbol: &str) -> Result<Option<(i64, u64)>, OrderError> {
+        let client = self.pool.get().await?;
+        crate::holdings::last_trade(&client, symbol).await
+    }
+
+    fn check(&self) -> Box<dyn bourse_shell::health::Check> {
+        Box::new(bourse_shell::health::Database(self.pool.clone()))
+    }
+}
+
 /// Streams rows into `table` with binary `COPY`.
 async fn copy_in<const N: usize>(
     tx: &tokio_postgres::Transaction<'_>,
