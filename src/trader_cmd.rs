@@ -48,29 +48,29 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if engine.is_none() {
             tracing::warn!("no --gateway: order entry answers 503");
         }
-        if let Some(engine) = engine.clone() {
+        let state = TraderState::new(pool, auth, engine.clone());
+        if let Some(engine) = engine {
             // Orders whose verdict never came: rejected once it is certain the engine
             // never received them.
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             tokio::spawn(bourse_trader::reconcile::run(
-                pool.clone(),
+                state.store.clone(),
                 engine,
                 bourse_trader::reconcile::GRACE,
                 stop,
             ));
         }
-        let state = TraderState::new(pool, auth, engine);
         // trade_updates: the engine's exec.* events on a queue of this instance's own.
         let rabbit = args.bus.rabbit();
         let queue = QueueSpec::transient("bourse.trade-updates", &[bourse_trader::stream::PATTERN]);
-        let (pool, listeners) = (state.pool.clone(), state.listeners.clone());
+        let (stores, listeners) = (state.stream_stores(), state.listeners.clone());
         tokio::spawn(async move {
             let consumer = || {
                 let (rabbit, queue) = (rabbit.clone(), queue.clone());
                 async move { RabbitConsumer::connect(&rabbit, &queue, 500).await }
             };
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            bourse_trader::stream::run(pool, listeners, consumer, stop).await;
+            bourse_trader::stream::run(stores, listeners, consumer, stop).await;
         });
         Ok(app(state))
     })

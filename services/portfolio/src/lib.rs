@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use axum::Router;
-use bourse_shell::auth::Auth;
 use bourse_order::holdings::HoldingsReader;
+use bourse_shell::auth::Auth;
 use bourse_shell::health::{Check, Checks, Flag};
 
 pub use hub::Hub;

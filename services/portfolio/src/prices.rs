@@ -85,10 +85,9 @@ pub async fn catch_up(
         let (store, hub) = (store.clone(), hub.clone());
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            if let (Ok(Some((price, seq))), Some(hub)) = (
-                store.last_trade(&symbol).await,
-                hub.upgrade(),
-            ) {
+            if let (Ok(Some((price, seq))), Some(hub)) =
+                (store.last_trade(&symbol).await, hub.upgrade())
+            {
                 hub.on_trade(&symbol, price, seq);
             }
         });

@@ -258,8 +258,11 @@ impl Platform {
         let trader_state = TraderState::new(pool.clone(), auth.clone(), Some(engine.clone()));
         // The trader's trade_updates follow the engine's exec.* events.
         let mut execs = Some(bus.consumer("trade-updates", &[bourse_trader::stream::PATTERN]));
-        let (updates_pool, listeners, updates_stop) =
-            (pool.clone(), trader_state.listeners.clone(), stop.clone());
+        let (updates_pool, listeners, updates_stop) = (
+            trader_state.stream_stores(),
+            trader_state.listeners.clone(),
+            stop.clone(),
+        );
         tokio::spawn(async move {
             let consumers = move || {
                 let c = execs.take();

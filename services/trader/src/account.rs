@@ -2,7 +2,6 @@
 //! from settlement's balances and open orders.
 
 use axum::extract::State;
-use bourse_core::CASH;
 use bourse_shell::ApiError;
 use bourse_shell::auth::Principal;
 use bourse_shell::extract::Json;
@@ -17,25 +16,9 @@ pub async fn account(
     State(state): State<TraderState>,
     principal: Principal,
 ) -> Result<Json<Value>, ApiError> {
-    let client = state.pool.get().await?;
-    let user = principal.user as i64;
-    let row = client
-        .query_one(
-            &client
-                .prepare_cached(
-                    "SELECT
-                 (SELECT amount FROM balances WHERE user_id = $1 AND asset = $2),
-                 (SELECT sum(price * (qty - filled))::BIGINT FROM orders
-                   WHERE user_id = $1 AND status = 'open' AND side = 'buy' AND price IS NOT NULL),
-                 (SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')
-                    FROM accounts WHERE id = $1)",
-                )
-                .await?,
-            &[&user, &CASH],
-        )
-        .await?;
-    let cash = row.get::<_, Option<i64>>(0).unwrap_or(0);
-    let reserved = row.get::<_, Option<i64>>(1).unwrap_or(0);
+    let user = principal.user;
+    let row = state.store.account(user).await?;
+    let (cash, reserved) = (row.cash, row.reserved);
     let buying_power = cash - reserved;
     Ok(Json(json!({
         "id": crate::orders::asset_id(&format!("acct{user}")),
@@ -57,7 +40,7 @@ pub async fn account(
         "multiplier": "1",
         // The user service's account (an engine account opened around it has none).
         "created_at": row
-            .get::<_, Option<String>>(2)
+            .created_at
             .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".into()),
     })))
 }

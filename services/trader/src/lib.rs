@@ -30,6 +30,7 @@ pub mod orders;
 pub mod positions;
 pub mod reconcile;
 pub mod schema;
+pub mod store;
 pub mod stream;
 pub mod writes;
 
@@ -38,6 +39,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRef;
 use bourse_gateway_client::GatewayClient;
+use bourse_order::holdings::HoldingsReader;
 use bourse_shell::auth::Auth;
 use bourse_shell::migrate::Migrations;
 use deadpool_postgres::Pool;
@@ -57,8 +59,10 @@ pub const MIGRATIONS: Migrations = Migrations {
 /// The service's state.
 #[derive(Clone)]
 pub struct TraderState {
-    /// The database (this service's table, and the order service's).
-    pub pool: Pool,
+    /// This service's orders, with settlement's view of them.
+    pub store: Arc<dyn store::TraderStore>,
+    /// Settlement's holdings (positions, and the position after a fill).
+    pub holdings: Arc<dyn HoldingsReader>,
     /// Token keys, the key verifier and the rate limit.
     pub auth: Arc<Auth>,
     /// The engine, through a service session on the gateway.
@@ -72,16 +76,42 @@ pub struct TraderState {
 }
 
 impl TraderState {
-    /// The state for a database, auth and engine (call inside a tokio runtime: the
+    /// The state for PostgreSQL, auth and engine (call inside a tokio runtime: the
     /// batch writers start on it).
     pub fn new(pool: Pool, auth: Arc<Auth>, engine: Option<GatewayClient>) -> Self {
+        Self::with_stores(
+            Arc::new(store::pg::PgTrader::new(pool.clone())),
+            Arc::new(bourse_order::store::pg::PgSettlement::new(pool.clone())),
+            Arc::new(bourse_stock::assets::Suspensions::new(pool)),
+            auth,
+            engine,
+        )
+    }
+
+    /// The state over any stores (the embedded one in the all-in-one process).
+    pub fn with_stores(
+        store: Arc<dyn store::TraderStore>,
+        holdings: Arc<dyn HoldingsReader>,
+        suspensions: Arc<bourse_stock::assets::Suspensions>,
+        auth: Arc<Auth>,
+        engine: Option<GatewayClient>,
+    ) -> Self {
         TraderState {
-            writes: writes::Writes::spawn(pool.clone()),
-            suspensions: Arc::new(bourse_stock::assets::Suspensions::new(pool.clone())),
-            pool,
+            writes: writes::Writes::spawn(store.clone()),
+            suspensions,
+            store,
+            holdings,
             auth,
             engine,
             listeners: stream::Listeners::new(),
+        }
+    }
+
+    /// What the `trade_updates` stream reads.
+    pub fn stream_stores(&self) -> stream::Stores {
+        stream::Stores {
+            orders: self.store.clone(),
+            holdings: self.holdings.clone(),
         }
     }
 }
@@ -92,17 +122,16 @@ impl FromRef<TraderState> for Arc<Auth> {
     }
 }
 
-/// Applies the migrations (the order and stock services' tables must exist: their
-/// migrations run first).
+/// Applies the PostgreSQL migrations (the order and stock services' tables must exist:
+/// their migrations run first).
 pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
-    let mut client = pool.get().await?;
-    MIGRATIONS.run(&mut client).await?;
-    Ok(())
+    use store::TraderStore;
+    store::pg::PgTrader::new(pool.clone()).prepare().await
 }
 
 /// The whole service: its routes in the shell, ready when its database answers.
 pub fn app(state: TraderState) -> Router {
-    let checks = bourse_shell::health::database(&state.pool);
+    let checks = Arc::new(vec![state.store.check()]);
     bourse_shell::openapi::app("trader", router(state), &[], checks)
 }
 

@@ -16,6 +16,8 @@
 //! settlement, when it has seen an event newer than the row's verdict, is the truth;
 //! until then the verdict is.
 
+use crate::TraderState;
+use crate::store::{ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Which};
 use axum::extract::State;
 use axum::http::StatusCode;
 use bourse_core::{
@@ -30,9 +32,6 @@ use bourse_shell::ids::uuid_text;
 use bourse_shell::money::{format_cents, parse_cents, parse_fixed};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_postgres::Row;
-
-use crate::TraderState;
 
 /// `POST /v2/orders` body (Alpaca's field names; numbers as strings or JSON numbers).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -278,57 +277,35 @@ fn engine(state: &TraderState) -> Result<&GatewayClient, ApiError> {
         .ok_or_else(|| ApiError::unavailable("exchange", "no gateway configured"))
 }
 
-/// The columns every read selects: the row, and settlement's view of its token.
-pub(crate) const SELECT: &str =
-    "SELECT t.id, t.client_order_id, t.symbol, t.side, t.type, t.time_in_force,
-        t.qty, t.limit_price, t.status, t.filled_qty, t.filled_value, t.known_seq,
-        to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
-        to_char(t.updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
-        o.status, o.filled, o.updated_seq, o.reason,
-        t.carried_value + COALESCE((SELECT sum(x.price * x.qty)::BIGINT FROM trades x
-          WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
-        t.replaces, t.replaced_by, t.token
-     FROM trader_orders t
-     LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token";
-
 /// An order's status, filled quantity and fill value: settlement's, once it has seen
 /// an event at or after the row's verdict; the verdict's until then.
-fn merged(r: &Row) -> (String, i64, i64) {
-    let mut status: String = r.get(8);
-    let mut filled: i64 = r.get(9);
-    let mut value: i64 = r.get(10);
-    let known: i64 = r.get(11);
-    if let (Some(s), Some(f), Some(u)) = (
-        r.get::<_, Option<String>>(14),
-        r.get::<_, Option<i64>>(15),
-        r.get::<_, Option<i64>>(16),
-    ) && u >= known
-    {
-        let reason: Option<String> = r.get(17);
-        status = match (s.as_str(), f) {
-            ("open", 0) => "new".into(),
-            ("open", _) => "partially_filled".into(),
-            ("canceled", _) if reason.as_deref() == Some("expired") => "expired".into(),
-            (other, _) => other.into(),
-        };
-        filled = f;
-        value = r.get::<_, Option<i64>>(18).unwrap_or(value);
+fn merged(r: &OrderRecord) -> (String, i64, i64) {
+    match &r.settled {
+        Some(s) if s.updated_seq >= r.known_seq => {
+            let status = match (s.status.as_str(), s.filled) {
+                ("open", 0) => "new".into(),
+                ("open", _) => "partially_filled".into(),
+                ("canceled", _) if s.reason.as_deref() == Some("expired") => "expired".into(),
+                (other, _) => other.into(),
+            };
+            (status, s.filled, s.value)
+        }
+        _ => (r.status.clone(), r.filled_qty, r.filled_value),
     }
-    (status, filled, value)
 }
 
 /// An order row as Alpaca's order object.
-pub(crate) fn order_json(r: &Row) -> Value {
-    let qty: i64 = r.get(6);
-    let updated: String = r.get(13);
+pub(crate) fn order_json(r: &OrderRecord) -> Value {
+    let qty = r.qty;
+    let updated = r.updated_at.clone();
     let (status, filled, value) = merged(r);
-    let created: String = r.get(12);
+    let created = r.created_at.clone();
     let avg = (filled > 0).then(|| format_cents(value / filled));
     let at = |wanted: &[&str]| wanted.contains(&status.as_str()).then(|| updated.clone());
-    let order_type: String = r.get(4);
+    let order_type = r.order_type.clone();
     json!({
-        "id": r.get::<_, String>(0),
-        "client_order_id": r.get::<_, String>(1),
+        "id": r.id,
+        "client_order_id": r.client_order_id,
         "created_at": created,
         "updated_at": updated,
         "submitted_at": created,
@@ -337,10 +314,10 @@ pub(crate) fn order_json(r: &Row) -> Value {
         "canceled_at": at(&["canceled"]),
         "failed_at": at(&["rejected"]),
         "replaced_at": at(&["replaced"]),
-        "replaced_by": r.get::<_, Option<String>>(20),
-        "replaces": r.get::<_, Option<String>>(19),
-        "asset_id": asset_id(&r.get::<_, String>(2)),
-        "symbol": r.get::<_, String>(2),
+        "replaced_by": r.replaced_by,
+        "replaces": r.replaces,
+        "asset_id": asset_id(&r.symbol),
+        "symbol": r.symbol,
         "asset_class": "us_equity",
         "notional": null,
         "qty": qty.to_string(),
@@ -349,9 +326,9 @@ pub(crate) fn order_json(r: &Row) -> Value {
         "order_class": "simple",
         "order_type": order_type,
         "type": order_type,
-        "side": r.get::<_, String>(3),
-        "time_in_force": r.get::<_, String>(5),
-        "limit_price": r.get::<_, Option<i64>>(7).map(format_cents),
+        "side": r.side,
+        "time_in_force": r.time_in_force,
+        "limit_price": r.limit_price.map(format_cents),
         "stop_price": null,
         "status": status,
         "extended_hours": false,
@@ -367,25 +344,13 @@ pub fn asset_id(symbol: &str) -> String {
     bourse_stock::assets::asset_id(symbol)
 }
 
-/// One of `user`'s orders by `column`, on a connection the caller holds (a handler
-/// never holds two pooled connections at once: under load that deadlocks the pool).
+/// One of `user`'s orders, as the API shows it.
 pub(crate) async fn load(
-    client: &deadpool_postgres::Client,
+    state: &TraderState,
     user: u64,
-    column: &str,
-    key: &str,
+    key: OrderKey<'_>,
 ) -> Result<Option<Value>, ApiError> {
-    let row = client
-        .query_opt(
-            &client
-                .prepare_cached(&format!(
-                    "{SELECT} WHERE t.user_id = $1 AND t.{column} = $2"
-                ))
-                .await?,
-            &[&(user as i64), &key],
-        )
-        .await?;
-    Ok(row.as_ref().map(order_json))
+    Ok(state.store.order(user, key).await?.as_ref().map(order_json))
 }
 
 /// `POST /v2/orders`.
@@ -422,12 +387,10 @@ pub async fn create(
         .await?;
     if !inserted {
         // The same client_order_id again: the order that exists, never a second one.
-        let client = state.pool.get().await?;
         return load(
-            &client,
+            &state,
             principal.user,
-            "client_order_id",
-            &c.client_order_id,
+            OrderKey::ClientOrderId(&c.client_order_id),
         )
         .await?
         .map(Json)
@@ -485,8 +448,7 @@ pub async fn get_one(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let client = state.pool.get().await?;
-    load(&client, principal.user, "id", &id)
+    load(&state, principal.user, OrderKey::Id(&id))
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("order not found"))
@@ -507,12 +469,10 @@ pub async fn by_client_order_id(
     principal: Principal,
     Query(q): Query<ByClientId>,
 ) -> Result<Json<Value>, ApiError> {
-    let client = state.pool.get().await?;
     load(
-        &client,
+        &state,
         principal.user,
-        "client_order_id",
-        &q.client_order_id,
+        OrderKey::ClientOrderId(&q.client_order_id),
     )
     .await?
     .map(Json)
@@ -584,14 +544,6 @@ fn is_rfc3339(t: &str) -> bool {
     }
 }
 
-const OPEN: [&str; 5] = [
-    "new",
-    "partially_filled",
-    "pending_new",
-    "pending_replace",
-    "accepted",
-];
-
 /// `GET /v2/orders`.
 #[utoipa::path(get, path = "/v2/orders", tag = "orders", params(ListQuery), responses((status = 200, body = Vec<crate::schema::Order>)))]
 pub async fn list(
@@ -607,9 +559,9 @@ pub async fn list(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::unprocessable("limit: 1 to 500"));
     }
-    let direction = match q.direction.as_deref() {
-        None | Some("desc") => "DESC",
-        Some("asc") => "ASC",
+    let ascending = match q.direction.as_deref() {
+        None | Some("desc") => false,
+        Some("asc") => true,
         Some(_) => return Err(ApiError::unprocessable("direction: asc or desc")),
     };
     let symbols: Vec<String> = q
@@ -631,67 +583,27 @@ pub async fn list(
         }
     };
     let (after, until) = (bound(&q.after, "after")?, bound(&q.until, "until")?);
-    // The status filter and the limit in SQL, so a page reads about as many rows as it
-    // shows, whatever the user's history: an order is open by settlement's status once
-    // settlement has caught up with the row's verdict (as `merged` decides), else by
-    // the verdict's.
-    let open_list: Vec<&str> = OPEN.to_vec();
-    let client = state.pool.get().await?;
-    // Open orders are found through indexes, not by walking the user's history: the
-    // candidates (an array, so that each is one primary key probe) are settlement's
-    // open orders, the rows whose verdict is newer than
-    // settlement's position (the account stream is settled in order, so every other
-    // row's settled state is current), and rows with no verdict yet; the filter below
-    // then decides each as `merged` does.
-    let candidates = if status == "open" {
-        "AND t.id = ANY(ARRAY(
-           SELECT t2.id FROM orders o2
-             JOIN trader_orders t2 ON t2.user_id = o2.user_id AND t2.token = o2.client_id
-            WHERE o2.user_id = $1 AND o2.status = 'open'
-           UNION
-           SELECT id FROM trader_orders WHERE user_id = $1
-              AND known_seq > (SELECT seq FROM settlement_position WHERE id = 1)
-           UNION
-           SELECT id FROM trader_orders WHERE user_id = $1 AND known_seq = 0))"
-    } else {
-        ""
+    // The status filter and the limit in the store, so a page reads about as many rows
+    // as it shows, whatever the user's history: an order is open by settlement's status
+    // once settlement has caught up with the row's verdict (as `merged` decides), else
+    // by the verdict's.
+    let which = match status {
+        "open" => Which::Open,
+        "closed" => Which::Closed,
+        _ => Which::All,
     };
-    // The page is chosen first (ids only), then only its rows are read in full: the
-    // fill value's subquery runs for the rows shown, not for every candidate.
-    let sql = format!(
-        "{SELECT}
-         JOIN (SELECT t.id, t.created_at FROM trader_orders t
-                 LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token
-                WHERE t.user_id = $1 {candidates}
-                  AND (cardinality($2::TEXT[]) = 0 OR t.symbol = ANY($2))
-                  AND ($3::TEXT IS NULL OR t.created_at > $3::TIMESTAMPTZ)
-                  AND ($4::TEXT IS NULL OR t.created_at < $4::TIMESTAMPTZ)
-                  AND ($5::TEXT = 'all' OR (CASE WHEN o.updated_seq >= t.known_seq
-                                                 THEN o.status = 'open'
-                                                 ELSE t.status = ANY($6) END) = ($5::TEXT = 'open'))
-                ORDER BY t.created_at {direction}, t.id LIMIT $7) page ON page.id = t.id
-         ORDER BY t.created_at {direction}, t.id"
-    );
-    let rows = client
-        .query(
-            &client.prepare_cached(&sql).await?,
-            &[
-                &(principal.user as i64),
-                &symbols,
-                &after,
-                &until,
-                &status,
-                &open_list,
-                &limit,
-            ],
-        )
-        .await
-        .map_err(|e| match e.code() {
-            Some(c) if c.code().starts_with("22") => {
-                ApiError::unprocessable("after/until: an RFC 3339 time")
-            }
-            _ => ApiError::from(e),
-        })?;
+    let rows = state
+        .store
+        .list(&ListFilter {
+            user: principal.user,
+            which,
+            symbols,
+            after,
+            until,
+            ascending,
+            limit,
+        })
+        .await?;
     let orders = rows
         .iter()
         .map(order_json)
@@ -744,19 +656,17 @@ pub async fn replace(
     if body.stop_price.is_some() || body.trail.is_some() {
         return Err(bad("stop_price, trail: not for these orders"));
     }
-    let client = state.pool.get().await?;
     // The old order as reads show it: its fills so far, settled or from the verdict.
-    let old = client
-        .query_opt(
-            &client
-                .prepare_cached(&format!("{SELECT} WHERE t.id = $2 AND t.user_id = $1"))
-                .await?,
-            &[&(principal.user as i64), &id],
-        )
+    let old = state
+        .store
+        .order(principal.user, OrderKey::Id(&id))
         .await?
         .ok_or_else(|| ApiError::not_found("order not found"))?;
-    let (old_token, order_type, tif): (String, String, String) =
-        (old.get(21), old.get(4), old.get(5));
+    let (old_token, order_type, tif) = (
+        old.token.clone(),
+        old.order_type.clone(),
+        old.time_in_force.clone(),
+    );
     if order_type != "limit" {
         return Err(bad("only limit orders can be replaced"));
     }
@@ -765,11 +675,11 @@ pub async fn replace(
     }
     let qty = match &body.qty {
         Some(v) => parse_fixed("qty", &number_text("qty", v)?, 0)?,
-        None => old.get(6),
+        None => old.qty,
     };
     let price = match &body.limit_price {
         Some(v) => parse_cents("limit_price", &number_text("limit_price", v)?)?,
-        None => old.get::<_, Option<i64>>(7).unwrap_or(0),
+        None => old.limit_price.unwrap_or(0),
     };
     if qty <= 0 || price <= 0 {
         return Err(bad("qty and limit_price must be positive"));
@@ -783,28 +693,24 @@ pub async fn replace(
     };
     let (new_order, new_token) = (new_id(), new_token());
     let (_, filled, value) = merged(&old);
-    let inserted = client
-        .execute(&client.prepare_cached("INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
-                 time_in_force, qty, limit_price, status, filled_qty, filled_value, carried_value, replaces)
-             VALUES ($1, $2, $3, $4, $5, $6, 'limit', $7, $8, $9, 'pending_replace', $10, $11, $11, $12)
-             ON CONFLICT (user_id, client_order_id) DO NOTHING").await?,
-            &[
-                &new_order,
-                &(principal.user as i64),
-                &client_order_id,
-                &new_token,
-                &old.get::<_, String>(2),
-                &old.get::<_, String>(3),
-                &tif,
-                &qty,
-                &price,
-                &filled,
-                &value,
-                &id,
-            ],
-        )
+    let inserted = state
+        .store
+        .insert_replacement(&Replacement {
+            id: new_order.clone(),
+            user: principal.user,
+            client_order_id,
+            token: new_token.clone(),
+            symbol: old.symbol.clone(),
+            side: old.side.clone(),
+            time_in_force: tif,
+            qty,
+            limit_price: price,
+            filled,
+            value,
+            replaces: id.clone(),
+        })
         .await?;
-    if inserted == 0 {
+    if !inserted {
         return Err(bad("client_order_id: already used for another order"));
     }
     let reports = engine
@@ -820,14 +726,7 @@ pub async fn replace(
         .map_err(|e| ApiError::unavailable("exchange", e))?;
     let mut o = outcome(&reports, qty);
     if let Some(reason) = o.rejected {
-        client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM trader_orders WHERE id = $1")
-                    .await?,
-                &[&new_order],
-            )
-            .await?;
+        state.store.delete(&new_order).await?;
         return Err(match reason {
             RejectReason::UnknownOrder => bad("order is not open: it cannot be replaced"),
             other => refusal(other),
@@ -843,38 +742,22 @@ pub async fn replace(
             "partially_filled"
         };
     }
-    client
-        .execute(
-            &client
-                .prepare_cached(
-                    "UPDATE trader_orders SET status = 'replaced', replaced_by = $2,
-                 known_seq = GREATEST(known_seq, $3), updated_at = clock_timestamp()
-             WHERE id = $1",
-                )
-                .await?,
-            &[&id, &new_order, &o.known_seq],
+    state
+        .store
+        .replaced(
+            &id,
+            &crate::writes::Verdict {
+                id: new_order.clone(),
+                status: o.status,
+                filled: o.filled,
+                value: o.value,
+                order_seq: o.order_seq,
+                known_seq: o.known_seq,
+                reject_reason: None,
+            },
         )
         .await?;
-    client
-        .execute(
-            &client
-                .prepare_cached(
-                    "UPDATE trader_orders SET status = $2, filled_qty = $3, filled_value = $4,
-                 order_seq = $5, known_seq = $6, updated_at = clock_timestamp()
-             WHERE id = $1",
-                )
-                .await?,
-            &[
-                &new_order,
-                &o.status,
-                &o.filled,
-                &o.value,
-                &o.order_seq,
-                &o.known_seq,
-            ],
-        )
-        .await?;
-    load(&client, principal.user, "id", &new_order)
+    load(&state, principal.user, OrderKey::Id(&new_order))
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::internal("order vanished after replace"))
@@ -921,17 +804,12 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let engine = engine(&state)?;
-    let client = state.pool.get().await?;
-    let row = client
-        .query_opt(
-            &client
-                .prepare_cached("SELECT token FROM trader_orders WHERE id = $1 AND user_id = $2")
-                .await?,
-            &[&id, &(principal.user as i64)],
-        )
+    let token = state
+        .store
+        .order(principal.user, OrderKey::Id(&id))
         .await?
-        .ok_or_else(|| ApiError::not_found("order not found"))?;
-    let token: String = row.get(0);
+        .ok_or_else(|| ApiError::not_found("order not found"))?
+        .token;
     let reports = engine
         .request(ServiceMsg::CancelFor {
             request: 0,
@@ -943,12 +821,7 @@ pub async fn cancel(
     for r in &reports {
         match r.msg {
             ServerMsg::Canceled { seq, .. } => {
-                client
-                    .execute(&client.prepare_cached("UPDATE trader_orders SET status = 'canceled', known_seq = GREATEST(known_seq, $2),
-                             updated_at = clock_timestamp() WHERE id = $1").await?,
-                        &[&id, &(seq as i64)],
-                    )
-                    .await?;
+                state.store.canceled(&id, seq as i64).await?;
                 return Ok(StatusCode::NO_CONTENT);
             }
             ServerMsg::Rejected {

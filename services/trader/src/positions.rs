@@ -54,8 +54,7 @@ async fn positions_of(
     user: u64,
     symbol: Option<&str>,
 ) -> Result<Vec<Value>, ApiError> {
-    let client = state.pool.get().await?;
-    let held = bourse_order::holdings::load(&client, user, symbol).await?;
+    let held = state.holdings.holdings(user, symbol).await?;
     Ok(held
         .positions
         .iter()

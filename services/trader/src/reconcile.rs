@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use bourse_core::{FixedStr, UserId};
 use bourse_gateway::protocol::{ServerMsg, ServiceMsg};
 use bourse_gateway_client::GatewayClient;
-use deadpool_postgres::Pool;
+
+use crate::store::TraderStore;
 
 /// How often rows are looked for.
 pub const EVERY: Duration = Duration::from_secs(1);
@@ -40,25 +41,12 @@ const CATCH_UP: Duration = Duration::from_secs(30);
 /// The reason a lost order is rejected with.
 pub const NOT_RECEIVED: &str = "not_received";
 
-/// Rows without a verdict for longer than the grace, that settlement does not know.
-const UNRESOLVED: &str = "SELECT t.id FROM trader_orders t
-     WHERE t.status = 'pending_new' AND t.known_seq = 0
-       AND t.created_at < clock_timestamp() - make_interval(secs => $1)
-       AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = t.user_id AND o.client_id = t.token)
-     ORDER BY t.created_at LIMIT 1000";
-
-/// Marks the rows of `$1` that settlement still does not know (as of the probe `$2`).
-const REJECT: &str = "UPDATE trader_orders t
-     SET status = 'rejected', reject_reason = $3, known_seq = $2, updated_at = clock_timestamp()
-     WHERE t.id = ANY($1) AND t.status = 'pending_new' AND t.known_seq = 0
-       AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.user_id = t.user_id AND o.client_id = t.token)";
-
 /// Why a round found nothing to do or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(String),
+    /// The store failed.
+    #[error("store: {}", .0.message)]
+    Store(#[from] bourse_shell::ApiError),
     /// The probe had no engine sequence number (the gateway is down or refused it).
     #[error("probe: {0}")]
     Probe(String),
@@ -72,23 +60,16 @@ pub enum ReconcileError {
     },
 }
 
-impl From<tokio_postgres::Error> for ReconcileError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        ReconcileError::Db(e.to_string())
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for ReconcileError {
-    fn from(e: deadpool_postgres::PoolError) -> Self {
-        ReconcileError::Db(e.to_string())
-    }
-}
-
 /// Runs rounds every [`EVERY`] until `stop`; failures are logged and retried.
-pub async fn run(pool: Pool, engine: GatewayClient, grace: Duration, stop: Arc<AtomicBool>) {
+pub async fn run(
+    store: Arc<dyn TraderStore>,
+    engine: GatewayClient,
+    grace: Duration,
+    stop: Arc<AtomicBool>,
+) {
     let mut failing = false;
     while !stop.load(Ordering::Relaxed) {
-        match round(&pool, &engine, grace).await {
+        match round(&*store, &engine, grace).await {
             Ok(0) => failing = false,
             Ok(n) => {
                 failing = false;
@@ -109,44 +90,28 @@ pub async fn run(pool: Pool, engine: GatewayClient, grace: Duration, stop: Arc<A
 
 /// One round: the number of rows marked rejected.
 pub async fn round(
-    pool: &Pool,
+    store: &dyn TraderStore,
     engine: &GatewayClient,
     grace: Duration,
 ) -> Result<u64, ReconcileError> {
-    let ids: Vec<String> = {
-        let client = pool.get().await?;
-        let stmt = client.prepare_cached(UNRESOLVED).await?;
-        client
-            .query(&stmt, &[&grace.as_secs_f64()])
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
-    };
+    let ids = store.unresolved(grace).await?;
     if ids.is_empty() {
         return Ok(0);
     }
     let probe = probe(engine).await?;
     let deadline = Instant::now() + CATCH_UP;
-    let client = pool.get().await?;
     loop {
-        let at: i64 = client
-            .query_one("SELECT seq FROM settlement_position WHERE id = 1", &[])
-            .await?
-            .get(0);
-        if at as u64 >= probe {
+        let at = store.settled_upto().await?;
+        if at >= probe {
             break;
         }
         if Instant::now() > deadline {
-            return Err(ReconcileError::Behind {
-                at: at as u64,
-                probe,
-            });
+            return Err(ReconcileError::Behind { at, probe });
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(client
-        .execute(REJECT, &[&ids, &(probe as i64), &NOT_RECEIVED])
+    Ok(store
+        .reject_unknown(&ids, probe as i64, NOT_RECEIVED)
         .await?)
 }
 

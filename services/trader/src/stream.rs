@@ -41,6 +41,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::TraderState;
+use crate::store::{OrderKey, TraderStore};
+use bourse_order::holdings::HoldingsReader;
 
 /// Events queued per socket before a client that does not read is closed.
 pub const QUEUE: usize = 1024;
@@ -362,11 +364,14 @@ fn execution_id(seq: u64) -> String {
 
 /// The `trade_updates` message for `e`, read after settlement applied it; `None` for
 /// an order this service did not enter.
-async fn update(
-    client: &deadpool_postgres::Client,
-    e: &OrderEvent,
-) -> Result<Option<String>, ApiError> {
-    let Some(order) = crate::orders::load(client, e.user, "token", &e.token).await? else {
+async fn update(stores: &Stores, e: &OrderEvent) -> Result<Option<String>, ApiError> {
+    let Some(order) = stores
+        .orders
+        .order(e.user, OrderKey::Token(&e.token))
+        .await?
+        .as_ref()
+        .map(crate::orders::order_json)
+    else {
         return Ok(None);
     };
     let mut data = json!({
@@ -376,7 +381,7 @@ async fn update(
     });
     if let Some((price, qty)) = e.fill {
         let symbol = order["symbol"].as_str().unwrap_or_default();
-        let held = bourse_order::holdings::load(client, e.user, Some(symbol)).await?;
+        let held = stores.holdings.holdings(e.user, Some(symbol)).await?;
         let position = held.positions.first().map_or(0, |h| h.qty);
         data["price"] = json!(format_cents(price));
         data["qty"] = json!(qty.to_string());
@@ -388,24 +393,20 @@ async fn update(
     ))
 }
 
-/// Settlement's position: the highest event sequence number it has applied.
-async fn settled(client: &deadpool_postgres::Client) -> Result<u64, ApiError> {
-    let row = client
-        .query_one(
-            &client
-                .prepare_cached("SELECT seq FROM settlement_position WHERE id = 1")
-                .await?,
-            &[],
-        )
-        .await?;
-    Ok(row.get::<_, i64>(0) as u64)
+/// What the stream reads: the orders and the holdings.
+#[derive(Clone, Debug)]
+pub struct Stores {
+    /// The trader's orders (and settlement's position).
+    pub orders: Arc<dyn TraderStore>,
+    /// Settlement's holdings.
+    pub holdings: Arc<dyn HoldingsReader>,
 }
 
 /// Follows the `exec.*` events (a queue of this instance's own) until `shutdown`,
 /// sending each event of a listening user once settlement has applied it;
 /// reconnects with a back-off.
 pub async fn run<C, CF, CFut>(
-    pool: deadpool_postgres::Pool,
+    stores: Stores,
     listeners: Arc<Listeners>,
     consumer: CF,
     shutdown: Arc<AtomicBool>,
@@ -431,7 +432,7 @@ pub async fn run<C, CF, CFut>(
             .filter(|e| listeners.has(e.user))
             .collect();
         if !events.is_empty() {
-            deliver(&pool, &listeners, &events).await;
+            deliver(&stores, &listeners, &events).await;
         }
         if let Some(last) = batch.deliveries.last()
             && batch.lost.is_none()
@@ -442,17 +443,10 @@ pub async fn run<C, CF, CFut>(
 }
 
 /// Waits (up to 10 s) for settlement to reach the last of `events`, then sends each.
-async fn deliver(pool: &deadpool_postgres::Pool, listeners: &Listeners, events: &[OrderEvent]) {
-    let Ok(client) = pool.get().await else {
-        tracing::warn!(
-            "trade updates: no database; {} events not sent",
-            events.len()
-        );
-        return;
-    };
+async fn deliver(stores: &Stores, listeners: &Listeners, events: &[OrderEvent]) {
     let last = events.iter().map(|e| e.seq).max().unwrap_or(0);
     for _ in 0..1_000 {
-        match settled(&client).await {
+        match stores.orders.settled_upto().await {
             Ok(s) if s >= last => break,
             Ok(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             Err(e) => {
@@ -462,7 +456,7 @@ async fn deliver(pool: &deadpool_postgres::Pool, listeners: &Listeners, events: 
         }
     }
     for e in events {
-        match update(&client, e).await {
+        match update(stores, e).await {
             Ok(Some(text)) => listeners.send(e.user, Arc::from(text)),
             Ok(None) => {}
             Err(err) => tracing::warn!(seq = e.seq, "trade update not sent: {}", err.message),

@@ -60,9 +60,13 @@ async fn an_order_the_engine_never_received_is_rejected_and_an_executed_one_is_n
     .await
     .unwrap()
     .unwrap();
-    let rejected = bourse_trader::reconcile::round(&p.pool, &engine, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let rejected = bourse_trader::reconcile::round(
+        &bourse_trader::store::pg::PgTrader::new(p.pool.clone()),
+        &engine,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     assert_eq!(rejected, 1, "only the order the engine never received");
 
     let r = alice
@@ -88,9 +92,13 @@ async fn an_order_the_engine_never_received_is_rejected_and_an_executed_one_is_n
     assert_eq!(r.json["status"], "new", "{}", r.text);
     // Nothing left to do: a second round touches nothing.
     assert_eq!(
-        bourse_trader::reconcile::round(&p.pool, &engine, Duration::from_secs(10))
-            .await
-            .unwrap(),
+        bourse_trader::reconcile::round(
+            &bourse_trader::store::pg::PgTrader::new(p.pool.clone()),
+            &engine,
+            Duration::from_secs(10)
+        )
+        .await
+        .unwrap(),
         0
     );
     drop(db);

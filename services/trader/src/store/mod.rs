@@ -1,0 +1,205 @@
+//! Where the trader service keeps its orders and reads settlement's: behind
+//! [`TraderStore`], on PostgreSQL ([`pg::PgTrader`], the distributed mode) or the
+//! embedded SQLite file ([`lite::LiteTrader`], the all-in-one process).
+//!
+//! Every read returns [`OrderRecord`]s: the service's row (what it entered and the
+//! engine's verdict as of the request) with settlement's view of the same order
+//! joined in; [`crate::orders`] decides from both what the API shows.
+
+pub mod lite;
+pub mod pg;
+
+use std::time::Duration;
+
+use bourse_shell::ApiError;
+use bourse_shell::health::Check;
+
+use crate::writes::{Pending, Verdict};
+
+/// Settlement's view of an order (its `orders` row and fills).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settled {
+    /// `open`, `filled`, `canceled` or `replaced`.
+    pub status: String,
+    /// Shares filled.
+    pub filled: i64,
+    /// The last event settlement applied to it.
+    pub updated_seq: i64,
+    /// Why it was canceled.
+    pub reason: Option<String>,
+    /// Sum of price × quantity of its fills, the replaced order's carried in.
+    pub value: i64,
+}
+
+/// An order as the service entered it, with settlement's view joined.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderRecord {
+    /// Alpaca's order id.
+    pub id: String,
+    /// The client's id.
+    pub client_order_id: String,
+    /// Ticker.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// `market` or `limit`.
+    pub order_type: String,
+    /// Time in force.
+    pub time_in_force: String,
+    /// Shares.
+    pub qty: i64,
+    /// Cents.
+    pub limit_price: Option<i64>,
+    /// The verdict's status.
+    pub status: String,
+    /// The verdict's filled shares.
+    pub filled_qty: i64,
+    /// The verdict's fill value.
+    pub filled_value: i64,
+    /// The last engine event the verdict reflects.
+    pub known_seq: i64,
+    /// When it was entered (RFC 3339, UTC, microseconds).
+    pub created_at: String,
+    /// When its row last changed.
+    pub updated_at: String,
+    /// Settlement's view, once settlement has the order.
+    pub settled: Option<Settled>,
+    /// The order this one replaced.
+    pub replaces: Option<String>,
+    /// The order that replaced this one.
+    pub replaced_by: Option<String>,
+    /// The engine's client order id.
+    pub token: String,
+}
+
+/// How an order is found.
+#[derive(Clone, Copy, Debug)]
+pub enum OrderKey<'a> {
+    /// By Alpaca's order id.
+    Id(&'a str),
+    /// By the client's id.
+    ClientOrderId(&'a str),
+    /// By the engine's token.
+    Token(&'a str),
+}
+
+/// Which orders a list shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    /// Open (by settlement's status once it has caught up with the verdict).
+    Open,
+    /// Closed.
+    Closed,
+    /// Both.
+    All,
+}
+
+/// A page of `GET /v2/orders`.
+#[derive(Clone, Debug)]
+pub struct ListFilter {
+    /// Whose.
+    pub user: u64,
+    /// Open, closed or all.
+    pub which: Which,
+    /// Only these tickers (none: all).
+    pub symbols: Vec<String>,
+    /// Entered after this time (RFC 3339 or a date), if given.
+    pub after: Option<String>,
+    /// Entered before this time, if given.
+    pub until: Option<String>,
+    /// Oldest first.
+    pub ascending: bool,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// The statuses of a verdict that count as open.
+pub const OPEN: [&str; 5] = [
+    "new",
+    "partially_filled",
+    "pending_new",
+    "pending_replace",
+    "accepted",
+];
+
+/// A replacement order's row, before the engine decides.
+#[derive(Clone, Debug)]
+pub struct Replacement {
+    /// Its id.
+    pub id: String,
+    /// The owner.
+    pub user: u64,
+    /// The client's id for it.
+    pub client_order_id: String,
+    /// Its engine token.
+    pub token: String,
+    /// Ticker (the old order's).
+    pub symbol: String,
+    /// Side (the old order's).
+    pub side: String,
+    /// Time in force (the old order's).
+    pub time_in_force: String,
+    /// Shares.
+    pub qty: i64,
+    /// Cents.
+    pub limit_price: i64,
+    /// The old order's fills, carried over.
+    pub filled: i64,
+    /// Their value.
+    pub value: i64,
+    /// The old order's id.
+    pub replaces: String,
+}
+
+/// What `GET /v2/account` reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountRow {
+    /// Settled cash, in cents.
+    pub cash: i64,
+    /// What open buy orders hold, in cents.
+    pub reserved: i64,
+    /// When the user registered (RFC 3339), if the user service knows them.
+    pub created_at: Option<String>,
+}
+
+/// The trader service's storage.
+#[async_trait::async_trait]
+pub trait TraderStore: Send + Sync + std::fmt::Debug {
+    /// Makes the tables (idempotent).
+    async fn prepare(&self) -> Result<(), ApiError>;
+    /// Inserts new orders' rows (`pending_new`), durably; false for a row whose
+    /// (user, client id) exists already (nothing inserted for it).
+    async fn insert_pending(&self, rows: Vec<Pending>) -> Result<Vec<bool>, ApiError>;
+    /// Records verdicts and reads the orders back.
+    async fn finish(&self, rows: Vec<Verdict>) -> Result<Vec<Option<OrderRecord>>, ApiError>;
+    /// One of `user`'s orders.
+    async fn order(&self, user: u64, key: OrderKey<'_>) -> Result<Option<OrderRecord>, ApiError>;
+    /// A page of a user's orders, newest (or oldest) first; the caller filters by the
+    /// merged status again and cuts to the limit. `Err` 422 for an unreadable time.
+    async fn list(&self, filter: &ListFilter) -> Result<Vec<OrderRecord>, ApiError>;
+    /// Marks an order canceled as of engine event `seq`.
+    async fn canceled(&self, id: &str, seq: i64) -> Result<(), ApiError>;
+    /// Inserts a replacement's row (`pending_replace`); false if its client id is taken.
+    async fn insert_replacement(&self, r: &Replacement) -> Result<bool, ApiError>;
+    /// Deletes a replacement the engine refused.
+    async fn delete(&self, id: &str) -> Result<(), ApiError>;
+    /// Marks `old` replaced by `new` and records the new order's verdict.
+    async fn replaced(&self, old: &str, verdict: &Verdict) -> Result<(), ApiError>;
+    /// What the account shows.
+    async fn account(&self, user: u64) -> Result<AccountRow, ApiError>;
+    /// Settlement's position: the highest engine event sequence number it applied.
+    async fn settled_upto(&self) -> Result<u64, ApiError>;
+    /// Ids of rows without a verdict `grace` after they were written that settlement
+    /// does not know (the reconciler's candidates).
+    async fn unresolved(&self, grace: Duration) -> Result<Vec<String>, ApiError>;
+    /// Marks those of `ids` settlement still does not know `rejected` with `reason`
+    /// as of engine event `probe`; returns how many.
+    async fn reject_unknown(
+        &self,
+        ids: &[String],
+        probe: i64,
+        reason: &str,
+    ) -> Result<u64, ApiError>;
+    /// The readiness check of the store.
+    fn check(&self) -> Box<dyn Check>;
+}
