@@ -55,18 +55,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let rabbit = args.bus.rabbit();
         let queue = QueueSpec::market(&args.bus.market_queue);
         let consuming = Arc::new(AtomicBool::new(false));
-        let ingest_pool = pool.clone();
+        let store: Arc<dyn bourse_stock::store::MarketStore> =
+            Arc::new(bourse_stock::store::pg::PgMarket::new(pool.clone()));
+        let ingest_store = store.clone();
         let up = consuming.clone();
         tokio::spawn(async move {
             let consumer = || {
                 let (rabbit, queue) = (rabbit.clone(), queue.clone());
                 async move { RabbitConsumer::connect(&rabbit, &queue, ingest::PREFETCH).await }
             };
-            ingest::run(ingest_pool, consumer, up, stop, |_| {}).await;
+            ingest::run(ingest_store, consumer, up, stop, |_| {}).await;
         });
         Ok(app(
             StockState {
-                pool,
+                store,
                 auth,
                 engine,
                 book,

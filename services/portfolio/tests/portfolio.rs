@@ -324,7 +324,7 @@ async fn own_app(p: &Platform, stream: StreamConfig) -> (Arc<Hub>, String) {
     let hub = Hub::new(Arc::new(Nothing));
     let base = serve(bourse_portfolio::app(
         PortfolioState {
-            holdings: Arc::new(bourse_order::store::pg::PgSettlement::new(p.pool.clone())),
+            holdings: Arc::new(bourse_order::store::pg::PgSettlement::new(p.pool().clone())),
             auth: p.auth.clone(),
             hub: hub.clone(),
             stream,
@@ -338,7 +338,7 @@ async fn own_app(p: &Platform, stream: StreamConfig) -> (Arc<Hub>, String) {
 /// Waits until settlement shows `user` holding something.
 async fn holdings_settled(p: &Platform, user: u64) {
     let start = Instant::now();
-    while bourse_order::holdings::load(&p.pool.get().await.unwrap(), user, None)
+    while bourse_order::holdings::load(&p.pool().get().await.unwrap(), user, None)
         .await
         .unwrap()
         .positions

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::StockState;
+use crate::store::{Instrument, MarketStore};
 
 /// An asset's id: a version-8 (name-based, SHA-256) UUID of its symbol.
 pub fn asset_id(symbol: &str) -> String {
@@ -32,16 +33,14 @@ pub fn asset_id(symbol: &str) -> String {
 }
 
 /// An instrument row as Alpaca's asset.
-fn asset_json(r: &tokio_postgres::Row) -> Value {
-    let symbol: String = r.get("symbol");
-    let status: String = r.get("status");
-    let lot: i64 = r.get("lot");
+fn asset_json(r: &Instrument) -> Value {
+    let (symbol, status, lot) = (&r.symbol, &r.status, r.lot);
     json!({
-        "id": asset_id(&symbol),
+        "id": asset_id(symbol),
         "class": "us_equity",
         "exchange": "",
         "symbol": symbol,
-        "name": r.get::<_, String>("name"),
+        "name": r.name,
         "status": status,
         "tradable": status == "active",
         "marginable": false,
@@ -50,7 +49,7 @@ fn asset_json(r: &tokio_postgres::Row) -> Value {
         "fractionable": false,
         "min_order_size": lot.to_string(),
         "min_trade_increment": lot.to_string(),
-        "price_increment": money::format_cents(r.get("tick")),
+        "price_increment": money::format_cents(r.tick),
         "attributes": [],
     })
 }
@@ -86,48 +85,22 @@ pub async fn list(
     if q.asset_class.as_deref().is_some_and(|c| c != "us_equity") {
         return Ok(Json(Vec::new()));
     }
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT symbol, tick, lot, name, status FROM instruments
-             WHERE $1::text IS NULL OR status = $1 ORDER BY symbol",
-                )
-                .await?,
-            &[&status],
-        )
-        .await?;
+    let rows = state.store.instruments(status.as_deref()).await?;
     Ok(Json(rows.iter().map(asset_json).collect()))
 }
 
 /// The instrument `key` names (its symbol, or its asset id), or 404.
-async fn find(state: &StockState, key: &str) -> Result<tokio_postgres::Row, ApiError> {
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT symbol, tick, lot, name, status FROM instruments WHERE symbol = $1",
-                )
-                .await?,
-            &[&key],
-        )
-        .await?;
-    if let Some(r) = rows.into_iter().next() {
-        return Ok(r);
+async fn find(state: &StockState, key: &str) -> Result<Instrument, ApiError> {
+    if let Some(i) = state.store.instrument(key).await? {
+        return Ok(i);
     }
     // An id: the few instruments of an exchange are quick to look through.
-    let rows = client
-        .query(
-            &client
-                .prepare_cached("SELECT symbol, tick, lot, name, status FROM instruments")
-                .await?,
-            &[],
-        )
-        .await?;
-    rows.into_iter()
-        .find(|r| asset_id(r.get("symbol")) == key)
+    state
+        .store
+        .instruments(None)
+        .await?
+        .into_iter()
+        .find(|i| asset_id(&i.symbol) == key)
         .ok_or_else(|| ApiError::not_found(format!("asset not found for {key}")))
 }
 
@@ -220,18 +193,9 @@ pub async fn create(
         })?;
     // The listing event reaches the table through the bus as well; writing it here
     // lets the admin read it back at once. Both write the same row.
-    let client = state.pool.get().await?;
-    client
-        .execute(
-            &client
-                .prepare_cached(
-                    "INSERT INTO instruments (symbol, tick, lot, name, listed_seq)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (symbol) DO UPDATE SET name = EXCLUDED.name",
-                )
-                .await?,
-            &[&body.symbol, &tick, &lot, &name, &(seq as i64)],
-        )
+    state
+        .store
+        .listed(&body.symbol, tick, lot, &name, seq as i64)
         .await?;
     tracing::info!(admin = principal.user, symbol = body.symbol, seq, "listed");
     let row = find(&state, &body.symbol).await?;
@@ -266,12 +230,9 @@ pub async fn update(
         )));
     }
     find(&state, &symbol).await?;
-    let client = state.pool.get().await?;
-    client
-        .execute(&client.prepare_cached("UPDATE instruments SET status = COALESCE($2, status), name = COALESCE($3, name),
-                    updated_at = now() WHERE symbol = $1").await?,
-            &[&symbol, &body.status, &body.name],
-        )
+    state
+        .store
+        .change(&symbol, body.status.as_deref(), body.name.as_deref())
         .await?;
     tracing::info!(admin = principal.user, symbol, status = ?body.status, "asset changed");
     Ok(Json(asset_json(&find(&state, &symbol).await?)))
@@ -308,7 +269,7 @@ mod tests {
 /// a second (one query for all of them), so checking an order costs no round trip.
 #[derive(Debug)]
 pub struct Suspensions {
-    pool: deadpool_postgres::Pool,
+    store: std::sync::Arc<dyn MarketStore>,
     cache: tokio::sync::Mutex<(
         Option<std::time::Instant>,
         std::collections::HashSet<String>,
@@ -316,10 +277,15 @@ pub struct Suspensions {
 }
 
 impl Suspensions {
-    /// Suspensions read from `pool`'s `instruments`.
+    /// Suspensions read from PostgreSQL's `instruments` (in `pool`).
     pub fn new(pool: deadpool_postgres::Pool) -> Self {
+        Self::over(std::sync::Arc::new(crate::store::pg::PgMarket::new(pool)))
+    }
+
+    /// Suspensions read from `store`.
+    pub fn over(store: std::sync::Arc<dyn MarketStore>) -> Self {
         Suspensions {
-            pool,
+            store,
             cache: tokio::sync::Mutex::new((None, Default::default())),
         }
     }
@@ -331,19 +297,8 @@ impl Suspensions {
             .0
             .is_none_or(|at| at.elapsed() >= std::time::Duration::from_secs(1))
         {
-            let client = self.pool.get().await?;
-            let rows = client
-                .query(
-                    &client
-                        .prepare_cached("SELECT symbol FROM instruments WHERE status = 'inactive'")
-                        .await?,
-                    &[],
-                )
-                .await?;
-            *cache = (
-                Some(std::time::Instant::now()),
-                rows.iter().map(|r| r.get(0)).collect(),
-            );
+            let rows = self.store.suspended().await?;
+            *cache = (Some(std::time::Instant::now()), rows.into_iter().collect());
         }
         if cache.1.contains(symbol) {
             return Err(ApiError::unprocessable(format!(

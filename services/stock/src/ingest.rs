@@ -14,10 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bourse_bus::{BusError, Consumer};
-use deadpool_postgres::Pool;
+
+use crate::store::MarketStore;
 use serde::Deserialize;
 
-use crate::bars::{Trade, aggregate};
+use crate::bars::Trade;
 
 /// Most deliveries in one transaction.
 pub const BATCH: usize = 2_000;
@@ -34,6 +35,9 @@ pub enum IngestError {
     /// No connection from the pool.
     #[error("database pool: {0}")]
     Pool(#[from] deadpool_postgres::PoolError),
+    /// The embedded store failed.
+    #[error(transparent)]
+    Lite(#[from] bourse_shell::lite::LiteError),
 }
 
 /// The fields of the bridge's bodies that market data uses (`docs/events.md`).
@@ -111,106 +115,15 @@ pub fn read(body: &[u8]) -> Result<Option<Fact>, serde_json::Error> {
     })
 }
 
-/// Applies `facts` in one transaction; returns how many trades were new.
-pub async fn apply(
-    client: &mut deadpool_postgres::Client,
-    facts: &[Fact],
-) -> Result<usize, IngestError> {
-    let tx = client.transaction().await?;
-    for f in facts {
-        if let Fact::Listing(l) = f {
-            tx.execute(
-                "INSERT INTO instruments (symbol, tick, lot, listed_seq) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (symbol) DO NOTHING",
-                &[&l.symbol, &l.tick, &l.lot, &l.seq],
-            )
-            .await?;
-        }
-    }
-    let (mut seqs, mut symbols, mut prices, mut qtys, mut sides, mut times) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for f in facts {
-        if let Fact::Trade(t, side) = f {
-            seqs.push(t.seq);
-            symbols.push(t.symbol.as_str());
-            prices.push(t.price);
-            qtys.push(t.qty);
-            sides.push(side.as_str());
-            times.push(t.time_ns);
-        }
-    }
-    let mut new = 0;
-    if !seqs.is_empty() {
-        let rows = tx
-            .query(
-                "INSERT INTO market_trades (seq, symbol, price, qty, taker_side, time_ns)
-                 SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
-                                      $5::text[], $6::bigint[])
-                 ON CONFLICT (seq) DO NOTHING RETURNING seq",
-                &[&seqs, &symbols, &prices, &qtys, &sides, &times],
-            )
-            .await?;
-        let fresh: std::collections::HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
-        let trades: Vec<Trade> = facts
-            .iter()
-            .filter_map(|f| match f {
-                Fact::Trade(t, _) if fresh.contains(&t.seq) => Some(t.clone()),
-                _ => None,
-            })
-            .collect();
-        new = trades.len();
-        upsert_bars(&tx, &trades).await?;
-    }
-    tx.commit().await?;
-    Ok(new)
-}
-
-async fn upsert_bars(
-    tx: &tokio_postgres::Transaction<'_>,
-    trades: &[Trade],
-) -> Result<(), tokio_postgres::Error> {
-    let bars = aggregate(trades);
-    if bars.is_empty() {
-        return Ok(());
-    }
-    let col = |f: &dyn Fn(&crate::bars::Bar) -> i64| bars.iter().map(f).collect::<Vec<i64>>();
-    let symbols: Vec<&str> = bars.iter().map(|b| b.symbol.as_str()).collect();
-    let frames: Vec<&str> = bars.iter().map(|b| b.timeframe.as_str()).collect();
-    let notional: Vec<String> = bars.iter().map(|b| b.notional.to_string()).collect();
-    tx.execute(
-        "INSERT INTO bars (symbol, timeframe, start_ns, open, open_seq, high, low, close,
-                           close_seq, volume, trades, notional)
-         SELECT s, f, st, o, os, h, l, c, cs, v, n, nt::numeric
-         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
-                     $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[],
-                     $11::bigint[], $12::text[]) AS x(s, f, st, o, os, h, l, c, cs, v, n, nt)
-         ON CONFLICT (symbol, timeframe, start_ns) DO UPDATE SET
-             open = CASE WHEN EXCLUDED.open_seq < bars.open_seq THEN EXCLUDED.open ELSE bars.open END,
-             open_seq = LEAST(bars.open_seq, EXCLUDED.open_seq),
-             close = CASE WHEN EXCLUDED.close_seq > bars.close_seq THEN EXCLUDED.close ELSE bars.close END,
-             close_seq = GREATEST(bars.close_seq, EXCLUDED.close_seq),
-             high = GREATEST(bars.high, EXCLUDED.high),
-             low = LEAST(bars.low, EXCLUDED.low),
-             volume = bars.volume + EXCLUDED.volume,
-             trades = bars.trades + EXCLUDED.trades,
-             notional = bars.notional + EXCLUDED.notional",
-        &[
-            &symbols,
-            &frames,
-            &col(&|b| b.start_ns),
-            &col(&|b| b.open.0),
-            &col(&|b| b.open.1),
-            &col(&|b| b.high),
-            &col(&|b| b.low),
-            &col(&|b| b.close.0),
-            &col(&|b| b.close.1),
-            &col(&|b| b.volume),
-            &col(&|b| b.trades),
-            &notional,
-        ],
-    )
-    .await?;
-    Ok(())
+/// The trades among `facts` whose sequence numbers are in `fresh` (stored just now).
+pub fn fresh_trades(facts: &[Fact], fresh: &std::collections::HashSet<i64>) -> Vec<Trade> {
+    facts
+        .iter()
+        .filter_map(|f| match f {
+            Fact::Trade(t, _) if fresh.contains(&t.seq) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// How far ingestion has got.
@@ -227,7 +140,7 @@ pub struct Progress {
 /// Consumes until `shutdown` is set; `consumer` connects (again after any failure).
 /// `connected` is set while a consumer is connected (the service's readiness).
 pub async fn run<C, CF, CFut>(
-    pool: Pool,
+    store: Arc<dyn MarketStore>,
     mut consumer: CF,
     connected: Arc<AtomicBool>,
     shutdown: Arc<AtomicBool>,
@@ -297,10 +210,7 @@ pub async fn run<C, CF, CFut>(
             if shutdown.load(Ordering::Relaxed) {
                 return;
             }
-            let result = match pool.get().await {
-                Ok(mut client) => apply(&mut client, &facts).await,
-                Err(e) => Err(e.into()),
-            };
+            let result = store.apply(&facts).await;
             match result {
                 Ok(new) => {
                     progress.trades += new as u64;

@@ -32,6 +32,7 @@ pub mod clock;
 pub mod ingest;
 pub mod market;
 pub mod schema;
+pub mod store;
 pub mod stream;
 
 use std::sync::Arc;
@@ -41,7 +42,7 @@ use axum::Router;
 use axum::extract::FromRef;
 use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::Auth;
-use bourse_shell::health::{Check, Checks, Database, Flag};
+use bourse_shell::health::{Check, Checks, Flag};
 use bourse_shell::migrate::Migrations;
 use deadpool_postgres::Pool;
 
@@ -57,8 +58,8 @@ pub const MIGRATIONS: Migrations = Migrations {
 /// The service's state.
 #[derive(Clone)]
 pub struct StockState {
-    /// The database (instruments, trades, bars).
-    pub pool: Pool,
+    /// Instruments, trades and bars (PostgreSQL or the embedded store).
+    pub store: Arc<dyn store::MarketStore>,
     /// Token keys, the key verifier and the rate limit.
     pub auth: Arc<Auth>,
     /// The engine (listing instruments), through a service session on the gateway.
@@ -76,17 +77,16 @@ impl FromRef<StockState> for Arc<Auth> {
     }
 }
 
-/// Applies the migrations.
+/// Applies the PostgreSQL migrations (the trader, which reads suspensions, calls it too).
 pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
-    let mut client = pool.get().await?;
-    MIGRATIONS.run(&mut client).await?;
-    Ok(())
+    use store::MarketStore;
+    store::pg::PgMarket::new(pool.clone()).prepare().await
 }
 
 /// The whole service: ready when its database answers and, if given, while the bus
 /// consumer is connected.
 pub fn app(state: StockState, consuming: Option<Arc<AtomicBool>>) -> Router {
-    let mut checks: Vec<Box<dyn Check>> = vec![Box::new(Database(state.pool.clone()))];
+    let mut checks: Vec<Box<dyn Check>> = vec![state.store.check()];
     if let Some(up) = consuming {
         checks.push(Box::new(Flag { name: "broker", up }));
     }

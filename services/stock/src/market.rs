@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use crate::StockState;
 use crate::bars::Timeframe;
+use crate::store::{BarRow, PageQuery, TradeRow};
 
 /// The venue code on trades and quotes.
 pub const VENUE: &str = "BOURSE";
@@ -76,18 +77,7 @@ fn symbols(list: Option<&str>) -> Result<Vec<String>, ApiError> {
 
 /// The listed instruments among `wanted`.
 async fn listed(state: &StockState, wanted: &[String]) -> Result<Vec<String>, ApiError> {
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT symbol FROM instruments WHERE symbol = ANY($1) ORDER BY symbol",
-                )
-                .await?,
-            &[&wanted],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    state.store.listed_among(wanted).await
 }
 
 /// One listed symbol, or 404.
@@ -108,21 +98,12 @@ async fn latest_trades(
     state: &StockState,
     symbols: &[String],
 ) -> Result<BTreeMap<String, Value>, ApiError> {
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(&client.prepare_cached("SELECT DISTINCT ON (symbol) symbol, seq, price, qty, time_ns FROM market_trades
-             WHERE symbol = ANY($1) ORDER BY symbol, seq DESC").await?,
-            &[&symbols],
-        )
-        .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                r.get::<_, String>(0),
-                trade_json(r.get(1), r.get(2), r.get(3), r.get(4)),
-            )
-        })
+    Ok(state
+        .store
+        .latest_trades(symbols)
+        .await?
+        .into_iter()
+        .map(|t| (t.symbol.clone(), trade_row_json(&t)))
         .collect())
 }
 
@@ -299,13 +280,6 @@ impl Range {
             after,
         })
     }
-
-    /// The keyset condition for rows after the token (symbol ascending, then time in
-    /// the requested direction), as SQL over `$4` (symbol) and `$5` (key).
-    fn after_sql(&self, key: &str) -> String {
-        let cmp = if self.desc { "<" } else { ">" };
-        format!("AND (symbol > $4 OR (symbol = $4 AND {key} {cmp} $5))")
-    }
 }
 
 /// A page token: where the last page ended, hex-encoded (opaque to clients).
@@ -331,12 +305,11 @@ fn decode_token(token: &str) -> Result<(String, i64), ApiError> {
     Ok((symbol.to_string(), key.parse().map_err(|_| bad())?))
 }
 
-fn bar_json(r: &tokio_postgres::Row) -> Value {
-    let volume: i64 = r.get("volume");
-    let vwap: f64 = r.get("vwap");
-    json!({"t": rfc3339(r.get("start_ns")), "o": price(r.get("open")), "h": price(r.get("high")),
-           "l": price(r.get("low")), "c": price(r.get("close")), "v": volume,
-           "n": r.get::<_, i64>("trades"),
+fn bar_json(r: &BarRow) -> Value {
+    let (volume, vwap) = (r.volume, r.vwap);
+    json!({"t": rfc3339(r.start_ns), "o": price(r.open), "h": price(r.high),
+           "l": price(r.low), "c": price(r.close), "v": volume,
+           "n": r.trades,
            "vw": serde_json::Number::from_f64((vwap / 100.0 * 1e4).round() / 1e4)
                .map_or(Value::Null, Value::Number)})
 }
@@ -344,75 +317,35 @@ fn bar_json(r: &tokio_postgres::Row) -> Value {
 /// A page of rows per symbol, and the token for the next page.
 type Page = (BTreeMap<String, Vec<Value>>, Option<String>);
 
-/// A table the historical routes page through.
-struct Table {
-    /// `SELECT ... FROM t`, with `symbol` and the key among the columns.
-    select: &'static str,
-    /// The time column (`start` and `end` bound it).
-    time: &'static str,
-    /// The column pages are keyed by, within a symbol.
-    key: &'static str,
-    /// More conditions, over `$7`.
-    filter: &'static str,
-    /// A row as the API shows it.
-    to_json: fn(&tokio_postgres::Row) -> Value,
+/// The page `q` asks for, as the store reads it.
+fn page_query(wanted: &[String], q: &RangeQuery) -> Result<(PageQuery, i64), ApiError> {
+    let range = Range::read(q)?;
+    Ok((
+        PageQuery {
+            symbols: wanted.to_vec(),
+            start: range.start,
+            end: range.end,
+            after: range.after,
+            desc: range.desc,
+            limit: range.limit,
+        },
+        range.limit,
+    ))
 }
 
-const BARS: Table = Table {
-    select: "SELECT symbol, start_ns, open, high, low, close, volume, trades,
-                    (notional / volume)::float8 AS vwap FROM bars",
-    time: "start_ns",
-    key: "start_ns",
-    filter: "AND timeframe = $7",
-    to_json: bar_json,
-};
-
-const TRADES: Table = Table {
-    select: "SELECT symbol, seq, price, qty, time_ns FROM market_trades",
-    time: "time_ns",
-    key: "seq",
-    filter: "AND $7::text IS NULL",
-    to_json: trade_row_json,
-};
-
-/// One page of `table`'s rows of `wanted`: symbol ascending, then the key in the
-/// requested direction, from where the page token says.
-async fn page(
+async fn trades_page(
     state: &StockState,
     wanted: &[String],
     q: &RangeQuery,
-    table: &Table,
-    filter: Option<&str>,
 ) -> Result<Page, ApiError> {
-    let range = Range::read(q)?;
-    let order = if range.desc { "DESC" } else { "ASC" };
-    let (tok_symbol, tok_key) = range.after.clone().unwrap_or_default();
-    let after = if range.after.is_some() {
-        range.after_sql(table.key)
-    } else {
-        "AND $4::text IS NOT NULL AND $5::bigint IS NOT NULL".into()
-    };
-    let sql = format!(
-        "{} WHERE symbol = ANY($1) AND {} BETWEEN $2 AND $3 {after} {}
-         ORDER BY symbol ASC, {} {order} LIMIT $6",
-        table.select, table.time, table.filter, table.key
-    );
-    let client = state.pool.get().await?;
-    let rows = client
-        .query(
-            &client.prepare_cached(&sql).await?,
-            &[
-                &wanted,
-                &range.start,
-                &range.end,
-                &tok_symbol,
-                &tok_key,
-                &(range.limit + 1),
-                &filter,
-            ],
-        )
-        .await?;
-    Ok(paginate(&rows, range.limit, table.key, table.to_json))
+    let (query, limit) = page_query(wanted, q)?;
+    let rows = state.store.trades(&query).await?;
+    Ok(paginate(
+        &rows,
+        limit,
+        |t| (&t.symbol, t.seq),
+        trade_row_json,
+    ))
 }
 
 async fn bars_page(
@@ -429,25 +362,34 @@ async fn bars_page(
             "timeframe: 1Min, 5Min, 1Hour or 1Day (got {tf_name:?})"
         ))
     })?;
-    page(state, wanted, q, &BARS, Some(tf.as_str())).await
+    let (query, limit) = page_query(wanted, q)?;
+    let rows = state.store.bars(&query, tf.as_str()).await?;
+    Ok(paginate(
+        &rows,
+        limit,
+        |b| (&b.symbol, b.start_ns),
+        bar_json,
+    ))
 }
 
-fn paginate(
-    rows: &[tokio_postgres::Row],
+/// Rows (`limit` + 1 read, to tell whether more follow) as a page: by symbol, with the
+/// token of the last row shown when more follow. `key` is a row's (symbol, key).
+fn paginate<R>(
+    rows: &[R],
     limit: i64,
-    key: &str,
-    to_json: fn(&tokio_postgres::Row) -> Value,
+    key: fn(&R) -> (&String, i64),
+    to_json: fn(&R) -> Value,
 ) -> Page {
     let more = rows.len() as i64 > limit;
     let page = &rows[..rows.len().min(limit as usize)];
     let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for r in page {
-        out.entry(r.get("symbol")).or_default().push(to_json(r));
+        out.entry(key(r).0.clone()).or_default().push(to_json(r));
     }
-    let token = more
-        .then(|| page.last())
-        .flatten()
-        .map(|r| encode_token(r.get::<_, &str>("symbol"), r.get(key)));
+    let token = more.then(|| page.last()).flatten().map(|r| {
+        let (symbol, k) = key(r);
+        encode_token(symbol, k)
+    });
     (out, token)
 }
 
@@ -474,7 +416,7 @@ impl History {
     ) -> Result<Page, ApiError> {
         match self {
             History::Bars => bars_page(state, wanted, q).await,
-            History::Trades => page(state, wanted, q, &TRADES, None).await,
+            History::Trades => trades_page(state, wanted, q).await,
         }
     }
 
@@ -501,8 +443,8 @@ impl History {
     }
 }
 
-fn trade_row_json(r: &tokio_postgres::Row) -> Value {
-    trade_json(r.get("seq"), r.get("price"), r.get("qty"), r.get("time_ns"))
+fn trade_row_json(r: &TradeRow) -> Value {
+    trade_json(r.seq, r.price, r.qty, r.time_ns)
 }
 
 /// `GET /v2/stocks/bars?symbols=&timeframe=`.
@@ -554,34 +496,14 @@ async fn snapshots_of(
 ) -> Result<BTreeMap<String, Value>, ApiError> {
     let symbols = listed(state, wanted).await?;
     let mut trades = latest_trades(state, &symbols).await?;
-    let client = state.pool.get().await?;
     // The latest minute bar and the two latest daily bars of each symbol.
-    let rows = client
-        .query(
-            &client
-                .prepare_cached(
-                    "SELECT * FROM (
-                 SELECT symbol, timeframe, start_ns, open, high, low, close, volume, trades,
-                        (notional / volume)::float8 AS vwap,
-                        row_number() OVER (PARTITION BY symbol, timeframe
-                                           ORDER BY start_ns DESC) AS n
-                 FROM bars WHERE symbol = ANY($1) AND timeframe IN ('1Min', '1Day')) b
-             WHERE (timeframe = '1Min' AND n = 1) OR (timeframe = '1Day' AND n <= 2)",
-                )
-                .await?,
-            &[&symbols],
-        )
-        .await?;
+    let rows = state.store.snapshot_bars(&symbols).await?;
     let mut out = BTreeMap::new();
     for s in symbols {
         let bar = |tf: &str, n: i64| {
             rows.iter()
-                .find(|r| {
-                    r.get::<_, &str>("symbol") == s
-                        && r.get::<_, &str>("timeframe") == tf
-                        && r.get::<_, i64>("n") == n
-                })
-                .map_or(Value::Null, bar_json)
+                .find(|(b, rank)| b.symbol == s && b.timeframe == tf && *rank == n)
+                .map_or(Value::Null, |(b, _)| bar_json(b))
         };
         let snapshot = json!({
             "latestTrade": trades.remove(&s).unwrap_or(Value::Null),

@@ -5,12 +5,12 @@
 
 use axum::http::StatusCode;
 use bourse_shell::client::Client;
-use bourse_stock::ingest::{self, Fact};
+use bourse_stock::ingest::Fact;
 use bourse_testkit::{Platform, assert_error, eventually};
 use serde_json::{Value, json};
 
 async fn bars_table(p: &Platform) -> Vec<String> {
-    let c = p.pool.get().await.unwrap();
+    let c = p.pool().get().await.unwrap();
     c.query(
         "SELECT row(b.*)::text FROM bars b ORDER BY symbol, timeframe, start_ns",
         &[],
@@ -315,7 +315,7 @@ async fn listings_trades_bars_quotes_and_books_in_alpacas_shapes() {
     // Redelivered trades change nothing: apply every stored trade again.
     let before = bars_table(&p).await;
     let facts: Vec<Fact> = {
-        let c = p.pool.get().await.unwrap();
+        let c = p.pool().get().await.unwrap();
         c.query(
             "SELECT seq, symbol, price, qty, taker_side, time_ns FROM market_trades",
             &[],
@@ -338,13 +338,11 @@ async fn listings_trades_bars_quotes_and_books_in_alpacas_shapes() {
         .collect()
     };
     assert_eq!(facts.len(), 2);
-    let mut c = p.pool.get().await.unwrap();
     assert_eq!(
-        ingest::apply(&mut c, &facts).await.unwrap(),
+        p.stores.market.apply(&facts).await.unwrap(),
         0,
         "no new trade"
     );
-    drop(c);
     assert_eq!(bars_table(&p).await, before);
 
     // Suspension: inactive, not tradable; reinstated.

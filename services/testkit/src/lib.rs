@@ -1,37 +1,24 @@
 //! # bourse-testkit
 //!
-//! The platform in one process for the services' integration tests, against real
-//! PostgreSQL: the gateway (engine, journal, market data feed) with a service key; the
-//! bridge onto the in-process bus; settlement, and the stock service's ingestion, off
-//! it; the user, trader, stock and portfolio services over real HTTP on free ports. Each platform
-//! works in a fresh PostgreSQL schema and a fresh data directory, dropped by
-//! [`Platform::stop`].
+//! The platform in one process for the services' integration tests
+//! ([`bourse_platform`], every service over real HTTP on free ports), with the clients
+//! and helpers the tests share. A platform runs on real PostgreSQL (a fresh schema) or
+//! on the embedded SQLite file ([`Store`]), in a fresh data directory, dropped by
+//! [`Platform::stop`]; tests that go through the API run on both.
 #![allow(missing_docs)]
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bourse_bus::memory::MemoryBus;
-use bourse_core::{Command, FixedStr, Price, Qty, UserId};
-use bourse_gateway_client::GatewayClient;
-use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
+use bourse_core::{Command, FixedStr, Price, Qty};
+use bourse_shell::auth::Auth;
 use bourse_shell::client::{Client, Reply};
-use bourse_trader::TraderState;
-use bourse_user::UserState;
-use bourse_user::keys::Keys;
-use bourse_user::session::Credentials;
-use bourse_user::store::UserStore;
-use bourse_user::store::pg::PgUserStore;
 use serde_json::{Value, json};
 
 /// The test database.
 pub const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
-/// The service key's secret (key id `services`).
-pub const SECRET: [u8; 32] = [4; 32];
-
 /// The token secret every service of a platform shares.
 pub const TOKEN_SECRET: &[u8] = b"trader test";
 
@@ -51,14 +38,16 @@ pub struct Platform {
     pub endpoint: String,
     /// The gateway's market data feed.
     pub feed: String,
-    /// The database, in the platform's schema.
-    pub pool: deadpool_postgres::Pool,
-    /// The schema.
-    pub schema: String,
-    /// Set to stop the background tasks.
-    pub stop: Arc<AtomicBool>,
-    /// The gateway.
-    pub gateway: bourse_gateway::server::Running,
+    /// The PostgreSQL pool, on that store ([`Platform::pool`]).
+    pool: Option<deadpool_postgres::Pool>,
+    /// The PostgreSQL schema, on that store.
+    schema: Option<String>,
+    /// Which store it runs on.
+    pub store: Store,
+    /// The stores.
+    pub stores: bourse_platform::Stores,
+    /// The platform itself.
+    pub running: bourse_platform::Running,
     /// The stock service's live book.
     pub book: Arc<bourse_stock::LiveBook>,
     /// The portfolio service's base URL (`ws://` for its socket: see [`Platform::ws`]).
@@ -85,224 +74,101 @@ pub async fn serve(app: axum::Router) -> String {
     format!("http://{addr}")
 }
 
+/// Which store a test platform runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// The real PostgreSQL (a fresh schema).
+    Postgres,
+    /// The embedded SQLite file (a fresh one).
+    Sqlite,
+}
+
 impl Platform {
-    /// Starts it all.
+    /// Starts it all on PostgreSQL.
     pub async fn start() -> Platform {
+        Self::start_on(Store::Postgres).await
+    }
+
+    /// Starts it all on `store`.
+    pub async fn start_on(store: Store) -> Platform {
         let dir = tempfile::tempdir().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        // The gateway, with a service key and one instrument.
-        let mut keys = bourse_gateway::keys::KeyStore::default();
-        keys.insert_service(FixedStr::new("services").unwrap(), UserId(0), &SECRET);
-        let mut config = bourse_gateway::server::GatewayConfig::new(dir.path(), keys);
-        config.bind = "tcp://127.0.0.1:*".into();
-        config.feed = Some("tcp://127.0.0.1:*".into());
-        config.ring_size = 1024;
-        config.bootstrap = vec![Command::AddInstrument {
-            symbol: FixedStr::new("ACME").unwrap(),
-            tick: Price(1),
-            lot: Qty(1),
-        }];
-        let engine_config = config.engine;
-        let (base_keys, shared_keys) =
-            (config.keys.current().as_ref().clone(), config.keys.clone());
-        let gateway = bourse_gateway::server::spawn(config).expect("gateway runs");
-        let endpoint = gateway.ready.endpoint.clone();
-        let feed = gateway.ready.feed_endpoint.clone().expect("the feed runs");
-
-        // One schema for every service's tables.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!(
-            "trader_{}_{}",
-            std::process::id(),
-            nanos % 1_000_000_000_000
-        );
-        let pool = bourse_shell::db::pool(PG, Some(&schema), 8).await.unwrap();
-        bourse_order::service::prepare(&pool).await.unwrap();
-        bourse_user::prepare(&pool).await.unwrap();
-        bourse_trader::prepare(&pool).await.unwrap();
-        bourse_stock::prepare(&pool).await.unwrap();
-        // The gateway follows the user service's keys, as `bourse serve --keys-db` does.
-        let users_store: Arc<dyn UserStore> = Arc::new(PgUserStore::new(pool.clone()));
-        tokio::spawn(bourse_user::keys::follow(
-            users_store.clone(),
-            base_keys,
-            shared_keys,
-            stop.clone(),
-        ));
-
-        // Journal → bridge → in-process bus → settlement.
-        let bus = MemoryBus::new();
-        let queue = bourse_bus::rabbit::QueueSpec::settlement("settlement");
-        let patterns: Vec<&str> = queue.patterns.iter().map(String::as_str).collect();
-        let mut consumer = Some(bus.consumer("settlement", &patterns));
-        let market = bourse_bus::rabbit::QueueSpec::market("market");
-        let patterns: Vec<&str> = market.patterns.iter().map(String::as_str).collect();
-        let mut market_consumer = Some(bus.consumer("market", &patterns));
-        let (bridge_bus, bridge_stop) = (bus.clone(), stop.clone());
-        let bridge_config = bourse_bridge::BridgeConfig::new(dir.path(), engine_config);
-        tokio::spawn(async move {
-            let connect = || {
-                let bus = bridge_bus.clone();
-                async move { Ok(bus.publisher()) }
-            };
-            bourse_bridge::run(bridge_config, connect, bridge_stop, |_| {})
-                .await
-                .unwrap();
-        });
-        let (settle_pool, settle_bus, settle_stop) = (pool.clone(), bus.clone(), stop.clone());
-        tokio::spawn(async move {
-            let consumers = move || {
-                let c = consumer.take();
-                async move { c.ok_or(bourse_bus::BusError::Closed) }
-            };
-            let publishers = move || {
-                let bus = settle_bus.clone();
-                async move { Ok(bus.publisher()) }
-            };
-            bourse_order::service::run(
-                Arc::new(bourse_order::store::pg::PgSettlement::new(settle_pool)),
-                bourse_order::service::ServiceConfig::default(),
-                consumers,
-                publishers,
-                settle_stop,
-                |_| {},
-            )
-            .await
-            .unwrap();
-        });
-
-        // The stock service's ingestion, and its live book on the feed.
-        let (ingest_pool, ingest_stop) = (pool.clone(), stop.clone());
-        tokio::spawn(async move {
-            let consumers = move || {
-                let c = market_consumer.take();
-                async move { c.ok_or(bourse_bus::BusError::Closed) }
-            };
-            let up = Arc::new(AtomicBool::new(false));
-            bourse_stock::ingest::run(ingest_pool, consumers, up, ingest_stop, |_| {}).await;
-        });
-        let book = bourse_stock::LiveBook::new();
-        bourse_stock::book::follow(&zmq::Context::new(), &feed, book.clone(), stop.clone())
-            .unwrap();
-
-        // The user, trader and stock services, sharing the token secret and key table.
-        let engine =
-            GatewayClient::connect(&endpoint, "services", SECRET, Duration::from_secs(5)).unwrap();
-        let auth = Arc::new(Auth {
-            tokens: TokenKeys::new(TOKEN_SECRET, Duration::from_secs(900)),
-            keys: Arc::new(Keys::new(users_store.clone())),
-            limit: RateLimit::new(
-                NonZeroU32::new(10_000).unwrap(),
-                NonZeroU32::new(10_000).unwrap(),
-            ),
-        });
-        let user_state = UserState {
-            store: users_store.clone(),
-            auth: auth.clone(),
-            refresh_ttl: Duration::from_secs(3600),
-            engine: Some(engine.clone()),
+        let (stores, schema) = match store {
+            Store::Postgres => {
+                // One schema for every service's tables.
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos();
+                let schema = format!(
+                    "trader_{}_{}",
+                    std::process::id(),
+                    nanos % 1_000_000_000_000
+                );
+                let pool = bourse_shell::db::pool(PG, Some(&schema), 8).await.unwrap();
+                (bourse_platform::Stores::postgres(pool), Some(schema))
+            }
+            Store::Sqlite => {
+                let lite = bourse_shell::lite::Lite::open(dir.path().join("bourse.db")).unwrap();
+                (bourse_platform::Stores::sqlite(lite), None)
+            }
         };
-        bourse_user::session::ensure_admin(
-            &user_state,
-            &Credentials {
-                username: "root".into(),
-                password: "root-password".into(),
-            },
-        )
-        .await
-        .unwrap();
-        let users = Client::new(serve(bourse_user::app(user_state)).await);
-        // The portfolio service: prices from the feed, hints from settlement.
-        let (interest, subscriptions, catch_ups) = bourse_portfolio::prices::interest();
-        let hub = bourse_portfolio::Hub::new(interest);
-        bourse_portfolio::prices::follow(
-            &zmq::Context::new(),
-            &feed,
-            Arc::downgrade(&hub),
-            subscriptions,
-            stop.clone(),
-        )
-        .unwrap();
-        let holdings: Arc<dyn bourse_order::holdings::HoldingsReader> =
-            Arc::new(bourse_order::store::pg::PgSettlement::new(pool.clone()));
-        tokio::spawn(bourse_portfolio::prices::catch_up(
-            holdings.clone(),
-            Arc::downgrade(&hub),
-            catch_ups,
-            Duration::from_millis(500),
-        ));
-        let mut hints =
-            Some(bus.consumer("portfolio-hints", &[bourse_portfolio::changes::PATTERN]));
-        let (hints_pool, hints_hub, hints_stop) = (holdings.clone(), hub.clone(), stop.clone());
-        tokio::spawn(async move {
-            let consumers = move || {
-                let c = hints.take();
-                async move { c.ok_or(bourse_bus::BusError::Closed) }
-            };
-            let up = Arc::new(AtomicBool::new(false));
-            bourse_portfolio::changes::run(hints_pool, hints_hub, consumers, up, hints_stop).await;
-        });
-        let portfolio_base = serve(bourse_portfolio::app(
-            bourse_portfolio::PortfolioState {
-                holdings: holdings.clone(),
-                auth: auth.clone(),
-                hub: hub.clone(),
-                stream: bourse_portfolio::StreamConfig::default(),
-            },
-            None,
-        ))
-        .await;
-        let trader_state = TraderState::new(pool.clone(), auth.clone(), Some(engine.clone()));
-        // The trader's trade_updates follow the engine's exec.* events.
-        let mut execs = Some(bus.consumer("trade-updates", &[bourse_trader::stream::PATTERN]));
-        let (updates_pool, listeners, updates_stop) = (
-            trader_state.stream_stores(),
-            trader_state.listeners.clone(),
-            stop.clone(),
-        );
-        tokio::spawn(async move {
-            let consumers = move || {
-                let c = execs.take();
-                async move { c.ok_or(bourse_bus::BusError::Closed) }
-            };
-            bourse_trader::stream::run(updates_pool, listeners, consumers, updates_stop).await;
-        });
-        let trader_base = serve(bourse_trader::app(trader_state)).await;
-        let stock_base = serve(bourse_stock::app(
-            bourse_stock::StockState {
-                pool: pool.clone(),
-                auth: auth.clone(),
-                engine: Some(engine),
-                book: book.clone(),
-                // Second bars, so that tests see bars without waiting for a minute.
-                bar_interval: "1s",
-            },
-            None,
-        ))
-        .await;
-        let trader = Client::new(&trader_base);
+        let config = bourse_platform::PlatformConfig {
+            data_dir: dir.path().to_path_buf(),
+            gateway: "tcp://127.0.0.1:*".into(),
+            feed: "tcp://127.0.0.1:*".into(),
+            addresses: bourse_platform::Addresses::any(),
+            bootstrap: vec![Command::AddInstrument {
+                symbol: FixedStr::new("ACME").unwrap(),
+                tick: Price(1),
+                lot: Qty(1),
+            }],
+            token_secret: TOKEN_SECRET.to_vec(),
+            access_ttl: Duration::from_secs(900),
+            admin: Some(("root".into(), "root-password".into())),
+            rate: (10_000, 10_000),
+            throttle: 0,
+            // Second bars, so that tests see bars without waiting for a minute.
+            bar_interval: "1s",
+            small: true,
+        };
+        let running = bourse_platform::start(config, stores.clone())
+            .await
+            .expect("the platform starts");
         Platform {
-            users,
-            trader,
-            trader_base,
-            stock: Client::new(&stock_base),
-            stock_base,
-            endpoint,
-            feed,
-            book,
-            portfolio_base,
-            hub,
-            auth,
-            bus,
-            pool,
+            users: Client::new(&running.user_base),
+            trader: Client::new(&running.trader_base),
+            trader_base: running.trader_base.clone(),
+            stock: Client::new(&running.stock_base),
+            stock_base: running.stock_base.clone(),
+            endpoint: running.endpoint.clone(),
+            feed: running.feed.clone(),
+            book: running.book.clone(),
+            portfolio_base: running.portfolio_base.clone(),
+            hub: running.hub.clone(),
+            auth: running.auth.clone(),
+            bus: running.bus.clone(),
+            pool: stores.pool.clone(),
             schema,
-            stop,
-            gateway,
+            store,
+            stores,
+            running,
             _dir: dir,
         }
+    }
+
+    /// The PostgreSQL schema, on the PostgreSQL platform.
+    pub fn schema(&self) -> &str {
+        self.schema
+            .as_deref()
+            .expect("this test reads PostgreSQL directly: start the platform on Store::Postgres")
+    }
+
+    /// The PostgreSQL pool (in the platform's schema): for tests that read or write
+    /// the tables directly, on the PostgreSQL platform only.
+    pub fn pool(&self) -> &deadpool_postgres::Pool {
+        self.pool
+            .as_ref()
+            .expect("this test reads PostgreSQL directly: start the platform on Store::Postgres")
     }
 
     /// Registers `name`, logs in; returns the user id and a trader client with its token.
@@ -380,16 +246,13 @@ impl Platform {
 
     /// Stops everything and drops the schema.
     pub async fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        tokio::task::spawn_blocking(move || self.gateway.stop())
-            .await
-            .unwrap()
-            .unwrap();
-        let c = self.pool.get().await.unwrap();
-        c.batch_execute(&format!("DROP SCHEMA \"{}\" CASCADE", self.schema))
-            .await
-            .unwrap();
+        self.running.stop().await.unwrap();
+        if let (Some(pool), Some(schema)) = (&self.pool, &self.schema) {
+            let c = pool.get().await.unwrap();
+            c.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+                .await
+                .unwrap();
+        }
     }
 }
 

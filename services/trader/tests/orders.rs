@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bourse_core::{FixedStr, Price, Qty};
-use bourse_gateway_client::GatewayClient;
 use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
 use bourse_shell::client::Client;
-use bourse_testkit::{PG, Platform, SECRET, TOKEN_SECRET, assert_error, eventually, serve};
+use bourse_testkit::{PG, Platform, TOKEN_SECRET, assert_error, eventually, serve};
 use bourse_trader::TraderState;
 use bourse_user::keys::Keys;
 use serde_json::{Value, json};
@@ -523,11 +522,10 @@ async fn a_pool_of_one_connection_serves_every_route() {
     let (alice_id, _) = p.user("alice").await;
     p.fund(alice_id, "USD", "1000").await;
     p.fund(alice_id, "ACME", "10").await;
-    let one = bourse_shell::db::pool(PG, Some(&p.schema), 1)
+    let one = bourse_shell::db::pool(PG, Some(p.schema()), 1)
         .await
         .unwrap();
-    let engine =
-        GatewayClient::connect(&p.endpoint, "services", SECRET, Duration::from_secs(5)).unwrap();
+    let engine = p.running.engine.clone();
     let auth = Arc::new(Auth {
         tokens: TokenKeys::new(TOKEN_SECRET, Duration::from_secs(900)),
         keys: Arc::new(Keys::pg(one.clone())),

@@ -7,8 +7,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use bourse_gateway_client::GatewayClient;
-use bourse_testkit::{Platform, SECRET, eventually};
+use bourse_testkit::{Platform, eventually};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,7 +28,7 @@ async fn an_order_the_engine_never_received_is_rejected_and_an_executed_one_is_n
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let kept = r.json["id"].as_str().unwrap().to_string();
     // An order whose request was lost on the way: a row with a token the engine never saw.
-    let db = p.pool.get().await.unwrap();
+    let db = p.pool().get().await.unwrap();
     db.execute(
         "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
              time_in_force, qty, limit_price, status)
@@ -53,15 +52,9 @@ async fn an_order_the_engine_never_received_is_rejected_and_an_executed_one_is_n
     })
     .await;
 
-    let engine = tokio::task::spawn_blocking({
-        let endpoint = p.endpoint.clone();
-        move || GatewayClient::connect(&endpoint, "services", SECRET, Duration::from_secs(5))
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let engine = p.running.engine.clone();
     let rejected = bourse_trader::reconcile::round(
-        &bourse_trader::store::pg::PgTrader::new(p.pool.clone()),
+        &bourse_trader::store::pg::PgTrader::new(p.pool().clone()),
         &engine,
         Duration::from_secs(10),
     )
@@ -93,7 +86,7 @@ async fn an_order_the_engine_never_received_is_rejected_and_an_executed_one_is_n
     // Nothing left to do: a second round touches nothing.
     assert_eq!(
         bourse_trader::reconcile::round(
-            &bourse_trader::store::pg::PgTrader::new(p.pool.clone()),
+            &bourse_trader::store::pg::PgTrader::new(p.pool().clone()),
             &engine,
             Duration::from_secs(10)
         )
