@@ -16,7 +16,7 @@ use bourse_portfolio::hub::{Hub, Interest, Stats};
 use bourse_portfolio::{PortfolioState, StreamConfig};
 use bourse_shell::client::Client;
 use bourse_testkit::ws::{Ws, next_json};
-use bourse_testkit::{Platform, serve};
+use bourse_testkit::{Platform, Store, serve};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -149,9 +149,8 @@ fn check_doc_examples(live: &Value) {
     assert_eq!(examples[1]["type"], "update");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_portfolio_streams_its_holdings_and_follows_what_the_user_buys_and_sells() {
-    let p = Platform::start().await;
+async fn the_portfolio_streams_its_holdings_and_follows_what_the_user_buys_and_sells(store: Store) {
+    let p = Platform::start_on(store).await;
     let admin = p.stock.clone().with_token(&p.admin_token().await);
     let r = admin
         .post("/v1/admin/assets", &json!({"symbol": "BETA"}))
@@ -324,7 +323,7 @@ async fn own_app(p: &Platform, stream: StreamConfig) -> (Arc<Hub>, String) {
     let hub = Hub::new(Arc::new(Nothing));
     let base = serve(bourse_portfolio::app(
         PortfolioState {
-            holdings: Arc::new(bourse_order::store::pg::PgSettlement::new(p.pool().clone())),
+            holdings: p.stores.holdings.clone(),
             auth: p.auth.clone(),
             hub: hub.clone(),
             stream,
@@ -338,7 +337,10 @@ async fn own_app(p: &Platform, stream: StreamConfig) -> (Arc<Hub>, String) {
 /// Waits until settlement shows `user` holding something.
 async fn holdings_settled(p: &Platform, user: u64) {
     let start = Instant::now();
-    while bourse_order::holdings::load(&p.pool().get().await.unwrap(), user, None)
+    while p
+        .stores
+        .holdings
+        .holdings(user, None)
         .await
         .unwrap()
         .positions
@@ -421,9 +423,8 @@ async fn thousands_of_sockets_come_and_go_and_leave_nothing_behind() {
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_does_not_read_is_closed_and_holds_no_one_up() {
-    let p = Platform::start().await;
+async fn a_client_that_does_not_read_is_closed_and_holds_no_one_up(store: Store) {
+    let p = Platform::start_on(store).await;
     let (id, _) = p.user("slow").await;
     p.fund(id, "ACME", "5").await;
     holdings_settled(&p, id).await;
@@ -523,3 +524,8 @@ async fn a_client_that_does_not_read_is_closed_and_holds_no_one_up() {
     settle_to(&hub, Stats::default()).await;
     p.stop().await;
 }
+
+bourse_testkit::on_both_stores!(
+    the_portfolio_streams_its_holdings_and_follows_what_the_user_buys_and_sells,
+    a_client_that_does_not_read_is_closed_and_holds_no_one_up,
+);

@@ -6,25 +6,34 @@
 use axum::http::StatusCode;
 use bourse_shell::client::Client;
 use bourse_stock::ingest::Fact;
-use bourse_testkit::{Platform, assert_error, eventually};
+use bourse_stock::store::PageQuery;
+use bourse_testkit::{Platform, Store, assert_error, eventually};
 use serde_json::{Value, json};
 
-async fn bars_table(p: &Platform) -> Vec<String> {
-    let c = p.pool().get().await.unwrap();
-    c.query(
-        "SELECT row(b.*)::text FROM bars b ORDER BY symbol, timeframe, start_ns",
-        &[],
-    )
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.get(0))
-    .collect()
+/// Everything on every bar of ACME, through the store.
+fn everything() -> PageQuery {
+    PageQuery {
+        symbols: vec!["ACME".into()],
+        start: i64::MIN,
+        end: i64::MAX,
+        after: None,
+        desc: false,
+        limit: 10_000,
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn listings_trades_bars_quotes_and_books_in_alpacas_shapes() {
-    let p = Platform::start().await;
+async fn bars_table(p: &Platform) -> Vec<String> {
+    let mut out = Vec::new();
+    for tf in ["1Min", "5Min", "1Hour", "1Day"] {
+        for b in p.stores.market.bars(&everything(), tf).await.unwrap() {
+            out.push(format!("{b:?}"));
+        }
+    }
+    out
+}
+
+async fn listings_trades_bars_quotes_and_books_in_alpacas_shapes(store: Store) {
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     let admin = p.stock.clone().with_token(&p.admin_token().await);
@@ -314,29 +323,26 @@ async fn listings_trades_bars_quotes_and_books_in_alpacas_shapes() {
 
     // Redelivered trades change nothing: apply every stored trade again.
     let before = bars_table(&p).await;
-    let facts: Vec<Fact> = {
-        let c = p.pool().get().await.unwrap();
-        c.query(
-            "SELECT seq, symbol, price, qty, taker_side, time_ns FROM market_trades",
-            &[],
-        )
+    let facts: Vec<Fact> = p
+        .stores
+        .market
+        .trades(&everything())
         .await
         .unwrap()
-        .iter()
-        .map(|r| {
+        .into_iter()
+        .map(|t| {
             Fact::Trade(
                 bourse_stock::bars::Trade {
-                    seq: r.get(0),
-                    symbol: r.get(1),
-                    price: r.get(2),
-                    qty: r.get(3),
-                    time_ns: r.get(5),
+                    seq: t.seq,
+                    symbol: t.symbol,
+                    price: t.price,
+                    qty: t.qty,
+                    time_ns: t.time_ns,
                 },
-                r.get(4),
+                "buy".into(),
             )
         })
-        .collect()
-    };
+        .collect();
     assert_eq!(facts.len(), 2);
     assert_eq!(
         p.stores.market.apply(&facts).await.unwrap(),
@@ -387,3 +393,5 @@ async fn listings_trades_bars_quotes_and_books_in_alpacas_shapes() {
     bourse_testkit::run_sdk_script(script, &p.stock_base, &key_id, &secret).await;
     p.stop().await;
 }
+
+bourse_testkit::on_both_stores!(listings_trades_bars_quotes_and_books_in_alpacas_shapes);

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use bourse_shell::client::Client;
-use bourse_testkit::Platform;
 use bourse_testkit::ws::{Ws, next_json};
+use bourse_testkit::{Platform, Store};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -43,8 +43,8 @@ fn keep_trading(alice: Client, bob: Client, stop: Arc<AtomicBool>) -> tokio::tas
     })
 }
 
-async fn platform_with_traders() -> (Platform, Client, Client) {
-    let p = Platform::start().await;
+async fn platform_with_traders(store: Store) -> (Platform, Client, Client) {
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(alice_id, "USD", "1000000").await;
@@ -52,9 +52,8 @@ async fn platform_with_traders() -> (Platform, Client, Client) {
     (p, alice, bob)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trades_quotes_and_bars_stream_to_subscribers_in_alpacas_shapes() {
-    let (p, alice, bob) = platform_with_traders().await;
+async fn trades_quotes_and_bars_stream_to_subscribers_in_alpacas_shapes(store: Store) {
+    let (p, alice, bob) = platform_with_traders(store).await;
     let (key, secret) = p.key("alice", "data-stream").await;
     let url = format!("{}/v2/iex", p.stock_base.replacen("http://", "ws://", 1));
 
@@ -160,9 +159,8 @@ async fn trades_quotes_and_bars_stream_to_subscribers_in_alpacas_shapes() {
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_official_alpaca_sdk_streams_trades_quotes_and_bars() {
-    let (p, alice, bob) = platform_with_traders().await;
+async fn the_official_alpaca_sdk_streams_trades_quotes_and_bars(store: Store) {
+    let (p, alice, bob) = platform_with_traders(store).await;
     let (key, secret) = p.key("alice", "sdk-data-stream").await;
     let stop = Arc::new(AtomicBool::new(false));
     let trading = keep_trading(alice, bob, stop.clone());
@@ -175,3 +173,8 @@ async fn the_official_alpaca_sdk_streams_trades_quotes_and_bars() {
     trading.await.unwrap();
     p.stop().await;
 }
+
+bourse_testkit::on_both_stores!(
+    trades_quotes_and_bars_stream_to_subscribers_in_alpacas_shapes,
+    the_official_alpaca_sdk_streams_trades_quotes_and_bars,
+);

@@ -256,6 +256,24 @@ impl Platform {
     }
 }
 
+/// Runs each named test, an `async fn(Store)`, once on each store: as
+/// `name::postgres` and `name::sqlite`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($test:ident),* $(,)?) => {$(
+        mod $test {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$test($crate::Store::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$test($crate::Store::Sqlite).await
+            }
+        }
+    )*};
+}
+
 /// Asserts an error answer in the shell's shape.
 pub fn assert_error(r: &Reply, status: StatusCode) {
     r.assert_error(status);

@@ -5,7 +5,7 @@
 //! every status, content type and body is the one the document declares.
 
 use axum::http::StatusCode;
-use bourse_testkit::{Platform, sdk_python};
+use bourse_testkit::{Platform, Store, sdk_python};
 use serde_json::{Value, json};
 
 /// Runs schemathesis against `base` with the key; returns its output, failing on any
@@ -60,9 +60,8 @@ async fn spec(base: &str) -> Value {
     r.json
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_service_answers_as_its_openapi_document_says() {
-    let p = Platform::start().await;
+async fn every_service_answers_as_its_openapi_document_says(store: Store) {
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(alice_id, "USD", "100000").await;
@@ -126,3 +125,5 @@ async fn every_service_answers_as_its_openapi_document_says() {
     }
     p.stop().await;
 }
+
+bourse_testkit::on_both_stores!(every_service_answers_as_its_openapi_document_says);

@@ -13,14 +13,13 @@ use axum::http::StatusCode;
 use bourse_core::{FixedStr, Price, Qty};
 use bourse_shell::auth::{Auth, RateLimit, TokenKeys};
 use bourse_shell::client::Client;
-use bourse_testkit::{PG, Platform, TOKEN_SECRET, assert_error, eventually, serve};
+use bourse_testkit::{PG, Platform, Store, TOKEN_SECRET, assert_error, eventually, serve};
 use bourse_trader::TraderState;
 use bourse_user::keys::Keys;
 use serde_json::{Value, json};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn orders_over_http_trade_settle_and_stay_their_owners() {
-    let p = Platform::start().await;
+async fn orders_over_http_trade_settle_and_stay_their_owners(store: Store) {
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(alice_id, "USD", "10000").await;
@@ -238,12 +237,11 @@ async fn orders_over_http_trade_settle_and_stay_their_owners() {
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_it() {
+async fn an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_it(store: Store) {
     use bourse_gateway::protocol::{
         ClientMsg, EnterOrder, ServerMsg, decode_server, encode_client,
     };
-    let p = Platform::start().await;
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (carol_id, carol) = p.user("carol").await;
     p.fund(alice_id, "USD", "1000").await;
@@ -334,9 +332,8 @@ async fn an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_i
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_official_alpaca_sdk_trades_through_the_service() {
-    let p = Platform::start().await;
+async fn the_official_alpaca_sdk_trades_through_the_service(store: Store) {
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(alice_id, "USD", "1000").await;
@@ -357,9 +354,10 @@ async fn the_official_alpaca_sdk_trades_through_the_service() {
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replace_makes_a_new_order_that_carries_the_fills_and_cancel_all_empties_the_book() {
-    let p = Platform::start().await;
+async fn replace_makes_a_new_order_that_carries_the_fills_and_cancel_all_empties_the_book(
+    store: Store,
+) {
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(alice_id, "USD", "10000").await;
@@ -570,9 +568,8 @@ async fn a_pool_of_one_connection_serves_every_route() {
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_suspended_asset_takes_no_new_orders_until_reinstated() {
-    let p = Platform::start().await;
+async fn a_suspended_asset_takes_no_new_orders_until_reinstated(store: Store) {
+    let p = Platform::start_on(store).await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(bob_id, "ACME", "10").await;
     let admin = p.stock.clone().with_token(&p.admin_token().await);
@@ -618,11 +615,10 @@ async fn a_suspended_asset_takes_no_new_orders_until_reinstated() {
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_client_order_id_sent_many_times_at_once_is_one_order() {
+async fn one_client_order_id_sent_many_times_at_once_is_one_order(store: Store) {
     // The rows are written in batches: repeats in one batch, and across batches, must
     // still come out as one order.
-    let p = Platform::start().await;
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     p.fund(alice_id, "USD", "1000").await;
     let body = json!({"symbol": "ACME", "qty": "1", "side": "buy", "type": "limit",
@@ -653,9 +649,8 @@ fn year_of(t: &str) -> i32 {
     t.get(..4).and_then(|y| y.parse().ok()).unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_open_list_is_the_orders_open_now_settled_or_not() {
-    let p = Platform::start().await;
+async fn the_open_list_is_the_orders_open_now_settled_or_not(store: Store) {
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(alice_id, "USD", "100000").await;
@@ -730,3 +725,13 @@ async fn the_open_list_is_the_orders_open_now_settled_or_not() {
     assert_eq!(r.json, json!([]));
     p.stop().await;
 }
+
+bourse_testkit::on_both_stores!(
+    orders_over_http_trade_settle_and_stay_their_owners,
+    an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_it,
+    the_official_alpaca_sdk_trades_through_the_service,
+    replace_makes_a_new_order_that_carries_the_fills_and_cancel_all_empties_the_book,
+    a_suspended_asset_takes_no_new_orders_until_reinstated,
+    one_client_order_id_sent_many_times_at_once_is_one_order,
+    the_open_list_is_the_orders_open_now_settled_or_not,
+);

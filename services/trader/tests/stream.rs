@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use bourse_testkit::Platform;
 use bourse_testkit::ws::{Ws, next_json};
+use bourse_testkit::{Platform, Store};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
@@ -24,9 +24,8 @@ fn url(p: &Platform) -> String {
     format!("{}/stream", p.trader_base.replacen("http://", "ws://", 1))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_user_hears_their_own_order_events_as_alpaca_names_them() {
-    let p = Platform::start().await;
+async fn a_user_hears_their_own_order_events_as_alpaca_names_them(store: Store) {
+    let p = Platform::start_on(store).await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(alice_id, "USD", "10000").await;
@@ -146,9 +145,8 @@ async fn a_user_hears_their_own_order_events_as_alpaca_names_them() {
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_official_alpaca_sdk_hears_its_fill_on_the_trading_stream() {
-    let p = Platform::start().await;
+async fn the_official_alpaca_sdk_hears_its_fill_on_the_trading_stream(store: Store) {
+    let p = Platform::start_on(store).await;
     let (alice_id, _) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
     p.fund(alice_id, "USD", "1000").await;
@@ -162,3 +160,8 @@ async fn the_official_alpaca_sdk_hears_its_fill_on_the_trading_stream() {
     bourse_testkit::run_sdk_script(script, &p.trader_base, &key_id, &secret).await;
     p.stop().await;
 }
+
+bourse_testkit::on_both_stores!(
+    a_user_hears_their_own_order_events_as_alpaca_names_them,
+    the_official_alpaca_sdk_hears_its_fill_on_the_trading_stream,
+);
