@@ -1,6 +1,9 @@
-//! `bourse serve --demo`: three instruments, six funded users, four simulated market
-//! makers quoting both sides over the binary gateway and two takers crossing the
-//! spread, with a status line once a second — an exchange at work within a minute.
+//! The demo: three instruments, six funded users, four simulated market makers quoting
+//! both sides over the binary gateway and two takers crossing the spread, with a
+//! status line once a second — an exchange at work within a minute. `bourse --demo`
+//! (the whole platform) registers them through the user service
+//! ([`crate::all_cmd`]); `bourse serve --demo` (the engine alone) has them in its
+//! bootstrap and key file.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,21 +26,43 @@ fn fixed(s: &str) -> FixedStr {
     FixedStr::new(s).unwrap_or_default()
 }
 
-fn secret(user: u64) -> [u8; 32] {
-    [user as u8; 32]
+/// A simulated participant: its user and the API key it logs in with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Participant {
+    /// The user (for its random stream).
+    pub(crate) user: u64,
+    /// The key id.
+    pub(crate) key_id: FixedStr,
+    /// The secret.
+    pub(crate) secret: [u8; 32],
 }
 
-fn key_id(user: u64) -> FixedStr {
-    fixed(&format!("demo-{user}"))
+/// How many participants the demo runs: market makers, then takers.
+pub(crate) const PARTICIPANTS: u64 = MAKERS + TAKERS;
+
+/// The engine-only demo's participants: users 1 to 6, key `demo-N`.
+fn engine_participants() -> Vec<Participant> {
+    (1..=PARTICIPANTS)
+        .map(|user| Participant {
+            user,
+            key_id: fixed(&format!("demo-{user}")),
+            secret: [user as u8; 32],
+        })
+        .collect()
 }
 
-/// The demo's API keys: `demo-N` for user N.
+/// The engine-only demo's API keys.
 pub(crate) fn keys() -> KeyStore {
     let mut k = KeyStore::default();
-    for u in 1..=MAKERS + TAKERS {
-        k.insert(key_id(u), UserId(u), &secret(u));
+    for p in engine_participants() {
+        k.insert(p.key_id, UserId(p.user), &p.secret);
     }
     k
+}
+
+/// The demo's instruments: (ticker, opening price in cents).
+pub(crate) fn symbols() -> impl Iterator<Item = (&'static str, i64)> {
+    SYMBOLS.iter().copied()
 }
 
 /// Instruments, users and deposits, applied on the first start.
@@ -89,7 +114,7 @@ struct Conn {
 }
 
 impl Conn {
-    fn open(endpoint: &str, user: u64) -> Option<Conn> {
+    fn open(endpoint: &str, who: Participant) -> Option<Conn> {
         let ctx = zmq::Context::new();
         let socket = ctx.socket(zmq::DEALER).ok()?;
         socket.set_linger(0).ok()?;
@@ -101,8 +126,8 @@ impl Conn {
             sent_at: HashMap::new(),
         };
         c.send(&ClientMsg::Login {
-            key_id: key_id(user),
-            secret: secret(user),
+            key_id: who.key_id,
+            secret: who.secret,
         });
         Some(c)
     }
@@ -189,12 +214,13 @@ impl Quote {
 
 fn maker(
     endpoint: String,
-    user: u64,
+    who: Participant,
     stop: Arc<AtomicBool>,
     stats: Arc<Stats>,
     rtt: Arc<Mutex<Histogram<u64>>>,
 ) {
-    let Some(mut c) = Conn::open(&endpoint, user) else {
+    let user = who.user;
+    let Some(mut c) = Conn::open(&endpoint, who) else {
         return;
     };
     let mut rng = Lcg(user);
@@ -271,12 +297,13 @@ fn maker(
 
 fn taker(
     endpoint: String,
-    user: u64,
+    who: Participant,
     stop: Arc<AtomicBool>,
     stats: Arc<Stats>,
     rtt: Arc<Mutex<Histogram<u64>>>,
 ) {
-    let Some(mut c) = Conn::open(&endpoint, user) else {
+    let user = who.user;
+    let Some(mut c) = Conn::open(&endpoint, who) else {
         return;
     };
     let mut rng = Lcg(user * 7);
@@ -346,6 +373,16 @@ fn watch_book(feed: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
 /// Starts the simulated participants and the status line against `endpoint`, with
 /// book depth from the market data feed if there is one.
 pub(crate) fn start(endpoint: String, feed: Option<String>, stop: Arc<AtomicBool>) {
+    start_with(endpoint, feed, engine_participants(), stop);
+}
+
+/// As [`start`], with these participants: the first four make markets, the rest take.
+pub(crate) fn start_with(
+    endpoint: String,
+    feed: Option<String>,
+    participants: Vec<Participant>,
+    stop: Arc<AtomicBool>,
+) {
     let stats = Arc::new(Stats::default());
     if let Some(feed) = feed {
         let (st, s) = (stats.clone(), stop.clone());
@@ -355,13 +392,13 @@ pub(crate) fn start(endpoint: String, feed: Option<String>, stop: Arc<AtomicBool
         return;
     };
     let rtt = Arc::new(Mutex::new(h));
-    for u in 1..=MAKERS {
+    for (i, who) in participants.into_iter().enumerate() {
         let (e, s, st, r) = (endpoint.clone(), stop.clone(), stats.clone(), rtt.clone());
-        std::thread::spawn(move || maker(e, u, s, st, r));
-    }
-    for u in MAKERS + 1..=MAKERS + TAKERS {
-        let (e, s, st, r) = (endpoint.clone(), stop.clone(), stats.clone(), rtt.clone());
-        std::thread::spawn(move || taker(e, u, s, st, r));
+        if (i as u64) < MAKERS {
+            std::thread::spawn(move || maker(e, who, s, st, r));
+        } else {
+            std::thread::spawn(move || taker(e, who, s, st, r));
+        }
     }
     std::thread::spawn(move || {
         let (mut last_sent, mut last_reports) = (0, 0);

@@ -1,6 +1,8 @@
 //! `bourse`: the one binary of the platform. `main` only parses arguments and dispatches
-//! to a subcommand module. With no subcommand it serves: the engine and the gateway.
+//! to a subcommand module. With no subcommand it runs the whole platform in one process
+//! ([`all_cmd`]); `bourse serve ROLE` runs one role on its own.
 
+mod all_cmd;
 mod bridge_cmd;
 mod demo;
 mod http_role;
@@ -27,13 +29,13 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
     #[command(flatten)]
-    serve: serve_cmd::Args,
+    all: Box<all_cmd::Args>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run one role: the engine and the binary order gateway (the default), or a
-    /// service.
+    /// Run one role on its own: the engine and the binary order gateway (the default),
+    /// a service, or `all` of them in one process (as `bourse` with no subcommand).
     Serve(Box<ServeCmd>),
     /// Run commands (JSON Lines, or a journal) through a fresh engine; print events as JSON Lines.
     Replay(replay_cmd::Args),
@@ -72,6 +74,8 @@ enum Role {
     Bridge(bridge_cmd::Args),
     /// Settlement: executions from RabbitMQ into PostgreSQL (as `bourse order`).
     Order(order_cmd::Args),
+    /// The whole platform in one process (as `bourse` with no subcommand).
+    All(Box<all_cmd::Args>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,10 +91,11 @@ fn main() -> anyhow::Result<()> {
             Some(Role::Portfolio(args)) => portfolio_cmd::run(*args),
             Some(Role::Bridge(args)) => bridge_cmd::run_bridge(args),
             Some(Role::Order(args)) => order_cmd::run_order(args),
+            Some(Role::All(args)) => all_cmd::run(*args),
         },
         Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
         Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),
         Some(Cmd::Order(args)) => order_cmd::run_order(args),
-        None => serve_cmd::run_serve(cli.serve),
+        None => all_cmd::run(*cli.all),
     }
 }

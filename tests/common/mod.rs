@@ -1,6 +1,9 @@
 //! What the process-level tests share: running `bourse` as a child process.
 #![allow(dead_code)]
 
+pub(crate) mod nginx;
+pub(crate) mod scenario;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +21,12 @@ impl Drop for Proc {
 /// Starts `bourse ARGS`, waits for a line containing `ready` on stdout or stderr and
 /// returns the process and that line.
 pub(crate) fn start(args: &[&str], ready: &str) -> (Proc, String) {
+    let (proc, mut lines) = start_collecting(args, ready);
+    (proc, lines.pop().unwrap_or_default())
+}
+
+/// As [`start`], returning every line printed up to and including the ready one.
+pub(crate) fn start_collecting(args: &[&str], ready: &str) -> (Proc, Vec<String>) {
     let mut child = Proc(
         Command::new(env!("CARGO_BIN_EXE_bourse"))
             .args(args)
@@ -40,12 +49,15 @@ pub(crate) fn start(args: &[&str], ready: &str) -> (Proc, String) {
         });
     }
     let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines = Vec::new();
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("bourse {args:?} never said {ready:?}"));
-        if line.contains(ready) {
-            return (child, line);
+        let done = line.contains(ready);
+        lines.push(line);
+        if done {
+            return (child, lines);
         }
     }
 }

@@ -10,9 +10,11 @@
 //! embedded SQLite file in the data directory, which needs nothing installed. The same
 //! service code runs on both: only the stores differ.
 //!
-//! The in-process bus keeps nothing across a restart, and need not: the bridge starts
-//! again from its checkpoint in the data directory and settlement drops what it has
-//! (by sequence number), so a `kill -9` loses nothing the journal acknowledged.
+//! The in-process bus keeps nothing across a restart, and need not: its publishes are
+//! confirmed only once settlement and market data have committed them, so the bridge's
+//! checkpoint is never ahead of them; after a `kill -9` the bridge republishes from it
+//! and they drop what they have (by sequence number). Nothing the journal
+//! acknowledged is lost.
 
 pub mod stores;
 
@@ -233,9 +235,11 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
 
     // Journal → bridge → in-process bus → settlement and market data.
     let bus = MemoryBus::new();
+    // Settlement and market data are durable queues: a publish is confirmed (and the
+    // bridge's checkpoint moves) only once they have committed it.
     let consumer = |name: &str, spec: bourse_bus::rabbit::QueueSpec| {
         let patterns: Vec<&str> = spec.patterns.iter().map(String::as_str).collect();
-        bus.consumer(name, &patterns)
+        bus.durable_consumer(name, &patterns)
     };
     let settlement = consumer(
         "settlement",
