@@ -167,6 +167,46 @@ impl Lite {
         .map_err(|e| LiteError::Task(e.to_string()))?
     }
 
+    /// The rows of one query on a reader, each through `map`.
+    pub async fn rows<T, P>(
+        &self,
+        sql: &'static str,
+        params: P,
+        map: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, LiteError>
+    where
+        T: Send + 'static,
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.read(move |c| c.prepare_cached(sql)?.query_map(params, map)?.collect())
+            .await
+    }
+
+    /// The first row of one query on a reader (`None`: no row), through `map`.
+    pub async fn row<T, P>(
+        &self,
+        sql: &'static str,
+        params: P,
+        map: fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, LiteError>
+    where
+        T: Send + 'static,
+        P: rusqlite::Params + Send + 'static,
+    {
+        use rusqlite::OptionalExtension;
+        self.read(move |c| c.prepare_cached(sql)?.query_row(params, map).optional())
+            .await
+    }
+
+    /// Runs one statement on the writer (its own transaction); returns the rows changed.
+    pub async fn execute<P>(&self, sql: &'static str, params: P) -> Result<usize, LiteError>
+    where
+        P: rusqlite::Params + Send + 'static,
+    {
+        self.write(move |c| c.prepare_cached(sql)?.execute(params))
+            .await
+    }
+
     /// Applies `migrations` not yet applied (each in its own transaction); returns how
     /// many.
     pub async fn migrate(&self, migrations: LiteMigrations) -> Result<usize, LiteError> {

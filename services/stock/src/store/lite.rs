@@ -2,7 +2,7 @@
 
 use bourse_shell::ApiError;
 use bourse_shell::health::Check;
-use bourse_shell::lite::rusqlite::{self, OptionalExtension, params};
+use bourse_shell::lite::rusqlite::{self, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros};
 
 use super::{BarRow, Instrument, MarketStore, PageQuery, TradeRow};
@@ -94,31 +94,25 @@ impl MarketStore for LiteMarket {
     }
 
     async fn instruments(&self, status: Option<&str>) -> Result<Vec<Instrument>, ApiError> {
-        let status = status.map(str::to_string);
         Ok(self
             .lite
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT symbol, tick, lot, name, status FROM instruments
-                     WHERE ?1 IS NULL OR status = ?1 ORDER BY symbol",
-                )?;
-                let rows = stmt.query_map([status], instrument)?;
-                rows.collect()
-            })
+            .rows(
+                "SELECT symbol, tick, lot, name, status FROM instruments
+                 WHERE ?1 IS NULL OR status = ?1 ORDER BY symbol",
+                (status.map(str::to_string),),
+                instrument,
+            )
             .await?)
     }
 
     async fn instrument(&self, symbol: &str) -> Result<Option<Instrument>, ApiError> {
-        let symbol = symbol.to_string();
         Ok(self
             .lite
-            .read(move |c| {
-                c.prepare_cached(
-                    "SELECT symbol, tick, lot, name, status FROM instruments WHERE symbol = ?1",
-                )?
-                .query_row([symbol], instrument)
-                .optional()
-            })
+            .row(
+                "SELECT symbol, tick, lot, name, status FROM instruments WHERE symbol = ?1",
+                (symbol.to_string(),),
+                instrument,
+            )
             .await?)
     }
 
@@ -130,16 +124,20 @@ impl MarketStore for LiteMarket {
         name: &str,
         seq: i64,
     ) -> Result<(), ApiError> {
-        let (symbol, name) = (symbol.to_string(), name.to_string());
         self.lite
-            .write(move |c| {
-                c.execute(
-                    "INSERT INTO instruments (symbol, tick, lot, name, listed_seq, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (symbol) DO UPDATE SET name = excluded.name",
-                    params![symbol, tick, lot, name, seq, now_micros()],
-                )
-            })
+            .execute(
+                "INSERT INTO instruments (symbol, tick, lot, name, listed_seq, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (symbol) DO UPDATE SET name = excluded.name",
+                (
+                    symbol.to_string(),
+                    tick,
+                    lot,
+                    name.to_string(),
+                    seq,
+                    now_micros(),
+                ),
+            )
             .await?;
         Ok(())
     }
@@ -150,19 +148,17 @@ impl MarketStore for LiteMarket {
         status: Option<&str>,
         name: Option<&str>,
     ) -> Result<(), ApiError> {
-        let (symbol, status, name) = (
-            symbol.to_string(),
-            status.map(str::to_string),
-            name.map(str::to_string),
-        );
         self.lite
-            .write(move |c| {
-                c.execute(
-                    "UPDATE instruments SET status = COALESCE(?2, status),
-                         name = COALESCE(?3, name), updated_at = ?4 WHERE symbol = ?1",
-                    params![symbol, status, name, now_micros()],
-                )
-            })
+            .execute(
+                "UPDATE instruments SET status = COALESCE(?2, status),
+                     name = COALESCE(?3, name), updated_at = ?4 WHERE symbol = ?1",
+                (
+                    symbol.to_string(),
+                    status.map(str::to_string),
+                    name.map(str::to_string),
+                    now_micros(),
+                ),
+            )
             .await?;
         Ok(())
     }
@@ -170,12 +166,11 @@ impl MarketStore for LiteMarket {
     async fn suspended(&self) -> Result<Vec<String>, ApiError> {
         Ok(self
             .lite
-            .read(|c| {
-                let mut stmt =
-                    c.prepare_cached("SELECT symbol FROM instruments WHERE status = 'inactive'")?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                rows.collect()
-            })
+            .rows(
+                "SELECT symbol FROM instruments WHERE status = 'inactive'",
+                (),
+                |r| r.get(0),
+            )
             .await?)
     }
 
@@ -259,34 +254,28 @@ impl MarketStore for LiteMarket {
     }
 
     async fn listed_among(&self, symbols: &[String]) -> Result<Vec<String>, ApiError> {
-        let list = json_list(symbols)?;
         Ok(self
             .lite
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT symbol FROM instruments
-                     WHERE symbol IN (SELECT value FROM json_each(?1)) ORDER BY symbol",
-                )?;
-                let rows = stmt.query_map([list], |r| r.get(0))?;
-                rows.collect()
-            })
+            .rows(
+                "SELECT symbol FROM instruments
+                 WHERE symbol IN (SELECT value FROM json_each(?1)) ORDER BY symbol",
+                (json_list(symbols)?,),
+                |r| r.get(0),
+            )
             .await?)
     }
 
     async fn latest_trades(&self, symbols: &[String]) -> Result<Vec<TradeRow>, ApiError> {
-        let list = json_list(symbols)?;
         Ok(self
             .lite
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT symbol, seq, price, qty, time_ns FROM market_trades m
-                     WHERE symbol IN (SELECT value FROM json_each(?1))
-                       AND seq = (SELECT max(seq) FROM market_trades WHERE symbol = m.symbol)
-                     ORDER BY symbol",
-                )?;
-                let rows = stmt.query_map([list], trade)?;
-                rows.collect()
-            })
+            .rows(
+                "SELECT symbol, seq, price, qty, time_ns FROM market_trades m
+                 WHERE symbol IN (SELECT value FROM json_each(?1))
+                   AND seq = (SELECT max(seq) FROM market_trades WHERE symbol = m.symbol)
+                 ORDER BY symbol",
+                (json_list(symbols)?,),
+                trade,
+            )
             .await?)
     }
 
@@ -331,12 +320,10 @@ impl MarketStore for LiteMarket {
     }
 
     async fn snapshot_bars(&self, symbols: &[String]) -> Result<Vec<(BarRow, i64)>, ApiError> {
-        let list = json_list(symbols)?;
         Ok(self
             .lite
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT * FROM (
+            .rows(
+                "SELECT * FROM (
                          SELECT symbol, timeframe, start_ns, open, high, low, close, volume, trades,
                                 CAST(notional AS REAL) / volume AS vwap,
                                 row_number() OVER (PARTITION BY symbol, timeframe
@@ -344,10 +331,9 @@ impl MarketStore for LiteMarket {
                          FROM bars WHERE symbol IN (SELECT value FROM json_each(?1))
                            AND timeframe IN ('1Min', '1Day')) b
                      WHERE (timeframe = '1Min' AND n = 1) OR (timeframe = '1Day' AND n <= 2)",
-                )?;
-                let rows = stmt.query_map([list], |r| Ok((bar(r)?, r.get::<_, i64>(10)?)))?;
-                rows.collect()
-            })
+                (json_list(symbols)?,),
+                |r| Ok((bar(r)?, r.get::<_, i64>(10)?)),
+            )
             .await?)
     }
 

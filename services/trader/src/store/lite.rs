@@ -255,15 +255,12 @@ impl TraderStore for LiteTrader {
     }
 
     async fn canceled(&self, id: &str, seq: i64) -> Result<(), ApiError> {
-        let id = id.to_string();
         self.lite
-            .write(move |c| {
-                c.execute(
-                    "UPDATE trader_orders SET status = 'canceled', known_seq = max(known_seq, ?2),
-                         updated_at = ?3 WHERE id = ?1",
-                    params![id, seq, now_micros()],
-                )
-            })
+            .execute(
+                "UPDATE trader_orders SET status = 'canceled', known_seq = max(known_seq, ?2),
+                     updated_at = ?3 WHERE id = ?1",
+                (id.to_string(), seq, now_micros()),
+            )
             .await?;
         Ok(())
     }
@@ -302,9 +299,8 @@ impl TraderStore for LiteTrader {
     }
 
     async fn delete(&self, id: &str) -> Result<(), ApiError> {
-        let id = id.to_string();
         self.lite
-            .write(move |c| c.execute("DELETE FROM trader_orders WHERE id = ?1", [id]))
+            .execute("DELETE FROM trader_orders WHERE id = ?1", (id.to_string(),))
             .await?;
         Ok(())
     }
@@ -344,52 +340,51 @@ impl TraderStore for LiteTrader {
     async fn account(&self, user: u64) -> Result<AccountRow, ApiError> {
         Ok(self
             .lite
-            .read(move |c| {
-                c.query_row(
-                    "SELECT
-                         (SELECT amount FROM balances WHERE user_id = ?1 AND asset = ?2),
-                         (SELECT sum(price * (qty - filled)) FROM orders
-                           WHERE user_id = ?1 AND status = 'open' AND side = 'buy'
-                             AND price IS NOT NULL),
-                         (SELECT created_at FROM accounts WHERE id = ?1)",
-                    params![user as i64, CASH],
-                    |r| {
-                        Ok(AccountRow {
-                            cash: r.get::<_, Option<i64>>(0)?.unwrap_or(0),
-                            reserved: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
-                            created_at: r.get::<_, Option<i64>>(2)?.map(rfc3339_micros),
-                        })
-                    },
-                )
-            })
-            .await?)
+            .row(
+                "SELECT
+                     (SELECT amount FROM balances WHERE user_id = ?1 AND asset = ?2),
+                     (SELECT sum(price * (qty - filled)) FROM orders
+                       WHERE user_id = ?1 AND status = 'open' AND side = 'buy'
+                         AND price IS NOT NULL),
+                     (SELECT created_at FROM accounts WHERE id = ?1)",
+                (user as i64, CASH),
+                |r| {
+                    Ok(AccountRow {
+                        cash: r.get::<_, Option<i64>>(0)?.unwrap_or(0),
+                        reserved: r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+                        created_at: r.get::<_, Option<i64>>(2)?.map(rfc3339_micros),
+                    })
+                },
+            )
+            .await?
+            .unwrap_or_default())
     }
 
     async fn settled_upto(&self) -> Result<u64, ApiError> {
         Ok(self
             .lite
-            .read(|c| {
-                c.prepare_cached("SELECT seq FROM settlement_position WHERE id = 1")?
-                    .query_row([], |r| r.get::<_, i64>(0))
-            })
-            .await? as u64)
+            .row(
+                "SELECT seq FROM settlement_position WHERE id = 1",
+                (),
+                |r| r.get::<_, i64>(0),
+            )
+            .await?
+            .unwrap_or(0) as u64)
     }
 
     async fn unresolved(&self, grace: Duration) -> Result<Vec<String>, ApiError> {
         let before = now_micros() - i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
         Ok(self
             .lite
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT t.id FROM trader_orders t
-                     WHERE t.status = 'pending_new' AND t.known_seq = 0 AND t.created_at < ?1
-                       AND NOT EXISTS (SELECT 1 FROM orders o
-                                       WHERE o.user_id = t.user_id AND o.client_id = t.token)
-                     ORDER BY t.created_at LIMIT 1000",
-                )?;
-                let rows = stmt.query_map([before], |r| r.get(0))?;
-                rows.collect()
-            })
+            .rows(
+                "SELECT t.id FROM trader_orders t
+                 WHERE t.status = 'pending_new' AND t.known_seq = 0 AND t.created_at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM orders o
+                                   WHERE o.user_id = t.user_id AND o.client_id = t.token)
+                 ORDER BY t.created_at LIMIT 1000",
+                (before,),
+                |r| r.get(0),
+            )
             .await?)
     }
 
@@ -400,21 +395,18 @@ impl TraderStore for LiteTrader {
         reason: &str,
     ) -> Result<u64, ApiError> {
         let ids = serde_json::to_string(ids).map_err(ApiError::internal)?;
-        let reason = reason.to_string();
         Ok(self
             .lite
-            .write(move |c| {
-                c.execute(
-                    "UPDATE trader_orders
-                     SET status = 'rejected', reject_reason = ?3, known_seq = ?2, updated_at = ?4
-                     WHERE id IN (SELECT value FROM json_each(?1))
-                       AND status = 'pending_new' AND known_seq = 0
-                       AND NOT EXISTS (SELECT 1 FROM orders o
-                                       WHERE o.user_id = trader_orders.user_id
-                                         AND o.client_id = trader_orders.token)",
-                    params![ids, probe, reason, now_micros()],
-                )
-            })
+            .execute(
+                "UPDATE trader_orders
+                 SET status = 'rejected', reject_reason = ?3, known_seq = ?2, updated_at = ?4
+                 WHERE id IN (SELECT value FROM json_each(?1))
+                   AND status = 'pending_new' AND known_seq = 0
+                   AND NOT EXISTS (SELECT 1 FROM orders o
+                                   WHERE o.user_id = trader_orders.user_id
+                                     AND o.client_id = trader_orders.token)",
+                (ids, probe, reason.to_string(), now_micros()),
+            )
             .await? as u64)
     }
 

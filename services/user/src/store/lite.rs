@@ -84,14 +84,11 @@ impl UserStore for LiteUserStore {
     }
 
     async fn make_admin(&self, username: &str) -> Result<(), ApiError> {
-        let name = username.to_string();
         self.lite
-            .write(move |c| {
-                c.execute(
-                    "UPDATE accounts SET role = 'admin' WHERE username = ?1",
-                    [name],
-                )
-            })
+            .execute(
+                "UPDATE accounts SET role = 'admin' WHERE username = ?1",
+                (username.to_string(),),
+            )
             .await?;
         Ok(())
     }
@@ -99,36 +96,28 @@ impl UserStore for LiteUserStore {
     async fn account(&self, id: u64) -> Result<Option<(String, Role)>, ApiError> {
         Ok(self
             .lite
-            .read(move |c| {
-                c.query_row(
-                    "SELECT username, role FROM accounts WHERE id = ?1",
-                    [id as i64],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                )
-                .optional()
-            })
-            .await?
-            .map(|(name, role)| (name, Role::parse(&role))))
+            .row(
+                "SELECT username, role FROM accounts WHERE id = ?1",
+                (id as i64,),
+                |r| Ok((r.get::<_, String>(0)?, Role::parse(&r.get::<_, String>(1)?))),
+            )
+            .await?)
     }
 
     async fn login(&self, username: &str) -> Result<Option<Login>, ApiError> {
-        let name = username.to_string();
         Ok(self
             .lite
-            .read(move |c| {
-                c.query_row(
-                    "SELECT id, password_hash, role FROM accounts WHERE username = ?1",
-                    [name],
-                    |r| {
-                        Ok(Login {
-                            id: r.get::<_, i64>(0)? as u64,
-                            password_hash: r.get(1)?,
-                            role: Role::parse(&r.get::<_, String>(2)?),
-                        })
-                    },
-                )
-                .optional()
-            })
+            .row(
+                "SELECT id, password_hash, role FROM accounts WHERE username = ?1",
+                (username.to_string(),),
+                |r| {
+                    Ok(Login {
+                        id: r.get::<_, i64>(0)? as u64,
+                        password_hash: r.get(1)?,
+                        role: Role::parse(&r.get::<_, String>(2)?),
+                    })
+                },
+            )
             .await?)
     }
 
@@ -210,14 +199,12 @@ impl UserStore for LiteUserStore {
     async fn revoke_login(&self, token_sha256: [u8; 32]) -> Result<bool, ApiError> {
         Ok(self
             .lite
-            .write(move |c| {
-                c.execute(
-                    "UPDATE refresh_tokens SET revoked_at = ?2
-                     WHERE family = (SELECT family FROM refresh_tokens WHERE token_sha256 = ?1)
-                       AND revoked_at IS NULL",
-                    params![token_sha256.as_slice(), now_micros()],
-                )
-            })
+            .execute(
+                "UPDATE refresh_tokens SET revoked_at = ?2
+                 WHERE family = (SELECT family FROM refresh_tokens WHERE token_sha256 = ?1)
+                   AND revoked_at IS NULL",
+                (token_sha256.to_vec(), now_micros()),
+            )
             .await?
             > 0)
     }
@@ -260,59 +247,50 @@ impl UserStore for LiteUserStore {
     async fn keys(&self, user: u64) -> Result<Vec<KeyRow>, ApiError> {
         Ok(self
             .lite
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT key_id, label, created_at FROM api_keys
-                     WHERE user_id = ?1 AND revoked_at IS NULL
-                     ORDER BY created_at DESC, key_id",
-                )?;
-                let rows = stmt.query_map([user as i64], |r| {
+            .rows(
+                "SELECT key_id, label, created_at FROM api_keys
+                 WHERE user_id = ?1 AND revoked_at IS NULL
+                 ORDER BY created_at DESC, key_id",
+                (user as i64,),
+                |r| {
                     Ok(KeyRow {
                         key_id: r.get(0)?,
                         label: r.get(1)?,
                         created_at: rfc3339_micros(r.get(2)?),
                     })
-                })?;
-                rows.collect()
-            })
+                },
+            )
             .await?)
     }
 
     async fn revoke_key(&self, user: u64, key_id: &str) -> Result<bool, ApiError> {
-        let key_id = key_id.to_string();
         Ok(self
             .lite
-            .write(move |c| {
-                c.execute(
-                    "UPDATE api_keys SET revoked_at = ?3
-                     WHERE key_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-                    params![key_id, user as i64, now_micros()],
-                )
-            })
+            .execute(
+                "UPDATE api_keys SET revoked_at = ?3
+                 WHERE key_id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+                (key_id.to_string(), user as i64, now_micros()),
+            )
             .await?
             > 0)
     }
 
     async fn key(&self, key_id: &str) -> Result<Option<LiveKey>, ApiError> {
-        let key_id = key_id.to_string();
         Ok(self
             .lite
-            .read(move |c| {
-                c.query_row(
-                    "SELECT k.user_id, u.role, k.secret_sha256 FROM api_keys k
-                     JOIN accounts u ON u.id = k.user_id
-                     WHERE k.key_id = ?1 AND k.revoked_at IS NULL",
-                    [key_id],
-                    |r| {
-                        Ok((
-                            r.get::<_, i64>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, Vec<u8>>(2)?,
-                        ))
-                    },
-                )
-                .optional()
-            })
+            .row(
+                "SELECT k.user_id, u.role, k.secret_sha256 FROM api_keys k
+                 JOIN accounts u ON u.id = k.user_id
+                 WHERE k.key_id = ?1 AND k.revoked_at IS NULL",
+                (key_id.to_string(),),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Vec<u8>>(2)?,
+                    ))
+                },
+            )
             .await?
             .and_then(|(user, role, hash)| {
                 Some(LiveKey {
@@ -326,13 +304,11 @@ impl UserStore for LiteUserStore {
     async fn live_keys(&self) -> Result<Vec<(String, u64, [u8; 32])>, ApiError> {
         let rows: Vec<(String, i64, Vec<u8>)> = self
             .lite
-            .read(|c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT key_id, user_id, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
-                )?;
-                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                rows.collect()
-            })
+            .rows(
+                "SELECT key_id, user_id, secret_sha256 FROM api_keys WHERE revoked_at IS NULL",
+                (),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .await?;
         Ok(rows
             .into_iter()
