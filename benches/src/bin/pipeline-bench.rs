@@ -182,6 +182,63 @@ async fn raw_insert(
     Ok(start.elapsed())
 }
 
+/// The raw baseline for the embedded store: the same trades, one prepared insert per
+/// row, a transaction per 2,000 (as settlement commits).
+async fn raw_lite_insert(
+    lite: &bourse_shell::lite::Lite,
+    trades: &[&EngineEvent],
+    table: &'static str,
+) -> anyhow::Result<Duration> {
+    lite.write(move |c| {
+        c.execute_batch(&format!(
+            "DROP TABLE IF EXISTS {table};
+             CREATE TABLE {table} (seq INTEGER PRIMARY KEY, symbol TEXT, price INTEGER,
+                                   qty INTEGER, buyer INTEGER, seller INTEGER)"
+        ))
+    })
+    .await?;
+    let rows: Vec<(i64, String, i64, i64, i64, i64)> = trades
+        .iter()
+        .filter_map(|t| match t {
+            EngineEvent::Trade {
+                seq,
+                symbol,
+                price,
+                qty,
+                maker_user,
+                taker_user,
+                ..
+            } => Some((
+                *seq as i64,
+                symbol.clone(),
+                *price,
+                *qty,
+                *maker_user as i64,
+                *taker_user as i64,
+            )),
+            _ => None,
+        })
+        .collect();
+    let start = Instant::now();
+    for batch in rows.chunks(2_000) {
+        let batch = batch.to_vec();
+        lite.write(move |c| {
+            let tx = c.transaction()?;
+            {
+                let mut insert = tx.prepare_cached(&format!(
+                    "INSERT INTO {table} VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                ))?;
+                for r in &batch {
+                    insert.execute((r.0, &r.1, r.2, r.3, r.4, r.5))?;
+                }
+            }
+            tx.commit()
+        })
+        .await?;
+    }
+    Ok(start.elapsed())
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let rt = tokio::runtime::Runtime::new()?;
@@ -370,6 +427,69 @@ fn main() -> anyhow::Result<()> {
                 d.as_secs_f64(),
                 rate(heavy_fills.len(), d),
                 rate(events, d)
+            );
+        }
+
+        // --- The same settlement into the embedded SQLite store (the all-in-one mode) ---
+        use bourse_order::store::SettlementStore;
+        let lite_dir = tempfile::tempdir()?;
+        let lite = bourse_shell::lite::Lite::open(lite_dir.path().join("bench.db"))?;
+        let lite_store = bourse_order::store::lite::LiteSettlement::new(lite.clone());
+        lite_store.prepare().await?;
+        let raw_l1 = raw_lite_insert(&lite, &trades, "raw_trades_a").await?;
+        let start = Instant::now();
+        let mut lite_settler = bourse_order::settle::Settler::load(&lite_store).await?;
+        let mut lite_settled = 0;
+        for batch in settlement.chunks(2_000) {
+            lite_settled += lite_settler.settle(&lite_store, batch).await?.trades;
+        }
+        let lite_ours = start.elapsed();
+        anyhow::ensure!(lite_settled == trades.len());
+        let raw_l2 = raw_lite_insert(&lite, &trades, "raw_trades_b").await?;
+        let raw_l3 = raw_lite_insert(&lite, &heavy_fills, "raw_trades_c").await?;
+        let start = Instant::now();
+        let mut lite_heavy = 0;
+        for batch in heavy.chunks(2_000) {
+            lite_heavy += lite_settler.settle(&lite_store, batch).await?.trades;
+        }
+        let lite_heavy_time = start.elapsed();
+        anyhow::ensure!(lite_heavy == heavy_fills.len());
+        println!(
+            "\n### The same settlement into the embedded SQLite store (WAL, synchronous = FULL)\n"
+        );
+        println!("| path | time | fills/s | events/s |\n|---|---|---|---|");
+        for (name, d, fills, events) in [
+            (
+                "raw rusqlite: the same trades, prepared insert, a transaction per 2,000 (before)",
+                raw_l1,
+                trades.len(),
+                None,
+            ),
+            (
+                "**settlement** (workload)",
+                lite_ours,
+                trades.len(),
+                Some(settlement.len()),
+            ),
+            ("raw rusqlite (after)", raw_l2, trades.len(), None),
+            (
+                "raw rusqlite: the fill-heavy stream's trades",
+                raw_l3,
+                heavy_fills.len(),
+                None,
+            ),
+            (
+                "**settlement** (fill-heavy)",
+                lite_heavy_time,
+                heavy_fills.len(),
+                Some(heavy.len()),
+            ),
+        ] {
+            println!(
+                "| {name} | {:.2} s | {:.0} | {} |",
+                d.as_secs_f64(),
+                rate(fills, d),
+                events.map_or("—".to_string(), |e| format!("{:.0}", rate(e, d)))
             );
         }
         anyhow::Ok(())

@@ -78,7 +78,16 @@ impl ShellArgs {
             Ok(_) | Err(_) => {
                 std::fs::create_dir_all(&self.data_dir).map_err(err)?;
                 let secret = random_hex(32);
-                std::fs::write(&path, &secret).map_err(err)?;
+                // Only its owner may read it: anyone who can, can sign tokens.
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .map_err(err)?;
+                std::io::Write::write_all(&mut f, secret.as_bytes()).map_err(err)?;
                 tracing::warn!(path = %path.display(), "no BOURSE_JWT_SECRET: made one; services on other machines need the same");
                 Ok(secret.into_bytes())
             }
