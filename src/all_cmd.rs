@@ -53,8 +53,12 @@ pub(crate) struct Args {
     /// The address the HTTP services listen on.
     #[arg(long, env = "BOURSE_HOST", default_value = "127.0.0.1")]
     host: IpAddr,
-    /// The user service's port; the trader, stock and portfolio services take the next
-    /// three (0: any free ports, printed).
+    /// The port every service answers on, routed by path as NGINX routes them
+    /// (0: any free port, printed).
+    #[arg(long, env = "BOURSE_FRONT_PORT", default_value_t = 8080)]
+    front_port: u16,
+    /// The user service's own port; the trader, stock and portfolio services take the
+    /// next three (0: any free ports, printed).
     #[arg(long, env = "BOURSE_PORT", default_value_t = 8081)]
     port: u16,
     /// Make sure this admin exists: `USERNAME:PASSWORD` [default: `admin`, with a
@@ -172,6 +176,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             gateway: args.gateway.clone(),
             feed: args.feed.clone(),
             addresses: addresses(args.host, args.port),
+            front: Some(SocketAddr::new(args.host, args.front_port)),
             bootstrap,
             token_secret,
             access_ttl: Duration::from_secs(args.shell.access_ttl),
@@ -243,8 +248,10 @@ fn banner(
         ),
     };
     let ws = |base: &str| base.replacen("http://", "ws://", 1);
+    let front = running.front_base.clone().unwrap_or_default();
     println!(
         "\nBourse is running, all in one process, on {store}.\n\
+         \n  everything         {front}   (each service by its paths, as NGINX routes them)\
          \n  user service       {}   accounts, logins, API keys, admin funding\
          \n  trader service     {}   Alpaca's Trading API v2; trade updates at {}/stream\
          \n  stock service      {}   assets, clock, market data; live at {}/v2/iex\
@@ -267,13 +274,12 @@ fn banner(
         println!(
             "\n  demo login         {} / {DEMO_PASSWORD}   (user {})\
              \n  demo API key       {} / {}\
-             \n\nTry:\n  curl -s {}/v2/account -H 'APCA-API-KEY-ID: {}' -H 'APCA-API-SECRET-KEY: {}'\n",
-            d.username, d.user, d.key_id, d.secret, running.trader_base, d.key_id, d.secret,
+             \n\nTry:\n  curl -s {front}/v2/account -H 'APCA-API-KEY-ID: {}' -H 'APCA-API-SECRET-KEY: {}'\n",
+            d.username, d.user, d.key_id, d.secret, d.key_id, d.secret,
         );
     } else {
         println!(
-            "\nNo instruments yet: list one as the admin (POST {}/v1/admin/assets), or run with --demo.\n",
-            running.stock_base
+            "\nNo instruments yet: list one as the admin (POST {front}/v1/admin/assets), or run with --demo.\n"
         );
     }
 }

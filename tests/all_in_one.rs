@@ -36,6 +36,8 @@ impl AllInOne {
             data.to_str().unwrap(),
             "--port",
             "0",
+            "--front-port",
+            "0",
             "--gateway",
             gateway,
             "--feed",
@@ -200,12 +202,13 @@ async fn the_demo_prints_a_key_that_works_and_its_market_makers_trade() {
         .unwrap()
         .trim_end_matches('\'')
         .to_string();
-    let trader = format!("http://{}", platform.addr("trader"));
+    // One address for everything: the curl's, and the SDKs' base URL.
+    let front = platform.printed("everything");
     assert!(
-        curl.contains(&format!("{trader}/v2/account")),
-        "the curl names the trader service: {curl}"
+        curl.contains(&format!("{front}/v2/account")),
+        "the curl names the front address: {curl}"
     );
-    let rest = Client::new(&trader).with_key(&key_id, &secret);
+    let rest = Client::new(&front).with_key(&key_id, &secret);
     let r = rest.get("/v2/account").await.unwrap();
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["cash"], "100000.00");
@@ -234,6 +237,21 @@ async fn the_demo_prints_a_key_that_works_and_its_market_makers_trade() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["status"], "filled", "{}", r.text);
+    let r = rest.get("/openapi/stock.json").await.unwrap();
+    assert_eq!(r.json["info"]["title"], "Bourse stock service");
+    let r = rest.get("/nowhere").await.unwrap();
+    assert_eq!(r.status, 404, "{}", r.text);
+    // The streams, through the same address.
+    let ws_base = front.replacen("http://", "ws://", 1);
+    let demo = common::scenario::User {
+        id: 0,
+        token: String::new(),
+        key_id: key_id.clone(),
+        secret: secret.clone(),
+        rest: rest.clone(),
+    };
+    let mut updates = common::scenario::trade_updates(&ws_base, &demo).await;
+    drop(updates.close(None).await);
     drop(platform);
 
     // Started again, the demo keeps its accounts and key.

@@ -57,6 +57,10 @@ struct Args {
     /// Workload commands whose trades are replayed.
     #[arg(long, default_value_t = 2_000_000)]
     commands: usize,
+    /// How far from the price (cents) triggers are armed: about the workload's trade
+    /// price range, so that trades keep firing some.
+    #[arg(long, default_value_t = 0)]
+    spread: i64,
     /// Interleaved runs of each.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -78,22 +82,22 @@ impl Lcg {
     }
 }
 
-/// A trigger around `price`: 30% stops and stop-limits each side, 20% amount and 20%
-/// percent trails, 0.5% to 5% away.
-fn make(rng: &mut Lcg, symbol: u32, price: i64) -> Trigger {
+/// A trigger around `price`, up to `spread` cents away: 60% stops and stop-limits, 20%
+/// amount and 20% percent trails, half of each falling, half rising.
+fn make(rng: &mut Lcg, symbol: u32, price: i64, spread: i64) -> Trigger {
     let direction = if rng.below(2) == 0 {
         Direction::Falling
     } else {
         Direction::Rising
     };
-    let away = (price * (5 + rng.below(46) as i64) / 1_000).max(1);
+    let away = 1 + rng.below(spread.max(1) as u64) as i64;
     let condition = match rng.below(10) {
         0..=5 => Condition::Level(match direction {
             Direction::Falling => (price - away).max(1),
             Direction::Rising => price + away,
         }),
         6 | 7 => Condition::TrailAmount(away),
-        _ => Condition::TrailPpm(5_000 + rng.below(45_000) as u32),
+        _ => Condition::TrailPpm(((away as i128 * 1_000_000) / price.max(1) as i128).max(1) as u32),
     };
     Trigger {
         symbol,
@@ -177,7 +181,8 @@ fn run_index(args: &Args, prices: &[i64], bytes: &mut i64) -> Outcome {
     let mut next: TriggerId = 0;
     for s in 0..args.symbols {
         for _ in 0..per {
-            ix.arm(next, make(&mut rng, s, start_price)).expect("armed");
+            ix.arm(next, make(&mut rng, s, start_price, args.spread))
+                .expect("armed");
             next += 1;
         }
     }
@@ -191,7 +196,7 @@ fn run_index(args: &Args, prices: &[i64], bytes: &mut i64) -> Outcome {
         ix.on_trade(symbol, price, &mut fired);
         total += fired.len() as u64;
         for _ in 0..fired.len() {
-            ix.arm(next, make(&mut rng, symbol, price))
+            ix.arm(next, make(&mut rng, symbol, price, args.spread))
                 .expect("re-armed");
             next += 1;
         }
@@ -213,7 +218,7 @@ fn run_naive(args: &Args, prices: &[i64]) -> Outcome {
         .map(|s| {
             (0..per)
                 .map(|_| Naive {
-                    t: make(&mut rng, s, start_price),
+                    t: make(&mut rng, s, start_price, args.spread),
                     mark: start_price,
                 })
                 .collect()
@@ -228,7 +233,7 @@ fn run_naive(args: &Args, prices: &[i64]) -> Outcome {
             if n.fires(price) {
                 total += 1;
                 *n = Naive {
-                    t: make(&mut rng, symbol, price),
+                    t: make(&mut rng, symbol, price, args.spread),
                     mark: price,
                 };
             }

@@ -489,8 +489,11 @@ impl TriggerIndex {
         for half in 0..2u8 {
             let x = mirror(half, price);
             let h = &mut s.halves[half as usize];
-            let hit = h.levels.split_off(&(x, TriggerId::MIN));
-            here.extend(hit.iter().map(|&(_, id)| id));
+            // Nothing to split when the highest stop is below the trade (the usual case).
+            if h.levels.last().is_some_and(|&(stop, _)| stop >= x) {
+                let hit = h.levels.split_off(&(x, TriggerId::MIN));
+                here.extend(hit.iter().map(|&(_, id)| id));
+            }
             h.amount.on_trade(x, &mut here, &mut moved);
             h.percent.on_trade(x, &mut here, &mut moved);
         }

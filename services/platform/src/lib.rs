@@ -16,6 +16,7 @@
 //! and they drop what they have (by sequence number). Nothing the journal
 //! acknowledged is lost.
 
+pub mod front;
 pub mod stores;
 
 use std::net::SocketAddr;
@@ -105,6 +106,8 @@ pub struct PlatformConfig {
     pub feed: String,
     /// The services' addresses.
     pub addresses: Addresses,
+    /// One more address serving every service by path ([`front`]), if given.
+    pub front: Option<SocketAddr>,
     /// Commands applied once, on an empty journal (instruments, users, deposits).
     pub bootstrap: Vec<Command>,
     /// The secret that signs access tokens.
@@ -136,6 +139,8 @@ pub struct Running {
     pub stock_base: String,
     /// The portfolio service's base URL.
     pub portfolio_base: String,
+    /// Every service at one address, if the config asked for it.
+    pub front_base: Option<String>,
     /// The gateway's order entry endpoint.
     pub endpoint: String,
     /// The gateway's market data feed.
@@ -321,7 +326,8 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         .await
         .map_err(|e| PlatformError::Store(format!("the admin: {}", e.message)))?;
     }
-    let user_base = serve(config.addresses.user, bourse_user::app(user_state)).await?;
+    let user_app = bourse_user::app(user_state);
+    let user_base = serve(config.addresses.user, user_app.clone()).await?;
 
     // The portfolio service: prices from the feed, hints from settlement.
     let (interest, subscriptions, catch_ups) = bourse_portfolio::prices::interest();
@@ -345,19 +351,16 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         let up = Arc::new(AtomicBool::new(false));
         bourse_portfolio::changes::run(hints_store, hints_hub, once(hints), up, hints_stop).await;
     });
-    let portfolio_base = serve(
-        config.addresses.portfolio,
-        bourse_portfolio::app(
-            bourse_portfolio::PortfolioState {
-                holdings: stores.holdings.clone(),
-                auth: auth.clone(),
-                hub: hub.clone(),
-                stream: bourse_portfolio::StreamConfig::default(),
-            },
-            None,
-        ),
-    )
-    .await?;
+    let portfolio_app = bourse_portfolio::app(
+        bourse_portfolio::PortfolioState {
+            holdings: stores.holdings.clone(),
+            auth: auth.clone(),
+            hub: hub.clone(),
+            stream: bourse_portfolio::StreamConfig::default(),
+        },
+        None,
+    );
+    let portfolio_base = serve(config.addresses.portfolio, portfolio_app.clone()).await?;
 
     // The trader: order entry, its reconciler and trade_updates.
     let trader_state = TraderState::with_stores(
@@ -386,26 +389,40 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         once(execs),
         updates_stop,
     ));
-    let trader_base = serve(config.addresses.trader, bourse_trader::app(trader_state)).await?;
-    let stock_base = serve(
-        config.addresses.stock,
-        bourse_stock::app(
-            bourse_stock::StockState {
-                store: stores.market.clone(),
-                auth: auth.clone(),
-                engine: Some(engine.clone()),
-                book: book.clone(),
-                bar_interval: config.bar_interval,
-            },
-            None,
+    let trader_app = bourse_trader::app(trader_state);
+    let trader_base = serve(config.addresses.trader, trader_app.clone()).await?;
+    let stock_app = bourse_stock::app(
+        bourse_stock::StockState {
+            store: stores.market.clone(),
+            auth: auth.clone(),
+            engine: Some(engine.clone()),
+            book: book.clone(),
+            bar_interval: config.bar_interval,
+        },
+        None,
+    );
+    let stock_base = serve(config.addresses.stock, stock_app.clone()).await?;
+    let front_base = match config.front {
+        Some(addr) => Some(
+            serve(
+                addr,
+                front::router(front::Apps {
+                    user: user_app,
+                    trader: trader_app,
+                    stock: stock_app,
+                    portfolio: portfolio_app,
+                }),
+            )
+            .await?,
         ),
-    )
-    .await?;
+        None => None,
+    };
     Ok(Running {
         user_base,
         trader_base,
         stock_base,
         portfolio_base,
+        front_base,
         endpoint,
         feed,
         gateway,

@@ -117,6 +117,7 @@ impl Platform {
             gateway: "tcp://127.0.0.1:*".into(),
             feed: "tcp://127.0.0.1:*".into(),
             addresses: bourse_platform::Addresses::any(),
+            front: None,
             bootstrap: vec![Command::AddInstrument {
                 symbol: FixedStr::new("ACME").unwrap(),
                 tick: Price(1),
