@@ -96,8 +96,21 @@ impl Publisher for MemoryPublisher {
         let mut waits = Vec::new();
         {
             let mut queues = self.bus.queues.lock().unwrap_or_else(|e| e.into_inner());
-            // A queue whose consumer is gone is dropped, as an exclusive queue would be.
-            queues.retain(|q| !q.tx.is_closed());
+            // A loose queue whose consumer is gone is dropped, as an exclusive queue would
+            // be. A durable one stays: until a consumer takes it again (a new
+            // `durable_consumer` of that name), what is meant for it is not confirmed.
+            queues.retain(|q| q.durable.is_some() || !q.tx.is_closed());
+            let wanted = |q: &Queue| {
+                batch
+                    .iter()
+                    .any(|m| q.patterns.iter().any(|p| topic::matches(p, &m.routing_key)))
+            };
+            if queues
+                .iter()
+                .any(|q| q.durable.is_some() && q.tx.is_closed() && wanted(q))
+            {
+                return Err(BusError::Closed);
+            }
             for q in queues.iter_mut() {
                 let mut routed = 0;
                 for m in batch {
@@ -116,8 +129,11 @@ impl Publisher for MemoryPublisher {
             }
         }
         for (target, mut acks) in waits {
-            // A consumer that went away takes its queue with it: nothing to wait for.
-            let _ = acks.wait_for(|upto| *upto >= target).await;
+            // A durable consumer that went away before acknowledging: not confirmed (the
+            // publisher publishes again, from its checkpoint, once one is back).
+            if acks.wait_for(|upto| *upto >= target).await.is_err() {
+                return Err(BusError::Closed);
+            }
         }
         Ok(())
     }
@@ -236,12 +252,23 @@ mod tests {
             .expect("confirmed")
             .unwrap()
             .unwrap();
-        // A durable consumer that goes away holds no one up.
+        // Without its durable consumer, nothing meant for it is confirmed, until a new
+        // consumer takes the queue; messages for other queues still are.
         drop(durable);
         let mut p = bus.publisher();
-        tokio::time::timeout(Duration::from_secs(1), p.publish(&[msg("exec.3", 4)]))
+        let r = tokio::time::timeout(Duration::from_secs(1), p.publish(&[msg("exec.3", 4)]))
             .await
-            .expect("not held up")
+            .expect("not held up");
+        assert!(matches!(r, Err(BusError::Closed)), "{r:?}");
+        p.publish(&[msg("trade.X", 5)]).await.unwrap();
+        let mut again = bus.durable_consumer("settle", &["exec.*"]);
+        let publish = tokio::spawn(async move { p.publish(&[msg("exec.3", 4)]).await });
+        let d = again.next().await.unwrap();
+        again.ack_upto(d.tag).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(1), publish)
+            .await
+            .expect("confirmed by the new consumer")
+            .unwrap()
             .unwrap();
     }
 

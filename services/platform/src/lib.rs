@@ -241,16 +241,24 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
     // Journal → bridge → in-process bus → settlement and market data.
     let bus = MemoryBus::new();
     // Settlement and market data are durable queues: a publish is confirmed (and the
-    // bridge's checkpoint moves) only once they have committed it.
-    let consumer = |name: &str, spec: bourse_bus::rabbit::QueueSpec| {
-        let patterns: Vec<&str> = spec.patterns.iter().map(String::as_str).collect();
-        bus.durable_consumer(name, &patterns)
+    // bridge's checkpoint moves) only once they have committed it. Each connects (and,
+    // after any failure, connects again) to its queue by name; the bridge republishes
+    // whatever the lost consumer had not acknowledged.
+    let durable = |name: &'static str, spec: bourse_bus::rabbit::QueueSpec| {
+        let bus = bus.clone();
+        let consumer = move || {
+            let patterns: Vec<&str> = spec.patterns.iter().map(String::as_str).collect();
+            bus.durable_consumer(name, &patterns)
+        };
+        let first = consumer();
+        let mut first = Some(first);
+        move || std::future::ready(Ok(first.take().unwrap_or_else(&consumer)))
     };
-    let settlement = consumer(
+    let settlement = durable(
         "settlement",
         bourse_bus::rabbit::QueueSpec::settlement("settlement"),
     );
-    let market = consumer("market", bourse_bus::rabbit::QueueSpec::market("market"));
+    let market = durable("market", bourse_bus::rabbit::QueueSpec::market("market"));
     let hints = bus.consumer("portfolio-hints", &[bourse_portfolio::changes::PATTERN]);
     let execs = bus.consumer("trade-updates", &[bourse_trader::stream::PATTERN]);
     let (bridge_bus, bridge_stop) = (bus.clone(), stop.clone());
@@ -274,7 +282,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         if let Err(e) = bourse_order::service::run(
             settle_store,
             bourse_order::service::ServiceConfig::default(),
-            once(settlement),
+            settlement,
             publishers,
             settle_stop,
             |_| {},
@@ -287,7 +295,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
     let (market_store, ingest_stop) = (stores.market.clone(), stop.clone());
     tokio::spawn(async move {
         let up = Arc::new(AtomicBool::new(false));
-        bourse_stock::ingest::run(market_store, once(market), up, ingest_stop, |_| {}).await;
+        bourse_stock::ingest::run(market_store, market, up, ingest_stop, |_| {}).await;
     });
     let book = bourse_stock::LiveBook::new();
     bourse_stock::book::follow(&zmq::Context::new(), &feed, book.clone(), stop.clone())
