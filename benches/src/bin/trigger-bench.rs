@@ -57,8 +57,9 @@ struct Args {
     /// Workload commands whose trades are replayed.
     #[arg(long, default_value_t = 2_000_000)]
     commands: usize,
-    /// How far from the price (cents) triggers are armed: about the workload's trade
-    /// price range, so that trades keep firing some.
+    /// How far from the price (cents) triggers are armed, at most [default: 5% of the
+    /// first trade's price, as stops usually sit; the workload's prices move far less,
+    /// so few fire — `--spread 30`, its whole range, makes them churn].
     #[arg(long, default_value_t = 0)]
     spread: i64,
     /// Interleaved runs of each.
@@ -251,12 +252,22 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
     eprintln!(
         "trigger-bench: replaying {} workload commands…",
         args.commands
     );
     let prices = trade_prices(args.commands);
+    let (lo, hi) = prices
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &p| (lo.min(p), hi.max(p)));
+    if args.spread == 0 {
+        args.spread = (prices[0] / 20).max(1);
+    }
+    eprintln!(
+        "trigger-bench: trade prices {lo}..{hi}; triggers armed up to {} cents away",
+        args.spread
+    );
     eprintln!(
         "trigger-bench: {} trades, {} triggers over {} symbols",
         prices.len(),
