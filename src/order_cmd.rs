@@ -12,12 +12,12 @@ pub(crate) struct Args {
     #[arg(
         long,
         alias = "database-url",
-        env = "BOURSE_PG",
+        env = "DATABASE_URL",
         default_value = "host=127.0.0.1 user=postgres dbname=postgres"
     )]
     pg: String,
     /// Work in this schema (created if missing).
-    #[arg(long, env = "BOURSE_PG_SCHEMA")]
+    #[arg(long, env = "BOURSE_DB_SCHEMA")]
     schema: Option<String>,
     #[command(flatten)]
     bus: BusArgs,

@@ -42,6 +42,13 @@ pub(crate) struct Args {
     /// The PostgreSQL schema of the user service's tables (with `--keys-db`).
     #[arg(long, env = "BOURSE_KEYS_DB_SCHEMA")]
     pub(crate) keys_db_schema: Option<String>,
+    /// The HTTP services' key on the gateway: its id (with `--service-secret`).
+    #[arg(long, env = "BOURSE_SERVICE_KEY_ID", default_value = "service")]
+    pub(crate) service_key_id: String,
+    /// The HTTP services' key: its 32-character secret, the one they log in with. Adds
+    /// that service key to the key file's (no need to write it into the file).
+    #[arg(long, env = "BOURSE_SERVICE_SECRET", hide_env_values = true)]
+    pub(crate) service_secret: Option<String>,
     /// Commands in the replay format (JSON Lines) applied once, on an empty journal:
     /// instruments, users, deposits.
     #[arg(long)]
@@ -110,7 +117,9 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| args.data_dir.join("keys.txt"));
         let keys = match KeyStore::load(&path) {
-            Err(bourse_gateway::keys::KeyFileError::Io { .. }) if args.keys_db.is_some() => {
+            Err(bourse_gateway::keys::KeyFileError::Io { .. })
+                if args.keys_db.is_some() || args.service_secret.is_some() =>
+            {
                 KeyStore::default()
             }
             other => other.with_context(|| {
@@ -126,6 +135,16 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
         };
         (keys, boot)
     };
+    let mut keys = keys;
+    if let Some(secret) = &args.service_secret {
+        let raw: [u8; 32] = secret
+            .as_bytes()
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("--service-secret must be 32 characters"))?;
+        let id = bourse_core::FixedStr::new(&args.service_key_id)
+            .map_err(|_| anyhow::anyhow!("--service-key-id: at most 16 characters"))?;
+        keys.insert_service(id, bourse_core::UserId(0), &raw);
+    }
     let file_keys = keys.clone();
     let mut config = GatewayConfig::new(&args.data_dir, keys);
     if let Some(url) = &args.keys_db {

@@ -19,8 +19,6 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bourse_core::{FixedStr, UserId};
-use bourse_gateway::keys::KeyStore;
 use bourse_shell::client::Client;
 use bourse_testkit::ws::next_json;
 use common::scenario::{Traded, place, place_acknowledged, portfolio, trade};
@@ -92,10 +90,6 @@ impl Cluster {
         };
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
-        let mut secret = [0u8; 32];
-        secret.copy_from_slice(SERVICE_SECRET.as_bytes());
-        let keys = KeyStore::line(&FixedStr::new("service").unwrap(), UserId(0), &secret);
-        std::fs::write(dir.path().join("keys.txt"), format!("{keys} service\n")).unwrap();
         std::fs::write(
             dir.path().join("bootstrap.jsonl"),
             "{\"op\":\"add_instrument\",\"symbol\":\"ACME\"}\n",
@@ -113,8 +107,9 @@ impl Cluster {
             &gateway,
             "--feed",
             &feed,
-            "--keys",
-            &s(&dir.path().join("keys.txt")),
+            // The services' key, from the secret they log in with (no key file).
+            "--service-secret",
+            SERVICE_SECRET,
             "--keys-db",
             PG,
             "--keys-db-schema",
