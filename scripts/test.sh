@@ -11,12 +11,14 @@ cd "$(dirname "$0")/.."
 
 # What the tests need from Debian, installed when missing (as root, or through sudo):
 # PostgreSQL and RabbitMQ (the real servers the settlement, bus and end-to-end tests
-# use) and nginx (the end-to-end tests run the repository's nginx/nginx.conf).
+# use), nginx (the end-to-end tests run the repository's nginx/nginx.conf) and
+# Prometheus (its promtool checks the configuration and tests the alert rules).
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v promtool >/dev/null || missing+=(prometheus)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing ${missing[*]}"
     # Packages must not start their services on install (nginx would take port 80):
