@@ -280,13 +280,17 @@ pub fn assert_error(r: &Reply, status: StatusCode) {
     r.assert_error(status);
 }
 
-/// Polls `GET path` until `done` holds (settlement catching up), for at most 20 s.
+/// Polls `GET path` until it answers 200 and `done` holds (settlement or market data
+/// catching up), for at most 20 s. A 404 while waiting is "not there yet" (a latest
+/// trade before the first one is stored); any other answer but 200 fails at once.
 pub async fn eventually(c: &Client, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let start = Instant::now();
     loop {
         let r = c.get(path).await.unwrap();
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        if done(&r.json) {
+        if r.status != StatusCode::NOT_FOUND {
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+        if r.status == StatusCode::OK && done(&r.json) {
             return r.json;
         }
         assert!(
