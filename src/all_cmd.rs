@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use bourse_core::{Command, FixedStr, Price, Qty};
 use bourse_platform::{Addresses, Backend, PlatformConfig, Stores};
 use bourse_shell::client::Client;
-use bourse_shell::config::ShellArgs;
+use bourse_shell::config::{ShellArgs, kept_secret, write_private};
 use serde_json::{Value, json};
 
 use crate::demo;
@@ -107,39 +107,8 @@ fn admin(args: &Args) -> anyhow::Result<(String, String)> {
         return Ok((u.to_string(), p.to_string()));
     }
     let path = args.shell.data_dir.join("admin.secret");
-    let password = match std::fs::read_to_string(&path) {
-        Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
-        _ => {
-            let made = bourse_shell::auth::random_hex(12);
-            write_private(&path, &made)?;
-            made
-        }
-    };
+    let password = kept_secret(&path, 12).with_context(|| format!("keeping {}", path.display()))?;
     Ok(("admin".into(), password))
-}
-
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::write_all(&mut f, text.as_bytes())?;
-    Ok(())
-}
-
-fn addresses(host: IpAddr, port: u16) -> Addresses {
-    let at = |n: u16| SocketAddr::new(host, if port == 0 { 0 } else { port + n });
-    Addresses {
-        user: at(0),
-        trader: at(1),
-        stock: at(2),
-        portfolio: at(3),
-    }
 }
 
 /// Runs the platform until SIGINT, SIGTERM or `--for`.
@@ -175,7 +144,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             data_dir: data_dir.clone(),
             gateway: args.gateway.clone(),
             feed: args.feed.clone(),
-            addresses: addresses(args.host, args.port),
+            addresses: Addresses::from_port(args.host, args.port),
             front: Some(SocketAddr::new(args.host, args.front_port)),
             bootstrap,
             token_secret,
@@ -398,7 +367,8 @@ async fn demo_accounts(
         fund(demo.user, "ACME", "100".into()).await?;
     }
     let accounts = DemoAccounts { participants, demo };
-    write_private(&path, &serde_json::to_string_pretty(&accounts)?)?;
+    write_private(&path, &serde_json::to_string_pretty(&accounts)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     // The gateway takes keys made over HTTP within a second (it polls every 500 ms).
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     Ok(accounts)

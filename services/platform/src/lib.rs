@@ -72,26 +72,21 @@ pub struct Addresses {
 }
 
 impl Addresses {
-    /// Every service on a free port of 127.0.0.1.
-    pub fn any() -> Self {
-        let any: SocketAddr = ([127, 0, 0, 1], 0).into();
+    /// The user service on `host:port` and the trader, stock and portfolio services on
+    /// the next three ports (port 0: each on any free port).
+    pub fn from_port(host: std::net::IpAddr, port: u16) -> Self {
+        let at = |n: u16| SocketAddr::new(host, if port == 0 { 0 } else { port + n });
         Addresses {
-            user: any,
-            trader: any,
-            stock: any,
-            portfolio: any,
+            user: at(0),
+            trader: at(1),
+            stock: at(2),
+            portfolio: at(3),
         }
     }
 
-    /// The services' usual ports on 127.0.0.1 (8081 to 8084).
-    pub fn usual() -> Self {
-        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        Addresses {
-            user: at(8081),
-            trader: at(8082),
-            stock: at(8083),
-            portfolio: at(8084),
-        }
+    /// Every service on a free port of 127.0.0.1.
+    pub fn any() -> Self {
+        Self::from_port([127, 0, 0, 1].into(), 0)
     }
 }
 

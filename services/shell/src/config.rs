@@ -8,6 +8,35 @@ use std::time::Duration;
 
 use crate::auth::{Auth, KeyVerifier, RateLimit, TokenKeys, random_hex};
 
+/// Writes `text` to `path` (creating its directory) so that only its owner can read it.
+pub fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+}
+
+/// The secret kept at `path`: read if it is there, else `bytes` random bytes in hex,
+/// made and written there for the next start ([`write_private`]: anyone who can read it
+/// could use it).
+pub fn kept_secret(path: &std::path::Path, bytes: usize) -> std::io::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_string()),
+        _ => {
+            let made = random_hex(bytes);
+            write_private(path, &made)?;
+            Ok(made)
+        }
+    }
+}
+
 /// The shell's configuration, shared by every service (`#[command(flatten)]`).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ShellArgs {
@@ -69,29 +98,15 @@ impl ShellArgs {
             return Ok(s.as_bytes().to_vec());
         }
         let path = self.data_dir.join("jwt.secret");
-        let err = |source| ConfigError::Secret {
+        let made = std::fs::read_to_string(&path).map_or(true, |s| s.trim().is_empty());
+        let secret = kept_secret(&path, 32).map_err(|source| ConfigError::Secret {
             path: path.clone(),
             source,
-        };
-        match std::fs::read_to_string(&path) {
-            Ok(s) if !s.trim().is_empty() => Ok(s.trim().as_bytes().to_vec()),
-            Ok(_) | Err(_) => {
-                std::fs::create_dir_all(&self.data_dir).map_err(err)?;
-                let secret = random_hex(32);
-                // Only its owner may read it: anyone who can, can sign tokens.
-                use std::os::unix::fs::OpenOptionsExt;
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .mode(0o600)
-                    .open(&path)
-                    .map_err(err)?;
-                std::io::Write::write_all(&mut f, secret.as_bytes()).map_err(err)?;
-                tracing::warn!(path = %path.display(), "no BOURSE_JWT_SECRET: made one; services on other machines need the same");
-                Ok(secret.into_bytes())
-            }
+        })?;
+        if made {
+            tracing::warn!(path = %path.display(), "no BOURSE_JWT_SECRET: made one; services on other machines need the same");
         }
+        Ok(secret.into_bytes())
     }
 
     /// The authentication every route of a service uses, with `keys` for API keys.
