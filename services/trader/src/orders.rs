@@ -806,10 +806,9 @@ pub async fn cancel(
     let engine = engine(&state)?;
     let token = state
         .store
-        .order(principal.user, OrderKey::Id(&id))
+        .token(principal.user, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("order not found"))?
-        .token;
+        .ok_or_else(|| ApiError::not_found("order not found"))?;
     let reports = engine
         .request(ServiceMsg::CancelFor {
             request: 0,

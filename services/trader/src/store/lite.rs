@@ -205,6 +205,17 @@ impl TraderStore for LiteTrader {
             .await?)
     }
 
+    async fn token(&self, user: u64, id: &str) -> Result<Option<String>, ApiError> {
+        Ok(self
+            .lite
+            .row(
+                "SELECT token FROM trader_orders WHERE id = ?1 AND user_id = ?2",
+                (id.to_string(), user as i64),
+                |r| r.get(0),
+            )
+            .await?)
+    }
+
     async fn list(&self, f: &ListFilter) -> Result<Vec<OrderRecord>, ApiError> {
         let (after, until) = (micros_of("after", &f.after)?, micros_of("until", &f.until)?);
         let status = match f.which {

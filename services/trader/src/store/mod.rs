@@ -174,6 +174,9 @@ pub trait TraderStore: Send + Sync + std::fmt::Debug {
     async fn finish(&self, rows: Vec<Verdict>) -> Result<Vec<Option<OrderRecord>>, ApiError>;
     /// One of `user`'s orders.
     async fn order(&self, user: u64, key: OrderKey<'_>) -> Result<Option<OrderRecord>, ApiError>;
+    /// The engine token of one of `user`'s orders (what a cancel needs, without the
+    /// join a full read makes).
+    async fn token(&self, user: u64, id: &str) -> Result<Option<String>, ApiError>;
     /// A page of a user's orders, newest (or oldest) first; the caller filters by the
     /// merged status again and cuts to the limit. `Err` 422 for an unreadable time.
     async fn list(&self, filter: &ListFilter) -> Result<Vec<OrderRecord>, ApiError>;

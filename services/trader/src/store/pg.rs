@@ -207,6 +207,17 @@ impl TraderStore for PgTrader {
             .map(record))
     }
 
+    async fn token(&self, user: u64, id: &str) -> Result<Option<String>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached("SELECT token FROM trader_orders WHERE id = $1 AND user_id = $2")
+            .await?;
+        Ok(client
+            .query_opt(&stmt, &[&id, &(user as i64)])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
     async fn list(&self, f: &ListFilter) -> Result<Vec<OrderRecord>, ApiError> {
         let status = match f.which {
             Which::Open => "open",
