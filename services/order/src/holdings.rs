@@ -111,7 +111,7 @@ pub(crate) const LAST_TRADE: &str =
 
 /// Settlement's tables in PostgreSQL, read through `client` (a pooled connection or a
 /// transaction): [`HoldingsReader::holdings`] inside a caller's own transaction.
-pub async fn load(
+pub(crate) async fn load(
     client: &impl GenericClient,
     user: u64,
     symbol: Option<&str>,
@@ -148,7 +148,7 @@ pub async fn load(
 }
 
 /// The last trade settled in `symbol`, read through `client`.
-pub async fn last_trade(
+pub(crate) async fn last_trade(
     client: &impl GenericClient,
     symbol: &str,
 ) -> Result<Option<(i64, u64)>, OrderError> {

@@ -71,11 +71,6 @@ impl Check for Flag {
 /// The checks of one service.
 pub type Checks = Arc<Vec<Box<dyn Check>>>;
 
-/// The checks of a service whose one dependency is its database.
-pub fn database(pool: &deadpool_postgres::Pool) -> Checks {
-    Arc::new(vec![Box::new(Database(pool.clone()))])
-}
-
 /// The two routes, for a service's checks.
 pub fn routes<S: Clone + Send + Sync + 'static>(checks: Checks) -> Router<S> {
     Router::new()
