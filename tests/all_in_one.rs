@@ -15,13 +15,8 @@ use std::time::{Duration, Instant};
 use bourse_shell::client::Client;
 use bourse_shell::lite::Lite;
 use common::scenario::{Traded, place_acknowledged, trade};
-use common::{Proc, start_collecting};
+use common::{Proc, free_port, start_collecting};
 use serde_json::json;
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// The all-in-one process and what its start-up printed.
 struct AllInOne {

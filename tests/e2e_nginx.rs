@@ -22,18 +22,13 @@ use std::time::{Duration, Instant};
 use bourse_shell::client::Client;
 use bourse_testkit::ws::next_json;
 use common::scenario::{Traded, place, place_acknowledged, portfolio, trade};
-use common::{Proc, start};
+use common::{Proc, free_port, start};
 use serde_json::{Value, json};
 
 const PG: &str = "host=127.0.0.1 user=postgres dbname=test";
 const SERVICE_SECRET: &str = "e2e-service-secret-32-characters";
 const JWT: &str = "e2e token secret";
 const ADMIN: &str = "root:root-password";
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// One stateless role's instances (processes and their addresses).
 struct Instances {

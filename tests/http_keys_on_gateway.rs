@@ -63,10 +63,7 @@ async fn a_key_made_over_http_logs_in_on_the_gateway_and_a_revoked_one_stops() {
     let base_a = line.rsplit(' ').next().unwrap().to_string();
     let (_users_b, line) = start(&user_args("127.0.0.1:0"), "user service on");
     let base_b = line.rsplit(' ').next().unwrap().to_string();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = common::free_port();
     let bind = format!("tcp://127.0.0.1:{port}");
     let (_gateway, _) = start(
         &[

@@ -74,3 +74,9 @@ pub(crate) fn unique_tag() -> String {
             .as_millis()
     )
 }
+
+/// A TCP port free on 127.0.0.1 now (for a child process to bind).
+pub(crate) fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
