@@ -3,6 +3,7 @@
 //! ([`all_cmd`]); `bourse serve ROLE` runs one role on its own.
 
 mod all_cmd;
+mod auto_cmd;
 mod bridge_cmd;
 mod demo;
 mod http_role;
@@ -70,6 +71,9 @@ enum Role {
     Stock(Box<stock_cmd::Args>),
     /// The portfolio service: each user's live valuation over WebSocket.
     Portfolio(Box<portfolio_cmd::Args>),
+    /// The auto service: stop, stop-limit and trailing-stop orders, fired when a trade
+    /// triggers them.
+    Auto(Box<auto_cmd::Args>),
     /// The bridge: the engine's events from the journal to RabbitMQ (as `bourse bridge`).
     Bridge(bridge_cmd::Args),
     /// Settlement: executions from RabbitMQ into PostgreSQL (as `bourse order`).
@@ -89,6 +93,7 @@ fn main() -> anyhow::Result<()> {
             Some(Role::Trader(args)) => trader_cmd::run(args),
             Some(Role::Stock(args)) => stock_cmd::run(*args),
             Some(Role::Portfolio(args)) => portfolio_cmd::run(*args),
+            Some(Role::Auto(args)) => auto_cmd::run(*args),
             Some(Role::Bridge(args)) => bridge_cmd::run_bridge(args),
             Some(Role::Order(args)) => order_cmd::run_order(args),
             Some(Role::All(args)) => all_cmd::run(*args),

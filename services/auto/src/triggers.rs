@@ -383,6 +383,18 @@ impl TriggerIndex {
     /// Arms a trigger. A trailing stop's mark starts at the symbol's last price (or its
     /// next trade).
     pub fn arm(&mut self, id: TriggerId, t: Trigger) -> Result<(), ArmError> {
+        self.arm_marked(id, t, None)
+    }
+
+    /// Arms a trigger as [`arm`](Self::arm) does, a trailing stop with at least `mark`
+    /// as its mark (the best price it had seen, restored after a restart): the better
+    /// of `mark` and the symbol's last price.
+    pub fn arm_marked(
+        &mut self,
+        id: TriggerId,
+        t: Trigger,
+        mark: Option<i64>,
+    ) -> Result<(), ArmError> {
         if self.at.contains_key(&id) {
             return Err(ArmError::Duplicate);
         }
@@ -408,12 +420,16 @@ impl TriggerIndex {
             _ => return Err(ArmError::NotPositive),
         };
         let s = self.symbol(t.symbol);
-        match s.last {
-            Some(last) => {
-                let group =
-                    s.halves[half as usize]
-                        .trailing(percent)
-                        .arm(id, key, mirror(half, last));
+        let best = match (
+            s.last.map(|p| mirror(half, p)),
+            mark.map(|p| mirror(half, p)),
+        ) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        match best {
+            Some(x) => {
+                let group = s.halves[half as usize].trailing(percent).arm(id, key, x);
                 self.at.insert(
                     id,
                     At::Trail {
@@ -431,6 +447,26 @@ impl TriggerIndex {
             }
         }
         Ok(())
+    }
+
+    /// A trailing stop's mark: the best price since it was armed (the highest for a
+    /// falling one, the lowest for a rising one); `None` for other triggers, and for a
+    /// trailing stop still waiting for its symbol's first trade.
+    pub fn mark(&self, id: TriggerId) -> Option<i64> {
+        match *self.at.get(&id)? {
+            At::Trail {
+                symbol,
+                half,
+                percent,
+                group,
+                ..
+            } => {
+                let h = &self.symbols[symbol as usize].halves[half as usize];
+                let t = if percent { &h.percent } else { &h.amount };
+                Some(mirror(half, t.groups[group as usize].mark))
+            }
+            _ => None,
+        }
     }
 
     /// Disarms a trigger; false if it is not armed (fired, canceled or never armed).
@@ -583,6 +619,34 @@ mod tests {
         );
         assert_eq!(trade(&mut ix, 10_099), Vec::<u64>::new());
         assert_eq!(trade(&mut ix, 10_100), vec![2], "the low plus 1%");
+    }
+
+    #[test]
+    fn a_restored_mark_is_kept_unless_the_last_price_is_better() {
+        let mut ix = TriggerIndex::new();
+        ix.set_last_price(0, 10_000);
+        // A sell trailing stop that had seen 10,400 before a restart.
+        ix.arm_marked(
+            1,
+            t(Direction::Falling, Condition::TrailAmount(200)),
+            Some(10_400),
+        )
+        .unwrap();
+        assert_eq!(ix.mark(1), Some(10_400));
+        assert_eq!(trade(&mut ix, 10_250), Vec::<u64>::new());
+        assert_eq!(trade(&mut ix, 10_200), vec![1], "10,400 less 200");
+        // A buy trailing stop whose saved low is worse than the last trade.
+        ix.arm_marked(
+            2,
+            t(Direction::Rising, Condition::TrailAmount(100)),
+            Some(10_500),
+        )
+        .unwrap();
+        assert_eq!(ix.mark(2), Some(10_200), "the last trade is the better low");
+        ix.arm(3, t(Direction::Falling, Condition::Level(9_000)))
+            .unwrap();
+        assert_eq!(ix.mark(3), None, "a fixed level has no mark");
+        assert_eq!(trade(&mut ix, 10_300), vec![2]);
     }
 
     #[test]

@@ -59,6 +59,18 @@ impl QueueSpec {
         }
     }
 
+    /// The auto service's queue: every trade, to one consumer at a time (the auto
+    /// instance that holds the trigger index; others stand by). The auto service
+    /// declares it itself: trades before its first start concern no held order.
+    pub fn auto(name: &str) -> Self {
+        QueueSpec {
+            name: name.to_string(),
+            patterns: vec!["trade.*".into()],
+            single_active_consumer: true,
+            transient: false,
+        }
+    }
+
     /// A transient queue bound with `patterns`, named `prefix` and what makes it this
     /// instance's own (the process id and the time it was made): an exclusive queue's
     /// name must be free.

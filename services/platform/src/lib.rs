@@ -3,8 +3,9 @@
 //! The whole platform in one process, as the all-in-one `bourse` runs it and as the
 //! services' integration tests (`bourse-testkit`) start it: the gateway (engine,
 //! journal, market data feed) with a service key; the bridge from the journal onto
-//! the in-process bus; settlement and the stock service's ingestion off the bus; the
-//! user, trader, stock and portfolio services over HTTP, each on its own address.
+//! the in-process bus; settlement, the stock service's ingestion and the auto service
+//! (conditional orders) off the bus; the user, trader, stock and portfolio services
+//! over HTTP, each on its own address.
 //!
 //! The data lives in one of two places ([`Stores`]): PostgreSQL (a schema), or the
 //! embedded SQLite file in the data directory, which needs nothing installed. The same
@@ -144,6 +145,8 @@ pub struct Running {
     pub gateway: bourse_gateway::server::Running,
     /// The stock service's live book.
     pub book: Arc<bourse_stock::LiveBook>,
+    /// The auto service's status (armed, fired, its position in the trades).
+    pub auto: Arc<bourse_auto::service::Status>,
     /// The portfolio service's hub.
     pub hub: Arc<bourse_portfolio::Hub>,
     /// The auth every service shares.
@@ -254,6 +257,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         bourse_bus::rabbit::QueueSpec::settlement("settlement"),
     );
     let market = durable("market", bourse_bus::rabbit::QueueSpec::market("market"));
+    let auto_trades = durable("auto", bourse_bus::rabbit::QueueSpec::auto("auto"));
     let hints = bus.consumer("portfolio-hints", &[bourse_portfolio::changes::PATTERN]);
     let execs = bus.consumer("trade-updates", &[bourse_trader::stream::PATTERN]);
     let (bridge_bus, bridge_stop) = (bus.clone(), stop.clone());
@@ -365,6 +369,20 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
     );
     let portfolio_base = serve(config.addresses.portfolio, portfolio_app.clone()).await?;
 
+    // The auto service: conditional orders held until a trade fires them.
+    let auto = Arc::new(bourse_auto::service::Status::default());
+    tokio::spawn(bourse_auto::service::run(
+        bourse_auto::service::Stores {
+            auto: stores.auto.clone(),
+            trader: stores.trader.clone(),
+            market: stores.market.clone(),
+        },
+        engine.clone(),
+        auto_trades,
+        auto.clone(),
+        stop.clone(),
+    ));
+
     // The trader: order entry, its reconciler and trade_updates.
     let trader_state = TraderState::with_stores(
         stores.trader.clone(),
@@ -430,6 +448,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         feed,
         gateway,
         book,
+        auto,
         hub,
         auth,
         bus,

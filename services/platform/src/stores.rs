@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bourse_auto::store::AutoStore;
 use bourse_order::holdings::HoldingsReader;
 use bourse_order::store::SettlementStore;
 use bourse_shell::lite::Lite;
@@ -40,6 +41,8 @@ pub struct Stores {
     pub trader: Arc<dyn TraderStore>,
     /// Instruments, trades, bars.
     pub market: Arc<dyn MarketStore>,
+    /// The auto service's (held orders, its position in the trades).
+    pub auto: Arc<dyn AutoStore>,
     /// The PostgreSQL pool, on that back end.
     pub pool: Option<deadpool_postgres::Pool>,
     /// The embedded store, on that back end.
@@ -76,6 +79,7 @@ impl Stores {
             holdings: settlement,
             trader: Arc::new(bourse_trader::store::pg::PgTrader::new(pool.clone())),
             market: Arc::new(bourse_stock::store::pg::PgMarket::new(pool.clone())),
+            auto: Arc::new(bourse_auto::store::pg::PgAuto::new(pool.clone())),
             pool: Some(pool),
             lite: None,
         }
@@ -90,6 +94,7 @@ impl Stores {
             holdings: settlement,
             trader: Arc::new(bourse_trader::store::lite::LiteTrader::new(lite.clone())),
             market: Arc::new(bourse_stock::store::lite::LiteMarket::new(lite.clone())),
+            auto: Arc::new(bourse_auto::store::lite::LiteAuto::new(lite.clone())),
             pool: None,
             lite: Some(lite),
         }
@@ -114,6 +119,10 @@ impl Stores {
             .prepare()
             .await
             .map_err(|e| failed("trader", e.message))?;
+        self.auto
+            .prepare()
+            .await
+            .map_err(|e| failed("auto", e.message))?;
         Ok(())
     }
 }

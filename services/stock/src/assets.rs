@@ -307,4 +307,18 @@ impl Suspensions {
         }
         Ok(())
     }
+
+    /// 422 if `symbol` is not listed (one query: for orders the engine will not see at
+    /// once, which it would otherwise refuse only when they fire).
+    pub async fn listed(&self, symbol: &str) -> Result<(), ApiError> {
+        if self
+            .store
+            .listed_among(&[symbol.to_string()])
+            .await?
+            .is_empty()
+        {
+            return Err(ApiError::unprocessable("asset not found"));
+        }
+        Ok(())
+    }
 }

@@ -53,6 +53,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (2, include_str!("../migrations/0002_replacements.sql")),
         (3, include_str!("../migrations/0003_open_candidates.sql")),
         (4, include_str!("../migrations/0004_unresolved.sql")),
+        (5, include_str!("../migrations/0005_held_orders.sql")),
     ],
 };
 

@@ -11,13 +11,22 @@
 //! says about its token; if the engine never received it, the reconciler
 //! ([`crate::reconcile`]) marks it `rejected`.
 //!
+//! # Conditional orders
+//! A `stop`, `stop_limit` or `trailing_stop` order is checked as any other (and its
+//! symbol must be listed and active), then written `held` with its condition and
+//! answered at once: the engine does not see it until the auto service
+//! (`services/auto`) sees a trade that triggers it, turns the row into an order in
+//! flight (compare-and-set from `held`, so it fires once) and enters it under the
+//! row's token — a stop as a market order, a stop-limit as a limit order. A cancel
+//! before that is the same compare-and-set the other way: whichever comes first wins.
+//!
 //! # Reads
 //! Each read joins the row with the order service's `orders` (by user and token):
 //! settlement, when it has seen an event newer than the row's verdict, is the truth;
 //! until then the verdict is.
 
 use crate::TraderState;
-use crate::store::{ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Which};
+use crate::store::{Condition, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Which};
 use axum::extract::State;
 use axum::http::StatusCode;
 use bourse_core::{
@@ -29,7 +38,7 @@ use bourse_shell::ApiError;
 use bourse_shell::auth::{Principal, random_bytes};
 use bourse_shell::extract::{Json, Path, Query};
 use bourse_shell::ids::uuid_text;
-use bourse_shell::money::{format_cents, parse_cents, parse_fixed};
+use bourse_shell::money::{format_cents, format_fixed, parse_cents, parse_fixed};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -46,7 +55,7 @@ pub struct NewOrder {
     pub notional: Option<Value>,
     /// `buy` or `sell`.
     pub side: String,
-    /// `market`, `limit` (`stop`, `stop_limit`, `trailing_stop`: not yet, 422).
+    /// `market`, `limit`, `stop`, `stop_limit` or `trailing_stop`.
     #[serde(rename = "type")]
     pub order_type: String,
     /// `day`, `gtc`, `ioc`, `fok`.
@@ -54,13 +63,13 @@ pub struct NewOrder {
     /// Limit price (limit orders only).
     #[schema(value_type = Option<String>)]
     pub limit_price: Option<Value>,
-    /// Stop price.
+    /// Stop price (stop and stop_limit orders).
     #[schema(value_type = Option<String>)]
     pub stop_price: Option<Value>,
-    /// Trailing amount.
+    /// Trailing amount in dollars (trailing_stop orders; or trail_percent).
     #[schema(value_type = Option<String>)]
     pub trail_price: Option<Value>,
-    /// Trailing percent.
+    /// Trailing percent of the high-water mark (trailing_stop orders; up to 4 decimals).
     #[schema(value_type = Option<String>)]
     pub trail_percent: Option<Value>,
     /// Extended hours (the exchange has none: must be false).
@@ -108,11 +117,83 @@ fn new_token() -> String {
 struct Checked {
     symbol: FixedStr,
     side: Side,
+    /// Alpaca's type, as entered and shown.
+    type_name: &'static str,
+    /// What the engine is given (now, or once the condition fires).
     order_type: OrderType,
     tif: TimeInForce,
     qty: i64,
     limit_price: Option<i64>,
     client_order_id: String,
+    /// A conditional order's condition: held until it fires.
+    condition: Option<Condition>,
+}
+
+/// A positive price in cents from an optional field; `None` when absent.
+fn price_field(field: &str, v: &Option<Value>) -> Result<Option<i64>, ApiError> {
+    let Some(v) = v else { return Ok(None) };
+    let p = parse_cents(field, &number_text(field, v)?)?;
+    if p <= 0 {
+        return Err(ApiError::unprocessable(format!(
+            "{field}: must be positive"
+        )));
+    }
+    Ok(Some(p))
+}
+
+/// The condition of a `stop`, `stop_limit` or `trailing_stop` order (and what the
+/// engine gets when it fires); `None` for the others.
+fn condition(o: &NewOrder, type_name: &str) -> Result<Option<Condition>, ApiError> {
+    let bad = ApiError::unprocessable;
+    let stop = price_field("stop_price", &o.stop_price)?;
+    let trail_price = price_field("trail_price", &o.trail_price)?;
+    let trail_ppm = match &o.trail_percent {
+        Some(v) => {
+            let ppm = parse_fixed("trail_percent", &number_text("trail_percent", v)?, 4)?;
+            if !(1..100 * 10_000).contains(&ppm) {
+                return Err(bad("trail_percent: above 0 and below 100"));
+            }
+            Some(ppm)
+        }
+        None => None,
+    };
+    match type_name {
+        "stop" | "stop_limit" => {
+            if trail_price.is_some() || trail_ppm.is_some() {
+                return Err(bad(
+                    "trail_price and trail_percent go with trailing_stop orders only",
+                ));
+            }
+            let stop_price = stop.ok_or_else(|| {
+                ApiError::unprocessable(format!("stop_price: required for {type_name} orders"))
+            })?;
+            Ok(Some(Condition {
+                stop_price: Some(stop_price),
+                ..Condition::default()
+            }))
+        }
+        "trailing_stop" => {
+            if stop.is_some() {
+                return Err(bad(
+                    "stop_price: not for trailing_stop orders (give trail_price or trail_percent)",
+                ));
+            }
+            match (trail_price, trail_ppm) {
+                (Some(_), Some(_)) | (None, None) => Err(bad(
+                    "trailing_stop: exactly one of trail_price and trail_percent",
+                )),
+                (trail_price, trail_ppm) => Ok(Some(Condition {
+                    trail_price,
+                    trail_ppm,
+                    ..Condition::default()
+                })),
+            }
+        }
+        _ if stop.is_some() || trail_price.is_some() || trail_ppm.is_some() => Err(bad(
+            "stop_price, trail_price and trail_percent go with stop orders only",
+        )),
+        _ => Ok(None),
+    }
 }
 
 fn check(o: &NewOrder) -> Result<Checked, ApiError> {
@@ -124,15 +205,18 @@ fn check(o: &NewOrder) -> Result<Checked, ApiError> {
         "sell" => Side::Sell,
         _ => return Err(bad("side: buy or sell")),
     };
-    let order_type = match o.order_type.as_str() {
-        "market" => OrderType::Market,
-        "limit" => OrderType::Limit,
-        "stop" | "stop_limit" | "trailing_stop" => {
+    // Alpaca's type, and what the engine is given for it.
+    let (type_name, order_type) = match o.order_type.as_str() {
+        "market" => ("market", OrderType::Market),
+        "limit" => ("limit", OrderType::Limit),
+        "stop" => ("stop", OrderType::Market),
+        "stop_limit" => ("stop_limit", OrderType::Limit),
+        "trailing_stop" => ("trailing_stop", OrderType::Market),
+        _ => {
             return Err(bad(
-                "type: stop, stop_limit and trailing_stop orders are held by the auto service, which this exchange does not run yet",
+                "type: market, limit, stop, stop_limit or trailing_stop",
             ));
         }
-        _ => return Err(bad("type: market or limit")),
     };
     let tif = match o.time_in_force.as_str() {
         "day" => TimeInForce::Day,
@@ -149,16 +233,19 @@ fn check(o: &NewOrder) -> Result<Checked, ApiError> {
     if o.notional.is_some() {
         return Err(bad("notional: orders are in whole shares; give qty"));
     }
-    if o.stop_price.is_some() || o.trail_price.is_some() || o.trail_percent.is_some() {
-        return Err(bad(
-            "stop_price, trail_price and trail_percent go with stop orders only",
-        ));
+    let condition = condition(o, type_name)?;
+    if condition.is_some() && !matches!(tif, TimeInForce::Day | TimeInForce::Gtc) {
+        return Err(ApiError::unprocessable(format!(
+            "time_in_force: day or gtc for {type_name} orders"
+        )));
     }
     if o.extended_hours {
         return Err(bad("extended_hours: the exchange has no extended hours"));
     }
     if !matches!(o.order_class.as_deref(), None | Some("") | Some("simple")) {
-        return Err(bad("order_class: only simple orders for now"));
+        return Err(bad(
+            "order_class: simple (one-cancels-other and bracket orders are not taken yet)",
+        ));
     }
     let qty = o
         .qty
@@ -168,16 +255,18 @@ fn check(o: &NewOrder) -> Result<Checked, ApiError> {
     if qty <= 0 {
         return Err(bad("qty: must be positive"));
     }
-    let limit_price = match (order_type, &o.limit_price) {
-        (OrderType::Limit, Some(v)) => {
-            let p = parse_cents("limit_price", &number_text("limit_price", v)?)?;
-            if p <= 0 {
-                return Err(bad("limit_price: must be positive"));
-            }
-            Some(p)
+    let limit_price = match (order_type, price_field("limit_price", &o.limit_price)?) {
+        (OrderType::Limit, Some(p)) => Some(p),
+        (OrderType::Limit, None) => {
+            return Err(ApiError::unprocessable(format!(
+                "limit_price: required for {type_name} orders"
+            )));
         }
-        (OrderType::Limit, None) => return Err(bad("limit_price: required for limit orders")),
-        (OrderType::Market, Some(_)) => return Err(bad("limit_price: not for market orders")),
+        (OrderType::Market, Some(_)) => {
+            return Err(ApiError::unprocessable(format!(
+                "limit_price: not for {type_name} orders"
+            )));
+        }
         (OrderType::Market, None) => None,
     };
     let client_order_id = match &o.client_order_id {
@@ -190,26 +279,51 @@ fn check(o: &NewOrder) -> Result<Checked, ApiError> {
     Ok(Checked {
         symbol,
         side,
+        type_name,
         order_type,
         tif,
         qty,
         limit_price,
         client_order_id,
+        condition,
     })
 }
 
 /// What the engine's reports say about an order just entered.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Outcome {
-    status: &'static str,
-    filled: i64,
-    value: i64,
-    order_seq: Option<i64>,
-    known_seq: i64,
-    rejected: Option<RejectReason>,
+pub struct Outcome {
+    /// Alpaca's status.
+    pub status: &'static str,
+    /// Shares filled.
+    pub filled: i64,
+    /// Sum of price × quantity of the fills.
+    pub value: i64,
+    /// The engine's accepted event.
+    pub order_seq: Option<i64>,
+    /// The last engine event reflected.
+    pub known_seq: i64,
+    /// Why the engine refused it.
+    pub rejected: Option<RejectReason>,
 }
 
-fn outcome(reports: &[ForRequest], qty: i64) -> Outcome {
+impl Outcome {
+    /// The verdict to record for order `id`.
+    pub fn verdict(&self, id: String) -> crate::writes::Verdict {
+        crate::writes::Verdict {
+            id,
+            status: self.status,
+            filled: self.filled,
+            value: self.value,
+            order_seq: self.order_seq,
+            known_seq: self.known_seq,
+            reject_reason: self.rejected.map(RejectReason::as_str),
+        }
+    }
+}
+
+/// What the engine's reports say about an order just entered (for the auto service,
+/// which enters triggered orders as this service enters the others).
+pub fn outcome(reports: &[ForRequest], qty: i64) -> Outcome {
     let mut o = Outcome {
         status: "new",
         ..Outcome::default()
@@ -329,14 +443,20 @@ pub(crate) fn order_json(r: &OrderRecord) -> Value {
         "side": r.side,
         "time_in_force": r.time_in_force,
         "limit_price": r.limit_price.map(format_cents),
-        "stop_price": null,
+        "stop_price": r.stop_price.map(format_cents),
         "status": status,
         "extended_hours": false,
         "legs": null,
-        "trail_percent": null,
-        "trail_price": null,
-        "hwm": null,
+        "trail_percent": r.trail_ppm.map(percent_text),
+        "trail_price": r.trail_price.map(format_cents),
+        "hwm": r.hwm.map(format_cents),
     })
+}
+
+/// Parts per million of one as a percent (`15000` → `"1.5"`).
+fn percent_text(ppm: i64) -> String {
+    let text = format_fixed(ppm, 4);
+    text.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// An asset's id: the stock service's, from its symbol.
@@ -363,13 +483,12 @@ pub async fn create(
     let c = check(&body)?;
     let engine = engine(&state)?;
     state.suspensions.check(c.symbol.as_str()).await?;
+    if c.condition.is_some() {
+        // Held orders meet the engine only later: an unknown symbol is refused now.
+        state.suspensions.listed(c.symbol.as_str()).await?;
+    }
     let (id, token) = (new_id(), new_token());
     let side = if c.side == Side::Buy { "buy" } else { "sell" };
-    let order_type = if c.order_type == OrderType::Limit {
-        "limit"
-    } else {
-        "market"
-    };
     let inserted = state
         .writes
         .insert(crate::writes::Pending {
@@ -379,14 +498,16 @@ pub async fn create(
             token: token.clone(),
             symbol: c.symbol.as_str().to_string(),
             side,
-            order_type,
+            order_type: c.type_name,
             time_in_force: body.time_in_force.clone(),
             qty: c.qty,
             limit_price: c.limit_price,
+            condition: c.condition,
         })
         .await?;
-    if !inserted {
+    if !inserted || c.condition.is_some() {
         // The same client_order_id again: the order that exists, never a second one.
+        // A conditional order: held, as written.
         return load(
             &state,
             principal.user,
@@ -421,18 +542,7 @@ pub async fn create(
         Err(e) => return Err(ApiError::unavailable("exchange", e)),
     };
     let o = outcome(&reports, c.qty);
-    let order = state
-        .writes
-        .finish(crate::writes::Verdict {
-            id,
-            status: o.status,
-            filled: o.filled,
-            value: o.value,
-            order_seq: o.order_seq,
-            known_seq: o.known_seq,
-            reject_reason: o.rejected.map(RejectReason::as_str),
-        })
-        .await?;
+    let order = state.writes.finish(o.verdict(id)).await?;
     if let Some(reason) = o.rejected {
         return Err(refusal(reason));
     }
@@ -804,16 +914,21 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let engine = engine(&state)?;
-    let token = state
+    let found = state
         .store
         .token(principal.user, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("order not found"))?;
+    // A held order is canceled where it is held, unless the auto service fired it
+    // first: then it is in the engine, and canceled there like any other.
+    if found.status == "held" && state.store.cancel_held(&id).await? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let reports = engine
         .request(ServiceMsg::CancelFor {
             request: 0,
             user: UserId(principal.user),
-            token: FixedStr::new(&token).map_err(ApiError::internal)?,
+            token: FixedStr::new(&found.token).map_err(ApiError::internal)?,
         })
         .await
         .map_err(|e| ApiError::unavailable("exchange", e))?;

@@ -31,7 +31,7 @@ pub struct Pending {
     pub symbol: String,
     /// `buy` or `sell`.
     pub side: &'static str,
-    /// `market` or `limit`.
+    /// `market`, `limit`, `stop`, `stop_limit` or `trailing_stop`.
     pub order_type: &'static str,
     /// Time in force.
     pub time_in_force: String,
@@ -39,6 +39,20 @@ pub struct Pending {
     pub qty: i64,
     /// Cents.
     pub limit_price: Option<i64>,
+    /// A conditional order's condition: the row is `held` until the auto service
+    /// fires it; `None` for an order that goes to the engine now (`pending_new`).
+    pub condition: Option<crate::store::Condition>,
+}
+
+impl Pending {
+    /// The status the row is written with.
+    pub fn status(&self) -> &'static str {
+        if self.condition.is_some() {
+            "held"
+        } else {
+            "pending_new"
+        }
+    }
 }
 
 /// The engine's verdict on an order.

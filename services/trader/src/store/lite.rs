@@ -11,17 +11,24 @@ use bourse_shell::lite::rusqlite::{self, OptionalExtension, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros, rfc3339_micros};
 
 use super::{
-    AccountRow, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled, TraderStore, Which,
+    AccountRow, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled, TokenStatus,
+    TraderStore, Which,
 };
 use crate::writes::{Pending, Verdict};
 
 /// The trader table's SQLite migrations.
 pub const MIGRATIONS: LiteMigrations = LiteMigrations {
     table: "trader_schema_migrations",
-    steps: &[(
-        1,
-        include_str!("../../migrations/lite/0001_trader_orders.sql"),
-    )],
+    steps: &[
+        (
+            1,
+            include_str!("../../migrations/lite/0001_trader_orders.sql"),
+        ),
+        (
+            2,
+            include_str!("../../migrations/lite/0002_held_orders.sql"),
+        ),
+    ],
 };
 
 /// The columns every read selects (as PostgreSQL's store: the row and settlement's view).
@@ -31,7 +38,8 @@ const SELECT: &str = "SELECT t.id, t.client_order_id, t.symbol, t.side, t.type, 
         o.status, o.filled, o.updated_seq, o.reason,
         t.carried_value + COALESCE((SELECT sum(x.price * x.qty) FROM trades x
           WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
-        t.replaces, t.replaced_by, t.token
+        t.replaces, t.replaced_by, t.token,
+        t.stop_price, t.trail_price, t.trail_ppm, t.hwm
      FROM trader_orders t
      LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token";
 
@@ -69,6 +77,10 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRecord> {
         replaces: r.get(19)?,
         replaced_by: r.get(20)?,
         token: r.get(21)?,
+        stop_price: r.get(22)?,
+        trail_price: r.get(23)?,
+        trail_ppm: r.get(24)?,
+        hwm: r.get(25)?,
     })
 }
 
@@ -131,8 +143,9 @@ impl TraderStore for LiteTrader {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol,
                              side, type, time_in_force, qty, limit_price, status, created_at,
-                             updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending_new', ?11, ?11)
+                             updated_at, stop_price, trail_price, trail_ppm)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
+                             ?14, ?15)
                          ON CONFLICT (user_id, client_order_id) DO NOTHING",
                     )?;
                     for r in &rows {
@@ -147,7 +160,11 @@ impl TraderStore for LiteTrader {
                             r.time_in_force,
                             r.qty,
                             r.limit_price,
-                            now_micros()
+                            r.status(),
+                            now_micros(),
+                            r.condition.and_then(|c| c.stop_price),
+                            r.condition.and_then(|c| c.trail_price),
+                            r.condition.and_then(|c| c.trail_ppm),
                         ])?;
                         out.push(n > 0);
                     }
@@ -205,15 +222,32 @@ impl TraderStore for LiteTrader {
             .await?)
     }
 
-    async fn token(&self, user: u64, id: &str) -> Result<Option<String>, ApiError> {
+    async fn token(&self, user: u64, id: &str) -> Result<Option<TokenStatus>, ApiError> {
         Ok(self
             .lite
             .row(
-                "SELECT token FROM trader_orders WHERE id = ?1 AND user_id = ?2",
+                "SELECT token, status FROM trader_orders WHERE id = ?1 AND user_id = ?2",
                 (id.to_string(), user as i64),
-                |r| r.get(0),
+                |r| {
+                    Ok(TokenStatus {
+                        token: r.get(0)?,
+                        status: r.get(1)?,
+                    })
+                },
             )
             .await?)
+    }
+
+    async fn cancel_held(&self, id: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .lite
+            .execute(
+                "UPDATE trader_orders SET status = 'canceled', updated_at = ?2
+                 WHERE id = ?1 AND status = 'held'",
+                (id.to_string(), now_micros()),
+            )
+            .await?
+            > 0)
     }
 
     async fn list(&self, f: &ListFilter) -> Result<Vec<OrderRecord>, ApiError> {
@@ -389,10 +423,10 @@ impl TraderStore for LiteTrader {
             .lite
             .rows(
                 "SELECT t.id FROM trader_orders t
-                 WHERE t.status = 'pending_new' AND t.known_seq = 0 AND t.created_at < ?1
+                 WHERE t.status = 'pending_new' AND t.known_seq = 0 AND t.updated_at < ?1
                    AND NOT EXISTS (SELECT 1 FROM orders o
                                    WHERE o.user_id = t.user_id AND o.client_id = t.token)
-                 ORDER BY t.created_at LIMIT 1000",
+                 ORDER BY t.updated_at LIMIT 1000",
                 (before,),
                 |r| r.get(0),
             )

@@ -70,6 +70,36 @@ pub struct OrderRecord {
     pub replaced_by: Option<String>,
     /// The engine's client order id.
     pub token: String,
+    /// A stop or stop-limit order's stop price, cents.
+    pub stop_price: Option<i64>,
+    /// A trailing stop's trail by amount, cents.
+    pub trail_price: Option<i64>,
+    /// A trailing stop's trail by percent, in parts per million of its mark.
+    pub trail_ppm: Option<i64>,
+    /// A trailing stop's mark (high-water mark for a sell, low for a buy), cents, as of
+    /// its last save by the auto service.
+    pub hwm: Option<i64>,
+}
+
+/// A conditional order's condition, as entered (exactly one of stop and trail is set;
+/// a trailing stop has one of amount and percent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Condition {
+    /// Stop price, cents (stop, stop-limit).
+    pub stop_price: Option<i64>,
+    /// Trail by amount, cents.
+    pub trail_price: Option<i64>,
+    /// Trail by percent, parts per million of the mark.
+    pub trail_ppm: Option<i64>,
+}
+
+/// An order's token and status (what a cancel decides from).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenStatus {
+    /// The engine's client order id.
+    pub token: String,
+    /// The row's status (`held`: the engine has not seen it).
+    pub status: String,
 }
 
 /// How an order is found.
@@ -114,7 +144,8 @@ pub struct ListFilter {
 }
 
 /// The statuses of a verdict that count as open.
-pub const OPEN: [&str; 5] = [
+pub const OPEN: [&str; 6] = [
+    "held",
     "new",
     "partially_filled",
     "pending_new",
@@ -167,16 +198,20 @@ pub struct AccountRow {
 pub trait TraderStore: Send + Sync + std::fmt::Debug {
     /// Makes the tables (idempotent).
     async fn prepare(&self) -> Result<(), ApiError>;
-    /// Inserts new orders' rows (`pending_new`), durably; false for a row whose
-    /// (user, client id) exists already (nothing inserted for it).
+    /// Inserts new orders' rows (`pending_new`, or `held` for a conditional order),
+    /// durably; false for a row whose (user, client id) exists already (nothing
+    /// inserted for it).
     async fn insert_pending(&self, rows: Vec<Pending>) -> Result<Vec<bool>, ApiError>;
     /// Records verdicts and reads the orders back.
     async fn finish(&self, rows: Vec<Verdict>) -> Result<Vec<Option<OrderRecord>>, ApiError>;
     /// One of `user`'s orders.
     async fn order(&self, user: u64, key: OrderKey<'_>) -> Result<Option<OrderRecord>, ApiError>;
-    /// The engine token of one of `user`'s orders (what a cancel needs, without the
-    /// join a full read makes).
-    async fn token(&self, user: u64, id: &str) -> Result<Option<String>, ApiError>;
+    /// The engine token and status of one of `user`'s orders (what a cancel needs,
+    /// without the join a full read makes).
+    async fn token(&self, user: u64, id: &str) -> Result<Option<TokenStatus>, ApiError>;
+    /// Cancels a held conditional order before it fires (compare-and-set from `held`);
+    /// false if it is no longer held (the auto service fired it meanwhile).
+    async fn cancel_held(&self, id: &str) -> Result<bool, ApiError>;
     /// A page of a user's orders, newest (or oldest) first; the caller filters by the
     /// merged status again and cuts to the limit. `Err` 422 for an unreadable time.
     async fn list(&self, filter: &ListFilter) -> Result<Vec<OrderRecord>, ApiError>;

@@ -12,7 +12,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    AccountRow, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled, TraderStore, Which,
+    AccountRow, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled, TokenStatus,
+    TraderStore, Which,
 };
 use crate::writes::{Pending, Verdict};
 
@@ -29,7 +30,8 @@ fn select() -> String {
             o.status, o.filled, o.updated_seq, o.reason,
             t.carried_value + COALESCE((SELECT sum(x.price * x.qty)::BIGINT FROM trades x
               WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
-            t.replaces, t.replaced_by, t.token
+            t.replaces, t.replaced_by, t.token,
+            t.stop_price, t.trail_price, t.trail_ppm, t.hwm
          FROM trader_orders t
          LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token"
     )
@@ -69,7 +71,18 @@ fn record(r: &Row) -> OrderRecord {
         replaces: r.get(19),
         replaced_by: r.get(20),
         token: r.get(21),
+        stop_price: r.get(22),
+        trail_price: r.get(23),
+        trail_ppm: r.get(24),
+        hwm: r.get(25),
     }
+}
+
+/// One field of each row's condition (`None` for rows without one).
+fn condition(rows: &[Pending], field: fn(&super::Condition) -> Option<i64>) -> Vec<Option<i64>> {
+    rows.iter()
+        .map(|r| r.condition.as_ref().and_then(field))
+        .collect()
 }
 
 /// The trader tables (and settlement's, and the user service's accounts) in a
@@ -100,11 +113,12 @@ impl TraderStore for PgTrader {
         let stmt = client
             .prepare_cached(
                 "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
-                     time_in_force, qty, limit_price, status)
-                 SELECT id, u, c, tk, s, sd, ty, tif, q, lp, 'pending_new'
+                     time_in_force, qty, limit_price, status, stop_price, trail_price, trail_ppm)
+                 SELECT id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
-                             $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[])
-                      AS x(id, u, c, tk, s, sd, ty, tif, q, lp)
+                             $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
+                             $11::text[], $12::bigint[], $13::bigint[], $14::bigint[])
+                      AS x(id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp)
                  ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING id",
             )
             .await?;
@@ -125,6 +139,10 @@ impl TraderStore for PgTrader {
                         .iter()
                         .map(|r| r.limit_price)
                         .collect::<Vec<Option<i64>>>(),
+                    &col(|r| r.status()),
+                    &condition(&rows, |c| c.stop_price),
+                    &condition(&rows, |c| c.trail_price),
+                    &condition(&rows, |c| c.trail_ppm),
                 ],
             )
             .await?;
@@ -207,15 +225,31 @@ impl TraderStore for PgTrader {
             .map(record))
     }
 
-    async fn token(&self, user: u64, id: &str) -> Result<Option<String>, ApiError> {
+    async fn token(&self, user: u64, id: &str) -> Result<Option<TokenStatus>, ApiError> {
         let client = self.pool.get().await?;
         let stmt = client
-            .prepare_cached("SELECT token FROM trader_orders WHERE id = $1 AND user_id = $2")
+            .prepare_cached(
+                "SELECT token, status FROM trader_orders WHERE id = $1 AND user_id = $2",
+            )
             .await?;
         Ok(client
             .query_opt(&stmt, &[&id, &(user as i64)])
             .await?
-            .map(|r| r.get(0)))
+            .map(|r| TokenStatus {
+                token: r.get(0),
+                status: r.get(1),
+            }))
+    }
+
+    async fn cancel_held(&self, id: &str) -> Result<bool, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE trader_orders SET status = 'canceled', updated_at = clock_timestamp()
+                 WHERE id = $1 AND status = 'held'",
+            )
+            .await?;
+        Ok(client.execute(&stmt, &[&id]).await? > 0)
     }
 
     async fn list(&self, f: &ListFilter) -> Result<Vec<OrderRecord>, ApiError> {
@@ -403,10 +437,10 @@ impl TraderStore for PgTrader {
             .prepare_cached(
                 "SELECT t.id FROM trader_orders t
                  WHERE t.status = 'pending_new' AND t.known_seq = 0
-                   AND t.created_at < clock_timestamp() - make_interval(secs => $1)
+                   AND t.updated_at < clock_timestamp() - make_interval(secs => $1)
                    AND NOT EXISTS (SELECT 1 FROM orders o
                                    WHERE o.user_id = t.user_id AND o.client_id = t.token)
-                 ORDER BY t.created_at LIMIT 1000",
+                 ORDER BY t.updated_at LIMIT 1000",
             )
             .await?;
         Ok(client

@@ -1,0 +1,528 @@
+//! The auto service's loop: held conditional orders armed in the trigger index,
+//! trades from the bus evaluated against it, and what fires entered into the engine.
+//!
+//! # The loop
+//! Each round: arm the orders held since the last look and disarm those that left
+//! `held` (canceled); read a batch of trades from the service's durable queue
+//! (`trade.*`); feed each trade newer than the saved position to the index; **fire**
+//! what it triggers — one compare-and-set from `held` to `pending_new` for all of
+//! them, then each entered into the engine under its row's token through the service
+//! session, and the engine's verdict recorded as the trader service records its own;
+//! then save the position and the trailing stops' changed marks in one transaction;
+//! then acknowledge the batch.
+//!
+//! # Exactly once
+//! An order fires at most once: the compare-and-set lets only one of the auto service
+//! and a cancel win, and a fired row is never held again. A trade delivered again (a
+//! restart, the bridge republishing) at or below the saved position is skipped, and a
+//! trade after it fires only what is still held. An order fired but never entered (the
+//! service died between the two) reads `pending_new`, and the trader service's
+//! reconciler marks it `rejected` (`not_received`) if the engine never saw it: it is
+//! never entered twice.
+//!
+//! # Known limitations
+//! New held orders are seen by polling (every [`POLL`]), so a trade in the moment
+//! after an order is entered may pass before it is armed. A `day` conditional order
+//! still held at the close is not expired.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bourse_bus::reconnect::Reconnecting;
+use bourse_bus::{BusError, Consumer};
+use bourse_core::{FixedStr, OrderType, Price, Qty, Side, TimeInForce, UserId};
+use bourse_gateway::protocol::{EnterOrder, ServiceMsg};
+use bourse_gateway_client::GatewayClient;
+use bourse_shell::ApiError;
+use bourse_stock::store::MarketStore;
+use bourse_trader::store::TraderStore;
+use serde::Deserialize;
+
+use crate::store::{AutoStore, Fired, Held};
+use crate::triggers::{Condition, Direction, Trigger, TriggerId, TriggerIndex};
+
+/// How often held orders are looked for.
+pub const POLL: Duration = Duration::from_millis(100);
+/// How far back each look reaches before the newest row it has seen: a row is
+/// committed a moment after its time is taken, and must not be passed over.
+const LOOKBACK_MICROS: i64 = 5_000_000;
+/// Most trades in one round.
+pub const BATCH: usize = 2_000;
+/// Deliveries the broker may have in flight to the auto service.
+pub const PREFETCH: u16 = 4_000;
+
+/// What the service exposes while it runs (for readiness, metrics and tests).
+#[derive(Debug, Default)]
+pub struct Status {
+    /// Orders armed in the index.
+    pub armed: AtomicU64,
+    /// Orders fired since start.
+    pub fired: AtomicU64,
+    /// The last trade evaluated (its sequence number).
+    pub position: AtomicU64,
+    /// Rounds completed since start (each a look at the held orders and a batch).
+    pub rounds: AtomicU64,
+    /// The bus consumer is connected.
+    pub connected: Arc<AtomicBool>,
+}
+
+/// Where the service reads and writes.
+#[derive(Clone, Debug)]
+pub struct Stores {
+    /// Its own (held orders, position).
+    pub auto: Arc<dyn AutoStore>,
+    /// The trader's (verdicts, as the trader records them).
+    pub trader: Arc<dyn TraderStore>,
+    /// Market data (the last price of each symbol at start).
+    pub market: Arc<dyn MarketStore>,
+}
+
+/// A trade, as the bridge's body says (`docs/events.md`).
+#[derive(Debug, Deserialize)]
+struct TradeBody {
+    event: String,
+    seq: u64,
+    #[serde(default)]
+    symbol: Option<String>,
+    #[serde(default)]
+    price: Option<i64>,
+}
+
+/// An armed order.
+#[derive(Debug)]
+struct Armed {
+    order: String,
+    symbol: u32,
+    trailing: bool,
+    saved_mark: Option<i64>,
+}
+
+/// The index and what maps its ids to orders.
+#[derive(Debug, Default)]
+struct Book {
+    index: TriggerIndex,
+    symbols: HashMap<String, u32>,
+    armed: HashMap<TriggerId, Armed>,
+    ids: HashMap<String, TriggerId>,
+    next: TriggerId,
+    /// Symbols traded since the marks were last saved.
+    traded: HashSet<u32>,
+    held_cursor: Option<i64>,
+    left_cursor: i64,
+}
+
+impl Book {
+    fn symbol(&mut self, name: &str) -> u32 {
+        let n = self.symbols.len() as u32;
+        *self.symbols.entry(name.to_string()).or_insert(n)
+    }
+
+    /// Arms `h` (nothing if it is armed already, or its condition is unreadable).
+    fn arm(&mut self, h: &Held) {
+        if self.ids.contains_key(&h.id) {
+            return;
+        }
+        let direction = if h.side == "buy" {
+            Direction::Rising
+        } else {
+            Direction::Falling
+        };
+        let c = h.condition;
+        let (condition, trailing) = match (c.stop_price, c.trail_price, c.trail_ppm) {
+            (Some(p), _, _) => (Condition::Level(p), false),
+            (None, Some(a), _) => (Condition::TrailAmount(a), true),
+            (None, None, Some(q)) => (
+                Condition::TrailPpm(q.clamp(1, u32::MAX as i64) as u32),
+                true,
+            ),
+            (None, None, None) => {
+                tracing::warn!(order = %h.id, "auto: a held order without a condition");
+                return;
+            }
+        };
+        let symbol = self.symbol(&h.symbol);
+        self.next += 1;
+        let id = self.next;
+        let trigger = Trigger {
+            symbol,
+            direction,
+            condition,
+        };
+        if let Err(e) = self.index.arm_marked(id, trigger, h.hwm) {
+            tracing::warn!(order = %h.id, "auto: not armed: {e}");
+            return;
+        }
+        self.ids.insert(h.id.clone(), id);
+        self.armed.insert(
+            id,
+            Armed {
+                order: h.id.clone(),
+                symbol,
+                trailing,
+                saved_mark: h.hwm,
+            },
+        );
+    }
+
+    fn disarm(&mut self, order: &str) {
+        if let Some(id) = self.ids.remove(order) {
+            self.index.cancel(id);
+            self.armed.remove(&id);
+        }
+    }
+
+    /// The trailing stops of symbols traded since the last save whose mark moved.
+    fn changed_marks(&mut self) -> Vec<(String, i64)> {
+        if self.traded.is_empty() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for (id, a) in self.armed.iter_mut() {
+            if !a.trailing || !self.traded.contains(&a.symbol) {
+                continue;
+            }
+            if let Some(m) = self.index.mark(*id)
+                && a.saved_mark != Some(m)
+            {
+                a.saved_mark = Some(m);
+                out.push((a.order.clone(), m));
+            }
+        }
+        self.traded.clear();
+        out
+    }
+}
+
+/// Retries `f` until it succeeds or `stop` is set (then `None`), backing off.
+async fn until_done<T, F, Fut>(what: &str, stop: &AtomicBool, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match f().await {
+            Ok(v) => return Some(v),
+            Err(e) => {
+                tracing::warn!("auto: {what} failed ({}); retrying", e.message);
+                if stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}
+
+/// Runs until `stop`: `consumer` connects to the service's trade queue (again after
+/// any failure).
+pub async fn run<C, CF, CFut>(
+    stores: Stores,
+    engine: GatewayClient,
+    consumer: CF,
+    status: Arc<Status>,
+    stop: Arc<AtomicBool>,
+) where
+    C: Consumer,
+    CF: FnMut() -> CFut,
+    CFut: Future<Output = Result<C, BusError>>,
+{
+    let mut book = Book::default();
+    let Some(position) = until_done("reading the position", &stop, || stores.auto.position()).await
+    else {
+        return;
+    };
+    let mut position = position;
+    status.position.store(position, Ordering::Relaxed);
+    // The last price of every symbol, so that trailing stops start from it.
+    if let Some(prices) = until_done("reading the last prices", &stop, || async {
+        let listed = stores.market.instruments(None).await?;
+        let names: Vec<String> = listed.into_iter().map(|i| i.symbol).collect();
+        stores.market.latest_trades(&names).await
+    })
+    .await
+    {
+        for t in prices {
+            let s = book.symbol(&t.symbol);
+            book.index.set_last_price(s, t.price);
+        }
+    }
+    // Orders that left `held` before now were never armed here.
+    let Some(now) = until_done("reading the time", &stop, || stores.auto.now()).await else {
+        return;
+    };
+    book.left_cursor = now;
+    let mut bus = Reconnecting::new(consumer, status.connected.clone());
+    let mut trades = Vec::new();
+    let mut fired_ids = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        if !sync(&stores, &mut book, &stop).await {
+            return;
+        }
+        status
+            .armed
+            .store(book.armed.len() as u64, Ordering::Relaxed);
+        let batch = bus.batch(BATCH, POLL).await;
+        if let Some(e) = &batch.lost {
+            tracing::warn!("auto: the trade queue: {e}");
+        }
+        let Some(last_tag) = batch.deliveries.last().map(|d| d.tag) else {
+            status.rounds.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        trades.clear();
+        for d in &batch.deliveries {
+            match serde_json::from_slice::<TradeBody>(&d.message.body) {
+                Ok(TradeBody {
+                    event,
+                    seq,
+                    symbol: Some(symbol),
+                    price: Some(price),
+                }) if event == "trade" && seq > position => trades.push((seq, symbol, price)),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(seq = d.message.seq, "auto: an unreadable trade: {e}"),
+            }
+        }
+        // In sequence order, whatever order they came in.
+        trades.sort_unstable_by_key(|t| t.0);
+        let mut fired: Vec<(String, Option<i64>)> = Vec::new();
+        for (seq, symbol, price) in &trades {
+            if *seq <= position {
+                continue; // the same trade twice in one batch
+            }
+            position = *seq;
+            let s = book.symbol(symbol);
+            book.traded.insert(s);
+            fired_ids.clear();
+            book.index.on_trade(s, *price, &mut fired_ids);
+            for id in &fired_ids {
+                if let Some(a) = book.armed.remove(id) {
+                    book.ids.remove(&a.order);
+                    fired.push((a.order, a.saved_mark.filter(|_| a.trailing)));
+                }
+            }
+        }
+        if !fired.is_empty() {
+            let Some(orders) =
+                until_done("firing orders", &stop, || stores.auto.fire(&fired)).await
+            else {
+                return;
+            };
+            status
+                .fired
+                .fetch_add(orders.len() as u64, Ordering::Relaxed);
+            metrics::counter!("auto_orders_fired_total").increment(orders.len() as u64);
+            enter(&stores, &engine, orders).await;
+        }
+        let marks = book.changed_marks();
+        if until_done("saving the position", &stop, || {
+            stores.auto.save(position, &marks)
+        })
+        .await
+        .is_none()
+        {
+            return;
+        }
+        status.position.store(position, Ordering::Relaxed);
+        metrics::gauge!("auto_trade_position").set(position as f64);
+        // Redelivered on the next connection if this fails, and skipped there.
+        let _ = bus.ack_upto(last_tag).await;
+        status.rounds.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Arms what was entered and disarms what left `held` since the last look; false if
+/// stopped before it could read them.
+async fn sync(stores: &Stores, book: &mut Book, stop: &AtomicBool) -> bool {
+    let since = book.held_cursor.map(|c| c - LOOKBACK_MICROS);
+    let Some(held) = until_done("reading held orders", stop, || stores.auto.held(since)).await
+    else {
+        return false;
+    };
+    for h in &held {
+        book.arm(h);
+        book.held_cursor = Some(book.held_cursor.map_or(h.created, |c| c.max(h.created)));
+    }
+    if book.held_cursor.is_none() {
+        // Nothing held yet: from the beginning again next time (there is nothing to
+        // read twice).
+        book.held_cursor = Some(0);
+    }
+    let left_since = book.left_cursor - LOOKBACK_MICROS;
+    let Some(left) = until_done("reading canceled orders", stop, || {
+        stores.auto.left_held(left_since)
+    })
+    .await
+    else {
+        return false;
+    };
+    for (order, at) in &left {
+        book.disarm(order);
+        book.left_cursor = book.left_cursor.max(*at);
+    }
+    metrics::gauge!("auto_orders_armed").set(book.armed.len() as f64);
+    true
+}
+
+/// Enters fired orders into the engine, all at once, and records each verdict as the
+/// trader service does. An order whose outcome is unknown (the gateway did not answer)
+/// stays `pending_new` for the trader's reconciler.
+async fn enter(stores: &Stores, engine: &GatewayClient, orders: Vec<Fired>) {
+    let requests = orders.into_iter().map(|f| async move {
+        let order = match engine_order(&f) {
+            Ok(o) => o,
+            Err(why) => {
+                tracing::warn!(order = %f.id, "auto: cannot enter a fired order: {why}");
+                return None;
+            }
+        };
+        match engine
+            .request(ServiceMsg::EnterFor {
+                request: 0,
+                user: UserId(f.user),
+                order,
+            })
+            .await
+        {
+            Ok(reports) => {
+                let o = bourse_trader::orders::outcome(&reports, f.qty);
+                Some(o.verdict(f.id))
+            }
+            Err(e) => {
+                tracing::warn!(order = %f.id, "auto: entering a fired order: {e}");
+                None
+            }
+        }
+    });
+    let verdicts: Vec<_> = futures_util::future::join_all(requests)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    if verdicts.is_empty() {
+        return;
+    }
+    if let Err(e) = stores.trader.finish(verdicts).await {
+        // The orders are in the engine: reads show settlement's account of them.
+        tracing::warn!("auto: recording verdicts: {}", e.message);
+    }
+}
+
+/// What the engine is given for a fired order: a stop and a trailing stop as a market
+/// order, a stop-limit as a limit order.
+fn engine_order(f: &Fired) -> Result<EnterOrder, String> {
+    let side = match f.side.as_str() {
+        "buy" => Side::Buy,
+        "sell" => Side::Sell,
+        other => return Err(format!("side {other}")),
+    };
+    let tif = match f.time_in_force.as_str() {
+        "day" => TimeInForce::Day,
+        "gtc" => TimeInForce::Gtc,
+        "ioc" => TimeInForce::Ioc,
+        "fok" => TimeInForce::Fok,
+        other => return Err(format!("time in force {other}")),
+    };
+    let (order_type, price) = match (f.order_type.as_str(), f.limit_price) {
+        ("stop_limit", Some(p)) => (OrderType::Limit, p),
+        ("stop" | "trailing_stop", _) => (OrderType::Market, 0),
+        (other, _) => return Err(format!("type {other}")),
+    };
+    Ok(EnterOrder {
+        token: FixedStr::new(&f.token).map_err(|_| "token".to_string())?,
+        symbol: FixedStr::new(&f.symbol).map_err(|_| "symbol".to_string())?,
+        side,
+        order_type,
+        tif,
+        post_only: false,
+        price: Price(price),
+        qty: Qty(f.qty),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bourse_trader::store::Condition as Cond;
+
+    fn held(id: &str, side: &str, condition: Cond, hwm: Option<i64>) -> Held {
+        Held {
+            id: id.into(),
+            symbol: "ACME".into(),
+            side: side.into(),
+            condition,
+            hwm,
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn a_book_arms_once_disarms_and_reports_only_moved_marks() {
+        let mut b = Book::default();
+        let stop = Cond {
+            stop_price: Some(9_500),
+            ..Cond::default()
+        };
+        let trail = Cond {
+            trail_price: Some(100),
+            ..Cond::default()
+        };
+        b.arm(&held("s", "sell", stop, None));
+        b.arm(&held("s", "sell", stop, None));
+        b.arm(&held("t", "sell", trail, Some(10_000)));
+        b.arm(&held("x", "sell", Cond::default(), None));
+        assert_eq!(b.armed.len(), 2, "once each; no condition: not armed");
+        let s = b.symbol("ACME");
+        let mut fired = Vec::new();
+        b.index.on_trade(s, 9_990, &mut fired);
+        b.traded.insert(s);
+        assert!(fired.is_empty());
+        assert!(b.changed_marks().is_empty(), "the mark stayed at 10,000");
+        b.index.on_trade(s, 10_050, &mut fired);
+        b.traded.insert(s);
+        assert_eq!(b.changed_marks(), vec![("t".to_string(), 10_050)]);
+        assert!(b.changed_marks().is_empty(), "saved");
+        b.disarm("s");
+        b.index.on_trade(s, 9_000, &mut fired);
+        assert_eq!(
+            fired.len(),
+            1,
+            "only the trailing stop: the stop was disarmed"
+        );
+    }
+
+    #[test]
+    fn fired_orders_become_the_engine_orders_their_type_says() {
+        let f = Fired {
+            id: "o".into(),
+            user: 7,
+            token: "Habcdefghijklmno".into(),
+            symbol: "ACME".into(),
+            side: "sell".into(),
+            order_type: "stop_limit".into(),
+            time_in_force: "gtc".into(),
+            qty: 5,
+            limit_price: Some(9_400),
+        };
+        let o = engine_order(&f).unwrap();
+        assert_eq!(
+            (o.order_type, o.price, o.side),
+            (OrderType::Limit, Price(9_400), Side::Sell)
+        );
+        let stop = Fired {
+            order_type: "trailing_stop".into(),
+            limit_price: None,
+            ..f.clone()
+        };
+        assert_eq!(engine_order(&stop).unwrap().order_type, OrderType::Market);
+        let bad = Fired {
+            order_type: "limit".into(),
+            ..f
+        };
+        assert!(engine_order(&bad).is_err());
+    }
+}

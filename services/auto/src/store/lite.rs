@@ -1,0 +1,165 @@
+//! [`AutoStore`] on the embedded SQLite store (`migrations/lite/`): the same
+//! statements as PostgreSQL's where SQLite reads them; times are microseconds.
+
+use bourse_shell::ApiError;
+use bourse_shell::health::Check;
+use bourse_shell::lite::rusqlite::{self, params};
+use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros};
+use bourse_trader::store::Condition;
+
+use super::{AutoStore, Fired, Held};
+
+/// The auto service's SQLite migrations.
+pub const MIGRATIONS: LiteMigrations = LiteMigrations {
+    table: "auto_schema_migrations",
+    steps: &[(
+        1,
+        include_str!("../../migrations/lite/0001_auto_position.sql"),
+    )],
+};
+
+/// The auto service's tables in the embedded store.
+#[derive(Clone, Debug)]
+pub struct LiteAuto {
+    lite: Lite,
+}
+
+impl LiteAuto {
+    /// The store over `lite`.
+    pub fn new(lite: Lite) -> Self {
+        LiteAuto { lite }
+    }
+}
+
+#[async_trait::async_trait]
+impl AutoStore for LiteAuto {
+    async fn prepare(&self) -> Result<(), ApiError> {
+        self.lite.migrate(MIGRATIONS).await?;
+        Ok(())
+    }
+
+    async fn held(&self, since: Option<i64>) -> Result<Vec<Held>, ApiError> {
+        Ok(self
+            .lite
+            .rows(
+                "SELECT id, symbol, side, stop_price, trail_price, trail_ppm, hwm, created_at
+                 FROM trader_orders
+                 WHERE status = 'held' AND (?1 IS NULL OR created_at >= ?1)
+                 ORDER BY created_at",
+                (since,),
+                |r| {
+                    Ok(Held {
+                        id: r.get(0)?,
+                        symbol: r.get(1)?,
+                        side: r.get(2)?,
+                        condition: Condition {
+                            stop_price: r.get(3)?,
+                            trail_price: r.get(4)?,
+                            trail_ppm: r.get(5)?,
+                        },
+                        hwm: r.get(6)?,
+                        created: r.get(7)?,
+                    })
+                },
+            )
+            .await?)
+    }
+
+    async fn left_held(&self, since: i64) -> Result<Vec<(String, i64)>, ApiError> {
+        Ok(self
+            .lite
+            .rows(
+                "SELECT id, updated_at FROM trader_orders
+                 WHERE type IN ('stop', 'stop_limit', 'trailing_stop') AND status <> 'held'
+                   AND updated_at >= ?1",
+                (since,),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .await?)
+    }
+
+    async fn fire(&self, orders: &[(String, Option<i64>)]) -> Result<Vec<Fired>, ApiError> {
+        let orders = orders.to_vec();
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let mut out = Vec::with_capacity(orders.len());
+                {
+                    let mut fire = tx.prepare_cached(
+                        "UPDATE trader_orders
+                         SET status = 'pending_new', known_seq = 0, hwm = coalesce(?2, hwm),
+                             triggered_at = ?3, updated_at = ?3
+                         WHERE id = ?1 AND status = 'held'
+                         RETURNING id, user_id, token, symbol, side, type, time_in_force, qty,
+                                   limit_price",
+                    )?;
+                    let now = now_micros();
+                    for (id, mark) in &orders {
+                        let mut rows = fire.query(params![id, mark, now])?;
+                        if let Some(r) = rows.next()? {
+                            out.push(fired(r)?);
+                        }
+                    }
+                }
+                tx.commit()?;
+                Ok(out)
+            })
+            .await?)
+    }
+
+    async fn save(&self, position: u64, marks: &[(String, i64)]) -> Result<(), ApiError> {
+        let marks = marks.to_vec();
+        self.lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                {
+                    let mut mark = tx.prepare_cached(
+                        "UPDATE trader_orders SET hwm = ?2 WHERE id = ?1 AND status = 'held'",
+                    )?;
+                    for (id, m) in &marks {
+                        mark.execute(params![id, m])?;
+                    }
+                }
+                tx.execute(
+                    "UPDATE auto_position SET seq = max(seq, ?1) WHERE id = 1",
+                    [position as i64],
+                )?;
+                tx.commit()
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn position(&self) -> Result<u64, ApiError> {
+        Ok(self
+            .lite
+            .row("SELECT seq FROM auto_position WHERE id = 1", (), |r| {
+                r.get::<_, i64>(0)
+            })
+            .await?
+            .unwrap_or(0) as u64)
+    }
+
+    async fn now(&self) -> Result<i64, ApiError> {
+        Ok(now_micros())
+    }
+
+    fn check(&self) -> Box<dyn Check> {
+        Box::new(LiteCheck(self.lite.clone()))
+    }
+}
+
+fn fired(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fired> {
+    Ok(Fired {
+        id: r.get(0)?,
+        user: r.get::<_, i64>(1)? as u64,
+        token: r.get(2)?,
+        symbol: r.get(3)?,
+        side: r.get(4)?,
+        order_type: r.get(5)?,
+        time_in_force: r.get(6)?,
+        qty: r.get(7)?,
+        limit_price: r.get(8)?,
+    })
+}
