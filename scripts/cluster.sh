@@ -54,6 +54,9 @@ for i in 8 9; do
     run "trader-$i" serve trader --listen "127.0.0.1:80${i}2" --database-url "$DB" "${GW[@]}"
     run "stock-$i" serve stock --listen "127.0.0.1:80${i}3" --database-url "$DB" "${GW[@]}"
     run "portfolio-$i" serve portfolio --listen "127.0.0.1:80${i}4" --database-url "$DB"
+    # Conditional orders: the second instance stands by (the trade queue has one
+    # active consumer).
+    run "auto-$i" serve auto --listen "127.0.0.1:80${i}5" --database-url "$DB" "${GW[@]}"
 done
 "$NGINX" -p "$DIR/nginx" -c "$PWD/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
 

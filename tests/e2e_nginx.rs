@@ -52,6 +52,7 @@ struct Cluster {
     engine: Option<Proc>,
     _bridge: Proc,
     _order: Proc,
+    _auto: Proc,
     roles: HashMap<&'static str, Instances>,
     _nginx: common::nginx::Nginx,
     /// nginx's base URL.
@@ -80,6 +81,8 @@ impl Cluster {
             queues: vec![
                 bourse_bus::rabbit::QueueSpec::settlement(&format!("{exchange}.settlement")),
                 bourse_bus::rabbit::QueueSpec::market(&format!("{exchange}.market")),
+                // Declared by the auto service; listed here to be deleted with the rest.
+                bourse_bus::rabbit::QueueSpec::auto(&format!("{exchange}.auto")),
             ],
             ..Default::default()
         };
@@ -180,6 +183,17 @@ impl Cluster {
             roles.insert(role, instances);
         }
 
+        // The auto service: one instance (it holds the trade queue alone).
+        let mut auto: Vec<String> = ["serve", "auto", "--listen", "127.0.0.1:0"]
+            .map(String::from)
+            .into();
+        auto.extend(shell.iter().cloned());
+        auto.extend(gateway_args.iter().cloned());
+        auto.extend(bus_args.iter().cloned());
+        auto.extend(["--auto-queue".to_string(), format!("{exchange}.auto")]);
+        let (auto, line) = run(&auto, "auto service on");
+        wait_ready(line.rsplit(' ').next().unwrap()).await;
+
         // nginx, with the repository's configuration: only the listen port and the
         // instances' addresses differ.
         let port = free_port();
@@ -193,6 +207,7 @@ impl Cluster {
             engine: Some(engine),
             _bridge: bridge,
             _order: order,
+            _auto: auto,
             roles,
             _nginx: nginx,
             base,

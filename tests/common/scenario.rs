@@ -2,8 +2,9 @@
 //! process): users register, make keys and are funded by an admin; one rests a limit
 //! sell over REST, a market maker quotes over the binary gateway, the other buys at
 //! market; both hear the fill on `trade_updates`, their portfolio sockets show the new
-//! holdings and cash, the market maker gets its execution report. The caller checks
-//! the ledger in its own store afterwards.
+//! holdings and cash, the market maker gets its execution report; a stop order is held
+//! and fired by the auto service. The caller checks the ledger in its own store
+//! afterwards.
 
 use std::time::{Duration, Instant};
 
@@ -382,6 +383,53 @@ pub(crate) async fn trade(proxy: &Client, gateway: &str) -> Traded {
     })
     .await;
     assert_eq!(m["cash"], "1000.00");
+
+    // A stop order, held by the auto service: the buyer's sell stop at 99.50 fires on
+    // a trade at or below it — the seller selling into the maker's 99.00 bid (again,
+    // should the stop not be armed yet for the first) — as a market sell of 5.
+    let r = place(
+        &buyer.rest,
+        &json!({"symbol": "ACME", "qty": "5", "side": "sell", "type": "stop",
+                "time_in_force": "gtc", "stop_price": "99.50", "client_order_id": "b-stop"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json["status"], "held", "{}", r.text);
+    let stop_id = r.json["id"].as_str().unwrap().to_string();
+    mm.quote("bid-2", Side::Buy, 9_800, 20);
+    let t0 = Instant::now();
+    for n in 0.. {
+        let r = place(
+            &seller.rest,
+            &json!({"symbol": "ACME", "qty": "1", "side": "sell", "type": "market",
+                    "time_in_force": "day", "client_order_id": format!("s-into-bid-{n}")}),
+        )
+        .await;
+        assert_eq!(r.json["status"], "filled", "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let o = buyer
+            .rest
+            .get(&format!("/v2/orders/{stop_id}"))
+            .await
+            .unwrap();
+        if o.json["status"] != "held" {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the stop never fired"
+        );
+    }
+    let fill = until(&mut buyer_updates, "the stop's fill", |m| {
+        m["data"]["event"] == "fill" && m["data"]["order"]["id"] == stop_id.as_str()
+    })
+    .await;
+    assert_eq!(fill["data"]["order"]["type"], "stop");
+    assert_eq!(fill["data"]["order"]["filled_qty"], "5");
+    assert_eq!(
+        fill["data"]["position_qty"], "10",
+        "15 bought, 5 sold by the stop"
+    );
 
     Traded {
         admin,
