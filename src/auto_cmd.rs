@@ -36,18 +36,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let pool = args.shell.pool().await?;
         // It reads the trader's held orders and the stock service's last trades:
         // their schemas (and what they stand on) first.
-        bourse_order::service::prepare(&pool)
-            .await
-            .context("migrating the settlement schema (is PostgreSQL up?)")?;
-        bourse_stock::prepare(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the stock schema: {}", e.message))?;
-        bourse_user::prepare(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the user schema: {}", e.message))?;
-        bourse_trader::prepare(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the trader schema: {}", e.message))?;
+        crate::http_role::prepare_trader(&pool).await?;
         let store = bourse_auto::store::pg::PgAuto::new(pool.clone());
         store
             .prepare()

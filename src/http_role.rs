@@ -31,3 +31,21 @@ where
         Ok(())
     })
 }
+
+/// Migrates the trader service's schema and those its tables stand on, in order:
+/// settlement's, the stock service's, the user service's, then the trader's (the roles
+/// that read the trader's tables start with this).
+pub(crate) async fn prepare_trader(pool: &deadpool_postgres::Pool) -> anyhow::Result<()> {
+    bourse_order::service::prepare(pool)
+        .await
+        .context("migrating the settlement schema (is PostgreSQL up?)")?;
+    bourse_stock::prepare(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrating the stock schema: {}", e.message))?;
+    bourse_user::prepare(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrating the user schema: {}", e.message))?;
+    bourse_trader::prepare(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrating the trader schema: {}", e.message))
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use bourse_bus::rabbit::{QueueSpec, RabbitConsumer};
 use bourse_shell::config::ShellArgs;
-use bourse_trader::{TraderState, app, prepare};
+use bourse_trader::{TraderState, app};
 use bourse_user::keys::Keys;
 
 /// Arguments of `bourse serve trader`.
@@ -28,18 +28,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     crate::http_role::serve("trader", args.listen, args.shell.log_json, || async move {
         let pool = args.shell.pool().await?;
         // It reads the order service's and the user service's tables: theirs first.
-        bourse_order::service::prepare(&pool)
-            .await
-            .context("migrating the settlement schema (is PostgreSQL up?)")?;
-        bourse_stock::prepare(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the stock schema: {}", e.message))?;
-        bourse_user::prepare(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the user schema: {}", e.message))?;
-        prepare(&pool)
-            .await
-            .map_err(|e| anyhow::anyhow!("migrating the trader schema: {}", e.message))?;
+        crate::http_role::prepare_trader(&pool).await?;
         let auth = args.shell.auth(Arc::new(Keys::pg(pool.clone())))?;
         let engine = args
             .gateway

@@ -40,7 +40,8 @@ async fn an_order_the_engine_never_received_is_rejected_and_an_executed_one_is_n
     .unwrap();
     db.execute(
         "UPDATE trader_orders SET status = 'pending_new', known_seq = 0, filled_qty = 0,
-             created_at = clock_timestamp() - interval '1 minute'
+             created_at = clock_timestamp() - interval '1 minute',
+             updated_at = clock_timestamp() - interval '1 minute'
          WHERE user_id = $1",
         &[&(alice_id as i64)],
     )
