@@ -854,18 +854,7 @@ pub async fn replace(
     }
     state
         .store
-        .replaced(
-            &id,
-            &crate::writes::Verdict {
-                id: new_order.clone(),
-                status: o.status,
-                filled: o.filled,
-                value: o.value,
-                order_seq: o.order_seq,
-                known_seq: o.known_seq,
-                reject_reason: None,
-            },
-        )
+        .replaced(&id, &o.verdict(new_order.clone()))
         .await?;
     load(&state, principal.user, OrderKey::Id(&new_order))
         .await?

@@ -77,6 +77,3 @@ pub trait AutoStore: Send + Sync + std::fmt::Debug {
     /// The readiness check of the store.
     fn check(&self) -> Box<dyn Check>;
 }
-
-/// The conditional types.
-pub const CONDITIONAL: [&str; 3] = ["stop", "stop_limit", "trailing_stop"];

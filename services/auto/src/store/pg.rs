@@ -7,7 +7,7 @@ use bourse_shell::migrate::Migrations;
 use bourse_trader::store::Condition;
 use deadpool_postgres::Pool;
 
-use super::{AutoStore, CONDITIONAL, Fired, Held};
+use super::{AutoStore, Fired, Held};
 
 /// The auto service's migrations.
 pub const MIGRATIONS: Migrations = Migrations {
@@ -79,15 +79,16 @@ impl AutoStore for PgAuto {
         let client = self.pool.get().await?;
         let stmt = client
             .prepare_cached(&format!(
+                // The types as the partial index `trader_orders_conditional` names
+                // them, so that the planner can use it (a parameter it cannot).
                 "SELECT id, {} FROM trader_orders
-                 WHERE type = ANY($2) AND status <> 'held'
+                 WHERE type IN ('stop', 'stop_limit', 'trailing_stop') AND status <> 'held'
                    AND updated_at >= to_timestamp($1::BIGINT / 1e6)",
                 micros("updated_at")
             ))
             .await?;
-        let types: Vec<&str> = CONDITIONAL.to_vec();
         Ok(client
-            .query(&stmt, &[&since, &types])
+            .query(&stmt, &[&since])
             .await?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
