@@ -443,12 +443,12 @@ pub(crate) fn order_json(r: &OrderRecord) -> Value {
         "side": r.side,
         "time_in_force": r.time_in_force,
         "limit_price": r.limit_price.map(format_cents),
-        "stop_price": r.stop_price.map(format_cents),
+        "stop_price": r.condition.stop_price.map(format_cents),
         "status": status,
         "extended_hours": false,
         "legs": null,
-        "trail_percent": r.trail_ppm.map(percent_text),
-        "trail_price": r.trail_price.map(format_cents),
+        "trail_percent": r.condition.trail_ppm.map(percent_text),
+        "trail_price": r.condition.trail_price.map(format_cents),
         "hwm": r.hwm.map(format_cents),
     })
 }

@@ -11,8 +11,8 @@ use bourse_shell::lite::rusqlite::{self, OptionalExtension, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros, rfc3339_micros};
 
 use super::{
-    AccountRow, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled, TokenStatus,
-    TraderStore, Which,
+    AccountRow, Condition, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled,
+    TokenStatus, TraderStore, Which,
 };
 use crate::writes::{Pending, Verdict};
 
@@ -77,9 +77,11 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRecord> {
         replaces: r.get(19)?,
         replaced_by: r.get(20)?,
         token: r.get(21)?,
-        stop_price: r.get(22)?,
-        trail_price: r.get(23)?,
-        trail_ppm: r.get(24)?,
+        condition: Condition {
+            stop_price: r.get(22)?,
+            trail_price: r.get(23)?,
+            trail_ppm: r.get(24)?,
+        },
         hwm: r.get(25)?,
     })
 }

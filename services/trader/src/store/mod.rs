@@ -70,12 +70,8 @@ pub struct OrderRecord {
     pub replaced_by: Option<String>,
     /// The engine's client order id.
     pub token: String,
-    /// A stop or stop-limit order's stop price, cents.
-    pub stop_price: Option<i64>,
-    /// A trailing stop's trail by amount, cents.
-    pub trail_price: Option<i64>,
-    /// A trailing stop's trail by percent, in parts per million of its mark.
-    pub trail_ppm: Option<i64>,
+    /// A conditional order's condition (all `None` for the others).
+    pub condition: Condition,
     /// A trailing stop's mark (high-water mark for a sell, low for a buy), cents, as of
     /// its last save by the auto service.
     pub hwm: Option<i64>,

@@ -12,8 +12,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    AccountRow, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled, TokenStatus,
-    TraderStore, Which,
+    AccountRow, Condition, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled,
+    TokenStatus, TraderStore, Which,
 };
 use crate::writes::{Pending, Verdict};
 
@@ -71,15 +71,17 @@ fn record(r: &Row) -> OrderRecord {
         replaces: r.get(19),
         replaced_by: r.get(20),
         token: r.get(21),
-        stop_price: r.get(22),
-        trail_price: r.get(23),
-        trail_ppm: r.get(24),
+        condition: Condition {
+            stop_price: r.get(22),
+            trail_price: r.get(23),
+            trail_ppm: r.get(24),
+        },
         hwm: r.get(25),
     }
 }
 
 /// One field of each row's condition (`None` for rows without one).
-fn condition(rows: &[Pending], field: fn(&super::Condition) -> Option<i64>) -> Vec<Option<i64>> {
+fn condition(rows: &[Pending], field: fn(&Condition) -> Option<i64>) -> Vec<Option<i64>> {
     rows.iter()
         .map(|r| r.condition.as_ref().and_then(field))
         .collect()
