@@ -302,7 +302,7 @@ pub async fn run<C, CF, CFut>(
             for id in &fired_ids {
                 if let Some(a) = book.armed.remove(id) {
                     book.ids.remove(&a.order);
-                    fired.push((a.order, a.saved_mark.filter(|_| a.trailing)));
+                    fired.push((a.order, a.saved_mark));
                 }
             }
         }
