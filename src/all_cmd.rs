@@ -57,8 +57,8 @@ pub(crate) struct Args {
     /// (0: any free port, printed).
     #[arg(long, env = "BOURSE_FRONT_PORT", default_value_t = 8080)]
     front_port: u16,
-    /// The user service's own port; the trader, stock and portfolio services take the
-    /// next three (0: any free ports, printed).
+    /// The user service's own port; the trader, stock, portfolio and notification
+    /// services take the next four (0: any free ports, printed).
     #[arg(long, env = "BOURSE_PORT", default_value_t = 8081)]
     port: u16,
     /// Make sure this admin exists: `USERNAME:PASSWORD` [default: `admin`, with a
@@ -71,6 +71,10 @@ pub(crate) struct Args {
     /// Messages per second per gateway session (0: unlimited).
     #[arg(long, default_value_t = 10_000)]
     throttle: u32,
+    /// Let users register webhooks on loopback and private addresses (a machine of
+    /// your own; never on a public deployment).
+    #[arg(long, env = "BOURSE_WEBHOOKS_PRIVATE")]
+    webhooks_private: bool,
     /// Stop after this many seconds (default: run until stopped).
     #[arg(long, value_name = "SECS")]
     r#for: Option<u64>,
@@ -154,6 +158,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             throttle: args.throttle,
             bar_interval: bourse_stock::stream::BAR_INTERVAL,
             small: false,
+            webhooks: bourse_notification::webhook::WebhookConfig {
+                allow_private: args.webhooks_private,
+                ..Default::default()
+            },
         };
         let running = bourse_platform::start(config, stores)
             .await
@@ -225,6 +233,7 @@ fn banner(
          \n  trader service     {}   Alpaca's Trading API v2; trade updates at {}/stream\
          \n  stock service      {}   assets, clock, market data; live at {}/v2/iex\
          \n  portfolio          {}/portfolio?userID=<id>   live valuation (WebSocket)\
+         \n  notifications      {}/v1/notifications   inbox, webhooks; pushed at /v1/notifications/stream\
          \n  binary gateway     {}   market data feed {}\
          \n  admin              {} / {}",
         running.user_base,
@@ -233,6 +242,7 @@ fn banner(
         running.stock_base,
         ws(&running.stock_base),
         ws(&running.portfolio_base),
+        running.notification_base,
         running.endpoint,
         running.feed,
         admin.0,

@@ -197,25 +197,12 @@ impl Book {
 }
 
 /// Retries `f` until it succeeds or `stop` is set (then `None`), backing off.
-async fn until_done<T, F, Fut>(what: &str, stop: &AtomicBool, mut f: F) -> Option<T>
+async fn until_done<T, F, Fut>(what: &str, stop: &AtomicBool, f: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ApiError>>,
 {
-    let mut delay = Duration::from_millis(50);
-    loop {
-        match f().await {
-            Ok(v) => return Some(v),
-            Err(e) => {
-                tracing::warn!("auto: {what} failed ({}); retrying", e.message);
-                if stop.load(Ordering::Relaxed) {
-                    return None;
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
+    bourse_shell::retry::until_done("auto", what, stop, f).await
 }
 
 /// Runs until `stop`: `consumer` connects to the service's trade queue (again after

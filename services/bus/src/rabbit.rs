@@ -71,6 +71,18 @@ impl QueueSpec {
         }
     }
 
+    /// The notification service's queue: every user's order events, to one consumer at
+    /// a time (the instance that stores the notifications; others stand by). The
+    /// notification service declares it itself.
+    pub fn notification(name: &str) -> Self {
+        QueueSpec {
+            name: name.to_string(),
+            patterns: vec!["exec.*".into()],
+            single_active_consumer: true,
+            transient: false,
+        }
+    }
+
     /// A transient queue bound with `patterns`, named `prefix` and what makes it this
     /// instance's own (the process id and the time it was made): an exclusive queue's
     /// name must be free.

@@ -21,6 +21,8 @@ pub enum Service {
     Stock,
     /// The live valuation socket.
     Portfolio,
+    /// The inbox, its socket, webhooks.
+    Notification,
 }
 
 impl Service {
@@ -30,6 +32,7 @@ impl Service {
             "trader" => Service::Trader,
             "stock" => Service::Stock,
             "portfolio" => Service::Portfolio,
+            "notification" => Service::Notification,
             _ => return None,
         })
     }
@@ -58,13 +61,15 @@ pub fn route(path: &str) -> Option<(Service, Option<&'static str>)> {
         Service::Stock
     } else if path == "/portfolio" {
         Service::Portfolio
+    } else if path == "/v1/notifications" || path.starts_with("/v1/notifications/") {
+        Service::Notification
     } else {
         return None;
     };
     Some((service, None))
 }
 
-/// The four services' apps behind one router.
+/// The services' apps behind one router.
 #[derive(Clone)]
 pub struct Apps {
     /// The user service.
@@ -75,6 +80,8 @@ pub struct Apps {
     pub stock: Router,
     /// The portfolio service.
     pub portfolio: Router,
+    /// The notification service.
+    pub notification: Router,
 }
 
 impl Apps {
@@ -84,6 +91,7 @@ impl Apps {
             Service::Trader => self.trader.clone(),
             Service::Stock => self.stock.clone(),
             Service::Portfolio => self.portfolio.clone(),
+            Service::Notification => self.notification.clone(),
         }
     }
 }
@@ -130,6 +138,11 @@ mod tests {
             ("/v1/admin/assets", Service::Stock),
             ("/v2/iex", Service::Stock),
             ("/portfolio", Service::Portfolio),
+            ("/v1/notifications", Service::Notification),
+            (
+                "/v1/notifications/webhook/deliveries",
+                Service::Notification,
+            ),
         ] {
             assert_eq!(route(path), Some((want, None)), "{path}");
         }

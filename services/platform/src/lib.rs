@@ -4,8 +4,8 @@
 //! services' integration tests (`bourse-testkit`) start it: the gateway (engine,
 //! journal, market data feed) with a service key; the bridge from the journal onto
 //! the in-process bus; settlement, the stock service's ingestion and the auto service
-//! (conditional orders) off the bus; the user, trader, stock and portfolio services
-//! over HTTP, each on its own address.
+//! (conditional orders) and the notification service off the bus; the user, trader,
+//! stock, portfolio and notification services over HTTP, each on its own address.
 //!
 //! The data lives in one of two places ([`Stores`]): PostgreSQL (a schema), or the
 //! embedded SQLite file in the data directory, which needs nothing installed. The same
@@ -70,11 +70,13 @@ pub struct Addresses {
     pub stock: SocketAddr,
     /// The portfolio service.
     pub portfolio: SocketAddr,
+    /// The notification service.
+    pub notification: SocketAddr,
 }
 
 impl Addresses {
-    /// The user service on `host:port` and the trader, stock and portfolio services on
-    /// the next three ports (port 0: each on any free port).
+    /// The user service on `host:port` and the trader, stock, portfolio and
+    /// notification services on the next four ports (port 0: each on any free port).
     pub fn from_port(host: std::net::IpAddr, port: u16) -> Self {
         let at = |n: u16| SocketAddr::new(host, if port == 0 { 0 } else { port + n });
         Addresses {
@@ -82,6 +84,7 @@ impl Addresses {
             trader: at(1),
             stock: at(2),
             portfolio: at(3),
+            notification: at(4),
         }
     }
 
@@ -120,6 +123,8 @@ pub struct PlatformConfig {
     pub bar_interval: &'static str,
     /// Ring sizes and preallocation (small for tests).
     pub small: bool,
+    /// How the notification service calls webhooks.
+    pub webhooks: bourse_notification::webhook::WebhookConfig,
 }
 
 /// The service session's key on the gateway (in-process only; never written anywhere).
@@ -135,6 +140,8 @@ pub struct Running {
     pub stock_base: String,
     /// The portfolio service's base URL.
     pub portfolio_base: String,
+    /// The notification service's base URL.
+    pub notification_base: String,
     /// Every service at one address, if the config asked for it.
     pub front_base: Option<String>,
     /// The gateway's order entry endpoint.
@@ -149,6 +156,10 @@ pub struct Running {
     pub auto: Arc<bourse_auto::service::Status>,
     /// The portfolio service's hub.
     pub hub: Arc<bourse_portfolio::Hub>,
+    /// The notification service's status (notifications stored, its position).
+    pub notifications: Arc<bourse_notification::service::Status>,
+    /// The webhook worker's counters.
+    pub webhooks: Arc<bourse_notification::webhook::Counters>,
     /// The auth every service shares.
     pub auth: Arc<Auth>,
     /// The in-process bus.
@@ -258,6 +269,14 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
     );
     let market = durable("market", bourse_bus::rabbit::QueueSpec::market("market"));
     let auto_trades = durable("auto", bourse_bus::rabbit::QueueSpec::auto("auto"));
+    let order_events = durable(
+        "notification",
+        bourse_bus::rabbit::QueueSpec::notification("notification"),
+    );
+    let pushes = bus.consumer(
+        "notification-pushes",
+        &[bourse_notification::service::PUSH_PATTERN],
+    );
     let hints = bus.consumer("portfolio-hints", &[bourse_portfolio::changes::PATTERN]);
     let execs = bus.consumer("trade-updates", &[bourse_trader::stream::PATTERN]);
     let (bridge_bus, bridge_stop) = (bus.clone(), stop.clone());
@@ -383,6 +402,42 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         stop.clone(),
     ));
 
+    // The notification service: the inbox, its pushes and the webhooks.
+    let notifications = Arc::new(bourse_notification::service::Status::default());
+    let (notify_bus, notify_status) = (bus.clone(), notifications.clone());
+    tokio::spawn(bourse_notification::service::run(
+        stores.notifications.clone(),
+        order_events,
+        move || {
+            let bus = notify_bus.clone();
+            async move { Ok(bus.publisher()) }
+        },
+        notify_status,
+        stop.clone(),
+    ));
+    let webhooks = Arc::new(bourse_notification::webhook::Counters::default());
+    tokio::spawn(bourse_notification::webhook::run(
+        stores.notifications.clone(),
+        config.webhooks,
+        notifications.wake.clone(),
+        webhooks.clone(),
+        stop.clone(),
+    ));
+    let notification_state = bourse_notification::NotificationState {
+        store: stores.notifications.clone(),
+        auth: auth.clone(),
+        listeners: bourse_trader::stream::Listeners::new(),
+        webhooks: config.webhooks,
+        wake: notifications.wake.clone(),
+    };
+    tokio::spawn(bourse_notification::push::follow(
+        notification_state.listeners.clone(),
+        once(pushes),
+        stop.clone(),
+    ));
+    let notification_app = bourse_notification::app(notification_state, Some(&notifications));
+    let notification_base = serve(config.addresses.notification, notification_app.clone()).await?;
+
     // The trader: order entry, its reconciler and trade_updates.
     let trader_state = TraderState::with_stores(
         stores.trader.clone(),
@@ -432,6 +487,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
                     trader: trader_app,
                     stock: stock_app,
                     portfolio: portfolio_app,
+                    notification: notification_app,
                 }),
             )
             .await?,
@@ -443,6 +499,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         trader_base,
         stock_base,
         portfolio_base,
+        notification_base,
         front_base,
         endpoint,
         feed,
@@ -450,6 +507,8 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         book,
         auto,
         hub,
+        notifications,
+        webhooks,
         auth,
         bus,
         stores,

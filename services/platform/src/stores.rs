@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bourse_auto::store::AutoStore;
+use bourse_notification::store::NotificationStore;
 use bourse_order::holdings::HoldingsReader;
 use bourse_order::store::SettlementStore;
 use bourse_shell::lite::Lite;
@@ -43,6 +44,8 @@ pub struct Stores {
     pub market: Arc<dyn MarketStore>,
     /// The auto service's (held orders, its position in the trades).
     pub auto: Arc<dyn AutoStore>,
+    /// The notification service's (inbox, preferences, webhooks, deliveries).
+    pub notifications: Arc<dyn NotificationStore>,
     /// The PostgreSQL pool, on that back end.
     pub pool: Option<deadpool_postgres::Pool>,
     /// The embedded store, on that back end.
@@ -80,6 +83,9 @@ impl Stores {
             trader: Arc::new(bourse_trader::store::pg::PgTrader::new(pool.clone())),
             market: Arc::new(bourse_stock::store::pg::PgMarket::new(pool.clone())),
             auto: Arc::new(bourse_auto::store::pg::PgAuto::new(pool.clone())),
+            notifications: Arc::new(bourse_notification::store::pg::PgNotifications::new(
+                pool.clone(),
+            )),
             pool: Some(pool),
             lite: None,
         }
@@ -95,6 +101,9 @@ impl Stores {
             trader: Arc::new(bourse_trader::store::lite::LiteTrader::new(lite.clone())),
             market: Arc::new(bourse_stock::store::lite::LiteMarket::new(lite.clone())),
             auto: Arc::new(bourse_auto::store::lite::LiteAuto::new(lite.clone())),
+            notifications: Arc::new(bourse_notification::store::lite::LiteNotifications::new(
+                lite.clone(),
+            )),
             pool: None,
             lite: Some(lite),
         }
@@ -123,6 +132,10 @@ impl Stores {
             .prepare()
             .await
             .map_err(|e| failed("auto", e.message))?;
+        self.notifications
+            .prepare()
+            .await
+            .map_err(|e| failed("notification", e.message))?;
         Ok(())
     }
 }

@@ -34,6 +34,7 @@ pub mod lite;
 pub mod migrate;
 pub mod money;
 pub mod openapi;
+pub mod retry;
 pub mod server;
 pub mod telemetry;
 

@@ -131,6 +131,15 @@ impl Platform {
             // Second bars, so that tests see bars without waiting for a minute.
             bar_interval: "1s",
             small: true,
+            // Webhooks on the test's own loopback receiver, retried within moments.
+            webhooks: bourse_notification::webhook::WebhookConfig {
+                base: Duration::from_millis(50),
+                cap: Duration::from_millis(400),
+                max_attempts: 5,
+                timeout: Duration::from_secs(2),
+                allow_private: true,
+                batch: 100,
+            },
         };
         let running = bourse_platform::start(config, stores.clone())
             .await

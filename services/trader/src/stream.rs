@@ -54,7 +54,7 @@ pub const PATTERN: &str = "exec.*";
 /// One socket's queue, by its registration number.
 type Queues = Vec<(u64, mpsc::Sender<Arc<str>>)>;
 
-/// The open streams, by user.
+/// The open streams, by user (the notification service's sockets use it too).
 #[derive(Debug, Default)]
 pub struct Listeners {
     next: AtomicU64,
@@ -63,7 +63,7 @@ pub struct Listeners {
 
 /// One socket's registration; dropping it unregisters.
 #[derive(Debug)]
-struct Listening {
+pub struct Listening {
     listeners: Arc<Listeners>,
     user: u64,
     id: u64,
@@ -91,7 +91,9 @@ impl Listeners {
         Arc::new(Listeners::default())
     }
 
-    fn listen(self: &Arc<Self>, user: u64) -> (Listening, mpsc::Receiver<Arc<str>>) {
+    /// Registers a socket of `user`: what is sent to them arrives on the receiver, until
+    /// the registration is dropped.
+    pub fn listen(self: &Arc<Self>, user: u64) -> (Listening, mpsc::Receiver<Arc<str>>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         self.by_user
@@ -130,7 +132,7 @@ impl Listeners {
 
     /// Queues `text` on every stream of `user`; a stream whose queue is full is cut
     /// off (its socket closes with 1008).
-    fn send(&self, user: u64, text: Arc<str>) {
+    pub fn send(&self, user: u64, text: Arc<str>) {
         let mut map = self.by_user.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(list) = map.get_mut(&user) {
             list.retain(|(_, tx)| tx.try_send(text.clone()).is_ok());
