@@ -177,16 +177,17 @@ async fn deliver(
 ) {
     let number = due.attempts + 1;
     let started = Instant::now();
+    let payload = crate::service::render(&due.notification).to_string();
     let (url, result) = match &due.webhook {
         Some((url, secret)) => {
             let t = jiff::Timestamp::now().as_second().max(0) as u64;
             let headers = [
-                (SIGNATURE_HEADER, signature(secret, t, &due.payload)),
-                (ID_HEADER, due.notification.to_string()),
+                (SIGNATURE_HEADER, signature(secret, t, &payload)),
+                (ID_HEADER, due.notification.id.to_string()),
                 (ATTEMPT_HEADER, number.to_string()),
                 ("user-agent", "Bourse-Webhooks/1".to_string()),
             ];
-            let r = egress.post(url, &headers, due.payload.clone()).await;
+            let r = egress.post(url, &headers, payload).await;
             (url.clone(), r)
         }
         None => (String::new(), Err("no webhook registered".to_string())),

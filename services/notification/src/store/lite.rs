@@ -356,28 +356,42 @@ impl NotificationStore for LiteNotifications {
             .lite
             .write(move |c| {
                 let now = now_micros();
-                c.prepare_cached(
-                    "UPDATE notification_deliveries AS d SET next_at = ?2 + ?3
-                     WHERE d.id IN (SELECT id FROM notification_deliveries
-                                    WHERE status = 'pending' AND next_at <= ?2
-                                    ORDER BY next_at LIMIT ?1)
-                     RETURNING d.id, d.notification_id, d.attempts,
-                         (SELECT body FROM notifications WHERE id = d.notification_id),
-                         (SELECT url FROM notification_webhooks WHERE user_id = d.user_id),
-                         (SELECT secret FROM notification_webhooks WHERE user_id = d.user_id)",
-                )?
-                .query_map(params![limit, now, lease], |r| {
-                    let url: Option<String> = r.get(4)?;
-                    let secret: Option<String> = r.get(5)?;
-                    Ok(Due {
-                        id: r.get(0)?,
-                        notification: r.get(1)?,
-                        attempts: r.get(2)?,
-                        payload: r.get(3)?,
+                let claimed: Vec<(i64, i64, i32)> = c
+                    .prepare_cached(
+                        "UPDATE notification_deliveries SET next_at = ?2 + ?3
+                         WHERE id IN (SELECT id FROM notification_deliveries
+                                      WHERE status = 'pending' AND next_at <= ?2
+                                      ORDER BY next_at LIMIT ?1)
+                         RETURNING id, notification_id, attempts",
+                    )?
+                    .query_map(params![limit, now, lease], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut read = c.prepare_cached(
+                    "SELECT n.id, n.user_id, n.kind, n.body, n.created_at, n.read_at IS NOT NULL,
+                            w.url, w.secret
+                     FROM notifications n
+                     LEFT JOIN notification_webhooks w ON w.user_id = n.user_id
+                     WHERE n.id = ?1",
+                )?;
+                let mut out = Vec::with_capacity(claimed.len());
+                for (id, notification_id, attempts) in claimed {
+                    let (n, url, secret) = read.query_row([notification_id], |r| {
+                        Ok((
+                            notification(r)?,
+                            r.get::<_, Option<String>>(6)?,
+                            r.get::<_, Option<String>>(7)?,
+                        ))
+                    })?;
+                    out.push(Due {
+                        id,
+                        attempts,
+                        notification: n,
                         webhook: url.zip(secret),
-                    })
-                })?
-                .collect()
+                    });
+                }
+                Ok(out)
             })
             .await?)
     }

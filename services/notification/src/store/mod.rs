@@ -33,7 +33,7 @@ pub struct Draft {
 }
 
 /// A stored notification.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notification {
     /// Its id (rising).
     pub id: i64,
@@ -84,12 +84,10 @@ pub struct Webhook {
 pub struct Due {
     /// The delivery.
     pub id: i64,
-    /// The notification it delivers.
-    pub notification: i64,
     /// Attempts made before this one.
     pub attempts: i32,
-    /// The notification as sent (JSON text).
-    pub payload: String,
+    /// The notification it delivers.
+    pub notification: Notification,
     /// The owner's webhook now (`None`: removed since).
     pub webhook: Option<(String, String)>,
 }

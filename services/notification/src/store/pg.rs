@@ -367,7 +367,7 @@ impl NotificationStore for PgNotifications {
     async fn claim(&self, limit: u32, lease: Duration) -> Result<Vec<Due>, ApiError> {
         let client = self.pool.get().await?;
         let stmt = client
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "WITH due AS (
                      SELECT id FROM notification_deliveries
                      WHERE status = 'pending' AND next_at <= clock_timestamp()
@@ -376,25 +376,25 @@ impl NotificationStore for PgNotifications {
                  )
                  UPDATE notification_deliveries d
                  SET next_at = clock_timestamp() + $2 * INTERVAL '1 microsecond'
-                 FROM due WHERE d.id = due.id
-                 RETURNING d.id, d.notification_id, d.attempts,
-                     (SELECT body FROM notifications WHERE id = d.notification_id),
+                 FROM due, notifications n
+                 WHERE d.id = due.id AND n.id = d.notification_id
+                 RETURNING {}, d.id, d.attempts,
                      (SELECT url FROM notification_webhooks WHERE user_id = d.user_id),
                      (SELECT secret FROM notification_webhooks WHERE user_id = d.user_id)",
-            )
+                columns()
+            ))
             .await?;
         Ok(client
             .query(&stmt, &[&i64::from(limit), &(micros(lease) as f64)])
             .await?
             .iter()
             .map(|r| {
-                let url: Option<String> = r.get(4);
-                let secret: Option<String> = r.get(5);
+                let url: Option<String> = r.get(8);
+                let secret: Option<String> = r.get(9);
                 Due {
-                    id: r.get(0),
-                    notification: r.get(1),
-                    attempts: r.get(2),
-                    payload: r.get(3),
+                    notification: notification(r),
+                    id: r.get(6),
+                    attempts: r.get(7),
                     webhook: url.zip(secret),
                 }
             })
