@@ -8,6 +8,7 @@ mod bridge_cmd;
 mod demo;
 mod http_role;
 mod loadgen_cmd;
+mod notification_cmd;
 mod order_cmd;
 mod portfolio_cmd;
 mod replay_cmd;
@@ -74,6 +75,8 @@ enum Role {
     /// The auto service: stop, stop-limit and trailing-stop orders, fired when a trade
     /// triggers them.
     Auto(Box<auto_cmd::Args>),
+    /// The notification service: the inbox, its WebSocket and signed webhooks.
+    Notification(Box<notification_cmd::Args>),
     /// The bridge: the engine's events from the journal to RabbitMQ (as `bourse bridge`).
     Bridge(bridge_cmd::Args),
     /// Settlement: executions from RabbitMQ into PostgreSQL (as `bourse order`).
@@ -94,6 +97,7 @@ fn main() -> anyhow::Result<()> {
             Some(Role::Stock(args)) => stock_cmd::run(*args),
             Some(Role::Portfolio(args)) => portfolio_cmd::run(*args),
             Some(Role::Auto(args)) => auto_cmd::run(*args),
+            Some(Role::Notification(args)) => notification_cmd::run(*args),
             Some(Role::Bridge(args)) => bridge_cmd::run_bridge(args),
             Some(Role::Order(args)) => order_cmd::run_order(args),
             Some(Role::All(args)) => all_cmd::run(*args),

@@ -83,6 +83,8 @@ impl Cluster {
                 bourse_bus::rabbit::QueueSpec::market(&format!("{exchange}.market")),
                 // Declared by the auto service; listed here to be deleted with the rest.
                 bourse_bus::rabbit::QueueSpec::auto(&format!("{exchange}.auto")),
+                // Declared by the notification service, likewise.
+                bourse_bus::rabbit::QueueSpec::notification(&format!("{exchange}.notification")),
             ],
             ..Default::default()
         };
@@ -150,7 +152,7 @@ impl Cluster {
             .map(String::from)
             .into();
         let mut roles = HashMap::new();
-        for role in ["user", "trader", "stock", "portfolio"] {
+        for role in ["user", "trader", "stock", "portfolio", "notification"] {
             let mut instances = Instances {
                 procs: Vec::new(),
                 addrs: Vec::new(),
@@ -160,8 +162,14 @@ impl Cluster {
                     .map(String::from)
                     .into();
                 args.extend(shell.iter().cloned());
-                if role != "portfolio" {
+                if !matches!(role, "portfolio" | "notification") {
                     args.extend(gateway_args.iter().cloned());
+                }
+                if role == "notification" {
+                    args.extend([
+                        "--notification-queue".to_string(),
+                        format!("{exchange}.notification"),
+                    ]);
                 }
                 if role != "user" {
                     args.extend(bus_args.iter().cloned());

@@ -35,11 +35,12 @@ impl Drop for Nginx {
 
 /// The roles behind nginx and the placeholder ports nginx.conf names for their two
 /// instances.
-pub(crate) const ROLES: [(&str, [&str; 2]); 4] = [
+pub(crate) const ROLES: [(&str, [&str; 2]); 5] = [
     ("user", ["8081", "8091"]),
     ("trader", ["8082", "8092"]),
     ("stock", ["8083", "8093"]),
     ("portfolio", ["8084", "8094"]),
+    ("notification", ["8086", "8096"]),
 ];
 
 /// `nginx/nginx.conf` with its listen port and upstream addresses (`addr(role, i)`:

@@ -3,7 +3,8 @@
 //! sell over REST, a market maker quotes over the binary gateway, the other buys at
 //! market; both hear the fill on `trade_updates`, their portfolio sockets show the new
 //! holdings and cash, the market maker gets its execution report; a stop order is held
-//! and fired by the auto service. The caller checks the ledger in its own store
+//! and fired by the auto service, and the notification service puts its trigger and
+//! fill in the owner's inbox. The caller checks the ledger in its own store
 //! afterwards.
 
 use std::time::{Duration, Instant};
@@ -429,6 +430,54 @@ pub(crate) async fn trade(proxy: &Client, gateway: &str) -> Traded {
     assert_eq!(
         fill["data"]["position_qty"], "10",
         "15 bought, 5 sold by the stop"
+    );
+
+    // The notification service told the buyer: the trigger and the fill of the stop,
+    // in the inbox, unread.
+    let t0 = Instant::now();
+    let inbox = loop {
+        let r = buyer.rest.get("/v1/notifications").await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text);
+        let mine: Vec<Value> = r.json["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["order_id"] == stop_id.as_str())
+            .cloned()
+            .collect();
+        let has = |k: &str| mine.iter().any(|n| n["kind"] == k);
+        if has("fill") && has("triggered") {
+            break mine;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the stop's notifications never came: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Newest first: the fill, then any partial fills (the stop may sweep two bids),
+    // then the trigger.
+    let kinds: Vec<&str> = inbox.iter().map(|n| n["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.first(), Some(&"fill"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"triggered"), "{kinds:?}");
+    assert!(
+        kinds[1..kinds.len() - 1]
+            .iter()
+            .all(|k| *k == "partial_fill"),
+        "{kinds:?}"
+    );
+    let title = inbox[0]["title"].as_str().unwrap();
+    assert!(title.starts_with("Filled: sell 5 ACME, "), "{title}");
+    let unread = buyer
+        .rest
+        .get("/v1/notifications/unread_count")
+        .await
+        .unwrap();
+    assert!(
+        unread.json["unread"].as_u64().unwrap() >= 2,
+        "{}",
+        unread.text
     );
 
     Traded {
