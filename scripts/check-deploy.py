@@ -17,7 +17,7 @@ import jsonschema
 from ruamel.yaml import YAML
 
 binary = sys.argv[1]
-ROLES = ["engine", "bridge", "order", "user", "trader", "stock", "portfolio", "auto"]
+ROLES = ["engine", "bridge", "order", "user", "trader", "stock", "portfolio", "auto", "notification"]
 
 
 def reads(role):

@@ -57,6 +57,7 @@ for i in 8 9; do
     # Conditional orders: the second instance stands by (the trade queue has one
     # active consumer).
     run "auto-$i" serve auto --listen "127.0.0.1:80${i}5" --database-url "$DB" "${GW[@]}"
+    run "notification-$i" serve notification --listen "127.0.0.1:80${i}6" --database-url "$DB"
 done
 "$NGINX" -p "$DIR/nginx" -c "$PWD/nginx/nginx.conf" -g 'daemon off;' & pids+=($!)
 

@@ -38,7 +38,7 @@ fi
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 # The manifests with the image, and the real Secret instead of the placeholder.
-for f in namespace config engine order user trader stock portfolio auto network istio; do
+for f in namespace config engine order user trader stock portfolio auto notification network istio; do
     sed "s|image: bourse:latest|image: $IMAGE|" "k8s/base/$f.yaml" > "$OUT/$f.yaml"
 done
 python3 - "$OUT/config.yaml" <<'PY'
@@ -78,16 +78,16 @@ run kubectl apply -f "$OUT/config.yaml"
 run kubectl apply -f "$OUT/engine.yaml"
 run kubectl -n "$NS" rollout status statefulset/engine --timeout=300s
 run kubectl apply -f "$OUT/order.yaml"
-for s in user trader stock portfolio auto; do
+for s in user trader stock portfolio auto notification; do
     run kubectl apply -f "$OUT/$s.yaml"
 done
 run kubectl apply -f "$OUT/network.yaml"
 run kubectl apply -f "$OUT/istio.yaml"
-for d in order user trader stock portfolio auto; do
+for d in order user trader stock portfolio auto notification; do
     run kubectl -n "$NS" rollout status "deployment/$d" --timeout=300s
 done
 # Ready: every pod of every role passes its readiness probe.
-for r in engine order user trader stock portfolio auto; do
+for r in engine order user trader stock portfolio auto notification; do
     run kubectl -n "$NS" wait --for=condition=Ready pod -l "app.kubernetes.io/name=$r" --timeout=120s
 done
 if [ "$DRY" = 1 ]; then
