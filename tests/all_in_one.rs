@@ -63,6 +63,7 @@ impl AllInOne {
             "user" => "user service",
             "trader" => "trader service",
             "stock" => "stock service",
+            "notification" => "notifications",
             _ => "portfolio",
         };
         let url = self.printed(label);
