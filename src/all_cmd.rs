@@ -234,6 +234,7 @@ fn banner(
          \n  stock service      {}   assets, clock, market data; live at {}/v2/iex\
          \n  portfolio          {}/portfolio?userID=<id>   live valuation (WebSocket)\
          \n  notifications      {}/v1/notifications   inbox, webhooks; pushed at /v1/notifications/stream\
+         \n  alerts             {}/v1/alerts   price alerts (the auto service)\
          \n  binary gateway     {}   market data feed {}\
          \n  admin              {} / {}",
         running.user_base,
@@ -243,6 +244,7 @@ fn banner(
         ws(&running.stock_base),
         ws(&running.portfolio_base),
         running.notification_base,
+        running.auto_base,
         running.endpoint,
         running.feed,
         admin.0,

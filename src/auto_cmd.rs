@@ -16,7 +16,8 @@ use bourse_shell::config::ShellArgs;
 /// Arguments of `bourse serve auto`.
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct Args {
-    /// Address to listen on for health, readiness and metrics (port 0: any free port).
+    /// Address to listen on: price alerts, health, readiness and metrics (port 0: any
+    /// free port).
     #[arg(long, env = "BOURSE_AUTO_LISTEN", default_value = "127.0.0.1:8085")]
     listen: SocketAddr,
     /// The auto service's trade queue (declared here, bound to `trade.*`).
@@ -48,12 +49,22 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .context("logging in on the gateway with the service key")?
             .context("--gateway is required: fired orders go to the engine")?;
         let status = Arc::new(Status::default());
-        let app = bourse_auto::app(&store, &status);
+        let auth = args
+            .shell
+            .auth(Arc::new(bourse_user::keys::Keys::pg(pool.clone())))?;
         let stores = Stores {
             auto: Arc::new(store),
             trader: Arc::new(bourse_trader::store::pg::PgTrader::new(pool.clone())),
             market: Arc::new(bourse_stock::store::pg::PgMarket::new(pool)),
         };
+        let app = bourse_auto::app(
+            bourse_auto::alerts::AutoState {
+                store: stores.auto.clone(),
+                market: stores.market.clone(),
+                auth,
+            },
+            &status,
+        );
         let (rabbit, queue) = (args.bus.rabbit(), QueueSpec::auto(&args.auto_queue));
         let consumer = move || {
             let (rabbit, queue) = (rabbit.clone(), queue.clone());

@@ -65,6 +65,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             // It names orders from the trader's table: its schema (and what it stands
             // on) first.
             crate::http_role::prepare_trader(&pool).await?;
+            // And the auto service's price alerts.
+            bourse_auto::store::AutoStore::prepare(&bourse_auto::store::pg::PgAuto::new(
+                pool.clone(),
+            ))
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the auto schema: {}", e.message))?;
             let store = bourse_notification::store::pg::PgNotifications::new(pool.clone());
             store
                 .prepare()

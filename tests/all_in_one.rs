@@ -64,6 +64,7 @@ impl AllInOne {
             "trader" => "trader service",
             "stock" => "stock service",
             "notification" => "notifications",
+            "auto" => "alerts",
             _ => "portfolio",
         };
         let url = self.printed(label);

@@ -52,7 +52,6 @@ struct Cluster {
     engine: Option<Proc>,
     _bridge: Proc,
     _order: Proc,
-    _auto: Proc,
     roles: HashMap<&'static str, Instances>,
     _nginx: common::nginx::Nginx,
     /// nginx's base URL.
@@ -152,7 +151,16 @@ impl Cluster {
             .map(String::from)
             .into();
         let mut roles = HashMap::new();
-        for role in ["user", "trader", "stock", "portfolio", "notification"] {
+        // Two auto instances: one consumes the trade queue, the other stands by; both
+        // serve price alerts.
+        for role in [
+            "user",
+            "trader",
+            "stock",
+            "portfolio",
+            "notification",
+            "auto",
+        ] {
             let mut instances = Instances {
                 procs: Vec::new(),
                 addrs: Vec::new(),
@@ -170,6 +178,9 @@ impl Cluster {
                         "--notification-queue".to_string(),
                         format!("{exchange}.notification"),
                     ]);
+                }
+                if role == "auto" {
+                    args.extend(["--auto-queue".to_string(), format!("{exchange}.auto")]);
                 }
                 if role != "user" {
                     args.extend(bus_args.iter().cloned());
@@ -191,17 +202,6 @@ impl Cluster {
             roles.insert(role, instances);
         }
 
-        // The auto service: one instance (it holds the trade queue alone).
-        let mut auto: Vec<String> = ["serve", "auto", "--listen", "127.0.0.1:0"]
-            .map(String::from)
-            .into();
-        auto.extend(shell.iter().cloned());
-        auto.extend(gateway_args.iter().cloned());
-        auto.extend(bus_args.iter().cloned());
-        auto.extend(["--auto-queue".to_string(), format!("{exchange}.auto")]);
-        let (auto, line) = run(&auto, "auto service on");
-        wait_ready(line.rsplit(' ').next().unwrap()).await;
-
         // nginx, with the repository's configuration: only the listen port and the
         // instances' addresses differ.
         let port = free_port();
@@ -215,7 +215,6 @@ impl Cluster {
             engine: Some(engine),
             _bridge: bridge,
             _order: order,
-            _auto: auto,
             roles,
             _nginx: nginx,
             base,

@@ -35,12 +35,13 @@ impl Drop for Nginx {
 
 /// The roles behind nginx and the placeholder ports nginx.conf names for their two
 /// instances.
-pub(crate) const ROLES: [(&str, [&str; 2]); 5] = [
+pub(crate) const ROLES: [(&str, [&str; 2]); 6] = [
     ("user", ["8081", "8091"]),
     ("trader", ["8082", "8092"]),
     ("stock", ["8083", "8093"]),
     ("portfolio", ["8084", "8094"]),
     ("notification", ["8086", "8096"]),
+    ("auto", ["8085", "8095"]),
 ];
 
 /// `nginx/nginx.conf` with its listen port and upstream addresses (`addr(role, i)`:

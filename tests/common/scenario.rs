@@ -397,6 +397,17 @@ pub(crate) async fn trade(proxy: &Client, gateway: &str) -> Traded {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["status"], "held", "{}", r.text);
     let stop_id = r.json["id"].as_str().unwrap().to_string();
+    // And a price alert at the same level, at the auto service.
+    let r = buyer
+        .rest
+        .post(
+            "/v1/alerts",
+            &json!({"symbol": "ACME", "condition": "at_or_below", "price": "99.50"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text);
+    let alert_id = r.json["id"].as_str().unwrap().to_string();
     mm.quote("bid-2", Side::Buy, 9_800, 20);
     let t0 = Instant::now();
     for n in 0.. {
@@ -469,13 +480,40 @@ pub(crate) async fn trade(proxy: &Client, gateway: &str) -> Traded {
     );
     let title = inbox[0]["title"].as_str().unwrap();
     assert!(title.starts_with("Filled: sell 5 ACME, "), "{title}");
+    // The alert fired on the same trade, once, and the buyer was told.
+    let t0 = Instant::now();
+    loop {
+        let r = buyer.rest.get("/v1/notifications").await.unwrap();
+        let told = r.json["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "price_alert" && n["alert_id"] == alert_id.as_str())
+            .count();
+        if told == 1 {
+            break;
+        }
+        assert!(told == 0, "told twice: {}", r.text);
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the alert's notification never came: {}",
+            r.text
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let alert = buyer
+        .rest
+        .get(&format!("/v1/alerts/{alert_id}"))
+        .await
+        .unwrap();
+    assert_eq!(alert.json["status"], "triggered", "{}", alert.text);
     let unread = buyer
         .rest
         .get("/v1/notifications/unread_count")
         .await
         .unwrap();
     assert!(
-        unread.json["unread"].as_u64().unwrap() >= 2,
+        unread.json["unread"].as_u64().unwrap() >= 3,
         "{}",
         unread.text
     );

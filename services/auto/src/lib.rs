@@ -7,10 +7,15 @@
 //! the trader's held rows and its own position in the trade stream ([`store`]), so a
 //! restart rebuilds the index and fires nothing twice.
 //!
-//! It serves no routes of its own yet: `/healthz`, `/readyz` (its store and its bus
-//! consumer) and `/metrics` (`auto_orders_armed`, `auto_orders_fired_total`,
+//! Price alerts ([`alerts`]: `POST /v1/alerts`, "tell me when ACME trades at or above
+//! 120") are armed in the same index and fire once; the notification service tells
+//! their owner.
+//!
+//! Besides its routes: `/healthz`, `/readyz` (its store and its bus consumer) and
+//! `/metrics` (`auto_orders_armed`, `auto_orders_fired_total`, `auto_alerts_fired_total`,
 //! `auto_trade_position`).
 
+pub mod alerts;
 pub mod service;
 pub mod store;
 pub mod triggers;
@@ -22,16 +27,25 @@ use bourse_shell::health::{Check, Flag};
 
 pub use triggers::{ArmError, Condition, Direction, Trigger, TriggerId, TriggerIndex};
 
-/// The service's HTTP face: health, readiness (`store` and the bus consumer's flag in
-/// `status`) and metrics.
-pub fn app(store: &dyn store::AutoStore, status: &service::Status) -> Router {
+/// The service's HTTP face: the alerts' routes, health, readiness (the store and the bus
+/// consumer's flag in `status`) and metrics.
+pub fn app(state: alerts::AutoState, status: &service::Status) -> Router {
     let checks: Vec<Box<dyn Check>> = vec![
-        store.check(),
+        state.store.check(),
         Box::new(Flag {
             name: "broker",
             up: status.connected.clone(),
         }),
     ];
-    let (routes, api) = utoipa_axum::router::OpenApiRouter::<()>::new().split_for_parts();
-    bourse_shell::openapi::app("auto", (routes, api), &[], Arc::new(checks))
+    bourse_shell::openapi::app("auto", router(state), &[], Arc::new(checks))
+}
+
+/// The service's routes (wrapped by [`app`]) and their OpenAPI document.
+pub fn router(state: alerts::AutoState) -> (Router, utoipa::openapi::OpenApi) {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(alerts::create, alerts::list))
+        .routes(routes!(alerts::get_one, alerts::cancel))
+        .with_state(state)
+        .split_for_parts()
 }

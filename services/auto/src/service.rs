@@ -41,7 +41,7 @@ use bourse_stock::store::MarketStore;
 use bourse_trader::store::TraderStore;
 use serde::Deserialize;
 
-use crate::store::{AutoStore, Fired, Held};
+use crate::store::{ActiveAlert, AutoStore, Fired, Held};
 use crate::triggers::{Condition, Direction, Trigger, TriggerId, TriggerIndex};
 
 /// How often held orders are looked for.
@@ -61,6 +61,8 @@ pub struct Status {
     pub armed: AtomicU64,
     /// Orders fired since start.
     pub fired: AtomicU64,
+    /// Price alerts fired since start.
+    pub alerts_fired: AtomicU64,
     /// The last trade evaluated (its sequence number).
     pub position: AtomicU64,
     /// Rounds completed since start (each a look at the held orders and a batch).
@@ -91,10 +93,13 @@ struct TradeBody {
     price: Option<i64>,
 }
 
-/// An armed order.
+/// An armed order or price alert.
 #[derive(Debug)]
 struct Armed {
+    /// The order's id, or the alert's.
     order: String,
+    /// A price alert (not an order).
+    alert: bool,
     symbol: u32,
     trailing: bool,
     saved_mark: Option<i64>,
@@ -107,11 +112,14 @@ struct Book {
     symbols: HashMap<String, u32>,
     armed: HashMap<TriggerId, Armed>,
     ids: HashMap<String, TriggerId>,
+    alert_ids: HashMap<String, TriggerId>,
     next: TriggerId,
     /// Symbols traded since the marks were last saved.
     traded: HashSet<u32>,
     held_cursor: Option<i64>,
     left_cursor: i64,
+    alert_cursor: Option<i64>,
+    alert_left_cursor: i64,
 }
 
 impl Book {
@@ -160,6 +168,7 @@ impl Book {
             id,
             Armed {
                 order: h.id.clone(),
+                alert: false,
                 symbol,
                 trailing,
                 saved_mark: h.hwm,
@@ -169,6 +178,47 @@ impl Book {
 
     fn disarm(&mut self, order: &str) {
         if let Some(id) = self.ids.remove(order) {
+            self.index.cancel(id);
+            self.armed.remove(&id);
+        }
+    }
+
+    /// Arms a price alert (nothing if it is armed already).
+    fn arm_alert(&mut self, a: &ActiveAlert) {
+        if self.alert_ids.contains_key(&a.id) {
+            return;
+        }
+        let symbol = self.symbol(&a.symbol);
+        self.next += 1;
+        let id = self.next;
+        let trigger = Trigger {
+            symbol,
+            direction: if a.above {
+                Direction::Rising
+            } else {
+                Direction::Falling
+            },
+            condition: Condition::Level(a.price),
+        };
+        if let Err(e) = self.index.arm(id, trigger) {
+            tracing::warn!(alert = %a.id, "auto: alert not armed: {e}");
+            return;
+        }
+        self.alert_ids.insert(a.id.clone(), id);
+        self.armed.insert(
+            id,
+            Armed {
+                order: a.id.clone(),
+                alert: true,
+                symbol,
+                trailing: false,
+                saved_mark: None,
+            },
+        );
+    }
+
+    fn disarm_alert(&mut self, alert: &str) {
+        if let Some(id) = self.alert_ids.remove(alert) {
             self.index.cancel(id);
             self.armed.remove(&id);
         }
@@ -243,6 +293,7 @@ pub async fn run<C, CF, CFut>(
         return;
     };
     book.left_cursor = now;
+    book.alert_left_cursor = now;
     let mut bus = Reconnecting::new(consumer, status.connected.clone());
     let mut trades = Vec::new();
     let mut fired_ids = Vec::new();
@@ -277,6 +328,7 @@ pub async fn run<C, CF, CFut>(
         // In sequence order, whatever order they came in.
         trades.sort_unstable_by_key(|t| t.0);
         let mut fired: Vec<(String, Option<i64>)> = Vec::new();
+        let mut alerts: Vec<(String, i64, u64)> = Vec::new();
         for (seq, symbol, price) in &trades {
             if *seq <= position {
                 continue; // the same trade twice in one batch
@@ -288,8 +340,13 @@ pub async fn run<C, CF, CFut>(
             book.index.on_trade(s, *price, &mut fired_ids);
             for id in &fired_ids {
                 if let Some(a) = book.armed.remove(id) {
-                    book.ids.remove(&a.order);
-                    fired.push((a.order, a.saved_mark));
+                    if a.alert {
+                        book.alert_ids.remove(&a.order);
+                        alerts.push((a.order, *price, *seq));
+                    } else {
+                        book.ids.remove(&a.order);
+                        fired.push((a.order, a.saved_mark));
+                    }
                 }
             }
         }
@@ -304,6 +361,15 @@ pub async fn run<C, CF, CFut>(
                 .fetch_add(orders.len() as u64, Ordering::Relaxed);
             metrics::counter!("auto_orders_fired_total").increment(orders.len() as u64);
             enter(&stores, &engine, orders).await;
+        }
+        if !alerts.is_empty() {
+            let Some(n) =
+                until_done("firing alerts", &stop, || stores.auto.fire_alerts(&alerts)).await
+            else {
+                return;
+            };
+            status.alerts_fired.fetch_add(n as u64, Ordering::Relaxed);
+            metrics::counter!("auto_alerts_fired_total").increment(n as u64);
         }
         let marks = book.changed_marks();
         if until_done("saving the position", &stop, || {
@@ -350,6 +416,32 @@ async fn sync(stores: &Stores, book: &mut Book, stop: &AtomicBool) -> bool {
     for (order, at) in &left {
         book.disarm(order);
         book.left_cursor = book.left_cursor.max(*at);
+    }
+    // Price alerts: the same, from their own table.
+    let since = book.alert_cursor.map(|c| c - LOOKBACK_MICROS);
+    let Some(active) =
+        until_done("reading alerts", stop, || stores.auto.active_alerts(since)).await
+    else {
+        return false;
+    };
+    for a in &active {
+        book.arm_alert(a);
+        book.alert_cursor = Some(book.alert_cursor.map_or(a.created, |c| c.max(a.created)));
+    }
+    if book.alert_cursor.is_none() {
+        book.alert_cursor = Some(0);
+    }
+    let left_since = book.alert_left_cursor - LOOKBACK_MICROS;
+    let Some(left) = until_done("reading canceled alerts", stop, || {
+        stores.auto.left_alerts(left_since)
+    })
+    .await
+    else {
+        return false;
+    };
+    for (alert, at) in &left {
+        book.disarm_alert(alert);
+        book.alert_left_cursor = book.alert_left_cursor.max(*at);
     }
     metrics::gauge!("auto_orders_armed").set(book.armed.len() as f64);
     true

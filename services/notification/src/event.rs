@@ -7,7 +7,7 @@ use bourse_trader::stream::{OrderEvent, order_events};
 use serde_json::{Value, json};
 
 use crate::kind::Kind;
-use crate::store::{Draft, OrderInfo};
+use crate::store::{Draft, FiredAlert, OrderInfo};
 
 /// One user's order event from an `exec.<user>` message, with the fields of the
 /// engine's body a notification shows.
@@ -41,7 +41,7 @@ pub fn kind(e: &Event, order: Option<&OrderInfo>) -> Option<Kind> {
     Some(match e.order.event {
         // A fired conditional order's acceptance is its trigger.
         "new" if order.is_some_and(|o| o.triggered) => Kind::Triggered,
-        name => Kind::parse(name)?,
+        name => Kind::parse(name).filter(|k| *k != Kind::PriceAlert)?,
     })
 }
 
@@ -90,6 +90,8 @@ pub fn draft(e: &Event, kind: Kind, order: Option<&OrderInfo>) -> Draft {
             "Triggered: {} {what}",
             type_words(order.map_or("stop", |x| x.order_type.as_str()))
         ),
+        // Not an order event ([`kind`] never says it of one): [`alert_draft`] makes these.
+        Kind::PriceAlert => format!("Price alert: {what}"),
     };
     let mut body = json!({
         "title": title,
@@ -118,6 +120,42 @@ pub fn draft(e: &Event, kind: Kind, order: Option<&OrderInfo>) -> Draft {
         key: format!("{}.{}", o.seq, o.token),
         kind,
         body,
+    }
+}
+
+/// The notification of a fired price alert, keyed by the alert (it fires once).
+pub fn alert_draft(a: &FiredAlert) -> Draft {
+    let (trade_price, seq) = a.trade;
+    let words = if a.condition == "at_or_above" {
+        "at or above"
+    } else {
+        "at or below"
+    };
+    let mut title = format!(
+        "{} traded at {}: {words} {}",
+        a.symbol,
+        format_cents(trade_price),
+        format_cents(a.price)
+    );
+    if !a.note.is_empty() {
+        title = format!("{title} ({})", a.note);
+    }
+    Draft {
+        user: a.user,
+        key: format!("alert.{}", a.id),
+        kind: Kind::PriceAlert,
+        body: json!({
+            "title": title,
+            "event": "price_alert",
+            "seq": seq,
+            "event_time": a.triggered_at,
+            "alert_id": a.id,
+            "symbol": a.symbol,
+            "condition": a.condition,
+            "price": format_cents(a.price),
+            "trade_price": format_cents(trade_price),
+            "note": a.note,
+        }),
     }
 }
 
@@ -164,6 +202,34 @@ mod tests {
             "no trader order: the engine's id"
         );
         assert!(d.body["order_id"].is_null());
+    }
+
+    #[test]
+    fn a_fired_alert_says_what_traded_where() {
+        let a = FiredAlert {
+            id: "a1".into(),
+            user: 4,
+            symbol: "ACME".into(),
+            condition: "at_or_above".into(),
+            price: 12_000,
+            note: "take profits".into(),
+            trade: (12_050, 77),
+            triggered_at: "2026-12-02T15:30:00.000000Z".into(),
+            at: 1,
+        };
+        let d = alert_draft(&a);
+        assert_eq!(
+            (d.user, d.key.as_str(), d.kind),
+            (4, "alert.a1", Kind::PriceAlert)
+        );
+        assert_eq!(
+            d.body["title"],
+            "ACME traded at 120.50: at or above 120.00 (take profits)"
+        );
+        assert_eq!(
+            (&d.body["trade_price"], &d.body["seq"]),
+            (&json!("120.50"), &json!(77))
+        );
     }
 
     #[test]

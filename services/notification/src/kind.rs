@@ -24,11 +24,13 @@ pub enum Kind {
     /// A conditional order (stop, stop-limit, trailing stop) triggered and went to the
     /// market.
     Triggered,
+    /// A price alert's symbol traded at or beyond its price.
+    PriceAlert,
 }
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::New,
         Kind::Fill,
         Kind::PartialFill,
@@ -37,6 +39,7 @@ impl Kind {
         Kind::Replaced,
         Kind::Rejected,
         Kind::Triggered,
+        Kind::PriceAlert,
     ];
 
     /// The kind's name in the API.
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Replaced => "replaced",
             Kind::Rejected => "rejected",
             Kind::Triggered => "triggered",
+            Kind::PriceAlert => "price_alert",
         }
     }
 

@@ -25,7 +25,7 @@ use bourse_shell::ApiError;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::event::{Event, draft, events, kind};
+use crate::event::{Event, alert_draft, draft, events, kind};
 use crate::store::{Notification, NotificationStore};
 
 /// Most deliveries in one round.
@@ -38,6 +38,11 @@ pub const EVENTS: &str = "exec.*";
 pub const PUSH_PREFIX: &str = "notification.";
 /// The pattern the sockets follow.
 pub const PUSH_PATTERN: &str = "notification.*";
+/// The reading cursor of the auto service's fired price alerts.
+const ALERTS: &str = "alerts";
+/// How far each read of the fired alerts reaches before the last one read: a row's
+/// time is taken a moment before it commits.
+const LOOKBACK_MICROS: i64 = 5_000_000;
 
 /// What the service exposes while it runs (readiness, metrics, tests).
 #[derive(Debug, Default)]
@@ -92,7 +97,24 @@ pub async fn run<C, CF, CFut, P, PF, PFut>(
 {
     let mut bus = Reconnecting::new(consumer, status.connected.clone());
     let mut sink: Option<P> = None;
+    let Some(saved) = until_done("reading the alerts cursor", &stop, || store.cursor(ALERTS)).await
+    else {
+        return;
+    };
+    let mut alerts_cursor = saved.unwrap_or(0);
+    let mut alerts_seen = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
+        let Some(stored) = price_alerts(&*store, &mut alerts_cursor, &mut alerts_seen, &stop).await
+        else {
+            return;
+        };
+        if !stored.is_empty() {
+            status
+                .stored
+                .fetch_add(stored.len() as u64, Ordering::Relaxed);
+            status.wake.notify_one();
+            push(&mut publisher, &mut sink, &stored).await;
+        }
         let batch = bus.batch(BATCH, Duration::from_millis(200)).await;
         if let Some(e) = &batch.lost {
             tracing::warn!("notification: the event queue: {e}");
@@ -175,6 +197,53 @@ async fn notify(
         })
         .collect();
     until_done("storing notifications", stop, || store.insert(&drafts)).await
+}
+
+/// Stores the notifications of the price alerts fired since `cursor` (moved on, and
+/// saved); `None` if stopped before it could. `seen`: the alerts of the lookback window
+/// stored already (by their time), not stored again.
+async fn price_alerts(
+    store: &dyn NotificationStore,
+    cursor: &mut i64,
+    seen: &mut HashMap<String, i64>,
+    stop: &AtomicBool,
+) -> Option<Vec<Notification>> {
+    let since = *cursor - LOOKBACK_MICROS;
+    seen.retain(|_, at| *at >= since);
+    let mut fired = until_done("reading fired alerts", stop, || store.fired_alerts(since)).await?;
+    fired.retain(|a| !seen.contains_key(&a.id));
+    let Some(newest) = fired.iter().map(|a| a.at).max() else {
+        return Some(Vec::new());
+    };
+    let users: Vec<u64> = fired
+        .iter()
+        .map(|a| a.user)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let prefs = until_done("reading preferences", stop, || store.preferences(&users)).await?;
+    let drafts: Vec<_> = fired
+        .iter()
+        .filter(|a| {
+            prefs
+                .get(&a.user)
+                .is_none_or(|p| p.wants(crate::kind::Kind::PriceAlert))
+        })
+        .map(alert_draft)
+        .collect();
+    let stored = until_done("storing alert notifications", stop, || {
+        store.insert(&drafts)
+    })
+    .await?;
+    seen.extend(fired.iter().map(|a| (a.id.clone(), a.at)));
+    if newest > *cursor {
+        *cursor = newest;
+        until_done("saving the alerts cursor", stop, || {
+            store.save_cursor(ALERTS, newest)
+        })
+        .await?;
+    }
+    Some(stored)
 }
 
 /// Publishes each stored notification as `notification.<user>`; a failure is logged

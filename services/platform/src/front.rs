@@ -23,6 +23,8 @@ pub enum Service {
     Portfolio,
     /// The inbox, its socket, webhooks.
     Notification,
+    /// Price alerts.
+    Auto,
 }
 
 impl Service {
@@ -33,6 +35,7 @@ impl Service {
             "stock" => Service::Stock,
             "portfolio" => Service::Portfolio,
             "notification" => Service::Notification,
+            "auto" => Service::Auto,
             _ => return None,
         })
     }
@@ -63,6 +66,8 @@ pub fn route(path: &str) -> Option<(Service, Option<&'static str>)> {
         Service::Portfolio
     } else if path == "/v1/notifications" || path.starts_with("/v1/notifications/") {
         Service::Notification
+    } else if path == "/v1/alerts" || path.starts_with("/v1/alerts/") {
+        Service::Auto
     } else {
         return None;
     };
@@ -82,6 +87,8 @@ pub struct Apps {
     pub portfolio: Router,
     /// The notification service.
     pub notification: Router,
+    /// The auto service.
+    pub auto: Router,
 }
 
 impl Apps {
@@ -92,6 +99,7 @@ impl Apps {
             Service::Stock => self.stock.clone(),
             Service::Portfolio => self.portfolio.clone(),
             Service::Notification => self.notification.clone(),
+            Service::Auto => self.auto.clone(),
         }
     }
 }
@@ -139,6 +147,8 @@ mod tests {
             ("/v2/iex", Service::Stock),
             ("/portfolio", Service::Portfolio),
             ("/v1/notifications", Service::Notification),
+            ("/v1/alerts", Service::Auto),
+            ("/v1/alerts/0b7c", Service::Auto),
             (
                 "/v1/notifications/webhook/deliveries",
                 Service::Notification,

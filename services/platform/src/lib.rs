@@ -72,11 +72,13 @@ pub struct Addresses {
     pub portfolio: SocketAddr,
     /// The notification service.
     pub notification: SocketAddr,
+    /// The auto service (price alerts).
+    pub auto: SocketAddr,
 }
 
 impl Addresses {
-    /// The user service on `host:port` and the trader, stock, portfolio and
-    /// notification services on the next four ports (port 0: each on any free port).
+    /// The user service on `host:port` and the trader, stock, portfolio, notification
+    /// and auto services on the next five ports (port 0: each on any free port).
     pub fn from_port(host: std::net::IpAddr, port: u16) -> Self {
         let at = |n: u16| SocketAddr::new(host, if port == 0 { 0 } else { port + n });
         Addresses {
@@ -85,6 +87,7 @@ impl Addresses {
             stock: at(2),
             portfolio: at(3),
             notification: at(4),
+            auto: at(5),
         }
     }
 
@@ -142,6 +145,8 @@ pub struct Running {
     pub portfolio_base: String,
     /// The notification service's base URL.
     pub notification_base: String,
+    /// The auto service's base URL (price alerts).
+    pub auto_base: String,
     /// Every service at one address, if the config asked for it.
     pub front_base: Option<String>,
     /// The gateway's order entry endpoint.
@@ -401,6 +406,15 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         auto.clone(),
         stop.clone(),
     ));
+    let auto_app = bourse_auto::app(
+        bourse_auto::alerts::AutoState {
+            store: stores.auto.clone(),
+            market: stores.market.clone(),
+            auth: auth.clone(),
+        },
+        &auto,
+    );
+    let auto_base = serve(config.addresses.auto, auto_app.clone()).await?;
 
     // The notification service: the inbox, its pushes and the webhooks.
     let notifications = Arc::new(bourse_notification::service::Status::default());
@@ -488,6 +502,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
                     stock: stock_app,
                     portfolio: portfolio_app,
                     notification: notification_app,
+                    auto: auto_app,
                 }),
             )
             .await?,
@@ -500,6 +515,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         stock_base,
         portfolio_base,
         notification_base,
+        auto_base,
         front_base,
         endpoint,
         feed,

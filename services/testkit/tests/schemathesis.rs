@@ -1,7 +1,7 @@
 //! Every service's OpenAPI document (`/openapi.json`, generated from the handlers) is
 //! served, names every route, and is true: schemathesis (PyPI, in the test virtual
 //! environment) sends generated requests — valid and invalid — to every operation of
-//! the running services (user, trader, stock, portfolio, notification), with an API key, and checks that no answer is a 5xx and that
+//! the running services (user, trader, stock, portfolio, notification, auto), with an API key, and checks that no answer is a 5xx and that
 //! every status, content type and body is the one the document declares.
 
 use axum::http::StatusCode;
@@ -117,12 +117,15 @@ async fn every_service_answers_as_its_openapi_document_says(store: Store) {
     let notification = spec(&p.running.notification_base).await;
     assert!(notification["paths"]["/v1/notifications/{id}"]["patch"].is_object());
     assert!(notification["paths"]["/v1/notifications/webhook"]["put"].is_object());
+    let auto = spec(&p.running.auto_base).await;
+    assert!(auto["paths"]["/v1/alerts/{id}"]["delete"].is_object());
     for base in [
         p.stock_base.as_str(),
         p.trader_base.as_str(),
         p.users.base(),
         p.portfolio_base.as_str(),
         p.running.notification_base.as_str(),
+        p.running.auto_base.as_str(),
     ] {
         let out = schemathesis(base, &key_id, &secret).await;
         eprintln!("{out}");

@@ -7,15 +7,20 @@ use bourse_shell::lite::rusqlite::{self, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros};
 use bourse_trader::store::Condition;
 
-use super::{AutoStore, Fired, Held};
+use super::{ActiveAlert, Alert, AutoStore, Fired, Held, NewAlert};
+use bourse_shell::lite::rfc3339_micros;
+use bourse_shell::lite::rusqlite::OptionalExtension;
 
 /// The auto service's SQLite migrations.
 pub const MIGRATIONS: LiteMigrations = LiteMigrations {
     table: "auto_schema_migrations",
-    steps: &[(
-        1,
-        include_str!("../../migrations/lite/0001_auto_position.sql"),
-    )],
+    steps: &[
+        (
+            1,
+            include_str!("../../migrations/lite/0001_auto_position.sql"),
+        ),
+        (2, include_str!("../../migrations/lite/0002_alerts.sql")),
+    ],
 };
 
 /// The auto service's tables in the embedded store.
@@ -145,9 +150,184 @@ impl AutoStore for LiteAuto {
         Ok(now_micros())
     }
 
+    async fn create_alert(&self, a: &NewAlert, max_active: u32) -> Result<Option<Alert>, ApiError> {
+        let a = a.clone();
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let active: i64 = tx.query_row(
+                    "SELECT count(*) FROM auto_alerts WHERE user_id = ?1 AND status = 'active'",
+                    [a.user as i64],
+                    |r| r.get(0),
+                )?;
+                if active >= i64::from(max_active) {
+                    return Ok(None);
+                }
+                let now = now_micros();
+                let made = tx.query_row(
+                    &format!(
+                        "INSERT INTO auto_alerts
+                             (id, user_id, symbol, condition, price, note, created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7) RETURNING {ALERT_COLUMNS}"
+                    ),
+                    params![
+                        a.id,
+                        a.user as i64,
+                        a.symbol,
+                        a.condition,
+                        a.price,
+                        a.note,
+                        now
+                    ],
+                    alert,
+                )?;
+                tx.commit()?;
+                Ok(Some(made))
+            })
+            .await?)
+    }
+
+    async fn alerts(
+        &self,
+        user: u64,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Alert>, ApiError> {
+        let status = status.map(str::to_string);
+        Ok(self
+            .lite
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM auto_alerts
+                     WHERE user_id = ?1 AND (?2 IS NULL OR status = ?2)
+                     ORDER BY created_at DESC, id LIMIT ?3"
+                ))?
+                .query_map(params![user as i64, status, limit], alert)?
+                .collect()
+            })
+            .await?)
+    }
+
+    async fn alert(&self, user: u64, id: &str) -> Result<Option<Alert>, ApiError> {
+        let id = id.to_string();
+        Ok(self
+            .lite
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {ALERT_COLUMNS} FROM auto_alerts WHERE user_id = ?1 AND id = ?2"
+                ))?
+                .query_row(params![user as i64, id], alert)
+                .optional()
+            })
+            .await?)
+    }
+
+    async fn cancel_alert(&self, user: u64, id: &str) -> Result<Option<Alert>, ApiError> {
+        let id = id.to_string();
+        Ok(self
+            .lite
+            .write(move |c| {
+                c.execute(
+                    "UPDATE auto_alerts SET status = 'canceled', updated_at = ?3
+                     WHERE user_id = ?1 AND id = ?2 AND status = 'active'",
+                    params![user as i64, id, now_micros()],
+                )?;
+                c.query_row(
+                    &format!(
+                        "SELECT {ALERT_COLUMNS} FROM auto_alerts WHERE user_id = ?1 AND id = ?2"
+                    ),
+                    params![user as i64, id],
+                    alert,
+                )
+                .optional()
+            })
+            .await?)
+    }
+
+    async fn active_alerts(&self, since: Option<i64>) -> Result<Vec<ActiveAlert>, ApiError> {
+        Ok(self
+            .lite
+            .rows(
+                "SELECT id, symbol, condition, price, created_at FROM auto_alerts
+                 WHERE status = 'active' AND (?1 IS NULL OR created_at >= ?1)
+                 ORDER BY created_at",
+                (since,),
+                |r| {
+                    Ok(ActiveAlert {
+                        id: r.get(0)?,
+                        symbol: r.get(1)?,
+                        above: r.get::<_, String>(2)? == "at_or_above",
+                        price: r.get(3)?,
+                        created: r.get(4)?,
+                    })
+                },
+            )
+            .await?)
+    }
+
+    async fn left_alerts(&self, since: i64) -> Result<Vec<(String, i64)>, ApiError> {
+        Ok(self
+            .lite
+            .rows(
+                "SELECT id, updated_at FROM auto_alerts
+                 WHERE status <> 'active' AND updated_at >= ?1",
+                (since,),
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .await?)
+    }
+
+    async fn fire_alerts(&self, alerts: &[(String, i64, u64)]) -> Result<usize, ApiError> {
+        let alerts = alerts.to_vec();
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let mut n = 0;
+                {
+                    let mut fire = tx.prepare_cached(
+                        "UPDATE auto_alerts
+                         SET status = 'triggered', triggered_price = ?2, triggered_seq = ?3,
+                             triggered_at = ?4, updated_at = ?4
+                         WHERE id = ?1 AND status = 'active'",
+                    )?;
+                    let now = now_micros();
+                    for (id, price, seq) in &alerts {
+                        n += fire.execute(params![id, price, *seq as i64, now])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(n)
+            })
+            .await?)
+    }
+
     fn check(&self) -> Box<dyn Check> {
         Box::new(LiteCheck(self.lite.clone()))
     }
+}
+
+/// The columns [`alert`] reads.
+const ALERT_COLUMNS: &str = "id, user_id, symbol, condition, price, note, status, triggered_price,
+     triggered_seq, created_at, triggered_at";
+
+fn alert(r: &rusqlite::Row<'_>) -> rusqlite::Result<Alert> {
+    let price: Option<i64> = r.get(7)?;
+    let seq: Option<i64> = r.get(8)?;
+    let triggered_at: Option<i64> = r.get(10)?;
+    Ok(Alert {
+        id: r.get(0)?,
+        user: r.get::<_, i64>(1)? as u64,
+        symbol: r.get(2)?,
+        condition: r.get(3)?,
+        price: r.get(4)?,
+        note: r.get(5)?,
+        status: r.get(6)?,
+        triggered: price.zip(seq),
+        created_at: rfc3339_micros(r.get(9)?),
+        triggered_at: triggered_at.map(rfc3339_micros),
+    })
 }
 
 fn fired(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fired> {

@@ -53,6 +53,63 @@ pub struct Fired {
     pub limit_price: Option<i64>,
 }
 
+/// A price alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    /// Its id (a UUID).
+    pub id: String,
+    /// Its owner.
+    pub user: u64,
+    /// Ticker.
+    pub symbol: String,
+    /// `at_or_above` or `at_or_below`.
+    pub condition: String,
+    /// The price, cents.
+    pub price: i64,
+    /// The owner's note.
+    pub note: String,
+    /// `active`, `triggered` or `canceled`.
+    pub status: String,
+    /// The trade that triggered it: its price (cents) and sequence number.
+    pub triggered: Option<(i64, i64)>,
+    /// When it was made (RFC 3339).
+    pub created_at: String,
+    /// When it triggered (RFC 3339).
+    pub triggered_at: Option<String>,
+}
+
+/// An active alert, to arm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActiveAlert {
+    /// Its id.
+    pub id: String,
+    /// Ticker.
+    pub symbol: String,
+    /// Fires on a trade at or above its price (else at or below).
+    pub above: bool,
+    /// The price, cents.
+    pub price: i64,
+    /// When it was made (database time, microseconds).
+    pub created: i64,
+}
+
+/// A new alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAlert {
+    /// Its id.
+    pub id: String,
+    /// Its owner.
+    pub user: u64,
+    /// Ticker.
+    pub symbol: String,
+    /// `at_or_above` or `at_or_below`.
+    pub condition: String,
+    /// The price, cents.
+    pub price: i64,
+    /// The owner's note.
+    pub note: String,
+}
+
 /// The auto service's storage.
 #[async_trait::async_trait]
 pub trait AutoStore: Send + Sync + std::fmt::Debug {
@@ -74,6 +131,32 @@ pub trait AutoStore: Send + Sync + std::fmt::Debug {
     async fn position(&self) -> Result<u64, ApiError>;
     /// The database's time now, in microseconds.
     async fn now(&self) -> Result<i64, ApiError>;
+    /// Stores `alert`, unless its owner has `max_active` active ones already (`None`).
+    async fn create_alert(
+        &self,
+        alert: &NewAlert,
+        max_active: u32,
+    ) -> Result<Option<Alert>, ApiError>;
+    /// `user`'s alerts (only those in `status`, if given), newest first.
+    async fn alerts(
+        &self,
+        user: u64,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Alert>, ApiError>;
+    /// One of `user`'s alerts.
+    async fn alert(&self, user: u64, id: &str) -> Result<Option<Alert>, ApiError>;
+    /// Cancels one of `user`'s active alerts; returns it as it now is (`None`: not
+    /// theirs; a status other than `canceled`: it was no longer active).
+    async fn cancel_alert(&self, user: u64, id: &str) -> Result<Option<Alert>, ApiError>;
+    /// Active alerts made at or after `since` (all of them for `None`).
+    async fn active_alerts(&self, since: Option<i64>) -> Result<Vec<ActiveAlert>, ApiError>;
+    /// Alerts no longer active whose row changed at or after `since`, with that time.
+    async fn left_alerts(&self, since: i64) -> Result<Vec<(String, i64)>, ApiError>;
+    /// Fires alerts, each with the trade that crossed it (price, sequence number):
+    /// compare-and-set from `active` to `triggered`, in one transaction; how many were
+    /// still active.
+    async fn fire_alerts(&self, alerts: &[(String, i64, u64)]) -> Result<usize, ApiError>;
     /// The readiness check of the store.
     fn check(&self) -> Box<dyn Check>;
 }

@@ -7,13 +7,17 @@ use bourse_shell::migrate::Migrations;
 use bourse_trader::store::Condition;
 use deadpool_postgres::Pool;
 
-use super::{AutoStore, Fired, Held};
+use super::{ActiveAlert, Alert, AutoStore, Fired, Held, NewAlert};
+use deadpool_postgres::tokio_postgres::Row;
 
 /// The auto service's migrations.
 pub const MIGRATIONS: Migrations = Migrations {
     table: "auto_schema_migrations",
     lock: 7_340_006,
-    steps: &[(1, include_str!("../../migrations/0001_auto_position.sql"))],
+    steps: &[
+        (1, include_str!("../../migrations/0001_auto_position.sql")),
+        (2, include_str!("../../migrations/0002_alerts.sql")),
+    ],
 };
 
 /// Microseconds since the epoch of a `timestamptz` column, in SQL.
@@ -21,6 +25,37 @@ const MICROS: &str = "(extract(epoch FROM {}) * 1000000)::BIGINT";
 
 fn micros(column: &str) -> String {
     MICROS.replace("{}", column)
+}
+
+/// A `timestamptz` column as the API shows times.
+fn time(column: &str) -> String {
+    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+}
+
+/// The columns [`alert`] reads.
+fn alert_columns() -> String {
+    format!(
+        "id, user_id, symbol, condition, price, note, status, triggered_price, triggered_seq, {}, {}",
+        time("created_at"),
+        time("triggered_at")
+    )
+}
+
+fn alert(r: &Row) -> Alert {
+    let price: Option<i64> = r.get(7);
+    let seq: Option<i64> = r.get(8);
+    Alert {
+        id: r.get(0),
+        user: r.get::<_, i64>(1) as u64,
+        symbol: r.get(2),
+        condition: r.get(3),
+        price: r.get(4),
+        note: r.get(5),
+        status: r.get(6),
+        triggered: price.zip(seq),
+        created_at: r.get(9),
+        triggered_at: r.get(10),
+    }
 }
 
 /// The auto service's tables in a PostgreSQL database.
@@ -165,6 +200,156 @@ impl AutoStore for PgAuto {
             .query_one(&format!("SELECT {}", micros("clock_timestamp()")), &[])
             .await?;
         Ok(row.get(0))
+    }
+
+    async fn create_alert(&self, a: &NewAlert, max_active: u32) -> Result<Option<Alert>, ApiError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // One owner's alerts are counted and made one at a time.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(7340008, $1::INT)",
+            &[&((a.user % i32::MAX as u64) as i32)],
+        )
+        .await?;
+        let active: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM auto_alerts WHERE user_id = $1 AND status = 'active'",
+                &[&(a.user as i64)],
+            )
+            .await?
+            .get(0);
+        if active >= i64::from(max_active) {
+            return Ok(None);
+        }
+        let row = tx
+            .query_one(
+                &format!(
+                    "INSERT INTO auto_alerts (id, user_id, symbol, condition, price, note)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING {}",
+                    alert_columns()
+                ),
+                &[
+                    &a.id,
+                    &(a.user as i64),
+                    &a.symbol,
+                    &a.condition,
+                    &a.price,
+                    &a.note,
+                ],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Some(alert(&row)))
+    }
+
+    async fn alerts(
+        &self,
+        user: u64,
+        status: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Alert>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {} FROM auto_alerts
+                 WHERE user_id = $1 AND ($2::TEXT IS NULL OR status = $2)
+                 ORDER BY created_at DESC, id LIMIT $3",
+                alert_columns()
+            ))
+            .await?;
+        Ok(client
+            .query(&stmt, &[&(user as i64), &status, &i64::from(limit)])
+            .await?
+            .iter()
+            .map(alert)
+            .collect())
+    }
+
+    async fn alert(&self, user: u64, id: &str) -> Result<Option<Alert>, ApiError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_opt(
+                &format!(
+                    "SELECT {} FROM auto_alerts WHERE user_id = $1 AND id = $2",
+                    alert_columns()
+                ),
+                &[&(user as i64), &id],
+            )
+            .await?;
+        Ok(row.as_ref().map(alert))
+    }
+
+    async fn cancel_alert(&self, user: u64, id: &str) -> Result<Option<Alert>, ApiError> {
+        {
+            let client = self.pool.get().await?;
+            client
+                .execute(
+                    "UPDATE auto_alerts SET status = 'canceled', updated_at = clock_timestamp()
+                     WHERE user_id = $1 AND id = $2 AND status = 'active'",
+                    &[&(user as i64), &id],
+                )
+                .await?;
+        }
+        self.alert(user, id).await
+    }
+
+    async fn active_alerts(&self, since: Option<i64>) -> Result<Vec<ActiveAlert>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT id, symbol, condition, price, {} FROM auto_alerts
+                 WHERE status = 'active'
+                   AND ($1::BIGINT IS NULL OR created_at >= to_timestamp($1::BIGINT / 1e6))
+                 ORDER BY created_at",
+                micros("created_at")
+            ))
+            .await?;
+        Ok(client
+            .query(&stmt, &[&since])
+            .await?
+            .iter()
+            .map(|r| ActiveAlert {
+                id: r.get(0),
+                symbol: r.get(1),
+                above: r.get::<_, &str>(2) == "at_or_above",
+                price: r.get(3),
+                created: r.get(4),
+            })
+            .collect())
+    }
+
+    async fn left_alerts(&self, since: i64) -> Result<Vec<(String, i64)>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT id, {} FROM auto_alerts
+                 WHERE status <> 'active' AND updated_at >= to_timestamp($1::BIGINT / 1e6)",
+                micros("updated_at")
+            ))
+            .await?;
+        Ok(client
+            .query(&stmt, &[&since])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    async fn fire_alerts(&self, alerts: &[(String, i64, u64)]) -> Result<usize, ApiError> {
+        let client = self.pool.get().await?;
+        let ids: Vec<&str> = alerts.iter().map(|(id, _, _)| id.as_str()).collect();
+        let prices: Vec<i64> = alerts.iter().map(|(_, p, _)| *p).collect();
+        let seqs: Vec<i64> = alerts.iter().map(|(_, _, s)| *s as i64).collect();
+        Ok(client
+            .execute(
+                "UPDATE auto_alerts a
+                 SET status = 'triggered', triggered_price = x.p, triggered_seq = x.s,
+                     triggered_at = clock_timestamp(), updated_at = clock_timestamp()
+                 FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[]) AS x(id, p, s)
+                 WHERE a.id = x.id AND a.status = 'active'",
+                &[&ids, &prices, &seqs],
+            )
+            .await? as usize)
     }
 
     fn check(&self) -> Box<dyn Check> {

@@ -10,18 +10,21 @@ use bourse_shell::lite::rusqlite::{self, Connection, OptionalExtension, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros, rfc3339_micros};
 
 use super::{
-    Attempt, DeliveryRecord, Draft, Due, Next, Notification, NotificationStore, OrderInfo, Page,
-    Webhook,
+    Attempt, DeliveryRecord, Draft, Due, FiredAlert, Next, Notification, NotificationStore,
+    OrderInfo, Page, Webhook,
 };
 use crate::kind::{Kind, Preferences};
 
 /// The notification service's SQLite migrations.
 pub const MIGRATIONS: LiteMigrations = LiteMigrations {
     table: "notification_schema_migrations",
-    steps: &[(
-        1,
-        include_str!("../../migrations/lite/0001_notifications.sql"),
-    )],
+    steps: &[
+        (
+            1,
+            include_str!("../../migrations/lite/0001_notifications.sql"),
+        ),
+        (2, include_str!("../../migrations/lite/0002_cursors.sql")),
+    ],
 };
 
 /// The columns [`notification`] reads.
@@ -480,6 +483,56 @@ impl NotificationStore for LiteNotifications {
                 Ok(delivery_records(c, row.into_iter().collect())?.pop())
             })
             .await?)
+    }
+
+    async fn fired_alerts(&self, since: i64) -> Result<Vec<FiredAlert>, ApiError> {
+        Ok(self
+            .lite
+            .rows(
+                "SELECT id, user_id, symbol, condition, price, note, triggered_price,
+                        triggered_seq, triggered_at
+                 FROM auto_alerts
+                 WHERE status = 'triggered' AND triggered_at >= ?1
+                 ORDER BY triggered_at",
+                (since,),
+                |r| {
+                    let at: i64 = r.get(8)?;
+                    Ok(FiredAlert {
+                        id: r.get(0)?,
+                        user: r.get::<_, i64>(1)? as u64,
+                        symbol: r.get(2)?,
+                        condition: r.get(3)?,
+                        price: r.get(4)?,
+                        note: r.get(5)?,
+                        trade: (r.get(6)?, r.get(7)?),
+                        triggered_at: rfc3339_micros(at),
+                        at,
+                    })
+                },
+            )
+            .await?)
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        Ok(self
+            .lite
+            .row(
+                "SELECT at FROM notification_cursors WHERE name = ?1",
+                (name.to_string(),),
+                |r| r.get(0),
+            )
+            .await?)
+    }
+
+    async fn save_cursor(&self, name: &str, at: i64) -> Result<(), ApiError> {
+        self.lite
+            .execute(
+                "INSERT INTO notification_cursors (name, at) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET at = max(at, excluded.at)",
+                (name.to_string(), at),
+            )
+            .await?;
+        Ok(())
     }
 
     fn check(&self) -> Box<dyn Check> {

@@ -146,6 +146,29 @@ pub struct Page {
     pub unread_only: bool,
 }
 
+/// A price alert the auto service fired (its table, `auto_alerts`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FiredAlert {
+    /// The alert's id.
+    pub id: String,
+    /// Its owner.
+    pub user: u64,
+    /// Ticker.
+    pub symbol: String,
+    /// `at_or_above` or `at_or_below`.
+    pub condition: String,
+    /// Its price, cents.
+    pub price: i64,
+    /// Its owner's note.
+    pub note: String,
+    /// The trade that crossed it: price (cents) and sequence number.
+    pub trade: (i64, i64),
+    /// When it fired (RFC 3339).
+    pub triggered_at: String,
+    /// The same, database time in microseconds (the reading cursor).
+    pub at: i64,
+}
+
 /// The notification service's storage.
 #[async_trait::async_trait]
 pub trait NotificationStore: Send + Sync + std::fmt::Debug {
@@ -201,6 +224,12 @@ pub trait NotificationStore: Send + Sync + std::fmt::Debug {
     /// Sends one of `user`'s dead deliveries again, now (`None`: not theirs, or not
     /// dead).
     async fn redeliver(&self, user: u64, id: i64) -> Result<Option<DeliveryRecord>, ApiError>;
+    /// Price alerts fired at or after `since` (database time, microseconds).
+    async fn fired_alerts(&self, since: i64) -> Result<Vec<FiredAlert>, ApiError>;
+    /// A saved reading cursor.
+    async fn cursor(&self, name: &str) -> Result<Option<i64>, ApiError>;
+    /// Saves a reading cursor.
+    async fn save_cursor(&self, name: &str, at: i64) -> Result<(), ApiError>;
     /// The readiness check of the store.
     fn check(&self) -> Box<dyn Check>;
 }

@@ -10,7 +10,8 @@ use deadpool_postgres::Pool;
 use deadpool_postgres::tokio_postgres::Row;
 
 use super::{
-    Attempt, DeliveryRecord, Draft, Due, Next, NotificationStore, OrderInfo, Page, Webhook,
+    Attempt, DeliveryRecord, Draft, Due, FiredAlert, Next, NotificationStore, OrderInfo, Page,
+    Webhook,
 };
 use crate::kind::{Kind, Preferences};
 
@@ -18,7 +19,10 @@ use crate::kind::{Kind, Preferences};
 pub const MIGRATIONS: Migrations = Migrations {
     table: "notification_schema_migrations",
     lock: 7_340_007,
-    steps: &[(1, include_str!("../../migrations/0001_notifications.sql"))],
+    steps: &[
+        (1, include_str!("../../migrations/0001_notifications.sql")),
+        (2, include_str!("../../migrations/0002_cursors.sql")),
+    ],
 };
 
 /// A `timestamptz` column as the API shows times.
@@ -487,6 +491,59 @@ impl NotificationStore for PgNotifications {
                 .await?
         };
         Ok(self.delivery_records(rows).await?.pop())
+    }
+
+    async fn fired_alerts(&self, since: i64) -> Result<Vec<FiredAlert>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT id, user_id, symbol, condition, price, note, triggered_price,
+                        triggered_seq, {}, (extract(epoch FROM triggered_at) * 1000000)::BIGINT
+                 FROM auto_alerts
+                 WHERE status = 'triggered' AND triggered_at >= to_timestamp($1::BIGINT / 1e6)
+                 ORDER BY triggered_at",
+                time("triggered_at")
+            ))
+            .await?;
+        Ok(client
+            .query(&stmt, &[&since])
+            .await?
+            .iter()
+            .map(|r| FiredAlert {
+                id: r.get(0),
+                user: r.get::<_, i64>(1) as u64,
+                symbol: r.get(2),
+                condition: r.get(3),
+                price: r.get(4),
+                note: r.get(5),
+                trade: (r.get(6), r.get(7)),
+                triggered_at: r.get(8),
+                at: r.get(9),
+            })
+            .collect())
+    }
+
+    async fn cursor(&self, name: &str) -> Result<Option<i64>, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                "SELECT at FROM notification_cursors WHERE name = $1",
+                &[&name],
+            )
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    async fn save_cursor(&self, name: &str, at: i64) -> Result<(), ApiError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "INSERT INTO notification_cursors (name, at) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET at = GREATEST(notification_cursors.at, $2)",
+                &[&name, &at],
+            )
+            .await?;
+        Ok(())
     }
 
     fn check(&self) -> Box<dyn Check> {
