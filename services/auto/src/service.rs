@@ -34,7 +34,7 @@ use std::time::Duration;
 use bourse_bus::reconnect::Reconnecting;
 use bourse_bus::{BusError, Consumer};
 use bourse_core::{FixedStr, OrderType, Price, Qty, Side, TimeInForce, UserId};
-use bourse_gateway::protocol::{EnterOrder, ServiceMsg};
+use bourse_gateway::protocol::{EnterOrder, ServerMsg, ServiceMsg};
 use bourse_gateway_client::GatewayClient;
 use bourse_shell::ApiError;
 use bourse_stock::store::MarketStore;
@@ -91,6 +91,24 @@ struct TradeBody {
     symbol: Option<String>,
     #[serde(default)]
     price: Option<i64>,
+    #[serde(default)]
+    maker_user: Option<u64>,
+    #[serde(default)]
+    maker_id: Option<String>,
+    #[serde(default)]
+    taker_user: Option<u64>,
+    #[serde(default)]
+    taker_id: Option<String>,
+}
+
+/// A trade to evaluate.
+#[derive(Debug)]
+struct Trade {
+    seq: u64,
+    symbol: String,
+    price: i64,
+    /// The orders that traded: (owner, engine id).
+    parties: Vec<(u64, String)>,
 }
 
 /// An armed order or price alert.
@@ -100,6 +118,9 @@ struct Armed {
     order: String,
     /// A price alert (not an order).
     alert: bool,
+    /// The other leg of a one-cancels-other pair (owner, engine id), whose trade
+    /// cancels this one.
+    oco_key: Option<(u64, String)>,
     symbol: u32,
     trailing: bool,
     saved_mark: Option<i64>,
@@ -113,6 +134,8 @@ struct Book {
     armed: HashMap<TriggerId, Armed>,
     ids: HashMap<String, TriggerId>,
     alert_ids: HashMap<String, TriggerId>,
+    /// Held legs of one-cancels-other pairs, by the other leg (owner, engine id).
+    oco_watch: HashMap<(u64, String), String>,
     next: TriggerId,
     /// Symbols traded since the marks were last saved.
     traded: HashSet<u32>,
@@ -164,11 +187,15 @@ impl Book {
             return;
         }
         self.ids.insert(h.id.clone(), id);
+        if let Some(k) = &h.oco {
+            self.oco_watch.insert(k.clone(), h.id.clone());
+        }
         self.armed.insert(
             id,
             Armed {
                 order: h.id.clone(),
                 alert: false,
+                oco_key: h.oco.clone(),
                 symbol,
                 trailing,
                 saved_mark: h.hwm,
@@ -179,7 +206,11 @@ impl Book {
     fn disarm(&mut self, order: &str) {
         if let Some(id) = self.ids.remove(order) {
             self.index.cancel(id);
-            self.armed.remove(&id);
+            if let Some(a) = self.armed.remove(&id)
+                && let Some(k) = a.oco_key
+            {
+                self.oco_watch.remove(&k);
+            }
         }
     }
 
@@ -210,6 +241,7 @@ impl Book {
             Armed {
                 order: a.id.clone(),
                 alert: true,
+                oco_key: None,
                 symbol,
                 trailing: false,
                 saved_mark: None,
@@ -320,20 +352,46 @@ pub async fn run<C, CF, CFut>(
                     seq,
                     symbol: Some(symbol),
                     price: Some(price),
-                }) if event == "trade" && seq > position => trades.push((seq, symbol, price)),
+                    maker_user,
+                    maker_id,
+                    taker_user,
+                    taker_id,
+                }) if event == "trade" && seq > position => trades.push(Trade {
+                    seq,
+                    symbol,
+                    price,
+                    parties: [maker_user.zip(maker_id), taker_user.zip(taker_id)]
+                        .into_iter()
+                        .flatten()
+                        .collect(),
+                }),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(seq = d.message.seq, "auto: an unreadable trade: {e}"),
             }
         }
         // In sequence order, whatever order they came in.
-        trades.sort_unstable_by_key(|t| t.0);
+        trades.sort_unstable_by_key(|t| t.seq);
         let mut fired: Vec<(String, Option<i64>)> = Vec::new();
         let mut alerts: Vec<(String, i64, u64)> = Vec::new();
-        for (seq, symbol, price) in &trades {
+        let mut oco_cancels: Vec<String> = Vec::new();
+        for Trade {
+            seq,
+            symbol,
+            price,
+            parties,
+        } in &trades
+        {
             if *seq <= position {
                 continue; // the same trade twice in one batch
             }
             position = *seq;
+            // A one-cancels-other leg traded: its held other leg will not fire.
+            for p in parties {
+                if let Some(held) = book.oco_watch.get(p).cloned() {
+                    book.disarm(&held);
+                    oco_cancels.push(held);
+                }
+            }
             let s = book.symbol(symbol);
             book.traded.insert(s);
             fired_ids.clear();
@@ -345,6 +403,9 @@ pub async fn run<C, CF, CFut>(
                         alerts.push((a.order, *price, *seq));
                     } else {
                         book.ids.remove(&a.order);
+                        if let Some(k) = &a.oco_key {
+                            book.oco_watch.remove(k);
+                        }
                         fired.push((a.order, a.saved_mark));
                     }
                 }
@@ -361,6 +422,16 @@ pub async fn run<C, CF, CFut>(
                 .fetch_add(orders.len() as u64, Ordering::Relaxed);
             metrics::counter!("auto_orders_fired_total").increment(orders.len() as u64);
             enter(&stores, &engine, orders).await;
+        }
+        for held in &oco_cancels {
+            if until_done("canceling an oco leg", &stop, || {
+                stores.trader.cancel_held(held)
+            })
+            .await
+            .is_none()
+            {
+                return;
+            }
         }
         if !alerts.is_empty() {
             let Some(n) =
@@ -451,7 +522,16 @@ async fn sync(stores: &Stores, book: &mut Book, stop: &AtomicBool) -> bool {
 /// trader service does. An order whose outcome is unknown (the gateway did not answer)
 /// stays `pending_new` for the trader's reconciler.
 async fn enter(stores: &Stores, engine: &GatewayClient, orders: Vec<Fired>) {
-    let requests = orders.into_iter().map(|f| async move {
+    let requests = orders.into_iter().map(|mut f| async move {
+        // A one-cancels-other leg: the other leg leaves the book first (what it had
+        // not filled is what this one may sell), or, gone already, this one goes too.
+        if let Some((other, token)) = f.oco.clone() {
+            match cancel_other(stores, engine, f.user, &other, &token).await {
+                Some(open) if open > 0 => f.qty = f.qty.min(open),
+                Some(_) => return Some(canceled(f.id)),
+                None => return None,
+            }
+        }
         let order = match engine_order(&f) {
             Ok(o) => o,
             Err(why) => {
@@ -489,6 +569,62 @@ async fn enter(stores: &Stores, engine: &GatewayClient, orders: Vec<Fired>) {
         // The orders are in the engine: reads show settlement's account of them.
         tracing::warn!("auto: recording verdicts: {}", e.message);
     }
+}
+
+/// A fired order's verdict when it does not enter: canceled (its other leg filled).
+fn canceled(id: String) -> bourse_trader::writes::Verdict {
+    bourse_trader::writes::Verdict {
+        id,
+        status: "canceled",
+        filled: 0,
+        value: 0,
+        order_seq: None,
+        known_seq: 0,
+        reject_reason: None,
+    }
+}
+
+/// Cancels the other leg of a fired one-cancels-other order in the engine and records
+/// it; the quantity it still had open (0: it was no longer open), `None` if the engine
+/// did not answer.
+async fn cancel_other(
+    stores: &Stores,
+    engine: &GatewayClient,
+    user: u64,
+    other: &str,
+    token: &str,
+) -> Option<i64> {
+    let reports = match engine
+        .request(ServiceMsg::CancelFor {
+            request: 0,
+            user: UserId(user),
+            token: FixedStr::new(token).ok()?,
+        })
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(order = other, "auto: canceling an oco leg: {e}");
+            return None;
+        }
+    };
+    for r in &reports {
+        match r.msg {
+            ServerMsg::Canceled { qty, seq, .. } => {
+                if let Err(e) = stores.trader.canceled(other, seq as i64).await {
+                    tracing::warn!(
+                        order = other,
+                        "auto: recording an oco cancel: {}",
+                        e.message
+                    );
+                }
+                return Some(qty.0);
+            }
+            ServerMsg::Rejected { .. } => return Some(0),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// What the engine is given for a fired order: a stop and a trailing stop as a market
@@ -536,7 +672,28 @@ mod tests {
             condition,
             hwm,
             created: 0,
+            oco: None,
         }
+    }
+
+    #[test]
+    fn an_oco_leg_is_watched_by_its_other_leg_until_it_is_disarmed() {
+        let mut b = Book::default();
+        let stop = Cond {
+            stop_price: Some(9_000),
+            ..Cond::default()
+        };
+        let leg = Held {
+            oco: Some((7, "Hlimitleg000001".into())),
+            ..held("s", "sell", stop, None)
+        };
+        b.arm(&leg);
+        assert_eq!(
+            b.oco_watch.get(&(7, "Hlimitleg000001".to_string())),
+            Some(&"s".to_string())
+        );
+        b.disarm("s");
+        assert!(b.oco_watch.is_empty() && b.armed.is_empty());
     }
 
     #[test]
@@ -586,6 +743,7 @@ mod tests {
             time_in_force: "gtc".into(),
             qty: 5,
             limit_price: Some(9_400),
+            oco: None,
         };
         let o = engine_order(&f).unwrap();
         assert_eq!(

@@ -54,6 +54,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (3, include_str!("../migrations/0003_open_candidates.sql")),
         (4, include_str!("../migrations/0004_unresolved.sql")),
         (5, include_str!("../migrations/0005_held_orders.sql")),
+        (6, include_str!("../migrations/0006_oco.sql")),
     ],
 };
 

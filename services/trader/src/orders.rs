@@ -43,7 +43,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// `POST /v2/orders` body (Alpaca's field names; numbers as strings or JSON numbers).
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewOrder {
     /// Ticker.
     pub symbol: String,
@@ -77,8 +77,102 @@ pub struct NewOrder {
     pub extended_hours: bool,
     /// The client's id for the order (at most 128 characters); made if absent.
     pub client_order_id: Option<String>,
-    /// `simple` (or absent); brackets and others: not yet, 422.
+    /// `simple` (or absent), or `oco`: a take-profit limit order and a stop-loss
+    /// held beside it, each canceled when the other fills (brackets and `oto`: not
+    /// yet, 422).
     pub order_class: Option<String>,
+    /// `oco`: the take-profit leg, `{"limit_price": ...}`.
+    #[schema(value_type = Option<Object>)]
+    pub take_profit: Option<Value>,
+    /// `oco`: the stop-loss leg, `{"stop_price": ..., "limit_price": ...}` (with a
+    /// limit price: a stop-limit).
+    #[schema(value_type = Option<Object>)]
+    pub stop_loss: Option<Value>,
+}
+
+/// The legs of a one-cancels-other order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OcoLegs {
+    /// The take-profit limit price, cents.
+    take_profit: i64,
+    /// The stop-loss stop price, cents.
+    stop: i64,
+    /// The stop-loss limit price (a stop-limit), cents.
+    stop_limit: Option<i64>,
+}
+
+/// The legs of an `oco` order (`None` for a simple one); the request with its limit
+/// price taken from the take-profit leg.
+fn oco_legs(o: &NewOrder) -> Result<(Option<OcoLegs>, NewOrder), ApiError> {
+    let bad = ApiError::unprocessable;
+    match o.order_class.as_deref() {
+        None | Some("") | Some("simple") => {
+            if o.take_profit.is_some() || o.stop_loss.is_some() {
+                return Err(bad("take_profit and stop_loss go with order_class oco"));
+            }
+            return Ok((None, o.clone()));
+        }
+        Some("oco") => {}
+        Some("bracket" | "oto") => {
+            return Err(bad(
+                "order_class: simple or oco (bracket and oto orders are not taken yet)",
+            ));
+        }
+        Some(_) => return Err(bad("order_class: simple or oco")),
+    }
+    if o.order_type != "limit" {
+        return Err(bad("type: limit for oco orders (the take-profit leg)"));
+    }
+    if !matches!(o.time_in_force.as_str(), "day" | "gtc") {
+        return Err(bad("time_in_force: day or gtc for oco orders"));
+    }
+    let leg = |name: &str, v: &Option<Value>| -> Result<serde_json::Map<String, Value>, ApiError> {
+        match v {
+            Some(Value::Object(m)) => Ok(m.clone()),
+            Some(_) => Err(ApiError::unprocessable(format!("{name}: an object"))),
+            None => Err(ApiError::unprocessable(format!(
+                "{name}: required for oco orders"
+            ))),
+        }
+    };
+    let tp = leg("take_profit", &o.take_profit)?;
+    let sl = leg("stop_loss", &o.stop_loss)?;
+    let take_profit = price_field("take_profit.limit_price", &tp.get("limit_price").cloned())?
+        .ok_or_else(|| bad("take_profit.limit_price: required"))?;
+    let stop = price_field("stop_loss.stop_price", &sl.get("stop_price").cloned())?
+        .ok_or_else(|| bad("stop_loss.stop_price: required"))?;
+    let stop_limit = price_field("stop_loss.limit_price", &sl.get("limit_price").cloned())?;
+    if let Some(p) = price_field("limit_price", &o.limit_price)?
+        && p != take_profit
+    {
+        return Err(bad("limit_price: the take-profit's, or absent"));
+    }
+    if o.stop_price.is_some() || o.trail_price.is_some() || o.trail_percent.is_some() {
+        return Err(bad("stop_price and trails: in stop_loss for oco orders"));
+    }
+    // The stop is the worse exit: below the take-profit for a sell, above for a buy.
+    let ordered = match o.side.as_str() {
+        "sell" => stop < take_profit,
+        _ => stop > take_profit,
+    };
+    if !ordered {
+        return Err(bad(
+            "stop_loss.stop_price: below take_profit.limit_price for a sell, above for a buy",
+        ));
+    }
+    let mut simple = o.clone();
+    simple.order_class = None;
+    simple.take_profit = None;
+    simple.stop_loss = None;
+    simple.limit_price = Some(Value::String(format_cents(take_profit)));
+    Ok((
+        Some(OcoLegs {
+            take_profit,
+            stop,
+            stop_limit,
+        }),
+        simple,
+    ))
 }
 
 /// A number given as a JSON string or number, as text.
@@ -241,11 +335,6 @@ fn check(o: &NewOrder) -> Result<Checked, ApiError> {
     }
     if o.extended_hours {
         return Err(bad("extended_hours: the exchange has no extended hours"));
-    }
-    if !matches!(o.order_class.as_deref(), None | Some("") | Some("simple")) {
-        return Err(bad(
-            "order_class: simple (one-cancels-other and bracket orders are not taken yet)",
-        ));
     }
     let qty = o
         .qty
@@ -437,7 +526,7 @@ pub(crate) fn order_json(r: &OrderRecord) -> Value {
         "qty": qty.to_string(),
         "filled_qty": filled.to_string(),
         "filled_avg_price": avg,
-        "order_class": "simple",
+        "order_class": r.order_class,
         "order_type": order_type,
         "type": order_type,
         "side": r.side,
@@ -464,13 +553,24 @@ pub fn asset_id(symbol: &str) -> String {
     bourse_stock::assets::asset_id(symbol)
 }
 
-/// One of `user`'s orders, as the API shows it.
+/// One of `user`'s orders, as the API shows it: a one-cancels-other order's
+/// take-profit leg with its stop-loss leg in `legs`.
 pub(crate) async fn load(
     state: &TraderState,
     user: u64,
     key: OrderKey<'_>,
 ) -> Result<Option<Value>, ApiError> {
-    Ok(state.store.order(user, key).await?.as_ref().map(order_json))
+    let Some(r) = state.store.order(user, key).await? else {
+        return Ok(None);
+    };
+    let mut v = order_json(&r);
+    if let Some(other) = r.oco_with.as_deref()
+        && r.condition == Condition::default()
+        && let Some(leg) = state.store.order(user, OrderKey::Id(other)).await?
+    {
+        v["legs"] = json!([order_json(&leg)]);
+    }
+    Ok(Some(v))
 }
 
 /// `POST /v2/orders`.
@@ -480,6 +580,7 @@ pub async fn create(
     principal: Principal,
     Json(body): Json<NewOrder>,
 ) -> Result<Json<Value>, ApiError> {
+    let (oco, body) = oco_legs(&body)?;
     let c = check(&body)?;
     let engine = engine(&state)?;
     state.suspensions.check(c.symbol.as_str()).await?;
@@ -489,6 +590,7 @@ pub async fn create(
     }
     let (id, token) = (new_id(), new_token());
     let side = if c.side == Side::Buy { "buy" } else { "sell" };
+    let leg_id = oco.map(|_| new_id());
     let inserted = state
         .writes
         .insert(crate::writes::Pending {
@@ -503,6 +605,8 @@ pub async fn create(
             qty: c.qty,
             limit_price: c.limit_price,
             condition: c.condition,
+            order_class: if oco.is_some() { "oco" } else { "simple" },
+            oco_with: leg_id.clone(),
         })
         .await?;
     if !inserted || c.condition.is_some() {
@@ -542,9 +646,43 @@ pub async fn create(
         Err(e) => return Err(ApiError::unavailable("exchange", e)),
     };
     let o = outcome(&reports, c.qty);
-    let order = state.writes.finish(o.verdict(id)).await?;
+    let order = state.writes.finish(o.verdict(id.clone())).await?;
     if let Some(reason) = o.rejected {
         return Err(refusal(reason));
+    }
+    if let (Some(legs), Some(leg_id)) = (oco, leg_id) {
+        // The stop-loss leg, held once the take-profit is in the book (canceled at
+        // once if the take-profit traded on entry: one fill cancels the other).
+        let leg = crate::writes::Pending {
+            id: leg_id.clone(),
+            user: principal.user as i64,
+            client_order_id: new_id(),
+            token: new_token(),
+            symbol: c.symbol.as_str().to_string(),
+            side,
+            order_type: if legs.stop_limit.is_some() {
+                "stop_limit"
+            } else {
+                "stop"
+            },
+            time_in_force: body.time_in_force.clone(),
+            qty: c.qty,
+            limit_price: legs.stop_limit,
+            condition: Some(Condition {
+                stop_price: Some(legs.stop),
+                ..Condition::default()
+            }),
+            order_class: "oco",
+            oco_with: Some(id.clone()),
+        };
+        state.writes.insert(leg).await?;
+        if o.filled > 0 || o.status != "new" {
+            state.store.cancel_held(&leg_id).await?;
+        }
+        return load(&state, principal.user, OrderKey::Id(&id))
+            .await?
+            .map(Json)
+            .ok_or_else(|| ApiError::internal("order vanished after entry"));
     }
     order
         .map(Json)
@@ -780,6 +918,11 @@ pub async fn replace(
     if order_type != "limit" {
         return Err(bad("only limit orders can be replaced"));
     }
+    if old.order_class == "oco" {
+        return Err(bad(
+            "an oco order's legs are not replaced: cancel it and enter a new one",
+        ));
+    }
     if body.time_in_force.as_ref().is_some_and(|t| *t != tif) {
         return Err(bad("time_in_force: a replace keeps the order's"));
     }
@@ -908,15 +1051,34 @@ pub async fn cancel(
         .token(principal.user, &id)
         .await?
         .ok_or_else(|| ApiError::not_found("order not found"))?;
-    // A held order is canceled where it is held, unless the auto service fired it
-    // first: then it is in the engine, and canceled there like any other.
-    if found.status == "held" && state.store.cancel_held(&id).await? {
+    let canceled = cancel_one(&state, engine, principal.user, &id, &found).await?;
+    // One leg of a one-cancels-other pair canceled: the other goes too.
+    if let Some(other) = found.oco_with.as_deref()
+        && let Some(o) = state.store.token(principal.user, other).await?
+        && let Err(e) = cancel_one(&state, engine, principal.user, other, &o).await
+        && e.status != StatusCode::UNPROCESSABLE_ENTITY
+    {
+        tracing::warn!(order = other, "canceling an oco leg: {}", e.message);
+    }
+    Ok(canceled)
+}
+
+/// Cancels one order: a held one where it is held, unless the auto service fired it
+/// first — then it is in the engine, and canceled there like any other.
+async fn cancel_one(
+    state: &TraderState,
+    engine: &GatewayClient,
+    user: u64,
+    id: &str,
+    found: &crate::store::TokenStatus,
+) -> Result<StatusCode, ApiError> {
+    if found.status == "held" && state.store.cancel_held(id).await? {
         return Ok(StatusCode::NO_CONTENT);
     }
     let reports = engine
         .request(ServiceMsg::CancelFor {
             request: 0,
-            user: UserId(principal.user),
+            user: UserId(user),
             token: FixedStr::new(&found.token).map_err(ApiError::internal)?,
         })
         .await
@@ -924,7 +1086,7 @@ pub async fn cancel(
     for r in &reports {
         match r.msg {
             ServerMsg::Canceled { seq, .. } => {
-                state.store.canceled(&id, seq as i64).await?;
+                state.store.canceled(id, seq as i64).await?;
                 return Ok(StatusCode::NO_CONTENT);
             }
             ServerMsg::Rejected {

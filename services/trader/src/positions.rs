@@ -118,6 +118,8 @@ pub async fn close(
         extended_hours: false,
         client_order_id: None,
         order_class: None,
+        take_profit: None,
+        stop_loss: None,
     };
     orders::create(State(state), principal, Json(order)).await
 }

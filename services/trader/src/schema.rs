@@ -44,7 +44,7 @@ pub struct Order {
     filled_qty: String,
     /// Average fill price, dollars; null before the first fill.
     filled_avg_price: Option<String>,
-    /// `simple`.
+    /// `simple` or `oco`.
     order_class: String,
     /// `market` or `limit`.
     order_type: String,
@@ -57,14 +57,15 @@ pub struct Order {
     time_in_force: String,
     /// Dollars; null for market orders.
     limit_price: Option<String>,
-    /// Always null.
+    /// Dollars: stop and stop-limit orders; else null.
     stop_price: Option<String>,
     /// `new`, `partially_filled`, `filled`, `canceled`, `expired`, `replaced`,
     /// `rejected`, `pending_new`.
     status: String,
     extended_hours: bool,
-    /// Always null.
-    legs: Option<Vec<String>>,
+    /// An `oco` order's stop-loss leg (on its take-profit leg, read alone); else null.
+    #[schema(no_recursion)]
+    legs: Option<Vec<Order>>,
     trail_percent: Option<String>,
     trail_price: Option<String>,
     hwm: Option<String>,

@@ -42,6 +42,10 @@ pub struct Pending {
     /// A conditional order's condition: the row is `held` until the auto service
     /// fires it; `None` for an order that goes to the engine now (`pending_new`).
     pub condition: Option<crate::store::Condition>,
+    /// `simple` or `oco`.
+    pub order_class: &'static str,
+    /// The other leg of a one-cancels-other pair.
+    pub oco_with: Option<String>,
 }
 
 impl Pending {

@@ -47,10 +47,12 @@ impl AutoStore for LiteAuto {
         Ok(self
             .lite
             .rows(
-                "SELECT id, symbol, side, stop_price, trail_price, trail_ppm, hwm, created_at
-                 FROM trader_orders
-                 WHERE status = 'held' AND (?1 IS NULL OR created_at >= ?1)
-                 ORDER BY created_at",
+                "SELECT t.id, t.symbol, t.side, t.stop_price, t.trail_price, t.trail_ppm, t.hwm,
+                        t.created_at, o.user_id, o.token
+                 FROM trader_orders t
+                 LEFT JOIN trader_orders o ON o.id = t.oco_with
+                 WHERE t.status = 'held' AND (?1 IS NULL OR t.created_at >= ?1)
+                 ORDER BY t.created_at",
                 (since,),
                 |r| {
                     Ok(Held {
@@ -64,6 +66,10 @@ impl AutoStore for LiteAuto {
                         },
                         hwm: r.get(6)?,
                         created: r.get(7)?,
+                        oco: r
+                            .get::<_, Option<i64>>(8)?
+                            .map(|u| u as u64)
+                            .zip(r.get::<_, Option<String>>(9)?),
                     })
                 },
             )
@@ -97,13 +103,22 @@ impl AutoStore for LiteAuto {
                              triggered_at = ?3, updated_at = ?3
                          WHERE id = ?1 AND status = 'held'
                          RETURNING id, user_id, token, symbol, side, type, time_in_force, qty,
-                                   limit_price",
+                                   limit_price, oco_with",
                     )?;
+                    let mut other =
+                        tx.prepare_cached("SELECT token FROM trader_orders WHERE id = ?1")?;
                     let now = now_micros();
                     for (id, mark) in &orders {
                         let mut rows = fire.query(params![id, mark, now])?;
                         if let Some(r) = rows.next()? {
-                            out.push(fired(r)?);
+                            let mut f = fired(r)?;
+                            let with: Option<String> = r.get(9)?;
+                            if let Some(w) = with {
+                                let token: Option<String> =
+                                    other.query_row([&w], |r| r.get(0)).optional()?;
+                                f.oco = token.map(|t| (w, t));
+                            }
+                            out.push(f);
                         }
                     }
                 }
@@ -341,5 +356,6 @@ fn fired(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fired> {
         time_in_force: r.get(6)?,
         qty: r.get(7)?,
         limit_price: r.get(8)?,
+        oco: None,
     })
 }

@@ -28,6 +28,9 @@ pub struct Held {
     pub hwm: Option<i64>,
     /// When it was entered (database time, microseconds).
     pub created: i64,
+    /// The other leg of a one-cancels-other pair, in the engine: its owner and token
+    /// (a trade of it cancels this one).
+    pub oco: Option<(u64, String)>,
 }
 
 /// An order the auto service fired: what the engine is to be given.
@@ -51,6 +54,9 @@ pub struct Fired {
     pub qty: i64,
     /// A stop-limit's limit price, cents.
     pub limit_price: Option<i64>,
+    /// The other leg of a one-cancels-other pair: its id and token (canceled in the
+    /// engine before this one enters).
+    pub oco: Option<(String, String)>,
 }
 
 /// A price alert.

@@ -83,12 +83,14 @@ impl AutoStore for PgAuto {
         let client = self.pool.get().await?;
         let stmt = client
             .prepare_cached(&format!(
-                "SELECT id, symbol, side, stop_price, trail_price, trail_ppm, hwm, {}
-                 FROM trader_orders
-                 WHERE status = 'held'
-                   AND ($1::BIGINT IS NULL OR created_at >= to_timestamp($1::BIGINT / 1e6))
-                 ORDER BY created_at",
-                micros("created_at")
+                "SELECT t.id, t.symbol, t.side, t.stop_price, t.trail_price, t.trail_ppm, t.hwm,
+                        {}, o.user_id, o.token
+                 FROM trader_orders t
+                 LEFT JOIN trader_orders o ON o.id = t.oco_with
+                 WHERE t.status = 'held'
+                   AND ($1::BIGINT IS NULL OR t.created_at >= to_timestamp($1::BIGINT / 1e6))
+                 ORDER BY t.created_at",
+                micros("t.created_at")
             ))
             .await?;
         Ok(client
@@ -106,6 +108,10 @@ impl AutoStore for PgAuto {
                 },
                 hwm: r.get(6),
                 created: r.get(7),
+                oco: r
+                    .get::<_, Option<i64>>(8)
+                    .map(|u| u as u64)
+                    .zip(r.get::<_, Option<String>>(9)),
             })
             .collect())
     }
@@ -140,7 +146,8 @@ impl AutoStore for PgAuto {
                  FROM unnest($1::TEXT[], $2::BIGINT[]) AS x(id, h)
                  WHERE t.id = x.id AND t.status = 'held'
                  RETURNING t.id, t.user_id, t.token, t.symbol, t.side, t.type, t.time_in_force,
-                           t.qty, t.limit_price",
+                           t.qty, t.limit_price, t.oco_with,
+                           (SELECT o.token FROM trader_orders o WHERE o.id = t.oco_with)",
             )
             .await?;
         let ids: Vec<&str> = orders.iter().map(|(id, _)| id.as_str()).collect();
@@ -159,6 +166,9 @@ impl AutoStore for PgAuto {
                 time_in_force: r.get(6),
                 qty: r.get(7),
                 limit_price: r.get(8),
+                oco: r
+                    .get::<_, Option<String>>(9)
+                    .zip(r.get::<_, Option<String>>(10)),
             })
             .collect())
     }

@@ -28,6 +28,7 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             2,
             include_str!("../../migrations/lite/0002_held_orders.sql"),
         ),
+        (3, include_str!("../../migrations/lite/0003_oco.sql")),
     ],
 };
 
@@ -39,7 +40,7 @@ const SELECT: &str = "SELECT t.id, t.client_order_id, t.symbol, t.side, t.type, 
         t.carried_value + COALESCE((SELECT sum(x.price * x.qty) FROM trades x
           WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
         t.replaces, t.replaced_by, t.token,
-        t.stop_price, t.trail_price, t.trail_ppm, t.hwm
+        t.stop_price, t.trail_price, t.trail_ppm, t.hwm, t.order_class, t.oco_with
      FROM trader_orders t
      LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token";
 
@@ -83,6 +84,8 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRecord> {
             trail_ppm: r.get(24)?,
         },
         hwm: r.get(25)?,
+        order_class: r.get(26)?,
+        oco_with: r.get(27)?,
     })
 }
 
@@ -145,9 +148,9 @@ impl TraderStore for LiteTrader {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol,
                              side, type, time_in_force, qty, limit_price, status, created_at,
-                             updated_at, stop_price, trail_price, trail_ppm)
+                             updated_at, stop_price, trail_price, trail_ppm, order_class, oco_with)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
-                             ?14, ?15)
+                             ?14, ?15, ?16, ?17)
                          ON CONFLICT (user_id, client_order_id) DO NOTHING",
                     )?;
                     for r in &rows {
@@ -167,6 +170,8 @@ impl TraderStore for LiteTrader {
                             r.condition.and_then(|c| c.stop_price),
                             r.condition.and_then(|c| c.trail_price),
                             r.condition.and_then(|c| c.trail_ppm),
+                            r.order_class,
+                            r.oco_with,
                         ])?;
                         out.push(n > 0);
                     }
@@ -228,12 +233,13 @@ impl TraderStore for LiteTrader {
         Ok(self
             .lite
             .row(
-                "SELECT token, status FROM trader_orders WHERE id = ?1 AND user_id = ?2",
+                "SELECT token, status, oco_with FROM trader_orders WHERE id = ?1 AND user_id = ?2",
                 (id.to_string(), user as i64),
                 |r| {
                     Ok(TokenStatus {
                         token: r.get(0)?,
                         status: r.get(1)?,
+                        oco_with: r.get(2)?,
                     })
                 },
             )

@@ -75,6 +75,10 @@ pub struct OrderRecord {
     /// A trailing stop's mark (high-water mark for a sell, low for a buy), cents, as of
     /// its last save by the auto service.
     pub hwm: Option<i64>,
+    /// `simple` or `oco`.
+    pub order_class: String,
+    /// The other leg of a one-cancels-other pair.
+    pub oco_with: Option<String>,
 }
 
 /// A conditional order's condition, as entered (exactly one of stop and trail is set;
@@ -96,6 +100,8 @@ pub struct TokenStatus {
     pub token: String,
     /// The row's status (`held`: the engine has not seen it).
     pub status: String,
+    /// The other leg of a one-cancels-other pair.
+    pub oco_with: Option<String>,
 }
 
 /// How an order is found.

@@ -31,7 +31,7 @@ fn select() -> String {
             t.carried_value + COALESCE((SELECT sum(x.price * x.qty)::BIGINT FROM trades x
               WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
             t.replaces, t.replaced_by, t.token,
-            t.stop_price, t.trail_price, t.trail_ppm, t.hwm
+            t.stop_price, t.trail_price, t.trail_ppm, t.hwm, t.order_class, t.oco_with
          FROM trader_orders t
          LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token"
     )
@@ -77,6 +77,8 @@ fn record(r: &Row) -> OrderRecord {
             trail_ppm: r.get(24),
         },
         hwm: r.get(25),
+        order_class: r.get(26),
+        oco_with: r.get(27),
     }
 }
 
@@ -115,12 +117,14 @@ impl TraderStore for PgTrader {
         let stmt = client
             .prepare_cached(
                 "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
-                     time_in_force, qty, limit_price, status, stop_price, trail_price, trail_ppm)
-                 SELECT id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp
+                     time_in_force, qty, limit_price, status, stop_price, trail_price, trail_ppm,
+                     order_class, oco_with)
+                 SELECT id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp, oc, ow
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                              $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
-                             $11::text[], $12::bigint[], $13::bigint[], $14::bigint[])
-                      AS x(id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp)
+                             $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
+                             $15::text[], $16::text[])
+                      AS x(id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp, oc, ow)
                  ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING id",
             )
             .await?;
@@ -145,6 +149,11 @@ impl TraderStore for PgTrader {
                     &condition(&rows, |c| c.stop_price),
                     &condition(&rows, |c| c.trail_price),
                     &condition(&rows, |c| c.trail_ppm),
+                    &col(|r| r.order_class),
+                    &rows
+                        .iter()
+                        .map(|r| r.oco_with.as_deref())
+                        .collect::<Vec<Option<&str>>>(),
                 ],
             )
             .await?;
@@ -231,7 +240,7 @@ impl TraderStore for PgTrader {
         let client = self.pool.get().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT token, status FROM trader_orders WHERE id = $1 AND user_id = $2",
+                "SELECT token, status, oco_with FROM trader_orders WHERE id = $1 AND user_id = $2",
             )
             .await?;
         Ok(client
@@ -240,6 +249,7 @@ impl TraderStore for PgTrader {
             .map(|r| TokenStatus {
                 token: r.get(0),
                 status: r.get(1),
+                oco_with: r.get(2),
             }))
     }
 
