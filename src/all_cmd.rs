@@ -162,6 +162,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 allow_private: args.webhooks_private,
                 ..Default::default()
             },
+            clock: Arc::new(bourse_auto::recurring::SystemClock),
         };
         let running = bourse_platform::start(config, stores)
             .await

@@ -62,6 +62,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 store: stores.auto.clone(),
                 market: stores.market.clone(),
                 auth,
+                clock: Arc::new(bourse_auto::recurring::SystemClock),
             },
             &status,
         );
@@ -71,6 +72,15 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             async move { RabbitConsumer::connect(&rabbit, &queue, PREFETCH).await }
         };
         let stop = Arc::new(AtomicBool::new(false));
+        // Recurring orders: every instance looks; a run is claimed by one.
+        tokio::spawn(bourse_auto::recurring::run(
+            stores.clone(),
+            engine.clone(),
+            Arc::new(bourse_auto::recurring::SystemClock),
+            bourse_auto::recurring::TICK,
+            Arc::new(bourse_auto::recurring::Counters::default()),
+            stop.clone(),
+        ));
         tokio::spawn(bourse_auto::service::run(
             stores, engine, consumer, status, stop,
         ));

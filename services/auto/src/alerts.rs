@@ -29,6 +29,8 @@ pub struct AutoState {
     pub market: Arc<dyn MarketStore>,
     /// Token keys, the key verifier and the rate limit.
     pub auth: Arc<Auth>,
+    /// What time it is (recurring orders' next runs).
+    pub clock: Arc<dyn crate::recurring::Clock>,
 }
 
 impl FromRef<AutoState> for Arc<Auth> {

@@ -16,6 +16,8 @@
 //! `auto_trade_position`).
 
 pub mod alerts;
+pub mod recurring;
+pub mod schedule;
 pub mod service;
 pub mod store;
 pub mod triggers;
@@ -46,6 +48,10 @@ pub fn router(state: alerts::AutoState) -> (Router, utoipa::openapi::OpenApi) {
     utoipa_axum::router::OpenApiRouter::new()
         .routes(routes!(alerts::create, alerts::list))
         .routes(routes!(alerts::get_one, alerts::cancel))
+        .routes(routes!(recurring::create, recurring::list))
+        .routes(routes!(recurring::get_one, recurring::delete))
+        .routes(routes!(recurring::pause))
+        .routes(routes!(recurring::resume))
         .with_state(state)
         .split_for_parts()
 }

@@ -143,7 +143,10 @@ async fn one_fill_cancels_the_other(store: Store) {
     )
     .await;
     assert_eq!(bought["filled_avg_price"], "120.00", "{bought}");
-    until("the take-profit filled", async || status(&bob, &parent).await == "filled").await;
+    until("the take-profit filled", async || {
+        status(&bob, &parent).await == "filled"
+    })
+    .await;
     until("the stop leg canceled", async || {
         status(&bob, &stop).await == "canceled"
     })

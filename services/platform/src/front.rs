@@ -23,7 +23,7 @@ pub enum Service {
     Portfolio,
     /// The inbox, its socket, webhooks.
     Notification,
-    /// Price alerts.
+    /// Price alerts and recurring orders.
     Auto,
 }
 
@@ -66,7 +66,11 @@ pub fn route(path: &str) -> Option<(Service, Option<&'static str>)> {
         Service::Portfolio
     } else if path == "/v1/notifications" || path.starts_with("/v1/notifications/") {
         Service::Notification
-    } else if path == "/v1/alerts" || path.starts_with("/v1/alerts/") {
+    } else if path == "/v1/alerts"
+        || path.starts_with("/v1/alerts/")
+        || path == "/v1/recurring"
+        || path.starts_with("/v1/recurring/")
+    {
         Service::Auto
     } else {
         return None;
@@ -149,6 +153,8 @@ mod tests {
             ("/v1/notifications", Service::Notification),
             ("/v1/alerts", Service::Auto),
             ("/v1/alerts/0b7c", Service::Auto),
+            ("/v1/recurring", Service::Auto),
+            ("/v1/recurring/0b7c/pause", Service::Auto),
             (
                 "/v1/notifications/webhook/deliveries",
                 Service::Notification,

@@ -128,6 +128,8 @@ pub struct PlatformConfig {
     pub small: bool,
     /// How the notification service calls webhooks.
     pub webhooks: bourse_notification::webhook::WebhookConfig,
+    /// What time recurring orders run by (the system's; tests set their own).
+    pub clock: Arc<dyn bourse_auto::recurring::Clock>,
 }
 
 /// The service session's key on the gateway (in-process only; never written anywhere).
@@ -159,6 +161,8 @@ pub struct Running {
     pub book: Arc<bourse_stock::LiveBook>,
     /// The auto service's status (armed, fired, its position in the trades).
     pub auto: Arc<bourse_auto::service::Status>,
+    /// The recurring orders' runner's counters.
+    pub recurring: Arc<bourse_auto::recurring::Counters>,
     /// The portfolio service's hub.
     pub hub: Arc<bourse_portfolio::Hub>,
     /// The notification service's status (notifications stored, its position).
@@ -406,11 +410,25 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         auto.clone(),
         stop.clone(),
     ));
+    let recurring = Arc::new(bourse_auto::recurring::Counters::default());
+    tokio::spawn(bourse_auto::recurring::run(
+        bourse_auto::service::Stores {
+            auto: stores.auto.clone(),
+            trader: stores.trader.clone(),
+            market: stores.market.clone(),
+        },
+        engine.clone(),
+        config.clock.clone(),
+        bourse_auto::recurring::TICK,
+        recurring.clone(),
+        stop.clone(),
+    ));
     let auto_app = bourse_auto::app(
         bourse_auto::alerts::AutoState {
             store: stores.auto.clone(),
             market: stores.market.clone(),
             auth: auth.clone(),
+            clock: config.clock.clone(),
         },
         &auto,
     );
@@ -522,6 +540,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         gateway,
         book,
         auto,
+        recurring,
         hub,
         notifications,
         webhooks,

@@ -58,6 +58,8 @@ pub struct Platform {
     pub auth: Arc<Auth>,
     /// The in-process bus.
     pub bus: MemoryBus,
+    /// The clock recurring orders run by: set it to make runs due.
+    pub clock: Arc<bourse_auto::recurring::ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -112,6 +114,8 @@ impl Platform {
                 (bourse_platform::Stores::sqlite(lite), None)
             }
         };
+        // Recurring orders run by a clock the tests set (it starts at the real time).
+        let clock = bourse_auto::recurring::ManualClock::new(jiff::Timestamp::now());
         let config = bourse_platform::PlatformConfig {
             data_dir: dir.path().to_path_buf(),
             gateway: "tcp://127.0.0.1:*".into(),
@@ -140,6 +144,7 @@ impl Platform {
                 allow_private: true,
                 batch: 100,
             },
+            clock: clock.clone(),
         };
         let running = bourse_platform::start(config, stores.clone())
             .await
@@ -158,6 +163,7 @@ impl Platform {
             auth: running.auth.clone(),
             bus: running.bus.clone(),
             pool: stores.pool.clone(),
+            clock,
             schema,
             store,
             stores,

@@ -196,7 +196,7 @@ pub fn new_id() -> String {
 }
 
 /// A fresh engine token: 16 characters, random.
-fn new_token() -> String {
+pub fn new_token() -> String {
     const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     std::iter::once('H')
         .chain(

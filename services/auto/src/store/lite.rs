@@ -7,6 +7,7 @@ use bourse_shell::lite::rusqlite::{self, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros};
 use bourse_trader::store::Condition;
 
+use super::recurring::{self, PLAN_COLUMNS, Plan, RUN_COLUMNS, RecurringStore, Run, RunOutcome};
 use super::{ActiveAlert, Alert, AutoStore, Fired, Held, NewAlert};
 use bourse_shell::lite::rfc3339_micros;
 use bourse_shell::lite::rusqlite::OptionalExtension;
@@ -20,6 +21,7 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             include_str!("../../migrations/lite/0001_auto_position.sql"),
         ),
         (2, include_str!("../../migrations/lite/0002_alerts.sql")),
+        (3, include_str!("../../migrations/lite/0003_recurring.sql")),
     ],
 };
 
@@ -358,4 +360,239 @@ fn fired(r: &rusqlite::Row<'_>) -> rusqlite::Result<Fired> {
         limit_price: r.get(8)?,
         oco: None,
     })
+}
+
+/// A statement of [`super::recurring::sql`] in SQLite's placeholders.
+fn q(sql: &str) -> String {
+    sql.replace('$', "?")
+}
+
+fn plan(r: &rusqlite::Row<'_>) -> rusqlite::Result<Plan> {
+    plan_at(r, 0)
+}
+
+fn plan_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Plan> {
+    Ok(Plan {
+        id: r.get(i)?,
+        user: r.get::<_, i64>(i + 1)? as u64,
+        symbol: r.get(i + 2)?,
+        side: r.get(i + 3)?,
+        qty: r.get(i + 4)?,
+        notional: r.get(i + 5)?,
+        frequency: r.get(i + 6)?,
+        weekdays: r.get(i + 7)?,
+        day_of_month: r.get(i + 8)?,
+        at_time: r.get(i + 9)?,
+        status: r.get(i + 10)?,
+        next_run_at: r.get(i + 11)?,
+        created_at: r.get(i + 12)?,
+    })
+}
+
+fn run_at(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Run> {
+    Ok(Run {
+        plan_id: r.get(i)?,
+        scheduled_for: r.get(i + 1)?,
+        status: r.get(i + 2)?,
+        client_order_id: r.get(i + 3)?,
+        order_id: r.get(i + 4)?,
+        detail: r.get(i + 5)?,
+        ran_at: r.get(i + 6)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl RecurringStore for LiteAuto {
+    async fn create_plan(&self, p: &Plan, max: u32) -> Result<bool, ApiError> {
+        let p = p.clone();
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let n: i64 =
+                    tx.query_row(&q(recurring::sql::COUNT_ACTIVE), [p.user as i64], |r| {
+                        r.get(0)
+                    })?;
+                if n >= i64::from(max) {
+                    return Ok(false);
+                }
+                tx.execute(
+                    &q(recurring::sql::INSERT),
+                    params![
+                        p.id,
+                        p.user as i64,
+                        p.symbol,
+                        p.side,
+                        p.qty,
+                        p.notional,
+                        p.frequency,
+                        p.weekdays,
+                        p.day_of_month,
+                        p.at_time,
+                        p.next_run_at,
+                        p.created_at
+                    ],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn plans(&self, user: u64) -> Result<Vec<Plan>, ApiError> {
+        Ok(self
+            .lite
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {PLAN_COLUMNS} FROM auto_recurring
+                     WHERE user_id = ?1 AND status <> 'deleted' ORDER BY created_at DESC, id"
+                ))?
+                .query_map([user as i64], plan)?
+                .collect()
+            })
+            .await?)
+    }
+
+    async fn plan(&self, user: u64, id: &str) -> Result<Option<Plan>, ApiError> {
+        let id = id.to_string();
+        Ok(self
+            .lite
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {PLAN_COLUMNS} FROM auto_recurring
+                     WHERE user_id = ?1 AND id = ?2 AND status <> 'deleted'"
+                ))?
+                .query_row(params![user as i64, id], plan)
+                .optional()
+            })
+            .await?)
+    }
+
+    async fn set_plan_status(
+        &self,
+        user: u64,
+        id: &str,
+        status: &str,
+        next_run_at: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        let (id, status) = (id.to_string(), status.to_string());
+        Ok(self
+            .lite
+            .write(move |c| {
+                c.execute(
+                    &q(recurring::sql::SET_STATUS),
+                    params![user as i64, id, status, next_run_at, now_micros()],
+                )
+            })
+            .await?
+            > 0)
+    }
+
+    async fn runs(&self, plan_id: &str, limit: u32) -> Result<Vec<Run>, ApiError> {
+        let plan_id = plan_id.to_string();
+        Ok(self
+            .lite
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {RUN_COLUMNS} FROM auto_recurring_runs WHERE plan_id = ?1
+                     ORDER BY scheduled_for DESC LIMIT ?2"
+                ))?
+                .query_map(params![plan_id, limit], |r| run_at(r, 0))?
+                .collect()
+            })
+            .await?)
+    }
+
+    async fn due_plans(&self, now: i64) -> Result<Vec<Plan>, ApiError> {
+        Ok(self
+            .lite
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT {PLAN_COLUMNS} FROM auto_recurring
+                     WHERE status = 'active' AND next_run_at <= ?1 ORDER BY next_run_at LIMIT 1000"
+                ))?
+                .query_map([now], plan)?
+                .collect()
+            })
+            .await?)
+    }
+
+    async fn claim_run(
+        &self,
+        plan_id: &str,
+        scheduled: i64,
+        next: Option<i64>,
+        client_order_id: &str,
+    ) -> Result<bool, ApiError> {
+        let (plan_id, client_order_id) = (plan_id.to_string(), client_order_id.to_string());
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let moved = tx.execute(
+                    &q(recurring::sql::CLAIM),
+                    params![plan_id, scheduled, next, now_micros()],
+                )?;
+                if moved == 0 {
+                    return Ok(false);
+                }
+                tx.execute(
+                    &q(recurring::sql::INSERT_RUN),
+                    params![plan_id, scheduled, client_order_id],
+                )?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await?)
+    }
+
+    async fn pending_runs(&self) -> Result<Vec<(Plan, Run)>, ApiError> {
+        Ok(self
+            .lite
+            .read(move |c| {
+                let cols: String = PLAN_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("p.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let runs: String = RUN_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("r.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                c.prepare_cached(&format!(
+                    "SELECT {cols}, {runs} FROM auto_recurring_runs r
+                     JOIN auto_recurring p ON p.id = r.plan_id
+                     WHERE r.status = 'pending' ORDER BY r.scheduled_for LIMIT 1000"
+                ))?
+                .query_map([], |r| Ok((plan_at(r, 0)?, run_at(r, 13)?)))?
+                .collect()
+            })
+            .await?)
+    }
+
+    async fn finish_run(
+        &self,
+        plan_id: &str,
+        scheduled: i64,
+        o: &RunOutcome,
+    ) -> Result<(), ApiError> {
+        let (plan_id, o) = (plan_id.to_string(), o.clone());
+        self.lite
+            .write(move |c| {
+                c.execute(
+                    &q(recurring::sql::FINISH_RUN),
+                    params![
+                        plan_id,
+                        scheduled,
+                        o.status,
+                        o.order_id,
+                        o.detail,
+                        now_micros()
+                    ],
+                )
+            })
+            .await?;
+        Ok(())
+    }
 }

@@ -8,6 +8,7 @@
 
 pub mod lite;
 pub mod pg;
+pub mod recurring;
 
 use bourse_shell::ApiError;
 use bourse_shell::health::Check;
@@ -118,7 +119,7 @@ pub struct NewAlert {
 
 /// The auto service's storage.
 #[async_trait::async_trait]
-pub trait AutoStore: Send + Sync + std::fmt::Debug {
+pub trait AutoStore: recurring::RecurringStore + Send + Sync + std::fmt::Debug {
     /// Makes its tables (idempotent; the trader's must exist).
     async fn prepare(&self) -> Result<(), ApiError>;
     /// Held orders entered at or after `since` (all of them for `None`).

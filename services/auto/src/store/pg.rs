@@ -7,6 +7,7 @@ use bourse_shell::migrate::Migrations;
 use bourse_trader::store::Condition;
 use deadpool_postgres::Pool;
 
+use super::recurring::{self, PLAN_COLUMNS, Plan, RUN_COLUMNS, RecurringStore, Run, RunOutcome};
 use super::{ActiveAlert, Alert, AutoStore, Fired, Held, NewAlert};
 use deadpool_postgres::tokio_postgres::Row;
 
@@ -17,6 +18,7 @@ pub const MIGRATIONS: Migrations = Migrations {
     steps: &[
         (1, include_str!("../../migrations/0001_auto_position.sql")),
         (2, include_str!("../../migrations/0002_alerts.sql")),
+        (3, include_str!("../../migrations/0003_recurring.sql")),
     ],
 };
 
@@ -364,5 +366,255 @@ impl AutoStore for PgAuto {
 
     fn check(&self) -> Box<dyn Check> {
         Box::new(Database(self.pool.clone()))
+    }
+}
+
+fn plan(r: &Row) -> Plan {
+    Plan {
+        id: r.get(0),
+        user: r.get::<_, i64>(1) as u64,
+        symbol: r.get(2),
+        side: r.get(3),
+        qty: r.get(4),
+        notional: r.get(5),
+        frequency: r.get(6),
+        weekdays: r.get(7),
+        day_of_month: r.get(8),
+        at_time: r.get(9),
+        status: r.get(10),
+        next_run_at: r.get(11),
+        created_at: r.get(12),
+    }
+}
+
+fn run(r: &Row) -> Run {
+    Run {
+        plan_id: r.get(0),
+        scheduled_for: r.get(1),
+        status: r.get(2),
+        client_order_id: r.get(3),
+        order_id: r.get(4),
+        detail: r.get(5),
+        ran_at: r.get(6),
+    }
+}
+
+#[async_trait::async_trait]
+impl RecurringStore for PgAuto {
+    async fn create_plan(&self, p: &Plan, max: u32) -> Result<bool, ApiError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(7340009, $1::INT)",
+            &[&((p.user % i32::MAX as u64) as i32)],
+        )
+        .await?;
+        let n: i64 = tx
+            .query_one(recurring::sql::COUNT_ACTIVE, &[&(p.user as i64)])
+            .await?
+            .get(0);
+        if n >= i64::from(max) {
+            return Ok(false);
+        }
+        tx.execute(
+            recurring::sql::INSERT,
+            &[
+                &p.id,
+                &(p.user as i64),
+                &p.symbol,
+                &p.side,
+                &p.qty,
+                &p.notional,
+                &p.frequency,
+                &p.weekdays,
+                &p.day_of_month,
+                &p.at_time,
+                &p.next_run_at,
+                &p.created_at,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn plans(&self, user: u64) -> Result<Vec<Plan>, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                &format!(
+                    "SELECT {PLAN_COLUMNS} FROM auto_recurring
+                     WHERE user_id = $1 AND status <> 'deleted' ORDER BY created_at DESC, id"
+                ),
+                &[&(user as i64)],
+            )
+            .await?
+            .iter()
+            .map(plan)
+            .collect())
+    }
+
+    async fn plan(&self, user: u64, id: &str) -> Result<Option<Plan>, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query_opt(
+                &format!(
+                    "SELECT {PLAN_COLUMNS} FROM auto_recurring
+                     WHERE user_id = $1 AND id = $2 AND status <> 'deleted'"
+                ),
+                &[&(user as i64), &id],
+            )
+            .await?
+            .as_ref()
+            .map(plan))
+    }
+
+    async fn set_plan_status(
+        &self,
+        user: u64,
+        id: &str,
+        status: &str,
+        next_run_at: Option<i64>,
+    ) -> Result<bool, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                recurring::sql::SET_STATUS,
+                &[
+                    &(user as i64),
+                    &id,
+                    &status,
+                    &next_run_at,
+                    &bourse_shell::lite::now_micros(),
+                ],
+            )
+            .await?
+            > 0)
+    }
+
+    async fn runs(&self, plan_id: &str, limit: u32) -> Result<Vec<Run>, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM auto_recurring_runs WHERE plan_id = $1
+                     ORDER BY scheduled_for DESC LIMIT $2"
+                ),
+                &[&plan_id, &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(run)
+            .collect())
+    }
+
+    async fn due_plans(&self, now: i64) -> Result<Vec<Plan>, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .query(
+                &format!(
+                    "SELECT {PLAN_COLUMNS} FROM auto_recurring
+                     WHERE status = 'active' AND next_run_at <= $1 ORDER BY next_run_at LIMIT 1000"
+                ),
+                &[&now],
+            )
+            .await?
+            .iter()
+            .map(plan)
+            .collect())
+    }
+
+    async fn claim_run(
+        &self,
+        plan_id: &str,
+        scheduled: i64,
+        next: Option<i64>,
+        client_order_id: &str,
+    ) -> Result<bool, ApiError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let moved = tx
+            .execute(
+                recurring::sql::CLAIM,
+                &[
+                    &plan_id,
+                    &scheduled,
+                    &next,
+                    &bourse_shell::lite::now_micros(),
+                ],
+            )
+            .await?;
+        if moved == 0 {
+            return Ok(false);
+        }
+        tx.execute(
+            recurring::sql::INSERT_RUN,
+            &[&plan_id, &scheduled, &client_order_id],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn pending_runs(&self) -> Result<Vec<(Plan, Run)>, ApiError> {
+        let client = self.pool.get().await?;
+        let cols: String = PLAN_COLUMNS
+            .split(", ")
+            .map(|c| format!("p.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let runs: String = RUN_COLUMNS
+            .split(", ")
+            .map(|c| format!("r.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Ok(client
+            .query(
+                &format!(
+                    "SELECT {cols}, {runs} FROM auto_recurring_runs r
+                     JOIN auto_recurring p ON p.id = r.plan_id
+                     WHERE r.status = 'pending' ORDER BY r.scheduled_for LIMIT 1000"
+                ),
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let p = plan(r);
+                let run = Run {
+                    plan_id: r.get(13),
+                    scheduled_for: r.get(14),
+                    status: r.get(15),
+                    client_order_id: r.get(16),
+                    order_id: r.get(17),
+                    detail: r.get(18),
+                    ran_at: r.get(19),
+                };
+                (p, run)
+            })
+            .collect())
+    }
+
+    async fn finish_run(
+        &self,
+        plan_id: &str,
+        scheduled: i64,
+        o: &RunOutcome,
+    ) -> Result<(), ApiError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                recurring::sql::FINISH_RUN,
+                &[
+                    &plan_id,
+                    &scheduled,
+                    &o.status,
+                    &o.order_id,
+                    &o.detail,
+                    &bourse_shell::lite::now_micros(),
+                ],
+            )
+            .await?;
+        Ok(())
     }
 }
