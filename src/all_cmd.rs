@@ -235,7 +235,7 @@ fn banner(
          \n  stock service      {}   assets, clock, market data; live at {}/v2/iex\
          \n  portfolio          {}/portfolio?userID=<id>   live valuation (WebSocket)\
          \n  notifications      {}/v1/notifications   inbox, webhooks; pushed at /v1/notifications/stream\
-         \n  alerts             {}/v1/alerts   price alerts (the auto service)\
+         \n  alerts             {}/v1/alerts   price alerts; recurring orders at /v1/recurring\
          \n  binary gateway     {}   market data feed {}\
          \n  admin              {} / {}",
         running.user_base,

@@ -19,6 +19,7 @@ pub mod alerts;
 pub mod recurring;
 pub mod schedule;
 pub mod service;
+pub mod session;
 pub mod store;
 pub mod triggers;
 

@@ -23,7 +23,7 @@
 //! # Known limitations
 //! New held orders are seen by polling (every [`POLL`]), so a trade in the moment
 //! after an order is entered may pass before it is armed. A `day` conditional order
-//! still held at the close is not expired.
+//! still held at the close is expired by [`crate::session`].
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

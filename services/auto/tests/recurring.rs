@@ -2,7 +2,8 @@
 //! time in the exchange's zone and not before, once; a weekly buy of an amount of money
 //! buys the whole shares it pays for; a paused plan does not run and resumes from the
 //! next time after now; a run missed while the service was away is recorded skipped,
-//! and the next one skips the market's holidays; deleting ends a plan.
+//! and the next one skips the market's holidays; deleting ends a plan. And the close
+//! expires held day orders.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -52,6 +53,13 @@ async fn recurring_orders_run_on_schedule_once(store: Store) {
     .await;
     let plans = Client::new(&p.running.auto_base).with_token(&p.token("alice").await);
     let counters = p.running.recurring.clone();
+    // Two held stops, entered now: a day one and a gtc one.
+    let stop = |tif: &str| {
+        json!({"symbol": "ACME", "qty": "1", "side": "buy", "type": "stop",
+               "time_in_force": tif, "stop_price": "150"})
+    };
+    let day_stop = ok(&alice, Method::POST, "/v2/orders", Some(stop("day"))).await;
+    let gtc_stop = ok(&alice, Method::POST, "/v2/orders", Some(stop("gtc"))).await;
 
     // Monday 7 December 2026, 09:00 in New York.
     p.clock.set(at("2026-12-07T09:00"));
@@ -85,6 +93,23 @@ async fn recurring_orders_run_on_schedule_once(store: Store) {
         daily["id"].as_str().unwrap().to_string(),
         weekly["id"].as_str().unwrap().to_string(),
     );
+
+    // A close has passed since they were entered: the day stop expired, the gtc one is
+    // still held.
+    let day_id = day_stop["id"].as_str().unwrap().to_string();
+    until("the day stop expired", async || {
+        ok(&alice, Method::GET, &format!("/v2/orders/{day_id}"), None).await["status"] == "expired"
+    })
+    .await;
+    let gtc = ok(
+        &alice,
+        Method::GET,
+        &format!("/v2/orders/{}", gtc_stop["id"].as_str().unwrap()),
+        None,
+    )
+    .await;
+    assert_eq!(gtc["status"], "held");
+    assert_eq!(p.running.day_expired.load(Ordering::Relaxed), 1);
 
     // 09:59: nothing yet.
     p.clock.set(at("2026-12-07T09:59"));

@@ -163,6 +163,8 @@ pub struct Running {
     pub auto: Arc<bourse_auto::service::Status>,
     /// The recurring orders' runner's counters.
     pub recurring: Arc<bourse_auto::recurring::Counters>,
+    /// Held `day` orders expired at a close since start.
+    pub day_expired: Arc<std::sync::atomic::AtomicU64>,
     /// The portfolio service's hub.
     pub hub: Arc<bourse_portfolio::Hub>,
     /// The notification service's status (notifications stored, its position).
@@ -410,6 +412,14 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         auto.clone(),
         stop.clone(),
     ));
+    let day_expired = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    tokio::spawn(bourse_auto::session::run(
+        stores.auto.clone(),
+        config.clock.clone(),
+        bourse_auto::recurring::TICK,
+        day_expired.clone(),
+        stop.clone(),
+    ));
     let recurring = Arc::new(bourse_auto::recurring::Counters::default());
     tokio::spawn(bourse_auto::recurring::run(
         bourse_auto::service::Stores {
@@ -541,6 +551,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         book,
         auto,
         recurring,
+        day_expired,
         hub,
         notifications,
         webhooks,

@@ -167,6 +167,17 @@ impl AutoStore for LiteAuto {
         Ok(now_micros())
     }
 
+    async fn expire_held_day(&self, close: i64) -> Result<u64, ApiError> {
+        Ok(self
+            .lite
+            .execute(
+                "UPDATE trader_orders SET status = 'expired', updated_at = ?2
+                 WHERE status = 'held' AND time_in_force = 'day' AND created_at < ?1",
+                (close, now_micros()),
+            )
+            .await? as u64)
+    }
+
     async fn create_alert(&self, a: &NewAlert, max_active: u32) -> Result<Option<Alert>, ApiError> {
         let a = a.clone();
         Ok(self

@@ -138,6 +138,9 @@ pub trait AutoStore: recurring::RecurringStore + Send + Sync + std::fmt::Debug {
     async fn position(&self) -> Result<u64, ApiError>;
     /// The database's time now, in microseconds.
     async fn now(&self) -> Result<i64, ApiError>;
+    /// Expires the held `day` orders entered before `close` (microseconds): compare-
+    /// and-set from `held` to `expired`; how many.
+    async fn expire_held_day(&self, close: i64) -> Result<u64, ApiError>;
     /// Stores `alert`, unless its owner has `max_active` active ones already (`None`).
     async fn create_alert(
         &self,

@@ -214,6 +214,18 @@ impl AutoStore for PgAuto {
         Ok(row.get(0))
     }
 
+    async fn expire_held_day(&self, close: i64) -> Result<u64, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "UPDATE trader_orders SET status = 'expired', updated_at = clock_timestamp()
+                 WHERE status = 'held' AND time_in_force = 'day'
+                   AND created_at < to_timestamp($1::BIGINT / 1e6)",
+                &[&close],
+            )
+            .await?)
+    }
+
     async fn create_alert(&self, a: &NewAlert, max_active: u32) -> Result<Option<Alert>, ApiError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
