@@ -96,3 +96,15 @@ mod tests {
         assert!(matches!(err, DbError::BadSchema(_)), "{err}");
     }
 }
+
+/// SQL for a `timestamptz` column (or expression) as the API shows times: RFC 3339 in
+/// UTC with microseconds (`2026-12-01T15:30:00.125000Z`), as
+/// [`crate::lite::rfc3339_micros`] renders the embedded store's.
+pub fn rfc3339_sql(column: &str) -> String {
+    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+}
+
+/// SQL for a `timestamptz` column (or expression) as microseconds since the Unix epoch.
+pub fn micros_sql(column: &str) -> String {
+    format!("(extract(epoch FROM {column}) * 1000000)::BIGINT")
+}

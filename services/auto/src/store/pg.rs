@@ -2,14 +2,15 @@
 //! `auto_position` (`migrations/`).
 
 use bourse_shell::ApiError;
+use bourse_shell::db::{micros_sql as micros, rfc3339_sql as time};
 use bourse_shell::health::{Check, Database};
 use bourse_shell::migrate::Migrations;
 use bourse_trader::store::Condition;
 use deadpool_postgres::Pool;
+use deadpool_postgres::tokio_postgres::Row;
 
 use super::recurring::{self, PLAN_COLUMNS, Plan, RUN_COLUMNS, RecurringStore, Run, RunOutcome};
 use super::{ActiveAlert, Alert, AutoStore, Fired, Held, NewAlert};
-use deadpool_postgres::tokio_postgres::Row;
 
 /// The auto service's migrations.
 pub const MIGRATIONS: Migrations = Migrations {
@@ -21,18 +22,6 @@ pub const MIGRATIONS: Migrations = Migrations {
         (3, include_str!("../../migrations/0003_recurring.sql")),
     ],
 };
-
-/// Microseconds since the epoch of a `timestamptz` column, in SQL.
-const MICROS: &str = "(extract(epoch FROM {}) * 1000000)::BIGINT";
-
-fn micros(column: &str) -> String {
-    MICROS.replace("{}", column)
-}
-
-/// A `timestamptz` column as the API shows times.
-fn time(column: &str) -> String {
-    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-}
 
 /// The columns [`alert`] reads.
 fn alert_columns() -> String {

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bourse_shell::ApiError;
+use bourse_shell::db::{micros_sql, rfc3339_sql as time};
 use bourse_shell::health::{Check, Database};
 use bourse_shell::migrate::Migrations;
 use deadpool_postgres::Pool;
@@ -24,11 +25,6 @@ pub const MIGRATIONS: Migrations = Migrations {
         (2, include_str!("../../migrations/0002_cursors.sql")),
     ],
 };
-
-/// A `timestamptz` column as the API shows times.
-fn time(column: &str) -> String {
-    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-}
 
 /// The columns [`notification`] reads, of table alias `n`.
 fn columns() -> String {
@@ -498,11 +494,12 @@ impl NotificationStore for PgNotifications {
         let stmt = client
             .prepare_cached(&format!(
                 "SELECT id, user_id, symbol, condition, price, note, triggered_price,
-                        triggered_seq, {}, (extract(epoch FROM triggered_at) * 1000000)::BIGINT
+                        triggered_seq, {}, {}
                  FROM auto_alerts
                  WHERE status = 'triggered' AND triggered_at >= to_timestamp($1::BIGINT / 1e6)
                  ORDER BY triggered_at",
-                time("triggered_at")
+                time("triggered_at"),
+                micros_sql("triggered_at")
             ))
             .await?;
         Ok(client
