@@ -58,6 +58,19 @@ pub async fn pool(url: &str, schema: Option<&str>, size: usize) -> Result<Pool, 
     Ok(Pool::builder(manager).max_size(size).build()?)
 }
 
+/// SQL for a `timestamptz` column (or expression) as the API shows times: RFC 3339 in
+/// UTC with microseconds (`2026-12-01T15:30:00.125000Z`), as
+/// [`crate::lite::rfc3339_micros`] renders the embedded store's.
+pub fn rfc3339_sql(column: &str) -> String {
+    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+}
+
+/// SQL for a `timestamptz` column (or expression) as microseconds since the Unix epoch.
+pub fn micros_sql(column: &str) -> String {
+    format!("(extract(epoch FROM {column}) * 1000000)::BIGINT")
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,16 +108,4 @@ mod tests {
         let err = pool(PG, Some("x; DROP TABLE y"), 1).await.unwrap_err();
         assert!(matches!(err, DbError::BadSchema(_)), "{err}");
     }
-}
-
-/// SQL for a `timestamptz` column (or expression) as the API shows times: RFC 3339 in
-/// UTC with microseconds (`2026-12-01T15:30:00.125000Z`), as
-/// [`crate::lite::rfc3339_micros`] renders the embedded store's.
-pub fn rfc3339_sql(column: &str) -> String {
-    format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
-}
-
-/// SQL for a `timestamptz` column (or expression) as microseconds since the Unix epoch.
-pub fn micros_sql(column: &str) -> String {
-    format!("(extract(epoch FROM {column}) * 1000000)::BIGINT")
 }
