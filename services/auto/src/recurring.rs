@@ -260,6 +260,7 @@ async fn submit(
         condition: None,
         order_class: "simple",
         oco_with: None,
+        parent_id: None,
     };
     if !stores
         .trader

@@ -336,6 +336,27 @@ pub async fn run<C, CF, CFut>(
         status
             .armed
             .store(book.armed.len() as u64, Ordering::Relaxed);
+        // Brackets whose entry filled: the take-profit into the book (the stop-loss is
+        // armed by the next look at the held orders); whose entry ended unfilled: their
+        // exits canceled.
+        let Some(activated) = until_done("activating brackets", &stop, || {
+            stores.auto.activate_brackets()
+        })
+        .await
+        else {
+            return;
+        };
+        if !activated.is_empty() {
+            enter(&stores, &engine, activated).await;
+        }
+        if until_done("canceling orphan legs", &stop, || {
+            stores.auto.cancel_orphan_legs()
+        })
+        .await
+        .is_none()
+        {
+            return;
+        }
         let batch = bus.batch(BATCH, POLL).await;
         if let Some(e) = &batch.lost {
             tracing::warn!("auto: the trade queue: {e}");
@@ -643,7 +664,8 @@ fn engine_order(f: &Fired) -> Result<EnterOrder, String> {
         other => return Err(format!("time in force {other}")),
     };
     let (order_type, price) = match (f.order_type.as_str(), f.limit_price) {
-        ("stop_limit", Some(p)) => (OrderType::Limit, p),
+        // A bracket's take-profit, activated.
+        ("stop_limit" | "limit", Some(p)) => (OrderType::Limit, p),
         ("stop" | "trailing_stop", _) => (OrderType::Market, 0),
         (other, _) => return Err(format!("type {other}")),
     };

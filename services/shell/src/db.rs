@@ -70,7 +70,6 @@ pub fn micros_sql(column: &str) -> String {
     format!("(extract(epoch FROM {column}) * 1000000)::BIGINT")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (4, include_str!("../migrations/0004_unresolved.sql")),
         (5, include_str!("../migrations/0005_held_orders.sql")),
         (6, include_str!("../migrations/0006_oco.sql")),
+        (7, include_str!("../migrations/0007_bracket.sql")),
     ],
 };
 

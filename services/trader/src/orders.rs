@@ -90,9 +90,12 @@ pub struct NewOrder {
     pub stop_loss: Option<Value>,
 }
 
-/// The legs of a one-cancels-other order.
+/// The exit legs of a one-cancels-other or bracket order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct OcoLegs {
+    /// A bracket's (the legs wait for its entry to fill), else a one-cancels-other
+    /// pair's (the take-profit is the order itself).
+    bracket: bool,
     /// The take-profit limit price, cents.
     take_profit: i64,
     /// The stop-loss stop price, cents.
@@ -101,8 +104,8 @@ struct OcoLegs {
     stop_limit: Option<i64>,
 }
 
-/// The legs of an `oco` order (`None` for a simple one); the request with its limit
-/// price taken from the take-profit leg.
+/// The exit legs of an `oco` or `bracket` order (`None` for a simple one); the request
+/// as the order the engine is given first (an `oco`'s take-profit, a bracket's entry).
 fn oco_legs(o: &NewOrder) -> Result<(Option<OcoLegs>, NewOrder), ApiError> {
     let bad = ApiError::unprocessable;
     match o.order_class.as_deref() {
@@ -112,19 +115,23 @@ fn oco_legs(o: &NewOrder) -> Result<(Option<OcoLegs>, NewOrder), ApiError> {
             }
             return Ok((None, o.clone()));
         }
-        Some("oco") => {}
-        Some("bracket" | "oto") => {
+        Some("oco" | "bracket") => {}
+        Some("oto") => {
             return Err(bad(
-                "order_class: simple or oco (bracket and oto orders are not taken yet)",
+                "order_class: simple, oco or bracket (oto orders are not taken yet)",
             ));
         }
-        Some(_) => return Err(bad("order_class: simple or oco")),
+        Some(_) => return Err(bad("order_class: simple, oco or bracket")),
     }
-    if o.order_type != "limit" {
+    let bracket = o.order_class.as_deref() == Some("bracket");
+    if bracket && !matches!(o.order_type.as_str(), "market" | "limit") {
+        return Err(bad("type: market or limit for bracket orders (the entry)"));
+    }
+    if !bracket && o.order_type != "limit" {
         return Err(bad("type: limit for oco orders (the take-profit leg)"));
     }
     if !matches!(o.time_in_force.as_str(), "day" | "gtc") {
-        return Err(bad("time_in_force: day or gtc for oco orders"));
+        return Err(bad("time_in_force: day or gtc for oco and bracket orders"));
     }
     let leg = |name: &str, v: &Option<Value>| -> Result<serde_json::Map<String, Value>, ApiError> {
         match v {
@@ -142,7 +149,9 @@ fn oco_legs(o: &NewOrder) -> Result<(Option<OcoLegs>, NewOrder), ApiError> {
     let stop = price_field("stop_loss.stop_price", &sl.get("stop_price").cloned())?
         .ok_or_else(|| bad("stop_loss.stop_price: required"))?;
     let stop_limit = price_field("stop_loss.limit_price", &sl.get("limit_price").cloned())?;
-    if let Some(p) = price_field("limit_price", &o.limit_price)?
+    let entry = price_field("limit_price", &o.limit_price)?;
+    if !bracket
+        && let Some(p) = entry
         && p != take_profit
     {
         return Err(bad("limit_price: the take-profit's, or absent"));
@@ -150,23 +159,41 @@ fn oco_legs(o: &NewOrder) -> Result<(Option<OcoLegs>, NewOrder), ApiError> {
     if o.stop_price.is_some() || o.trail_price.is_some() || o.trail_percent.is_some() {
         return Err(bad("stop_price and trails: in stop_loss for oco orders"));
     }
-    // The stop is the worse exit: below the take-profit for a sell, above for a buy.
-    let ordered = match o.side.as_str() {
-        "sell" => stop < take_profit,
-        _ => stop > take_profit,
+    // The stop is the worse exit: below the take-profit for a sell, above for a buy —
+    // and a bracket's exits sell what a buy entry bought (the other side).
+    let exits_sell = (o.side == "sell") != bracket;
+    let ordered = if exits_sell {
+        stop < take_profit
+    } else {
+        stop > take_profit
     };
     if !ordered {
         return Err(bad(
-            "stop_loss.stop_price: below take_profit.limit_price for a sell, above for a buy",
+            "stop_loss.stop_price: below take_profit.limit_price when the exits sell, above when they buy",
+        ));
+    }
+    if bracket
+        && let Some(p) = entry
+        && !(if exits_sell {
+            stop < p && p < take_profit
+        } else {
+            take_profit < p && p < stop
+        })
+    {
+        return Err(bad(
+            "limit_price: between stop_loss.stop_price and take_profit.limit_price",
         ));
     }
     let mut simple = o.clone();
     simple.order_class = None;
     simple.take_profit = None;
     simple.stop_loss = None;
-    simple.limit_price = Some(Value::String(format_cents(take_profit)));
+    if !bracket {
+        simple.limit_price = Some(Value::String(format_cents(take_profit)));
+    }
     Ok((
         Some(OcoLegs {
+            bracket,
             take_profit,
             stop,
             stop_limit,
@@ -564,7 +591,11 @@ pub(crate) async fn load(
         return Ok(None);
     };
     let mut v = order_json(&r);
-    if let Some(other) = r.oco_with.as_deref()
+    if r.order_class == "bracket" && r.parent_id.is_none() {
+        let legs = state.store.legs(user, &r.id).await?;
+        v["legs"] = json!(legs.iter().map(order_json).collect::<Vec<_>>());
+    } else if r.order_class == "oco"
+        && let Some(other) = r.oco_with.as_deref()
         && r.condition == Condition::default()
         && let Some(leg) = state.store.order(user, OrderKey::Id(other)).await?
     {
@@ -590,7 +621,10 @@ pub async fn create(
     }
     let (id, token) = (new_id(), new_token());
     let side = if c.side == Side::Buy { "buy" } else { "sell" };
+    let bracket = oco.is_some_and(|l| l.bracket);
+    // An oco's stop-loss leg; a bracket's take-profit and stop-loss.
     let leg_id = oco.map(|_| new_id());
+    let stop_leg_id = bracket.then(new_id);
     let inserted = state
         .writes
         .insert(crate::writes::Pending {
@@ -605,8 +639,13 @@ pub async fn create(
             qty: c.qty,
             limit_price: c.limit_price,
             condition: c.condition,
-            order_class: if oco.is_some() { "oco" } else { "simple" },
-            oco_with: leg_id.clone(),
+            order_class: match oco {
+                Some(l) if l.bracket => "bracket",
+                Some(_) => "oco",
+                None => "simple",
+            },
+            oco_with: if bracket { None } else { leg_id.clone() },
+            parent_id: None,
         })
         .await?;
     if !inserted || c.condition.is_some() {
@@ -620,6 +659,45 @@ pub async fn create(
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::conflict("client_order_id in use"));
+    }
+    let exit_side = if c.side == Side::Buy { "sell" } else { "buy" };
+    if let (Some(legs), Some(tp_id), Some(sl_id)) = (oco, &leg_id, &stop_leg_id) {
+        // A bracket's exits, written before its entry goes in: held until it fills
+        // (the auto service activates them once settlement has it filled).
+        let leg =
+            |this: &str, other: &str, order_type, limit_price, condition| crate::writes::Pending {
+                id: this.to_string(),
+                user: principal.user as i64,
+                client_order_id: new_id(),
+                token: new_token(),
+                symbol: c.symbol.as_str().to_string(),
+                side: exit_side,
+                order_type,
+                time_in_force: body.time_in_force.clone(),
+                qty: c.qty,
+                limit_price,
+                condition,
+                order_class: "bracket",
+                oco_with: Some(other.to_string()),
+                parent_id: Some(id.clone()),
+            };
+        state
+            .writes
+            .insert(leg(tp_id, sl_id, "limit", Some(legs.take_profit), None))
+            .await?;
+        let stop_type = if legs.stop_limit.is_some() {
+            "stop_limit"
+        } else {
+            "stop"
+        };
+        let stop = Condition {
+            stop_price: Some(legs.stop),
+            ..Condition::default()
+        };
+        state
+            .writes
+            .insert(leg(sl_id, tp_id, stop_type, legs.stop_limit, Some(stop)))
+            .await?;
     }
     let order = EnterOrder {
         token: FixedStr::new(&token).map_err(ApiError::internal)?,
@@ -648,7 +726,19 @@ pub async fn create(
     let o = outcome(&reports, c.qty);
     let order = state.writes.finish(o.verdict(id.clone())).await?;
     if let Some(reason) = o.rejected {
+        // A bracket's exits go with its entry.
+        for leg in [&leg_id, &stop_leg_id].into_iter().flatten() {
+            if bracket {
+                state.store.cancel_held(leg).await?;
+            }
+        }
         return Err(refusal(reason));
+    }
+    if bracket {
+        return load(&state, principal.user, OrderKey::Id(&id))
+            .await?
+            .map(Json)
+            .ok_or_else(|| ApiError::internal("order vanished after entry"));
     }
     if let (Some(legs), Some(leg_id)) = (oco, leg_id) {
         // The stop-loss leg, held once the take-profit is in the book (canceled at
@@ -674,6 +764,7 @@ pub async fn create(
             }),
             order_class: "oco",
             oco_with: Some(id.clone()),
+            parent_id: None,
         };
         state.writes.insert(leg).await?;
         if o.filled > 0 || o.status != "new" {
@@ -918,9 +1009,9 @@ pub async fn replace(
     if order_type != "limit" {
         return Err(bad("only limit orders can be replaced"));
     }
-    if old.order_class == "oco" {
+    if old.order_class != "simple" {
         return Err(bad(
-            "an oco order's legs are not replaced: cancel it and enter a new one",
+            "oco and bracket orders are not replaced: cancel and enter a new one",
         ));
     }
     if body.time_in_force.as_ref().is_some_and(|t| *t != tif) {
@@ -1052,6 +1143,12 @@ pub async fn cancel(
         .await?
         .ok_or_else(|| ApiError::not_found("order not found"))?;
     let canceled = cancel_one(&state, engine, principal.user, &id, &found).await?;
+    // A bracket's entry canceled: its exits, still waiting, go too.
+    for leg in state.store.legs(principal.user, &id).await? {
+        if leg.status == "held" {
+            state.store.cancel_held(&leg.id).await?;
+        }
+    }
     // One leg of a one-cancels-other pair canceled: the other goes too.
     if let Some(other) = found.oco_with.as_deref()
         && let Some(o) = state.store.token(principal.user, other).await?

@@ -46,12 +46,15 @@ pub struct Pending {
     pub order_class: &'static str,
     /// The other leg of a one-cancels-other pair.
     pub oco_with: Option<String>,
+    /// A bracket's entry order, on its exit legs (held until the entry fills).
+    pub parent_id: Option<String>,
 }
 
 impl Pending {
     /// The status the row is written with.
     pub fn status(&self) -> &'static str {
-        if self.condition.is_some() {
+        // A bracket's exit legs wait for its entry to fill.
+        if self.condition.is_some() || self.parent_id.is_some() {
             "held"
         } else {
             "pending_new"

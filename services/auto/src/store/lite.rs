@@ -50,10 +50,11 @@ impl AutoStore for LiteAuto {
             .lite
             .rows(
                 "SELECT t.id, t.symbol, t.side, t.stop_price, t.trail_price, t.trail_ppm, t.hwm,
-                        t.created_at, o.user_id, o.token
+                        coalesce(t.activated_at, t.created_at), o.user_id, o.token
                  FROM trader_orders t
                  LEFT JOIN trader_orders o ON o.id = t.oco_with
-                 WHERE t.status = 'held' AND (?1 IS NULL OR t.created_at >= ?1)
+                 WHERE t.status = 'held' AND (t.parent_id IS NULL OR t.activated_at IS NOT NULL)
+                   AND (?1 IS NULL OR t.created_at >= ?1 OR t.activated_at >= ?1)
                  ORDER BY t.created_at",
                 (since,),
                 |r| {
@@ -165,6 +166,66 @@ impl AutoStore for LiteAuto {
 
     async fn now(&self) -> Result<i64, ApiError> {
         Ok(now_micros())
+    }
+
+    async fn activate_brackets(&self) -> Result<Vec<Fired>, ApiError> {
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let ready: Vec<(String, String)> = tx
+                    .prepare_cached(
+                        "SELECT t.id, t.parent_id FROM trader_orders t
+                         JOIN trader_orders p ON p.id = t.parent_id
+                         JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
+                         WHERE t.parent_id IS NOT NULL AND t.activated_at IS NULL
+                           AND t.status = 'held' AND t.type = 'limit' AND o.status = 'filled'",
+                    )?
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let now = now_micros();
+                let mut out = Vec::with_capacity(ready.len());
+                for (id, parent) in ready {
+                    let fired_tp = tx
+                        .prepare_cached(
+                            "UPDATE trader_orders
+                             SET status = 'pending_new', known_seq = 0, activated_at = ?2,
+                                 updated_at = ?2
+                             WHERE id = ?1 AND status = 'held'
+                             RETURNING id, user_id, token, symbol, side, type, time_in_force,
+                                       qty, limit_price",
+                        )?
+                        .query_row(params![id, now], fired)
+                        .optional()?;
+                    if let Some(f) = fired_tp {
+                        tx.execute(
+                            "UPDATE trader_orders SET activated_at = ?3, updated_at = ?3
+                             WHERE parent_id = ?1 AND id <> ?2 AND status = 'held'",
+                            params![parent, id, now],
+                        )?;
+                        out.push(f);
+                    }
+                }
+                tx.commit()?;
+                Ok(out)
+            })
+            .await?)
+    }
+
+    async fn cancel_orphan_legs(&self) -> Result<u64, ApiError> {
+        Ok(self
+            .lite
+            .execute(
+                "UPDATE trader_orders SET status = 'canceled', updated_at = ?1
+                 WHERE parent_id IS NOT NULL AND activated_at IS NULL AND status = 'held'
+                   AND parent_id IN (
+                       SELECT p.id FROM trader_orders p
+                       LEFT JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
+                       WHERE p.status IN ('rejected', 'canceled', 'expired')
+                          OR o.status IN ('canceled', 'replaced'))",
+                (now_micros(),),
+            )
+            .await? as u64)
     }
 
     async fn expire_held_day(&self, close: i64) -> Result<u64, ApiError> {

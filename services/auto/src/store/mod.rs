@@ -138,6 +138,13 @@ pub trait AutoStore: recurring::RecurringStore + Send + Sync + std::fmt::Debug {
     async fn position(&self) -> Result<u64, ApiError>;
     /// The database's time now, in microseconds.
     async fn now(&self) -> Result<i64, ApiError>;
+    /// Activates the exit legs of the bracket orders whose entry settlement has filled:
+    /// the take-profit turns `pending_new` (returned, to enter into the engine), the
+    /// stop-loss is armed from now on; one transaction.
+    async fn activate_brackets(&self) -> Result<Vec<Fired>, ApiError>;
+    /// Cancels the waiting exit legs of bracket orders whose entry ended unfilled
+    /// (rejected, canceled, expired); how many.
+    async fn cancel_orphan_legs(&self) -> Result<u64, ApiError>;
     /// Expires the held `day` orders entered before `close` (microseconds): compare-
     /// and-set from `held` to `expired`; how many.
     async fn expire_held_day(&self, close: i64) -> Result<u64, ApiError>;

@@ -78,10 +78,11 @@ impl AutoStore for PgAuto {
                         {}, o.user_id, o.token
                  FROM trader_orders t
                  LEFT JOIN trader_orders o ON o.id = t.oco_with
-                 WHERE t.status = 'held'
-                   AND ($1::BIGINT IS NULL OR t.created_at >= to_timestamp($1::BIGINT / 1e6))
+                 WHERE t.status = 'held' AND (t.parent_id IS NULL OR t.activated_at IS NOT NULL)
+                   AND ($1::BIGINT IS NULL OR t.created_at >= to_timestamp($1::BIGINT / 1e6)
+                        OR t.activated_at >= to_timestamp($1::BIGINT / 1e6))
                  ORDER BY t.created_at",
-                micros("t.created_at")
+                micros("COALESCE(t.activated_at, t.created_at)")
             ))
             .await?;
         Ok(client
@@ -201,6 +202,68 @@ impl AutoStore for PgAuto {
             .query_one(&format!("SELECT {}", micros("clock_timestamp()")), &[])
             .await?;
         Ok(row.get(0))
+    }
+
+    async fn activate_brackets(&self) -> Result<Vec<Fired>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "WITH ready AS (
+                     SELECT t.id, t.parent_id FROM trader_orders t
+                     JOIN trader_orders p ON p.id = t.parent_id
+                     JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
+                     WHERE t.parent_id IS NOT NULL AND t.activated_at IS NULL
+                       AND t.status = 'held' AND t.type = 'limit' AND o.status = 'filled'
+                 ), tp AS (
+                     UPDATE trader_orders t
+                     SET status = 'pending_new', known_seq = 0,
+                         activated_at = clock_timestamp(), updated_at = clock_timestamp()
+                     FROM ready WHERE t.id = ready.id AND t.status = 'held'
+                     RETURNING t.id, t.user_id, t.token, t.symbol, t.side, t.type,
+                               t.time_in_force, t.qty, t.limit_price, t.parent_id
+                 ), sl AS (
+                     UPDATE trader_orders s
+                     SET activated_at = clock_timestamp(), updated_at = clock_timestamp()
+                     FROM tp WHERE s.parent_id = tp.parent_id AND s.id <> tp.id
+                       AND s.status = 'held'
+                 )
+                 SELECT id, user_id, token, symbol, side, type, time_in_force, qty, limit_price
+                 FROM tp",
+            )
+            .await?;
+        Ok(client
+            .query(&stmt, &[])
+            .await?
+            .iter()
+            .map(|r| Fired {
+                id: r.get(0),
+                user: r.get::<_, i64>(1) as u64,
+                token: r.get(2),
+                symbol: r.get(3),
+                side: r.get(4),
+                order_type: r.get(5),
+                time_in_force: r.get(6),
+                qty: r.get(7),
+                limit_price: r.get(8),
+                oco: None,
+            })
+            .collect())
+    }
+
+    async fn cancel_orphan_legs(&self) -> Result<u64, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "UPDATE trader_orders t SET status = 'canceled', updated_at = clock_timestamp()
+                 FROM trader_orders p
+                 LEFT JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
+                 WHERE p.id = t.parent_id AND t.parent_id IS NOT NULL
+                   AND t.activated_at IS NULL AND t.status = 'held'
+                   AND (p.status IN ('rejected', 'canceled', 'expired')
+                        OR o.status IN ('canceled', 'replaced'))",
+                &[],
+            )
+            .await?)
     }
 
     async fn expire_held_day(&self, close: i64) -> Result<u64, ApiError> {

@@ -29,6 +29,7 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             include_str!("../../migrations/lite/0002_held_orders.sql"),
         ),
         (3, include_str!("../../migrations/lite/0003_oco.sql")),
+        (4, include_str!("../../migrations/lite/0004_bracket.sql")),
     ],
 };
 
@@ -40,7 +41,8 @@ const SELECT: &str = "SELECT t.id, t.client_order_id, t.symbol, t.side, t.type, 
         t.carried_value + COALESCE((SELECT sum(x.price * x.qty) FROM trades x
           WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
         t.replaces, t.replaced_by, t.token,
-        t.stop_price, t.trail_price, t.trail_ppm, t.hwm, t.order_class, t.oco_with
+        t.stop_price, t.trail_price, t.trail_ppm, t.hwm, t.order_class, t.oco_with,
+        t.parent_id
      FROM trader_orders t
      LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token";
 
@@ -86,6 +88,7 @@ fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRecord> {
         hwm: r.get(25)?,
         order_class: r.get(26)?,
         oco_with: r.get(27)?,
+        parent_id: r.get(28)?,
     })
 }
 
@@ -148,9 +151,10 @@ impl TraderStore for LiteTrader {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol,
                              side, type, time_in_force, qty, limit_price, status, created_at,
-                             updated_at, stop_price, trail_price, trail_ppm, order_class, oco_with)
+                             updated_at, stop_price, trail_price, trail_ppm, order_class, oco_with,
+                             parent_id)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13,
-                             ?14, ?15, ?16, ?17)
+                             ?14, ?15, ?16, ?17, ?18)
                          ON CONFLICT (user_id, client_order_id) DO NOTHING",
                     )?;
                     for r in &rows {
@@ -172,6 +176,7 @@ impl TraderStore for LiteTrader {
                             r.condition.and_then(|c| c.trail_ppm),
                             r.order_class,
                             r.oco_with,
+                            r.parent_id,
                         ])?;
                         out.push(n > 0);
                     }
@@ -226,6 +231,23 @@ impl TraderStore for LiteTrader {
         Ok(self
             .lite
             .read(move |c| by(c, &sql, params![user as i64, value]))
+            .await?)
+    }
+
+    async fn legs(&self, user: u64, parent: &str) -> Result<Vec<OrderRecord>, ApiError> {
+        let (sql, parent) = (
+            format!(
+                "{SELECT} WHERE t.user_id = ?1 AND t.parent_id = ?2 ORDER BY t.stop_price NULLS FIRST"
+            ),
+            parent.to_string(),
+        );
+        Ok(self
+            .lite
+            .read(move |c| {
+                c.prepare_cached(&sql)?
+                    .query_map(params![user as i64, parent], record)?
+                    .collect()
+            })
             .await?)
     }
 

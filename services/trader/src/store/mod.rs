@@ -79,6 +79,8 @@ pub struct OrderRecord {
     pub order_class: String,
     /// The other leg of a one-cancels-other pair.
     pub oco_with: Option<String>,
+    /// A bracket's entry order, on its exit legs.
+    pub parent_id: Option<String>,
 }
 
 /// A conditional order's condition, as entered (exactly one of stop and trail is set;
@@ -208,6 +210,8 @@ pub trait TraderStore: Send + Sync + std::fmt::Debug {
     async fn finish(&self, rows: Vec<Verdict>) -> Result<Vec<Option<OrderRecord>>, ApiError>;
     /// One of `user`'s orders.
     async fn order(&self, user: u64, key: OrderKey<'_>) -> Result<Option<OrderRecord>, ApiError>;
+    /// The exit legs of `user`'s bracket order `parent` (the take-profit first).
+    async fn legs(&self, user: u64, parent: &str) -> Result<Vec<OrderRecord>, ApiError>;
     /// The engine token and status of one of `user`'s orders (what a cancel needs,
     /// without the join a full read makes).
     async fn token(&self, user: u64, id: &str) -> Result<Option<TokenStatus>, ApiError>;

@@ -31,7 +31,8 @@ fn select() -> String {
             t.carried_value + COALESCE((SELECT sum(x.price * x.qty)::BIGINT FROM trades x
               WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
             t.replaces, t.replaced_by, t.token,
-            t.stop_price, t.trail_price, t.trail_ppm, t.hwm, t.order_class, t.oco_with
+            t.stop_price, t.trail_price, t.trail_ppm, t.hwm, t.order_class, t.oco_with,
+            t.parent_id
          FROM trader_orders t
          LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token"
     )
@@ -79,6 +80,7 @@ fn record(r: &Row) -> OrderRecord {
         hwm: r.get(25),
         order_class: r.get(26),
         oco_with: r.get(27),
+        parent_id: r.get(28),
     }
 }
 
@@ -118,13 +120,13 @@ impl TraderStore for PgTrader {
             .prepare_cached(
                 "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
                      time_in_force, qty, limit_price, status, stop_price, trail_price, trail_ppm,
-                     order_class, oco_with)
-                 SELECT id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp, oc, ow
+                     order_class, oco_with, parent_id)
+                 SELECT id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp, oc, ow, pa
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
                              $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bigint[],
                              $11::text[], $12::bigint[], $13::bigint[], $14::bigint[],
-                             $15::text[], $16::text[])
-                      AS x(id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp, oc, ow)
+                             $15::text[], $16::text[], $17::text[])
+                      AS x(id, u, c, tk, s, sd, ty, tif, q, lp, st, sp, tp, tpp, oc, ow, pa)
                  ON CONFLICT (user_id, client_order_id) DO NOTHING RETURNING id",
             )
             .await?;
@@ -153,6 +155,10 @@ impl TraderStore for PgTrader {
                     &rows
                         .iter()
                         .map(|r| r.oco_with.as_deref())
+                        .collect::<Vec<Option<&str>>>(),
+                    &rows
+                        .iter()
+                        .map(|r| r.parent_id.as_deref())
                         .collect::<Vec<Option<&str>>>(),
                 ],
             )
@@ -234,6 +240,22 @@ impl TraderStore for PgTrader {
             .await?
             .as_ref()
             .map(record))
+    }
+
+    async fn legs(&self, user: u64, parent: &str) -> Result<Vec<OrderRecord>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "{} WHERE t.user_id = $1 AND t.parent_id = $2 ORDER BY t.stop_price NULLS FIRST",
+                select()
+            ))
+            .await?;
+        Ok(client
+            .query(&stmt, &[&(user as i64), &parent])
+            .await?
+            .iter()
+            .map(record)
+            .collect())
     }
 
     async fn token(&self, user: u64, id: &str) -> Result<Option<TokenStatus>, ApiError> {
