@@ -39,8 +39,8 @@ use crate::store::recurring::{Plan, Run, RunOutcome};
 
 /// Plans one user may have.
 pub const MAX_PLANS: u32 = 100;
-/// How often the runner looks for due runs.
-pub const TICK: Duration = Duration::from_millis(250);
+/// How often the runner looks for due runs (runs are set to the minute).
+pub const TICK: Duration = Duration::from_secs(1);
 /// A run found due this long after its time was missed (the service was down): it is
 /// recorded skipped, not made late.
 const STALE_MICROS: i64 = 3_600_000_000;

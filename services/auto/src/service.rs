@@ -53,6 +53,8 @@ const LOOKBACK_MICROS: i64 = 5_000_000;
 pub const BATCH: usize = 2_000;
 /// Deliveries the broker may have in flight to the auto service.
 pub const PREFETCH: u16 = 4_000;
+/// Brackets' entries are looked at every this many rounds.
+const BRACKET_ROUNDS: u64 = 3;
 
 /// What the service exposes while it runs (for readiness, metrics and tests).
 #[derive(Debug, Default)]
@@ -336,26 +338,28 @@ pub async fn run<C, CF, CFut>(
         status
             .armed
             .store(book.armed.len() as u64, Ordering::Relaxed);
-        // Brackets whose entry filled: the take-profit into the book (the stop-loss is
-        // armed by the next look at the held orders); whose entry ended unfilled: their
-        // exits canceled.
-        let Some(activated) = until_done("activating brackets", &stop, || {
-            stores.auto.activate_brackets()
-        })
-        .await
-        else {
-            return;
-        };
-        if !activated.is_empty() {
-            enter(&stores, &engine, activated).await;
-        }
-        if until_done("canceling orphan legs", &stop, || {
-            stores.auto.cancel_orphan_legs()
-        })
-        .await
-        .is_none()
-        {
-            return;
+        // Every few rounds, brackets whose entry filled: the take-profit into the book
+        // (the stop-loss is armed by the next look at the held orders); whose entry
+        // ended unfilled: their exits canceled.
+        if status.rounds.load(Ordering::Relaxed).is_multiple_of(BRACKET_ROUNDS) {
+            let Some(activated) = until_done("activating brackets", &stop, || {
+                stores.auto.activate_brackets()
+            })
+            .await
+            else {
+                return;
+            };
+            if !activated.is_empty() {
+                enter(&stores, &engine, activated).await;
+            }
+            if until_done("canceling orphan legs", &stop, || {
+                stores.auto.cancel_orphan_legs()
+            })
+            .await
+            .is_none()
+            {
+                return;
+            }
         }
         let batch = bus.batch(BATCH, POLL).await;
         if let Some(e) = &batch.lost {
@@ -778,10 +782,24 @@ mod tests {
             ..f.clone()
         };
         assert_eq!(engine_order(&stop).unwrap().order_type, OrderType::Market);
-        let bad = Fired {
+        // A bracket's take-profit, activated: a limit order at its price.
+        let take_profit = Fired {
             order_type: "limit".into(),
+            limit_price: Some(12_000),
+            ..f.clone()
+        };
+        let o = engine_order(&take_profit).unwrap();
+        assert_eq!((o.order_type, o.price), (OrderType::Limit, Price(12_000)));
+        let no_price = Fired {
+            order_type: "limit".into(),
+            limit_price: None,
+            ..f.clone()
+        };
+        assert!(engine_order(&no_price).is_err());
+        let market = Fired {
+            order_type: "market".into(),
             ..f
         };
-        assert!(engine_order(&bad).is_err());
+        assert!(engine_order(&market).is_err());
     }
 }

@@ -151,7 +151,10 @@ async fn one_fill_cancels_the_other(store: Store) {
         status(&bob, &stop).await == "canceled"
     })
     .await;
-    assert_eq!(auto.armed.load(Ordering::Relaxed), 0);
+    until("the stop leg disarmed", async || {
+        auto.armed.load(Ordering::Relaxed) == 0
+    })
+    .await;
     order(
         &carol,
         json!({"symbol": "ACME", "qty": 1, "side": "sell", "type": "limit",
