@@ -341,7 +341,11 @@ pub async fn run<C, CF, CFut>(
         // Every few rounds, brackets whose entry filled: the take-profit into the book
         // (the stop-loss is armed by the next look at the held orders); whose entry
         // ended unfilled: their exits canceled.
-        if status.rounds.load(Ordering::Relaxed).is_multiple_of(BRACKET_ROUNDS) {
+        if status
+            .rounds
+            .load(Ordering::Relaxed)
+            .is_multiple_of(BRACKET_ROUNDS)
+        {
             let Some(activated) = until_done("activating brackets", &stop, || {
                 stores.auto.activate_brackets()
             })
