@@ -55,6 +55,8 @@ pub const BATCH: usize = 2_000;
 pub const PREFETCH: u16 = 4_000;
 /// Brackets' entries are looked at every this many rounds.
 const BRACKET_ROUNDS: u64 = 3;
+/// New and canceled price alerts are looked for every this many rounds.
+const ALERT_ROUNDS: u64 = 5;
 
 /// What the service exposes while it runs (for readiness, metrics and tests).
 #[derive(Debug, Default)]
@@ -332,7 +334,15 @@ pub async fn run<C, CF, CFut>(
     let mut trades = Vec::new();
     let mut fired_ids = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        if !sync(&stores, &mut book, &stop).await {
+        let round = status.rounds.load(Ordering::Relaxed);
+        if !sync(
+            &stores,
+            &mut book,
+            &stop,
+            round.is_multiple_of(ALERT_ROUNDS),
+        )
+        .await
+        {
             return;
         }
         status
@@ -490,7 +500,7 @@ pub async fn run<C, CF, CFut>(
 
 /// Arms what was entered and disarms what left `held` since the last look; false if
 /// stopped before it could read them.
-async fn sync(stores: &Stores, book: &mut Book, stop: &AtomicBool) -> bool {
+async fn sync(stores: &Stores, book: &mut Book, stop: &AtomicBool, alerts: bool) -> bool {
     let since = book.held_cursor.map(|c| c - LOOKBACK_MICROS);
     let Some(held) = until_done("reading held orders", stop, || stores.auto.held(since)).await
     else {
@@ -516,6 +526,10 @@ async fn sync(stores: &Stores, book: &mut Book, stop: &AtomicBool) -> bool {
     for (order, at) in &left {
         book.disarm(order);
         book.left_cursor = book.left_cursor.max(*at);
+    }
+    if !alerts {
+        metrics::gauge!("auto_orders_armed").set(book.armed.len() as f64);
+        return true;
     }
     // Price alerts: the same, from their own table.
     let since = book.alert_cursor.map(|c| c - LOOKBACK_MICROS);

@@ -40,6 +40,8 @@ pub const PUSH_PREFIX: &str = "notification.";
 pub const PUSH_PATTERN: &str = "notification.*";
 /// The reading cursor of the auto service's fired price alerts.
 const ALERTS: &str = "alerts";
+/// Fired price alerts are looked for every this many rounds.
+const ALERT_ROUNDS: u64 = 5;
 /// How far each read of the fired alerts reaches before the last one read: a row's
 /// time is taken a moment before it commits.
 const LOOKBACK_MICROS: i64 = 5_000_000;
@@ -103,10 +105,18 @@ pub async fn run<C, CF, CFut, P, PF, PFut>(
     };
     let mut alerts_cursor = saved.unwrap_or(0);
     let mut alerts_seen = HashMap::new();
+    let mut round: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
-        let Some(stored) = price_alerts(&*store, &mut alerts_cursor, &mut alerts_seen, &stop).await
-        else {
-            return;
+        round += 1;
+        // Fired price alerts, every few rounds (about a second).
+        let stored = if round % ALERT_ROUNDS == 1 {
+            let Some(s) = price_alerts(&*store, &mut alerts_cursor, &mut alerts_seen, &stop).await
+            else {
+                return;
+            };
+            s
+        } else {
+            Vec::new()
         };
         if !stored.is_empty() {
             status

@@ -145,7 +145,9 @@ pub async fn run(
     stop: Arc<AtomicBool>,
 ) {
     let egress = Egress::new(config.allow_private, config.timeout);
-    let poll = Duration::from_millis(100).min(config.base);
+    // Idle, a look a second (or at the first retry's delay, if shorter): a batch stored
+    // here wakes it at once, and retries are due no sooner than `base`.
+    let poll = Duration::from_secs(1).min(config.base);
     while !stop.load(Ordering::Relaxed) {
         let due = match store.claim(config.batch, config.lease()).await {
             Ok(d) => d,
