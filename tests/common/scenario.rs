@@ -387,7 +387,8 @@ pub(crate) async fn trade(proxy: &Client, gateway: &str) -> Traded {
 
     // A stop order, held by the auto service: the buyer's sell stop at 99.50 fires on
     // a trade at or below it — the seller selling into the maker's 99.00 bid (again,
-    // should the stop not be armed yet for the first) — as a market sell of 5.
+    // should the stop or the alert below not be armed yet for the first) — as a market
+    // sell of 5.
     let r = place(
         &buyer.rest,
         &json!({"symbol": "ACME", "qty": "5", "side": "sell", "type": "stop",
@@ -424,12 +425,19 @@ pub(crate) async fn trade(proxy: &Client, gateway: &str) -> Traded {
             .get(&format!("/v2/orders/{stop_id}"))
             .await
             .unwrap();
-        if o.json["status"] != "held" {
+        let a = buyer
+            .rest
+            .get(&format!("/v1/alerts/{alert_id}"))
+            .await
+            .unwrap();
+        if o.json["status"] != "held" && a.json["status"] == "triggered" {
             break;
         }
         assert!(
             t0.elapsed() < Duration::from_secs(20),
-            "the stop never fired"
+            "the stop or the alert never fired: {} {}",
+            o.text,
+            a.text
         );
     }
     let fill = until(&mut buyer_updates, "the stop's fill", |m| {
