@@ -32,6 +32,23 @@ fn alert_columns() -> String {
     )
 }
 
+/// A fired order from the columns `id, user_id, token, symbol, side, type,
+/// time_in_force, qty, limit_price` (its other leg, if any, set by the caller).
+fn fired(r: &Row) -> Fired {
+    Fired {
+        id: r.get(0),
+        user: r.get::<_, i64>(1) as u64,
+        token: r.get(2),
+        symbol: r.get(3),
+        side: r.get(4),
+        order_type: r.get(5),
+        time_in_force: r.get(6),
+        qty: r.get(7),
+        limit_price: r.get(8),
+        oco: None,
+    }
+}
+
 fn alert(r: &Row) -> Alert {
     let price: Option<i64> = r.get(7);
     let seq: Option<i64> = r.get(8);
@@ -149,18 +166,10 @@ impl AutoStore for PgAuto {
             .await?
             .iter()
             .map(|r| Fired {
-                id: r.get(0),
-                user: r.get::<_, i64>(1) as u64,
-                token: r.get(2),
-                symbol: r.get(3),
-                side: r.get(4),
-                order_type: r.get(5),
-                time_in_force: r.get(6),
-                qty: r.get(7),
-                limit_price: r.get(8),
                 oco: r
                     .get::<_, Option<String>>(9)
                     .zip(r.get::<_, Option<String>>(10)),
+                ..fired(r)
             })
             .collect())
     }
@@ -231,23 +240,7 @@ impl AutoStore for PgAuto {
                  FROM tp",
             )
             .await?;
-        Ok(client
-            .query(&stmt, &[])
-            .await?
-            .iter()
-            .map(|r| Fired {
-                id: r.get(0),
-                user: r.get::<_, i64>(1) as u64,
-                token: r.get(2),
-                symbol: r.get(3),
-                side: r.get(4),
-                order_type: r.get(5),
-                time_in_force: r.get(6),
-                qty: r.get(7),
-                limit_price: r.get(8),
-                oco: None,
-            })
-            .collect())
+        Ok(client.query(&stmt, &[]).await?.iter().map(fired).collect())
     }
 
     async fn cancel_orphan_legs(&self) -> Result<u64, ApiError> {
