@@ -6,36 +6,8 @@ use std::time::{Duration, Instant};
 
 use axum::http::{Method, StatusCode};
 use bourse_shell::client::Client;
-use bourse_testkit::{Platform, Store, on_both_stores};
+use bourse_testkit::{Platform, Store, ok, on_both_stores, trade};
 use serde_json::{Value, json};
-
-async fn ok(c: &Client, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = c.send(method, path, body.as_ref()).await.unwrap();
-    assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text);
-    r.json
-}
-
-/// A trade of one share at `price` between `seller` and `buyer`.
-async fn trade(seller: &Client, buyer: &Client, price: &str) {
-    ok(
-        seller,
-        Method::POST,
-        "/v2/orders",
-        Some(
-            json!({"symbol": "ACME", "qty": 1, "side": "sell", "type": "limit",
-                    "time_in_force": "gtc", "limit_price": price}),
-        ),
-    )
-    .await;
-    let b = ok(
-        buyer,
-        Method::POST,
-        "/v2/orders",
-        Some(json!({"symbol": "ACME", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day"})),
-    )
-    .await;
-    assert_eq!(b["status"], "filled", "{b}");
-}
 
 async fn until_value(what: &str, mut f: impl AsyncFnMut() -> Option<Value>) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -4,35 +4,11 @@
 //! takes its exits with it.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use bourse_shell::client::Client;
-use bourse_testkit::{Platform, Store, on_both_stores};
+use bourse_testkit::{Platform, Store, ok, on_both_stores, order, order_status as status, until};
 use serde_json::{Value, json};
-
-async fn ok(c: &Client, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = c.send(method, path, body.as_ref()).await.unwrap();
-    assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text);
-    r.json
-}
-
-async fn order(c: &Client, body: Value) -> Value {
-    ok(c, Method::POST, "/v2/orders", Some(body)).await
-}
-
-async fn status(c: &Client, id: &str) -> String {
-    let o = ok(c, Method::GET, &format!("/v2/orders/{id}"), None).await;
-    o["status"].as_str().unwrap().to_string()
-}
-
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
 
 fn bracket(kind: &str, qty: u32, limit: Option<&str>, take: &str, stop: &str) -> Value {
     let mut o = json!({"symbol": "ACME", "qty": qty, "side": "buy", "type": kind,

@@ -13,8 +13,7 @@ use axum::http::StatusCode;
 use bourse_auto::service::{Status, Stores};
 use bourse_bus::memory::MemoryBus;
 use bourse_bus::{Message, Publisher};
-use bourse_shell::client::Client;
-use bourse_testkit::{Platform, Store, assert_error, eventually, on_both_stores};
+use bourse_testkit::{Platform, Store, assert_error, eventually, on_both_stores, order, trade};
 use serde_json::{Value, json};
 
 /// Waits until `done` holds of the auto service's status.
@@ -24,28 +23,6 @@ async fn until(what: &str, done: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn order(c: &Client, body: Value) -> Value {
-    let r = c.post("/v2/orders", &body).await.unwrap();
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.json
-}
-
-/// A trade of one share at `price` between `seller` and `buyer`.
-async fn trade(seller: &Client, buyer: &Client, price: &str) {
-    order(
-        seller,
-        json!({"symbol": "ACME", "qty": 1, "side": "sell", "type": "limit",
-               "time_in_force": "gtc", "limit_price": price}),
-    )
-    .await;
-    let b = order(
-        buyer,
-        json!({"symbol": "ACME", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day"}),
-    )
-    .await;
-    assert_eq!(b["status"], "filled", "{b}");
 }
 
 async fn stops_fire_once_when_trades_cross_them(store: Store) {

@@ -6,18 +6,12 @@
 //! expires held day orders.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
 use bourse_shell::client::Client;
-use bourse_testkit::{Platform, Store, on_both_stores};
+use bourse_testkit::{Platform, Store, ok, on_both_stores, until};
 use serde_json::{Value, json};
-
-async fn ok(c: &Client, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = c.send(method, path, body.as_ref()).await.unwrap();
-    assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text);
-    r.json
-}
 
 /// A moment in exchange time (`2026-12-07T10:00:30`).
 fn at(s: &str) -> jiff::Timestamp {
@@ -25,14 +19,6 @@ fn at(s: &str) -> jiff::Timestamp {
     dt.to_zoned_datetime(bourse_stock::calendar::tz())
         .unwrap()
         .timestamp()
-}
-
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 async fn recurring_orders_run_on_schedule_once(store: Store) {

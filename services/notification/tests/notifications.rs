@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -19,7 +19,7 @@ use bourse_bus::{Message, Publisher};
 use bourse_notification::webhook::{ATTEMPT_HEADER, ID_HEADER, SIGNATURE_HEADER, verify};
 use bourse_shell::client::Client;
 use bourse_testkit::ws::{Ws, next_text};
-use bourse_testkit::{Platform, Store, on_both_stores};
+use bourse_testkit::{Platform, Store, ok, on_both_stores, order, until};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -86,24 +86,6 @@ impl Receiver {
         let all = self.calls.lock().unwrap();
         all.iter().filter(|c| c.who == who).cloned().collect()
     }
-}
-
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-async fn ok(c: &Client, method: Method, path: &str, body: Option<Value>) -> Value {
-    let r = c.send(method, path, body.as_ref()).await.unwrap();
-    assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text);
-    r.json
-}
-
-async fn order(c: &Client, body: Value) -> Value {
-    ok(c, Method::POST, "/v2/orders", Some(body)).await
 }
 
 async fn socket(p: &Platform, token: &str) -> Ws {

@@ -295,6 +295,52 @@ pub fn assert_error(r: &Reply, status: StatusCode) {
     r.assert_error(status);
 }
 
+/// The JSON of the 2xx answer to `method path` with `body` (fails on any other answer,
+/// showing it).
+pub async fn ok(c: &Client, method: axum::http::Method, path: &str, body: Option<Value>) -> Value {
+    let r = c.send(method, path, body.as_ref()).await.unwrap();
+    assert!(r.status.is_success(), "{path}: {} {}", r.status, r.text);
+    r.json
+}
+
+/// Waits until `done` holds, looking every 25 ms, for at most 20 s.
+pub async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The answer to `POST /v2/orders` with `body` (fails unless 200).
+pub async fn order(c: &Client, body: Value) -> Value {
+    ok(c, axum::http::Method::POST, "/v2/orders", Some(body)).await
+}
+
+/// An order's status as `GET /v2/orders/{id}` shows it.
+pub async fn order_status(c: &Client, id: &str) -> String {
+    let o = ok(
+        c,
+        axum::http::Method::GET,
+        &format!("/v2/orders/{id}"),
+        None,
+    )
+    .await;
+    o["status"].as_str().unwrap_or_default().to_string()
+}
+
+/// A trade of one share of ACME at `price`: `seller` rests a limit sell at it, `buyer`
+/// takes it at market.
+pub async fn trade(seller: &Client, buyer: &Client, price: &str) {
+    let sell = json!({"symbol": "ACME", "qty": 1, "side": "sell", "type": "limit",
+                      "time_in_force": "gtc", "limit_price": price});
+    order(seller, sell).await;
+    let buy = json!({"symbol": "ACME", "qty": 1, "side": "buy", "type": "market",
+                     "time_in_force": "day"});
+    let b = order(buyer, buy).await;
+    assert_eq!(b["status"], "filled", "{b}");
+}
+
 /// Polls `GET path` until it answers 200 and `done` holds (settlement or market data
 /// catching up), for at most 20 s. A 404 while waiting is "not there yet" (a latest
 /// trade before the first one is stored); any other answer but 200 fails at once.
