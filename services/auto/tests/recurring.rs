@@ -96,6 +96,30 @@ async fn recurring_orders_run_on_schedule_once(store: Store) {
     .await;
     assert_eq!(gtc["status"], "held");
     assert_eq!(p.running.day_expired.load(Ordering::Relaxed), 1);
+    // And its owner is told, once.
+    let inbox = Client::new(&p.running.notification_base).with_token(&p.token("alice").await);
+    until("the expiry notified", async || {
+        let page = ok(&inbox, Method::GET, "/v1/notifications", None).await;
+        page["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "expired" && n["order_id"] == day_stop["id"])
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let page = ok(&inbox, Method::GET, "/v1/notifications", None).await;
+    let expired: Vec<&Value> = page["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{page}");
+    assert_eq!(
+        expired[0]["title"],
+        "Expired: stop buy 1 ACME (held until the close)"
+    );
 
     // 09:59: nothing yet.
     p.clock.set(at("2026-12-07T09:59"));

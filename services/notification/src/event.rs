@@ -7,7 +7,7 @@ use bourse_trader::stream::{OrderEvent, order_events};
 use serde_json::{Value, json};
 
 use crate::kind::Kind;
-use crate::store::{Draft, FiredAlert, OrderInfo};
+use crate::store::{Draft, ExpiredHeld, FiredAlert, OrderInfo};
 
 /// One user's order event from an `exec.<user>` message, with the fields of the
 /// engine's body a notification shows.
@@ -155,6 +155,35 @@ pub fn alert_draft(a: &FiredAlert) -> Draft {
             "price": format_cents(a.price),
             "trade_price": format_cents(trade_price),
             "note": a.note,
+        }),
+    }
+}
+
+/// The notification of a held conditional order expired at the close, keyed by the
+/// order (it expires once).
+pub fn expired_draft(e: &ExpiredHeld) -> Draft {
+    Draft {
+        user: e.user,
+        key: format!("expired.{}", e.id),
+        kind: Kind::Expired,
+        body: json!({
+            "title": format!(
+                "Expired: {} {} {} {} (held until the close)",
+                type_words(&e.order_type),
+                e.side,
+                e.qty,
+                e.symbol
+            ),
+            "event": "expired",
+            "seq": null,
+            "event_time": e.expired_at,
+            "order_id": e.id,
+            "client_order_id": e.client_order_id,
+            "symbol": e.symbol,
+            "side": e.side,
+            "order_type": e.order_type,
+            "qty": e.qty.to_string(),
+            "reason": "expired",
         }),
     }
 }

@@ -25,7 +25,7 @@ use bourse_shell::ApiError;
 use serde_json::Value;
 use tokio::sync::Notify;
 
-use crate::event::{Event, alert_draft, draft, events, kind};
+use crate::event::{Event, alert_draft, draft, events, expired_draft, kind};
 use crate::store::{Notification, NotificationStore};
 
 /// Most deliveries in one round.
@@ -40,6 +40,8 @@ pub const PUSH_PREFIX: &str = "notification.";
 pub const PUSH_PATTERN: &str = "notification.*";
 /// The reading cursor of the auto service's fired price alerts.
 const ALERTS: &str = "alerts";
+/// The reading cursor of held orders expired at the close.
+const EXPIRED: &str = "expired_held";
 /// Fired price alerts are looked for every this many rounds.
 const ALERT_ROUNDS: u64 = 5;
 /// How far each read of the fired alerts reaches before the last one read: a row's
@@ -99,25 +101,46 @@ pub async fn run<C, CF, CFut, P, PF, PFut>(
 {
     let mut bus = Reconnecting::new(consumer, status.connected.clone());
     let mut sink: Option<P> = None;
-    let Some(saved) = until_done("reading the alerts cursor", &stop, || store.cursor(ALERTS)).await
-    else {
+    let Some(mut alerts) = Feed::open(&*store, ALERTS, &stop).await else {
         return;
     };
-    let mut alerts_cursor = saved.unwrap_or(0);
-    let mut alerts_seen = HashMap::new();
+    let Some(mut expired) = Feed::open(&*store, EXPIRED, &stop).await else {
+        return;
+    };
     let mut round: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         round += 1;
         // Fired price alerts, every few rounds (about a second).
-        let stored = if round % ALERT_ROUNDS == 1 {
-            let Some(s) = price_alerts(&*store, &mut alerts_cursor, &mut alerts_seen, &stop).await
-            else {
-                return;
-            };
-            s
-        } else {
-            Vec::new()
-        };
+        // Fired price alerts and held orders expired at the close, every few rounds
+        // (about a second).
+        let mut stored = Vec::new();
+        if round % ALERT_ROUNDS == 1 {
+            let st: &dyn NotificationStore = &*store;
+            let fired = alerts.poll(st, &stop, |since| async move {
+                let found = st.fired_alerts(since).await?;
+                Ok(found
+                    .iter()
+                    .map(|a| Polled {
+                        at: a.at,
+                        draft: alert_draft(a),
+                    })
+                    .collect())
+            });
+            let Some(s) = fired.await else { return };
+            stored.extend(s);
+            let gone = expired.poll(st, &stop, |since| async move {
+                let found = st.expired_held(since).await?;
+                Ok(found
+                    .iter()
+                    .map(|e| Polled {
+                        at: e.at,
+                        draft: expired_draft(e),
+                    })
+                    .collect())
+            });
+            let Some(s) = gone.await else { return };
+            stored.extend(s);
+        }
         if !stored.is_empty() {
             status
                 .stored
@@ -209,51 +232,84 @@ async fn notify(
     until_done("storing notifications", stop, || store.insert(&drafts)).await
 }
 
-/// Stores the notifications of the price alerts fired since `cursor` (moved on, and
-/// saved); `None` if stopped before it could. `seen`: the alerts of the lookback window
-/// stored already (by their time), not stored again.
-async fn price_alerts(
-    store: &dyn NotificationStore,
-    cursor: &mut i64,
-    seen: &mut HashMap<String, i64>,
-    stop: &AtomicBool,
-) -> Option<Vec<Notification>> {
-    let since = *cursor - LOOKBACK_MICROS;
-    seen.retain(|_, at| *at >= since);
-    let mut fired = until_done("reading fired alerts", stop, || store.fired_alerts(since)).await?;
-    fired.retain(|a| !seen.contains_key(&a.id));
-    let Some(newest) = fired.iter().map(|a| a.at).max() else {
-        return Some(Vec::new());
-    };
-    let users: Vec<u64> = fired
-        .iter()
-        .map(|a| a.user)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let prefs = until_done("reading preferences", stop, || store.preferences(&users)).await?;
-    let drafts: Vec<_> = fired
-        .iter()
-        .filter(|a| {
-            prefs
-                .get(&a.user)
-                .is_none_or(|p| p.wants(crate::kind::Kind::PriceAlert))
+/// A notification read from another service's table rather than the bus: its time
+/// there (microseconds, the reading cursor) and the draft.
+pub struct Polled {
+    /// When the row changed (microseconds).
+    pub at: i64,
+    /// The notification.
+    pub draft: crate::store::Draft,
+}
+
+/// A table another service writes (fired price alerts, held orders expired at the
+/// close), read every few rounds by a saved cursor, a lookback for rows committed late,
+/// and the keys of the lookback window stored already.
+struct Feed {
+    name: &'static str,
+    cursor: i64,
+    seen: HashMap<String, i64>,
+}
+
+impl Feed {
+    /// The feed `name` from its saved cursor; `None` if stopped before it was read.
+    async fn open(
+        store: &dyn NotificationStore,
+        name: &'static str,
+        stop: &AtomicBool,
+    ) -> Option<Feed> {
+        let saved = until_done("reading a cursor", stop, || store.cursor(name)).await?;
+        Some(Feed {
+            name,
+            cursor: saved.unwrap_or(0),
+            seen: HashMap::new(),
         })
-        .map(alert_draft)
-        .collect();
-    let stored = until_done("storing alert notifications", stop, || {
-        store.insert(&drafts)
-    })
-    .await?;
-    seen.extend(fired.iter().map(|a| (a.id.clone(), a.at)));
-    if newest > *cursor {
-        *cursor = newest;
-        until_done("saving the alerts cursor", stop, || {
-            store.save_cursor(ALERTS, newest)
-        })
-        .await?;
     }
-    Some(stored)
+
+    /// Stores what `fetch` finds since the cursor that its users want, and moves the
+    /// cursor on; `None` if stopped before it could.
+    async fn poll<F, Fut>(
+        &mut self,
+        store: &dyn NotificationStore,
+        stop: &AtomicBool,
+        mut fetch: F,
+    ) -> Option<Vec<Notification>>
+    where
+        F: FnMut(i64) -> Fut,
+        Fut: Future<Output = Result<Vec<Polled>, ApiError>>,
+    {
+        let since = self.cursor - LOOKBACK_MICROS;
+        self.seen.retain(|_, at| *at >= since);
+        let mut found = until_done(self.name, stop, || fetch(since)).await?;
+        found.retain(|p| !self.seen.contains_key(&p.draft.key));
+        let Some(newest) = found.iter().map(|p| p.at).max() else {
+            return Some(Vec::new());
+        };
+        let users: Vec<u64> = found
+            .iter()
+            .map(|p| p.draft.user)
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let prefs = until_done("reading preferences", stop, || store.preferences(&users)).await?;
+        let drafts: Vec<_> = found
+            .iter()
+            .filter(|p| {
+                prefs
+                    .get(&p.draft.user)
+                    .is_none_or(|x| x.wants(p.draft.kind))
+            })
+            .map(|p| p.draft.clone())
+            .collect();
+        let stored = until_done("storing notifications", stop, || store.insert(&drafts)).await?;
+        self.seen
+            .extend(found.iter().map(|p| (p.draft.key.clone(), p.at)));
+        if newest > self.cursor {
+            self.cursor = newest;
+            let name = self.name;
+            until_done("saving a cursor", stop, || store.save_cursor(name, newest)).await?;
+        }
+        Some(stored)
+    }
 }
 
 /// Publishes each stored notification as `notification.<user>`; a failure is logged

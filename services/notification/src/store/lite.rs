@@ -10,8 +10,8 @@ use bourse_shell::lite::rusqlite::{self, Connection, OptionalExtension, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros, rfc3339_micros};
 
 use super::{
-    Attempt, DeliveryRecord, Draft, Due, FiredAlert, Next, Notification, NotificationStore,
-    OrderInfo, Page, Webhook,
+    Attempt, DeliveryRecord, Draft, Due, ExpiredHeld, FiredAlert, Next, Notification,
+    NotificationStore, OrderInfo, Page, Webhook,
 };
 use crate::kind::{Kind, Preferences};
 
@@ -506,6 +506,34 @@ impl NotificationStore for LiteNotifications {
                         note: r.get(5)?,
                         trade: (r.get(6)?, r.get(7)?),
                         triggered_at: rfc3339_micros(at),
+                        at,
+                    })
+                },
+            )
+            .await?)
+    }
+
+    async fn expired_held(&self, since: i64) -> Result<Vec<ExpiredHeld>, ApiError> {
+        Ok(self
+            .lite
+            .rows(
+                "SELECT id, user_id, client_order_id, symbol, side, type, qty, updated_at
+                 FROM trader_orders
+                 WHERE type IN ('stop', 'stop_limit', 'trailing_stop') AND status = 'expired'
+                   AND updated_at >= ?1
+                 ORDER BY updated_at",
+                (since,),
+                |r| {
+                    let at: i64 = r.get(7)?;
+                    Ok(ExpiredHeld {
+                        id: r.get(0)?,
+                        user: r.get::<_, i64>(1)? as u64,
+                        client_order_id: r.get(2)?,
+                        symbol: r.get(3)?,
+                        side: r.get(4)?,
+                        order_type: r.get(5)?,
+                        qty: r.get(6)?,
+                        expired_at: rfc3339_micros(at),
                         at,
                     })
                 },

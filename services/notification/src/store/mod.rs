@@ -169,6 +169,29 @@ pub struct FiredAlert {
     pub at: i64,
 }
 
+/// A held conditional order the auto service expired at the close (`trader_orders`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpiredHeld {
+    /// The order's id.
+    pub id: String,
+    /// Its owner.
+    pub user: u64,
+    /// The client's id for it.
+    pub client_order_id: String,
+    /// Ticker.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// `stop`, `stop_limit` or `trailing_stop`.
+    pub order_type: String,
+    /// Shares.
+    pub qty: i64,
+    /// When it expired (RFC 3339).
+    pub expired_at: String,
+    /// The same, microseconds (the reading cursor).
+    pub at: i64,
+}
+
 /// The notification service's storage.
 #[async_trait::async_trait]
 pub trait NotificationStore: Send + Sync + std::fmt::Debug {
@@ -226,6 +249,8 @@ pub trait NotificationStore: Send + Sync + std::fmt::Debug {
     async fn redeliver(&self, user: u64, id: i64) -> Result<Option<DeliveryRecord>, ApiError>;
     /// Price alerts fired at or after `since` (database time, microseconds).
     async fn fired_alerts(&self, since: i64) -> Result<Vec<FiredAlert>, ApiError>;
+    /// Held conditional orders expired at or after `since` (microseconds).
+    async fn expired_held(&self, since: i64) -> Result<Vec<ExpiredHeld>, ApiError>;
     /// A saved reading cursor.
     async fn cursor(&self, name: &str) -> Result<Option<i64>, ApiError>;
     /// Saves a reading cursor.

@@ -11,8 +11,8 @@ use deadpool_postgres::Pool;
 use deadpool_postgres::tokio_postgres::Row;
 
 use super::{
-    Attempt, DeliveryRecord, Draft, Due, FiredAlert, Next, NotificationStore, OrderInfo, Page,
-    Webhook,
+    Attempt, DeliveryRecord, Draft, Due, ExpiredHeld, FiredAlert, Next, NotificationStore,
+    OrderInfo, Page, Webhook,
 };
 use crate::kind::{Kind, Preferences};
 
@@ -516,6 +516,38 @@ impl NotificationStore for PgNotifications {
                 trade: (r.get(6), r.get(7)),
                 triggered_at: r.get(8),
                 at: r.get(9),
+            })
+            .collect())
+    }
+
+    async fn expired_held(&self, since: i64) -> Result<Vec<ExpiredHeld>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                // The types as the partial index `trader_orders_conditional` names them.
+                "SELECT id, user_id, client_order_id, symbol, side, type, qty, {}, {}
+                 FROM trader_orders
+                 WHERE type IN ('stop', 'stop_limit', 'trailing_stop') AND status = 'expired'
+                   AND updated_at >= to_timestamp($1::BIGINT / 1e6)
+                 ORDER BY updated_at",
+                time("updated_at"),
+                micros_sql("updated_at")
+            ))
+            .await?;
+        Ok(client
+            .query(&stmt, &[&since])
+            .await?
+            .iter()
+            .map(|r| ExpiredHeld {
+                id: r.get(0),
+                user: r.get::<_, i64>(1) as u64,
+                client_order_id: r.get(2),
+                symbol: r.get(3),
+                side: r.get(4),
+                order_type: r.get(5),
+                qty: r.get(6),
+                expired_at: r.get(7),
+                at: r.get(8),
             })
             .collect())
     }
