@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use bourse_testkit::{Platform, Store, ok, on_both_stores, order, order_status as status, until};
+use bourse_testkit::{
+    Platform, Store, ok, on_both_stores, order, order_status as status, trade, until,
+};
 use serde_json::{Value, json};
 
 fn bracket(kind: &str, qty: u32, limit: Option<&str>, take: &str, stop: &str) -> Value {
@@ -85,17 +87,7 @@ async fn exits_wait_for_the_entry_then_cancel_each_other(store: Store) {
                "time_in_force": "gtc", "limit_price": "85"}),
     )
     .await;
-    order(
-        &carol,
-        json!({"symbol": "ACME", "qty": 1, "side": "sell", "type": "limit",
-               "time_in_force": "gtc", "limit_price": "89"}),
-    )
-    .await;
-    order(
-        &dave,
-        json!({"symbol": "ACME", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day"}),
-    )
-    .await;
+    trade(&carol, &dave, "89").await;
     until("the stop-loss filled", async || {
         status(&alice, &sl).await == "filled"
     })

@@ -7,7 +7,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use bourse_testkit::{Platform, Store, ok, on_both_stores, order, order_status as status, until};
+use bourse_testkit::{
+    Platform, Store, ok, on_both_stores, order, order_status as status, trade, until,
+};
 use serde_json::{Value, json};
 
 fn oco(qty: u32, take: &str, stop: &str) -> Value {
@@ -79,17 +81,7 @@ async fn one_fill_cancels_the_other(store: Store) {
                "time_in_force": "gtc", "limit_price": "85"}),
     )
     .await;
-    order(
-        &carol,
-        json!({"symbol": "ACME", "qty": 1, "side": "sell", "type": "limit",
-               "time_in_force": "gtc", "limit_price": "89"}),
-    )
-    .await;
-    order(
-        &dave,
-        json!({"symbol": "ACME", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day"}),
-    )
-    .await;
+    trade(&carol, &dave, "89").await;
     until("the stop filled", async || {
         status(&bob, &stop).await == "filled"
     })
@@ -131,17 +123,7 @@ async fn one_fill_cancels_the_other(store: Store) {
         auto.armed.load(Ordering::Relaxed) == 0
     })
     .await;
-    order(
-        &carol,
-        json!({"symbol": "ACME", "qty": 1, "side": "sell", "type": "limit",
-               "time_in_force": "gtc", "limit_price": "79"}),
-    )
-    .await;
-    order(
-        &dave,
-        json!({"symbol": "ACME", "qty": 1, "side": "buy", "type": "market", "time_in_force": "day"}),
-    )
-    .await;
+    trade(&carol, &dave, "79").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(
         auto.fired.load(Ordering::Relaxed),
