@@ -726,9 +726,9 @@ pub async fn create(
     let o = outcome(&reports, c.qty);
     let order = state.writes.finish(o.verdict(id.clone())).await?;
     if let Some(reason) = o.rejected {
-        // A bracket's exits go with its entry.
-        for leg in [&leg_id, &stop_leg_id].into_iter().flatten() {
-            if bracket {
+        // A bracket's exits go with its entry (an oco's leg is not written yet).
+        if bracket {
+            for leg in [&leg_id, &stop_leg_id].into_iter().flatten() {
                 state.store.cancel_held(leg).await?;
             }
         }
@@ -1144,9 +1144,11 @@ pub async fn cancel(
         .ok_or_else(|| ApiError::not_found("order not found"))?;
     let canceled = cancel_one(&state, engine, principal.user, &id, &found).await?;
     // A bracket's entry canceled: its exits, still waiting, go too.
-    for leg in state.store.legs(principal.user, &id).await? {
-        if leg.status == "held" {
-            state.store.cancel_held(&leg.id).await?;
+    if found.order_class == "bracket" {
+        for leg in state.store.legs(principal.user, &id).await? {
+            if leg.status == "held" {
+                state.store.cancel_held(&leg.id).await?;
+            }
         }
     }
     // One leg of a one-cancels-other pair canceled: the other goes too.

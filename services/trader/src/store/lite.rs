@@ -255,13 +255,15 @@ impl TraderStore for LiteTrader {
         Ok(self
             .lite
             .row(
-                "SELECT token, status, oco_with FROM trader_orders WHERE id = ?1 AND user_id = ?2",
+                "SELECT token, status, oco_with, order_class FROM trader_orders
+                 WHERE id = ?1 AND user_id = ?2",
                 (id.to_string(), user as i64),
                 |r| {
                     Ok(TokenStatus {
                         token: r.get(0)?,
                         status: r.get(1)?,
                         oco_with: r.get(2)?,
+                        order_class: r.get(3)?,
                     })
                 },
             )

@@ -104,6 +104,8 @@ pub struct TokenStatus {
     pub status: String,
     /// The other leg of a one-cancels-other pair.
     pub oco_with: Option<String>,
+    /// `simple`, `oco` or `bracket`.
+    pub order_class: String,
 }
 
 /// How an order is found.

@@ -262,7 +262,8 @@ impl TraderStore for PgTrader {
         let client = self.pool.get().await?;
         let stmt = client
             .prepare_cached(
-                "SELECT token, status, oco_with FROM trader_orders WHERE id = $1 AND user_id = $2",
+                "SELECT token, status, oco_with, order_class FROM trader_orders
+                 WHERE id = $1 AND user_id = $2",
             )
             .await?;
         Ok(client
@@ -272,6 +273,7 @@ impl TraderStore for PgTrader {
                 token: r.get(0),
                 status: r.get(1),
                 oco_with: r.get(2),
+                order_class: r.get(3),
             }))
     }
 
