@@ -212,14 +212,26 @@ fn follow_key_db(url: String, schema: Option<String>, file: KeyStore, shared: Sh
             Err(e) => return eprintln!("bourse: key database follower: {e}"),
         };
         rt.block_on(async move {
-            match bourse_shell::db::pool(&url, schema.as_deref(), 1).await {
-                Ok(pool) => {
-                    let forever = Arc::new(AtomicBool::new(false));
-                    let store = Arc::new(bourse_user::store::pg::PgUserStore::new(pool));
-                    bourse_user::keys::follow(store, file, shared, forever).await;
+            // A database that is down (or busy) at the start is waited for: giving up
+            // would leave the gateway deaf to every key made from now on.
+            let mut said = false;
+            let pool = loop {
+                match bourse_shell::db::pool(&url, schema.as_deref(), 1).await {
+                    Ok(pool) => break pool,
+                    Err(e) if !said => {
+                        eprintln!("bourse: key database {url}: {e}; retrying every second");
+                        said = true;
+                    }
+                    Err(_) => {}
                 }
-                Err(e) => eprintln!("bourse: key database {url}: {e}"),
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            };
+            if said {
+                eprintln!("bourse: key database {url} answers; following its keys");
             }
+            let forever = Arc::new(AtomicBool::new(false));
+            let store = Arc::new(bourse_user::store::pg::PgUserStore::new(pool));
+            bourse_user::keys::follow(store, file, shared, forever).await;
         });
     });
 }

@@ -16,13 +16,24 @@ use bourse_workload::{WorkloadConfig, generate};
 
 /// Writes the workload into `dir` as a gateway would (batches, one commit each, a
 /// rotation and snapshot every 3,000 commands); returns the events the engine made.
-fn write_journal(dir: std::path::PathBuf, config: WorkloadConfig, pause: Duration) -> Vec<Event> {
+/// Halfway through it waits for a word on `halfway`, so that whoever follows the
+/// journal can be stopped while there is certainly more to come.
+fn write_journal(
+    dir: std::path::PathBuf,
+    config: WorkloadConfig,
+    pause: Duration,
+    halfway: std::sync::mpsc::Receiver<()>,
+) -> Vec<Event> {
     let w = generate(config);
     let mut engine = Engine::new(w.config.engine_config());
     let mut journal = Journal::open(&dir, 1).unwrap();
     let mut events = Vec::new();
     let all: Vec<_> = w.setup.iter().chain(&w.commands).collect();
+    let chunks = all.len().div_ceil(97);
     for (i, chunk) in all.chunks(97).enumerate() {
+        if i == chunks / 2 {
+            halfway.recv().unwrap();
+        }
         for cmd in chunk {
             journal.append(cmd);
             engine.execute(cmd, &mut events);
@@ -72,22 +83,31 @@ async fn every_event_is_published_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let workload = WorkloadConfig::single_symbol(12_000);
     let engine_config = workload.engine_config();
+    let (go_on, halfway) = std::sync::mpsc::channel();
     let writer = {
         let dir = dir.path().to_path_buf();
-        std::thread::spawn(move || write_journal(dir, workload, Duration::from_millis(5)))
+        std::thread::spawn(move || write_journal(dir, workload, Duration::from_millis(5), halfway))
     };
     let bus = MemoryBus::new();
     let mut everything = bus.consumer("all", &["#"]);
     let mut settle = bus.consumer("settle", &["exec.*", "account.*"]);
     let config = BridgeConfig::new(dir.path(), engine_config);
 
-    // First run: stop it part-way through.
+    // First run: stop it part-way through, once it has published something (the
+    // writer holds the second half back until then).
     let (first, stop) = start_bridge(&bus, &config);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while Checkpoint::load(dir.path()).unwrap().event_seq == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first run published nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.store(true, Ordering::Relaxed);
     first.await.unwrap().unwrap();
     let halfway = Checkpoint::load(dir.path()).unwrap();
-    assert!(halfway.event_seq > 0, "the first run published something");
+    go_on.send(()).unwrap();
 
     // Second run, to the end.
     let events = tokio::task::spawn_blocking(move || writer.join().unwrap())

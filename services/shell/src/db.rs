@@ -7,7 +7,7 @@ use tokio_postgres::NoTls;
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// The URL is unreadable, or creating the schema failed.
-    #[error("postgres: {0}")]
+    #[error("postgres: {}", describe(.0))]
     Postgres(#[from] tokio_postgres::Error),
     /// The pool could not be built.
     #[error("database pool: {0}")]
@@ -40,8 +40,16 @@ pub async fn pool(url: &str, schema: Option<&str>, size: usize) -> Result<Pool, 
         config.options(options);
         let (client, conn) = config.connect(NoTls).await?;
         let task = tokio::spawn(conn);
+        // `IF NOT EXISTS` alone is not safe against a concurrent creator (the loser
+        // fails on pg_namespace's unique index), so instances starting together
+        // take turns under a lock.
         client
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .batch_execute(&format!(
+                "BEGIN;
+                 SELECT pg_advisory_xact_lock({SCHEMA_LOCK});
+                 CREATE SCHEMA IF NOT EXISTS \"{schema}\";
+                 COMMIT;"
+            ))
             .await?;
         drop(client);
         let _ = task.await;
@@ -56,6 +64,17 @@ pub async fn pool(url: &str, schema: Option<&str>, size: usize) -> Result<Pool, 
         },
     );
     Ok(Pool::builder(manager).max_size(size).build()?)
+}
+
+/// The advisory lock under which schemas are created.
+const SCHEMA_LOCK: i64 = 0x626f_7572_7365_5f73; // "bourse_s"
+
+/// A PostgreSQL error with the server's message (`db error` alone says nothing).
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.code().code(), db.message()),
+        None => e.to_string(),
+    }
 }
 
 /// SQL for a `timestamptz` column (or expression) as the API shows times: RFC 3339 in
@@ -96,6 +115,24 @@ mod tests {
         assert_eq!(show("synchronous_commit").await, "off");
         assert_eq!(show("statement_timeout").await, "12345ms");
         assert_eq!(show("search_path").await, schema);
+        client
+            .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn instances_starting_together_all_get_their_schema() {
+        let schema = format!("shell_race_{}", std::process::id());
+        let mut starts = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let schema = schema.clone();
+            starts.spawn(async move { pool(PG, Some(&schema), 1).await.map(drop) });
+        }
+        while let Some(made) = starts.join_next().await {
+            made.unwrap().unwrap();
+        }
+        let client = pool(PG, None, 1).await.unwrap().get().await.unwrap();
         client
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .await
