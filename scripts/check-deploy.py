@@ -109,22 +109,48 @@ def k8s_roles(failures):
                 deployed.setdefault(args[1], []).append((f"{path}:{c['name']}", list(env)))
                 ports = [p["containerPort"] for p in c.get("ports") or []]
                 for var, value in env.items():
-                    if var.endswith("_LISTEN") and value:
+                    if var.endswith(("_LISTEN", "_BIND")) and value:
                         port = int(value.rsplit(":", 1)[1])
                         if port not in ports:
                             failures.append(f"{path}:{c['name']} listens on {port}, its container ports are {ports}")
     return deployed
 
 
+# The roles without an HTTP port of their own serve /metrics only when given an address.
+METRICS_ONLY = ["engine", "bridge", "order"]
+
+
+def compose_scraped(failures):
+    """Every role of the compose file is a target of docker/prometheus/prometheus.yml, on
+    the port it serves /metrics on."""
+    compose = YAML(typ="safe").load(open("docker/docker-compose.yml"))
+    prom = YAML(typ="safe").load(open("docker/prometheus/prometheus.yml"))
+    targets = {t for job in prom["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    for name, service in compose["services"].items():
+        command = service.get("command") or []
+        if not (isinstance(command, list) and command[:1] == ["serve"] and len(command) > 1):
+            continue
+        env = service.get("environment") or {}
+        bind = env.get("BOURSE_METRICS_BIND") or env.get(f"BOURSE_{command[1].upper()}_LISTEN")
+        if not bind:
+            failures.append(f"docker-compose.yml: {name} serves no /metrics")
+            continue
+        if f"{name}:{bind.rsplit(':', 1)[1]}" not in targets:
+            failures.append(f"docker-compose.yml: {name} ({bind}) is not scraped by prometheus.yml")
+
+
 def main():
     failures = []
     reads_of = {role: reads(role) for role in ROLES}
+    compose_scraped(failures)
     for where, deployed in [("docker-compose.yml", compose_roles(failures)), ("k8s/base", k8s_roles(failures))]:
         for role in ROLES:
             if role not in deployed:
                 failures.append(f"role {role} is not deployed in {where}")
                 continue
             for name, variables in deployed[role]:
+                if role in METRICS_ONLY and "BOURSE_METRICS_BIND" not in variables:
+                    failures.append(f"{name} (serve {role}) sets no BOURSE_METRICS_BIND: no metrics")
                 for var in variables:
                     if var not in reads_of[role]:
                         failures.append(f"{name} (serve {role}) sets {var}, which the role does not read")
@@ -133,7 +159,8 @@ def main():
     if failures:
         sys.exit(1)
     print(f"check-deploy: {len(ROLES)} roles deployed in compose and in k8s; every variable is one "
-          "they read; ports match; Istio resources well-formed")
+          "they read; ports match; every role serves /metrics and compose's are all scraped; "
+          "Istio resources well-formed")
 
 
 main()

@@ -15,6 +15,8 @@ pub(crate) struct Args {
     data_dir: PathBuf,
     #[command(flatten)]
     bus: BusArgs,
+    #[command(flatten)]
+    metrics: crate::metrics_args::MetricsArgs,
 }
 
 /// Where the events travel: shared by `bourse bridge` and `bourse order`.
@@ -78,6 +80,7 @@ pub(crate) fn run_bridge(args: Args) -> anyhow::Result<()> {
     let stop = stop_on_signal(&rt);
     let config = BridgeConfig::new(&args.data_dir, crate::serve_cmd::engine_config());
     let rabbit = args.bus.rabbit();
+    args.metrics.serve("bridge")?;
     eprintln!(
         "bourse bridge: {} → {} (exchange {}, settlement queue {})",
         args.data_dir.display(),
@@ -93,6 +96,7 @@ pub(crate) fn run_bridge(args: Args) -> anyhow::Result<()> {
         let mut last_report = std::time::Instant::now();
         let mut last_published = 0;
         run(config, connect, stop, |p| {
+            p.export();
             let secs = last_report.elapsed().as_secs_f64();
             if secs < 5.0 {
                 return;

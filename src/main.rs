@@ -8,6 +8,7 @@ mod bridge_cmd;
 mod demo;
 mod http_role;
 mod loadgen_cmd;
+mod metrics_args;
 mod notification_cmd;
 mod order_cmd;
 mod portfolio_cmd;
@@ -106,5 +107,17 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),
         Some(Cmd::Order(args)) => order_cmd::run_order(args),
         None => all_cmd::run(*cli.all),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clap checks its definitions only when a command is parsed: two arguments of a
+    /// role sharing a name would otherwise pass the build and fail at start-up.
+    #[test]
+    fn every_command_line_is_well_formed() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

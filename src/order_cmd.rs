@@ -21,6 +21,8 @@ pub(crate) struct Args {
     schema: Option<String>,
     #[command(flatten)]
     bus: BusArgs,
+    #[command(flatten)]
+    metrics: crate::metrics_args::MetricsArgs,
 }
 
 /// Runs settlement until interrupted.
@@ -29,6 +31,7 @@ pub(crate) fn run_order(args: Args) -> anyhow::Result<()> {
     let stop = stop_on_signal(&rt);
     let rabbit = args.bus.rabbit();
     let queue = rabbit.queues[0].clone();
+    args.metrics.serve("order")?;
     rt.block_on(async move {
         let pool = bourse_order::db::pool(&args.pg, args.schema.as_deref(), 4).await?;
         prepare(&pool).await?;
@@ -54,6 +57,7 @@ pub(crate) fn run_order(args: Args) -> anyhow::Result<()> {
             publisher,
             stop,
             |p| {
+                p.export();
                 if last_report.elapsed().as_secs() >= 5 {
                     last_report = std::time::Instant::now();
                     eprintln!(

@@ -72,6 +72,8 @@ pub(crate) struct Args {
     /// kill safe).
     #[arg(long, value_name = "SECS")]
     pub(crate) r#for: Option<u64>,
+    #[command(flatten)]
+    pub(crate) metrics: crate::metrics_args::MetricsArgs,
 }
 
 /// The engine's preallocation in `bourse serve` (the bridge's replica must match it).
@@ -163,6 +165,9 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
     config.engine = engine_config();
     config.bootstrap = boot;
     config.feed = (args.feed != "off").then(|| args.feed.clone());
+    let metrics = config.metrics.clone();
+    bourse_shell::telemetry::set_source("gateway", move |page| metrics.render(page));
+    args.metrics.serve("serve")?;
     eprintln!(
         "bourse: gateway on {}, market data on {}, data in {}, {} API keys, throttle {}/s per session{}",
         config.bind,

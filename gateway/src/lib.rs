@@ -9,6 +9,8 @@
 //! - [`keys`]: API keys (`key_id user sha256(secret)` per line) and login checks.
 //! - [`session`]: per-connection state and the message-rate throttle.
 //! - [`server`]: the ZeroMQ I/O loop and the pipeline (journal stage, engine stage).
+//! - [`metrics`]: lock-free counters and histograms of the pipeline, rendered for
+//!   Prometheus.
 //! - `wake`: how idle pipeline threads sleep and who wakes them (shared cores).
 //!
 //! **Architecture invariant:** a frame the gateway cannot decode, or may not accept
@@ -16,6 +18,7 @@
 //! a reason code and never reaches the journal or the engine; the session stays up.
 
 pub mod keys;
+pub mod metrics;
 pub mod protocol;
 pub mod server;
 mod service;

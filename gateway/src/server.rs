@@ -36,6 +36,7 @@ use disruptor::{
 };
 
 use crate::keys::{KeyStore, SharedKeys};
+use crate::metrics::{GatewayMetrics, LocalHistogram, RejectSource, SAMPLE_EVERY, Stage, clock_ns};
 use crate::protocol::{
     ClientMsg, EnterOrder, ForRequest, ServerMsg, ServiceMsg, decode_client, encode_for,
     encode_server,
@@ -73,6 +74,9 @@ pub struct GatewayConfig {
     pub bootstrap: Vec<Command>,
     /// Publish market data on a ZeroMQ PUB socket bound here (`None`: no feed).
     pub feed: Option<String>,
+    /// Where the gateway counts and times what it does (render it to serve
+    /// `/metrics`).
+    pub metrics: Arc<GatewayMetrics>,
 }
 
 impl GatewayConfig {
@@ -91,6 +95,7 @@ impl GatewayConfig {
             engine: EngineConfig::default(),
             bootstrap: Vec::new(),
             feed: None,
+            metrics: Arc::default(),
         }
     }
 }
@@ -123,6 +128,8 @@ struct Inbound {
     cmd: Command,
     order: Option<EnterOrder>,
     origin: Origin,
+    /// When the I/O thread decoded it ([`clock_ns`]).
+    received: u64,
 }
 
 /// An engine event on its way back, with the order of the command that caused it.
@@ -136,6 +143,8 @@ struct Outbound {
     last: bool,
     /// The instrument its command listed (market data names it from then on).
     listed: Option<(SymbolId, Symbol)>,
+    /// When its command arrived ([`clock_ns`]).
+    received: u64,
 }
 
 fn empty_inbound() -> Inbound {
@@ -143,6 +152,7 @@ fn empty_inbound() -> Inbound {
         cmd: Command::EndOfDay,
         order: None,
         origin: Origin::default(),
+        received: 0,
     }
 }
 
@@ -159,6 +169,7 @@ fn empty_outbound() -> Outbound {
         origin: Origin::default(),
         last: false,
         listed: None,
+        received: 0,
     }
 }
 
@@ -263,22 +274,42 @@ struct JournalStage {
     journal: Journal,
     snapshots: Snapshotter,
     every: u64,
+    /// The newest snapshot's command (on disk or being written).
     last_snapshot: u64,
+    metrics: Arc<GatewayMetrics>,
+    /// Arrival times of the batch's commands (preallocated to the ring's size).
+    received: Vec<u64>,
+    durable: LocalHistogram,
 }
 
 impl JournalStage {
-    fn on(&mut self, cmd: &Command, end_of_batch: bool) {
-        self.journal.append(cmd);
+    fn on(&mut self, slot: &Inbound, end_of_batch: bool) {
+        self.journal.append(&slot.cmd);
+        if self.received.len() < self.received.capacity() {
+            self.received.push(slot.received);
+        }
         if !end_of_batch {
             return;
         }
+        let fsync_start = Instant::now();
         let durable = match self.journal.commit() {
             Ok(d) => d,
             Err(e) => abort("journal commit", &e),
         };
+        self.metrics
+            .fsync
+            .record(fsync_start.elapsed().as_nanos() as u64);
+        self.metrics.journal_seq.store(durable, Ordering::Relaxed);
+        let now = clock_ns();
+        for &r in &self.received {
+            self.durable.record(now.saturating_sub(r));
+        }
+        self.received.clear();
+        self.durable.flush(self.metrics.stage(Stage::Durable));
         if let Some(done) = self.snapshots.finished() {
             match done {
                 Ok(seq) => {
+                    self.metrics.snapshot_done(seq);
                     if let Err(e) = self.journal.prune(seq) {
                         eprintln!("bourse-gateway: pruning after snapshot {seq}: {e}");
                     }
@@ -459,11 +490,22 @@ fn run_with<W: WaitStrategy + 'static>(
     let (io_waker, io_wakes) = io_wake_pipe().map_err(GatewayError::Wake)?;
     let io_waker = Arc::new(io_waker);
 
+    let metrics = config.metrics.clone();
+    metrics.ring_size.store(ring as u64, Ordering::Relaxed);
+    metrics.journal_seq.store(rec.last_seq, Ordering::Relaxed);
+    metrics.event_seq.store(engine.seq().0, Ordering::Relaxed);
+    // Counted from the newest snapshot on disk, not from this process's start: a
+    // gateway restarted often must still snapshot (and so restart quickly).
+    let snapshot_seq = rec.snapshot_seq.unwrap_or(0);
+    metrics.snapshot_seq.store(snapshot_seq, Ordering::Relaxed);
     let mut journal_stage = JournalStage {
         journal,
         snapshots: Snapshotter::new(&config.data_dir, config.engine),
         every: config.snapshot_every,
-        last_snapshot: rec.last_seq,
+        last_snapshot: snapshot_seq,
+        metrics: metrics.clone(),
+        received: Vec::with_capacity(ring),
+        durable: LocalHistogram::default(),
     };
     let mut engine_stage = {
         let mut engine = engine;
@@ -471,10 +513,27 @@ fn run_with<W: WaitStrategy + 'static>(
         let mut buf: Vec<Outbound> = Vec::with_capacity(ring);
         let chunk = (ring / 2).max(1);
         let io_waker = io_waker.clone();
+        let metrics = metrics.clone();
+        let mut executed = metrics.executed.load(Ordering::Relaxed);
+        let mut emitted = 0;
+        let mut timed = LocalHistogram::default();
+        let mut received: Vec<u64> = Vec::with_capacity(ring);
+        let mut matched = LocalHistogram::default();
         move |slot: &Inbound, _seq: i64, end_of_batch: bool| {
             events.clear();
-            engine.execute(&slot.cmd, &mut events);
+            executed += 1;
+            if executed.is_multiple_of(SAMPLE_EVERY) {
+                let start = Instant::now();
+                engine.execute(&slot.cmd, &mut events);
+                timed.record(start.elapsed().as_nanos() as u64);
+            } else {
+                engine.execute(&slot.cmd, &mut events);
+            }
+            if received.len() < received.capacity() {
+                received.push(slot.received);
+            }
             let n = events.len();
+            emitted += n as u64;
             let origin = match slot.cmd {
                 Command::AddInstrument { symbol, .. } if slot.origin.service != 0 => Origin {
                     symbol: engine.symbol_id(&symbol),
@@ -494,7 +553,22 @@ fn run_with<W: WaitStrategy + 'static>(
                 origin,
                 last: i + 1 == n,
                 listed,
+                received: slot.received,
             }));
+            if end_of_batch {
+                let now = clock_ns();
+                for &r in &received {
+                    matched.record(now.saturating_sub(r));
+                }
+                received.clear();
+                matched.flush(metrics.stage(Stage::Matched));
+                timed.flush(&metrics.command);
+                metrics.events.fetch_add(emitted, Ordering::Relaxed);
+                emitted = 0;
+                metrics.event_seq.store(engine.seq().0, Ordering::Relaxed);
+                // Last: whoever reads `executed` finds the batch's figures in place.
+                metrics.executed.store(executed, Ordering::Relaxed);
+            }
             if end_of_batch || buf.len() >= chunk {
                 for part in buf.chunks(chunk) {
                     out_producer.publish(part, || {
@@ -521,7 +595,7 @@ fn run_with<W: WaitStrategy + 'static>(
             if batch_start && let Some(stages) = stages {
                 stages.engine.wake();
             }
-            journal_stage.on(&slot.cmd, end);
+            journal_stage.on(slot, end);
             batch_start = end;
         })
         .and_then()
@@ -552,7 +626,9 @@ fn run_with<W: WaitStrategy + 'static>(
         wire: Wire {
             socket,
             out: Vec::with_capacity(128),
+            metrics: metrics.clone(),
         },
+        reported: LocalHistogram::default(),
         keys_version: config.keys.version(),
         store: config.keys.current(),
         keys: config.keys,
@@ -599,6 +675,7 @@ fn run_with<W: WaitStrategy + 'static>(
             if published.is_err() {
                 break;
             }
+            metrics.enqueued.fetch_add(n as u64, Ordering::Relaxed);
             if let Some(stages) = stages {
                 stages.journal.wake();
             }
@@ -653,6 +730,8 @@ fn run_with<W: WaitStrategy + 'static>(
 struct Wire {
     socket: zmq::Socket,
     out: Vec<u8>,
+    /// Counts the gateway's own refusals.
+    metrics: Arc<GatewayMetrics>,
 }
 
 impl Wire {
@@ -706,6 +785,7 @@ impl Wire {
         token: Option<bourse_core::ClientOrderId>,
         reason: bourse_core::RejectReason,
     ) {
+        self.metrics.reject(RejectSource::Gateway, reason);
         self.send(
             identity,
             &ServerMsg::Rejected {
@@ -720,6 +800,8 @@ impl Wire {
 /// The I/O thread's state.
 struct Io {
     wire: Wire,
+    /// Round trips completed in the current drain of the output ring.
+    reported: LocalHistogram,
     keys: SharedKeys,
     /// The keys as of `keys_version`.
     store: Arc<KeyStore>,
@@ -752,6 +834,7 @@ impl Io {
             {
                 s.user = None;
                 s.key = None;
+                self.wire.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
                 if self.routes.get(&user) == Some(identity) {
                     self.routes.remove(&user);
                 }
@@ -800,19 +883,22 @@ impl Io {
             Ok(m) => m,
             Err(r) => {
                 match (service, service_request(frame)) {
-                    (Some(_), Some(request)) => self.wire.for_request(
-                        identity,
-                        &ForRequest {
-                            request,
-                            user: 0,
-                            last: true,
-                            msg: ServerMsg::Rejected {
-                                token: r.token,
-                                reason: r.reason,
-                                seq: 0,
+                    (Some(_), Some(request)) => {
+                        self.wire.metrics.reject(RejectSource::Gateway, r.reason);
+                        self.wire.for_request(
+                            identity,
+                            &ForRequest {
+                                request,
+                                user: 0,
+                                last: true,
+                                msg: ServerMsg::Rejected {
+                                    token: r.token,
+                                    reason: r.reason,
+                                    seq: 0,
+                                },
                             },
-                        },
-                    ),
+                        )
+                    }
                     _ => self.wire.reject(identity, r.token, r.reason),
                 }
                 return None;
@@ -832,6 +918,9 @@ impl Io {
                             }
                         });
                         if let Some(s) = self.sessions.get_mut(identity) {
+                            if s.user.is_none() {
+                                self.wire.metrics.sessions.fetch_add(1, Ordering::Relaxed);
+                            }
                             s.user = Some(u);
                             s.key = Some(key_id);
                             s.service = handle;
@@ -844,12 +933,18 @@ impl Io {
                         self.wire
                             .send(identity, &ServerMsg::LoginAccepted { user: u.0 });
                     }
-                    None => self.wire.send(
-                        identity,
-                        &ServerMsg::LoginRejected {
-                            reason: bourse_core::RejectReason::BadCredentials,
-                        },
-                    ),
+                    None => {
+                        self.wire.metrics.reject(
+                            RejectSource::Gateway,
+                            bourse_core::RejectReason::BadCredentials,
+                        );
+                        self.wire.send(
+                            identity,
+                            &ServerMsg::LoginRejected {
+                                reason: bourse_core::RejectReason::BadCredentials,
+                            },
+                        )
+                    }
                 }
                 None
             }
@@ -869,11 +964,13 @@ impl Io {
                 cmd: service::new_order(user, &o, &self.symbols),
                 order: Some(o),
                 origin: Origin::default(),
+                received: clock_ns(),
             }),
             (ClientMsg::Cancel { token }, Some(user)) => Some(Inbound {
                 cmd: Command::Cancel { user, id: token },
                 order: None,
                 origin: Origin::default(),
+                received: clock_ns(),
             }),
             (
                 ClientMsg::Replace {
@@ -893,6 +990,7 @@ impl Io {
                 },
                 order: None,
                 origin: Origin::default(),
+                received: clock_ns(),
             }),
             (ClientMsg::Service(m), Some(_)) => {
                 let Some(handle) = service else {
@@ -919,6 +1017,7 @@ impl Io {
                         request: m.request(),
                         user: m.user(),
                     },
+                    received: clock_ns(),
                 })
             }
         }
@@ -927,6 +1026,9 @@ impl Io {
     /// Sends the reports an engine event means to the sessions it concerns: each user's
     /// latest login, and the service session that sent the command.
     fn report(&mut self, o: &Outbound) {
+        if let EventKind::Rejected { reason, .. } = o.event.kind {
+            self.wire.metrics.reject(RejectSource::Engine, reason);
+        }
         let reports = service::reports(&o.event, o.order);
         if o.origin.service != 0
             && let Some((user, msg)) = reports.iter().rev().flatten().next()
@@ -1020,7 +1122,11 @@ fn drain_reports(
         Ok(mut guard) => {
             for o in &mut guard {
                 io.report(o);
+                if o.last && o.received != 0 {
+                    io.reported.record(clock_ns().saturating_sub(o.received));
+                }
             }
+            io.reported.flush(io.wire.metrics.stage(Stage::Reported));
             Ok(true)
         }
         Err(Polling::NoEvents) => Ok(false),

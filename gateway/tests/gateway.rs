@@ -198,3 +198,91 @@ fn a_restart_recovers_resting_orders_from_the_journal() {
         "the order survived the restart"
     );
 }
+
+#[test]
+fn restarts_count_toward_the_next_snapshot_from_the_newest_one_on_disk() {
+    // Each run journals fewer commands than `snapshot_every`; counted per run (as it
+    // once was), no run would ever snapshot and restarts would replay ever more.
+    let dir = tempfile::tempdir().unwrap();
+    for run in 0..3 {
+        let gw = Gateway::start_configured(dir.path(), 0, |c| c.snapshot_every = 10);
+        let a = Client::connect(&gw.endpoint);
+        a.login("key-a", SECRET_A);
+        for n in 0..4 {
+            a.send(&ClientMsg::Enter(limit(
+                &format!("r{run}-{n}"),
+                Side::Sell,
+                200 + n,
+                1,
+            )));
+            assert!(matches!(a.recv(), ServerMsg::Accepted { .. }));
+        }
+    }
+    // 5 bootstrap commands and 12 orders: a snapshot at 10 or later must exist.
+    let recovered =
+        bourse_journal::recover(dir.path(), bourse_core::EngineConfig::default()).unwrap();
+    assert_eq!(recovered.last_seq, 17);
+    assert!(
+        recovered.snapshot_seq.is_some_and(|s| s >= 10),
+        "snapshot: {:?}",
+        recovered.snapshot_seq
+    );
+}
+
+#[test]
+fn the_metrics_count_sessions_commands_refusals_and_every_stage() {
+    use bourse_gateway::metrics::{RejectSource, Stage};
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), 0);
+    let m = gw.metrics.clone();
+    let a = Client::connect(&gw.endpoint);
+    let b = Client::connect(&gw.endpoint);
+    a.login("key-a", SECRET_B); // wrong secret
+    a.login("key-a", SECRET_A);
+    a.login("key-a", SECRET_A); // again on the same session: still one
+    b.login("key-b", SECRET_B);
+    a.raw(&[1, 99, 0, 0]); // an unknown message type: refused by the gateway
+    assert!(matches!(a.recv(), ServerMsg::Rejected { .. }));
+    a.send(&ClientMsg::Enter(limit("s1", Side::Sell, 100, 5)));
+    assert!(matches!(a.recv(), ServerMsg::Accepted { .. }));
+    // More than user 2 can pay for: refused by the engine.
+    b.send(&ClientMsg::Enter(limit("big", Side::Buy, 100_000, 1_000)));
+    assert!(matches!(
+        b.recv(),
+        ServerMsg::Rejected {
+            reason: RejectReason::InsufficientFunds,
+            ..
+        }
+    ));
+    b.send(&ClientMsg::Enter(limit("b1", Side::Buy, 100, 5)));
+    assert!(matches!(b.recv(), ServerMsg::Accepted { .. }));
+
+    // Three commands reached the engine; each passed every stage once. The last
+    // report's histogram is published just after it is sent: wait for it.
+    let _watchdog = Watchdog::new(30, "the metrics");
+    while m.stage(Stage::Reported).count() < 3 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(m.executed(), 3);
+    for stage in [Stage::Durable, Stage::Matched, Stage::Reported] {
+        assert_eq!(m.stage(stage).count(), 3, "{stage:?}");
+    }
+    assert!(m.fsync().count() >= 1);
+    assert_eq!(m.sessions(), 2);
+    assert_eq!(
+        m.rejects(RejectSource::Gateway, RejectReason::BadCredentials),
+        1
+    );
+    assert_eq!(
+        m.rejects(RejectSource::Gateway, RejectReason::UnknownMessageType),
+        1
+    );
+    assert_eq!(
+        m.rejects(RejectSource::Engine, RejectReason::InsufficientFunds),
+        1
+    );
+    let mut page = String::new();
+    m.render(&mut page);
+    assert!(page.contains("bourse_engine_commands_total 3\n"), "{page}");
+    assert!(page.contains("bourse_gateway_sessions 2\n"), "{page}");
+}

@@ -93,6 +93,13 @@ fn rebuild(
         }
     }
     let snapshot_seq = engine.as_ref().map(|_| base);
+    if upto.is_none() {
+        // A snapshot being written when the writer died: never renamed into place,
+        // never read; nothing else would ever remove it.
+        for (_, tmp) in numbered_files(dir, "snap-", ".tmp")? {
+            std::fs::remove_file(&tmp).map_err(io_err(&tmp))?;
+        }
+    }
     let mut engine = engine.unwrap_or_else(|| Engine::new(config));
     let segments = numbered_files(dir, "wal-", ".log")?;
     let mut expected = base + 1;

@@ -95,3 +95,19 @@ fn recovery_from_a_snapshot_in_the_middle_of_a_segment_replays_exactly_the_rest(
     assert_eq!(replayed, (70_008..=last).collect::<Vec<_>>());
     assert_eq!(rec.engine.state().hash(), w.hashes[last as usize]);
 }
+
+#[test]
+fn recovery_removes_a_snapshot_a_crash_left_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), 1).unwrap();
+    journal.append(&Command::AddUser {
+        user: bourse_core::UserId(1),
+    });
+    journal.commit().unwrap();
+    drop(journal);
+    let left = dir.path().join(format!("snap-{:020}.tmp", 1));
+    std::fs::write(&left, b"half a snapshot").unwrap();
+    let r = bourse_journal::recover(dir.path(), bourse_core::EngineConfig::default()).unwrap();
+    assert_eq!((r.last_seq, r.snapshot_seq), (1, None));
+    assert!(!left.exists(), "the leftover is gone");
+}

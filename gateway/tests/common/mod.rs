@@ -44,6 +44,7 @@ pub struct Gateway {
     pub endpoint: String,
     pub feed: Option<String>,
     pub recovered: u64,
+    pub metrics: Arc<bourse_gateway::metrics::GatewayMetrics>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -55,6 +56,19 @@ impl Gateway {
 
     /// With `feed`, market data is published on a free port too.
     pub fn start_with(dir: &std::path::Path, throttle: u32, feed: bool) -> Gateway {
+        Gateway::start_configured(dir, throttle, |c| {
+            if feed {
+                c.feed = Some("tcp://127.0.0.1:*".into());
+            }
+        })
+    }
+
+    /// As [`Gateway::start`], with `configure` changing the configuration last.
+    pub fn start_configured(
+        dir: &std::path::Path,
+        throttle: u32,
+        configure: impl FnOnce(&mut GatewayConfig),
+    ) -> Gateway {
         let mut keys = KeyStore::default();
         keys.insert(s("key-a"), UserId(1), &SECRET_A);
         keys.insert(s("key-b"), UserId(2), &SECRET_B);
@@ -63,9 +77,6 @@ impl Gateway {
         config.bind = "tcp://127.0.0.1:*".into();
         config.throttle = throttle;
         config.ring_size = 1024;
-        if feed {
-            config.feed = Some("tcp://127.0.0.1:*".into());
-        }
         config.bootstrap = vec![
             Command::AddInstrument {
                 symbol: s("ACME"),
@@ -85,6 +96,8 @@ impl Gateway {
                 amount: 1_000_000,
             },
         ];
+        configure(&mut config);
+        let metrics = config.metrics.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
         let flag = stop.clone();
@@ -101,6 +114,7 @@ impl Gateway {
             endpoint: ready.endpoint,
             feed: ready.feed_endpoint,
             recovered: ready.recovered_seq,
+            metrics,
             stop,
             thread: Some(thread),
         }

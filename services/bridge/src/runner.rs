@@ -63,6 +63,18 @@ impl Progress {
     pub fn lag(&self) -> u64 {
         self.journal_head.saturating_sub(self.checkpoint.cmd_seq)
     }
+
+    /// Sets the process's `bourse_bridge_*` metrics to where the bridge stands.
+    pub fn export(&self) {
+        metrics::gauge!("bourse_bridge_command_seq").set(self.checkpoint.cmd_seq as f64);
+        metrics::gauge!("bourse_bridge_event_seq").set(self.checkpoint.event_seq as f64);
+        metrics::gauge!("bourse_bridge_journal_head_seq").set(self.journal_head as f64);
+        metrics::gauge!("bourse_bridge_lag_commands").set(self.lag() as f64);
+        metrics::gauge!("bourse_bridge_waiting_at_damage")
+            .set(f64::from(u8::from(self.waiting_at.is_some())));
+        metrics::counter!("bourse_bridge_published_messages_total").absolute(self.published);
+        metrics::counter!("bourse_bridge_retries_total").absolute(self.retries);
+    }
 }
 
 /// Runs until `shutdown` is set: follows the journal from the checkpoint and publishes

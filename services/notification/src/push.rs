@@ -50,7 +50,10 @@ pub async fn stream(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(16 * 1024)
-        .on_upgrade(move |socket| session(socket, unread, listening)))
+        .on_upgrade(move |socket| async move {
+            let _open = bourse_shell::telemetry::OpenSocket::new("notification");
+            session(socket, unread, listening).await
+        }))
 }
 
 async fn session(

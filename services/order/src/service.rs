@@ -62,6 +62,19 @@ pub struct Progress {
     pub early: u64,
 }
 
+impl Progress {
+    /// Sets the process's `bourse_settlement_*` metrics to where settlement stands.
+    /// Settlement lag is the engine's `bourse_engine_event_seq` minus
+    /// `bourse_settlement_event_seq` (a recording rule in `docker/prometheus`).
+    pub fn export(&self) {
+        metrics::gauge!("bourse_settlement_event_seq").set(self.last_seq as f64);
+        metrics::counter!("bourse_settlement_events_total").absolute(self.settled);
+        metrics::counter!("bourse_settlement_trades_total").absolute(self.trades);
+        metrics::counter!("bourse_settlement_batches_total").absolute(self.batches);
+        metrics::counter!("bourse_settlement_duplicates_total").absolute(self.duplicates);
+    }
+}
+
 /// Applies the migrations with a connection from `pool` (retrying until the database
 /// answers).
 pub async fn prepare(pool: &Pool) -> Result<(), OrderError> {

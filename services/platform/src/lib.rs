@@ -240,6 +240,8 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         gw.ring_size = 1024;
     }
     gw.bootstrap = config.bootstrap.clone();
+    let gateway_metrics = gw.metrics.clone();
+    bourse_shell::telemetry::set_source("gateway", move |page| gateway_metrics.render(page));
     let engine_config = gw.engine;
     let (base_keys, shared_keys) = (gw.keys.current().as_ref().clone(), gw.keys.clone());
     let gateway =
@@ -297,7 +299,9 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
             let bus = bridge_bus.clone();
             async move { Ok(bus.publisher()) }
         };
-        if let Err(e) = bourse_bridge::run(bridge_config, connect, bridge_stop, |_| {}).await {
+        if let Err(e) =
+            bourse_bridge::run(bridge_config, connect, bridge_stop, |p| p.export()).await
+        {
             tracing::error!("bridge stopped: {e}");
         }
     });
@@ -314,7 +318,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
             settlement,
             publishers,
             settle_stop,
-            |_| {},
+            |p| p.export(),
         )
         .await
         {

@@ -105,7 +105,10 @@ pub async fn portfolio(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| stream(socket, member, config)))
+        .on_upgrade(move |socket| async move {
+            let _open = bourse_shell::telemetry::OpenSocket::new("portfolio");
+            stream(socket, member, config).await
+        }))
 }
 
 fn now() -> String {

@@ -3,11 +3,15 @@
 //!
 //! - `http_requests_total{service, method, route, status}`
 //! - `http_request_duration_seconds{service, method, route}` (histogram)
+//! - `websocket_connections{service}` (gauge: sockets open now)
 //!
 //! `route` is the matched route template (`/v2/orders/{id}`), never the raw path, so
 //! the number of series stays bounded.
+//!
+//! Parts of a process that keep their own figures (the gateway's lock-free counters)
+//! add them to the same page with [`add_source`].
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -51,9 +55,80 @@ pub fn prometheus() -> &'static PrometheusHandle {
     })
 }
 
+/// Something that writes metrics of its own in Prometheus' text format.
+type Source = Box<dyn Fn(&mut String) + Send + Sync>;
+
+fn sources() -> &'static Mutex<Vec<(&'static str, Source)>> {
+    static SOURCES: OnceLock<Mutex<Vec<(&'static str, Source)>>> = OnceLock::new();
+    SOURCES.get_or_init(Mutex::default)
+}
+
+/// Adds `render` to what `/metrics` serves, under `name`: it appends complete metric
+/// families (HELP, TYPE and samples) to the page. A second source of the same name
+/// replaces the first (a family may appear once on a page).
+pub fn set_source(name: &'static str, render: impl Fn(&mut String) + Send + Sync + 'static) {
+    let mut sources = sources()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    sources.retain(|(n, _)| *n != name);
+    sources.push((name, Box::new(render)));
+}
+
+/// The whole metrics page: the recorder's metrics, then every added source's.
+pub fn render() -> String {
+    let mut page = prometheus().render();
+    for (_, source) in sources()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .iter()
+    {
+        source(&mut page);
+    }
+    page
+}
+
+/// One open WebSocket, counted in `websocket_connections{service}` for as long as
+/// it lives.
+#[derive(Debug)]
+pub struct OpenSocket(&'static str);
+
+impl OpenSocket {
+    /// Counts a socket of `service` as open until the value is dropped.
+    pub fn new(service: &'static str) -> Self {
+        metrics::gauge!("websocket_connections", "service" => service).increment(1.0);
+        OpenSocket(service)
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        metrics::gauge!("websocket_connections", "service" => self.0).decrement(1.0);
+    }
+}
+
 /// `GET /metrics` in Prometheus' text format.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new().route("/metrics", get(|| async { prometheus().render() }))
+    Router::new().route("/metrics", get(|| async { render() }))
+}
+
+/// Serves `/metrics` alone on `addr` (for the roles without an HTTP API: the engine,
+/// the bridge, settlement), on a thread of its own, for as long as the process runs.
+/// Returns the address bound.
+pub fn serve_alone(addr: std::net::SocketAddr) -> std::io::Result<std::net::SocketAddr> {
+    prometheus();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (listener, bound) = rt.block_on(crate::server::bind(addr))?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let app = routes::<()>().fallback(crate::error::not_found);
+                let _ = axum::serve(listener, app).await;
+            });
+        })?;
+    Ok(bound)
 }
 
 /// Middleware counting and timing each request by route.

@@ -282,7 +282,10 @@ pub async fn stream(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| session(socket, state, enc)))
+        .on_upgrade(move |socket| async move {
+            let _open = bourse_shell::telemetry::OpenSocket::new("stock");
+            session(socket, state, enc).await
+        }))
 }
 
 fn decode(m: Message) -> Option<Value> {

@@ -157,7 +157,10 @@ pub async fn stream(
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| session(socket, state.auth.clone(), state.listeners.clone())))
+        .on_upgrade(move |socket| async move {
+            let _open = bourse_shell::telemetry::OpenSocket::new("trader");
+            session(socket, state.auth.clone(), state.listeners.clone()).await
+        }))
 }
 
 fn reply(stream: &str, data: Value) -> Message {
