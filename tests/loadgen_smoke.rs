@@ -36,7 +36,17 @@ fn a_short_sweep_answers_every_command_and_writes_both_reports() {
             );
             assert!(p50 > 0.0 && p50 <= p99, "{path}: p50 {p50} p99 {p99}");
         }
+        // The gateway's own stage histograms saw every command at every stage.
+        for stage in ["durable", "matched", "reported"] {
+            assert_eq!(
+                run["inside"][stage]["count"], rate,
+                "{stage} at {rate}/s: {}",
+                run["inside"]
+            );
+        }
+        assert!(run["inside"]["fsync"]["count"].as_u64().unwrap() >= 1);
     }
     let md = std::fs::read_to_string(out.path().join("loadgen.md")).expect("markdown report");
     assert!(md.contains("| 2000 | **Bourse gateway**"), "{md}");
+    assert!(md.contains("| 2000 | reported | 2000 |"), "{md}");
 }

@@ -21,7 +21,8 @@ use std::time::Instant;
 
 use bourse_core::RejectReason;
 
-/// Upper bounds of the histograms' buckets, in nanoseconds (1 µs to 1 s; above is `+Inf`).
+/// Upper bounds of the buckets Prometheus sees, in nanoseconds (1 µs to 1 s; above is
+/// `+Inf`). Each is also one of the finer [`FINE_NS`] bounds the counts are kept in.
 const BOUNDS_NS: [u64; 19] = [
     1_000,
     2_500,
@@ -44,8 +45,32 @@ const BOUNDS_NS: [u64; 19] = [
     1_000_000_000,
 ];
 
-/// Buckets: one per bound, and `+Inf`.
-const BUCKETS: usize = BOUNDS_NS.len() + 1;
+/// The bounds counts are kept in: ten a decade from 1 µs to 10 s (1, 1.25, 1.5, 2, 2.5,
+/// 3, 4, 5, 6, 7.5), so that percentiles read from them (for benchmarks) are within a
+/// quarter of the truth, while the page keeps Prometheus' few buckets.
+const FINE_NS: [u64; 71] = fine_bounds();
+
+const fn fine_bounds() -> [u64; 71] {
+    // Mantissas in hundredths.
+    const M: [u64; 10] = [100, 125, 150, 200, 250, 300, 400, 500, 600, 750];
+    let mut out = [0; 71];
+    let mut decade = 0;
+    let mut scale = 1_000; // 1 µs
+    while decade < 7 {
+        let mut i = 0;
+        while i < 10 {
+            out[decade * 10 + i] = scale * M[i] / 100;
+            i += 1;
+        }
+        scale *= 10;
+        decade += 1;
+    }
+    out[70] = scale; // 10 s
+    out
+}
+
+/// Buckets: one per fine bound, and `+Inf`.
+const BUCKETS: usize = FINE_NS.len() + 1;
 
 /// Nanoseconds on the process's monotonic clock (since its first use): what the
 /// pipeline stamps a command with when it arrives.
@@ -55,7 +80,22 @@ pub(crate) fn clock_ns() -> u64 {
 }
 
 fn bucket_of(ns: u64) -> usize {
-    BOUNDS_NS.partition_point(|&b| b < ns)
+    FINE_NS.partition_point(|&b| b < ns)
+}
+
+/// Percentiles read from a histogram, in microseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Percentiles {
+    /// Observations.
+    pub count: u64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
 }
 
 /// A latency histogram shared between the thread that records and the one that
@@ -90,18 +130,62 @@ impl Histogram {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// The value below which a fraction `q` of the observations fall, in nanoseconds,
+    /// interpolated linearly inside its bucket (0 when empty; past the last bound, the
+    /// last bound).
+    pub fn quantile(&self, q: f64) -> f64 {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return 0.0;
+        }
+        let target = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0.0;
+        for (i, &n) in counts.iter().enumerate() {
+            let n = n as f64;
+            if n > 0.0 && below + n >= target {
+                let Some(&hi) = FINE_NS.get(i) else {
+                    return FINE_NS[FINE_NS.len() - 1] as f64;
+                };
+                let lo = if i == 0 { 0 } else { FINE_NS[i - 1] };
+                return lo as f64 + (hi - lo) as f64 * ((target - below) / n);
+            }
+            below += n;
+        }
+        FINE_NS[FINE_NS.len() - 1] as f64
+    }
+
+    /// The usual percentiles, in microseconds.
+    pub fn percentiles(&self) -> Percentiles {
+        let us = |q| self.quantile(q) / 1e3;
+        Percentiles {
+            count: self.count(),
+            p50: us(0.5),
+            p90: us(0.9),
+            p99: us(0.99),
+            p999: us(0.999),
+        }
+    }
+
     /// Writes the histogram as `name` (in seconds) with `labels` (`key="value",...`,
-    /// or empty), without the HELP and TYPE lines.
+    /// or empty), without the HELP and TYPE lines: the [`BOUNDS_NS`] buckets only.
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
-        for (i, bound) in BOUNDS_NS.iter().enumerate() {
+        let mut shown = BOUNDS_NS.iter().peekable();
+        for (i, fine) in FINE_NS.iter().enumerate() {
             cumulative += self.buckets[i].load(Ordering::Relaxed);
-            let le = *bound as f64 / 1e9;
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
-            );
+            if shown.next_if_eq(&fine).is_some() {
+                let le = *fine as f64 / 1e9;
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+                );
+            }
         }
         cumulative += self.buckets[BUCKETS - 1].load(Ordering::Relaxed);
         let _ = writeln!(
@@ -124,11 +208,21 @@ impl Histogram {
 
 /// A histogram one thread fills during a batch and then adds to a shared
 /// [`Histogram`] in one go.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LocalHistogram {
     buckets: [u64; BUCKETS],
     sum_ns: u64,
     count: u64,
+}
+
+impl Default for LocalHistogram {
+    fn default() -> Self {
+        LocalHistogram {
+            buckets: [0; BUCKETS],
+            sum_ns: 0,
+            count: 0,
+        }
+    }
 }
 
 impl LocalHistogram {
@@ -435,6 +529,38 @@ mod tests {
         assert_eq!(value(&out, "x_seconds_bucket{le=\"+Inf\"}"), 3.0);
         assert_eq!(value(&out, "x_seconds_count"), 3.0);
         assert!((value(&out, "x_seconds_sum") - 7.000002001).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_bound_prometheus_sees_is_a_bound_the_counts_are_kept_in() {
+        assert!(FINE_NS.windows(2).all(|w| w[0] < w[1]));
+        for b in BOUNDS_NS {
+            assert!(FINE_NS.contains(&b), "{b}");
+        }
+        let h = Histogram::default();
+        let mut out = String::new();
+        h.render(&mut out, "x_seconds", "");
+        assert_eq!(out.matches("_bucket").count(), BOUNDS_NS.len() + 1);
+    }
+
+    #[test]
+    fn percentiles_come_within_a_bucket_of_the_truth() {
+        let h = Histogram::default();
+        let mut local = LocalHistogram::default();
+        // 1..=1000 µs, uniformly.
+        for us in 1..=1000u64 {
+            local.record(us * 1_000);
+        }
+        local.flush(&h);
+        let p = h.percentiles();
+        assert_eq!(p.count, 1000);
+        for (got, want) in [(p.p50, 500.0), (p.p90, 900.0), (p.p99, 990.0)] {
+            assert!(
+                (got - want).abs() <= want * 0.25,
+                "got {got} µs, want about {want}"
+            );
+        }
+        assert_eq!(Histogram::default().quantile(0.5), 0.0);
     }
 
     #[test]
