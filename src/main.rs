@@ -18,6 +18,8 @@ mod stock_cmd;
 mod trader_cmd;
 mod user_cmd;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 /// Bourse: a stock exchange and trading platform.
@@ -86,8 +88,30 @@ enum Role {
     All(Box<all_cmd::Args>),
 }
 
-fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+/// Runs the command; an error is one line on stderr (its causes after colons, never a
+/// backtrace, whatever `RUST_BACKTRACE` says) and exit status 1. Output cut short by
+/// its reader (`bourse replay ... | head`) is not an error.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if reader_went_away(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bourse: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Whether `e` comes from writing to a pipe whose reader closed it.
+fn reader_went_away(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Cmd::Replay(args)) => replay_cmd::run(args),
         Some(Cmd::Serve(serve)) => match serve.role {

@@ -113,3 +113,49 @@ fn replays_a_multi_segment_journal_far_beyond_any_read_window() {
     let last: serde_json::Value = serde_json::from_str(lines[lines.len() - 1]).unwrap();
     assert_eq!(last["seq"], events.last().unwrap().seq.0);
 }
+
+#[test]
+fn output_cut_short_by_its_reader_is_not_an_error() {
+    // A long replay into a pipe closed after the first line, as `| head -1` does.
+    let mut child = bourse()
+        .args(["replay", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        let line = "{\"op\":\"add_user\",\"user\":1}\n".repeat(200_000);
+        let _ = stdin.write_all(line.as_bytes());
+    });
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut first = [0u8; 64];
+    let _ = std::io::Read::read(&mut stdout, &mut first).expect("some output");
+    drop(stdout);
+    let out = child.wait_with_output().expect("wait");
+    let _ = feeder.join();
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
+#[test]
+fn an_error_is_one_line_even_with_backtraces_asked_for() {
+    let out = bourse()
+        .args(["replay", "/no/such/file.jsonl"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run bourse");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("bourse: error: opening /no/such/file.jsonl: "),
+        "{err}"
+    );
+}

@@ -851,6 +851,26 @@ impl Io {
         }
     }
 
+    /// Logs out the connection `old`, whose user `user` just logged in on another one
+    /// (which now gets the user's reports), and tells it so rather than leaving it deaf.
+    fn log_out_elsewhere(&mut self, old: &[u8], user: UserId) {
+        let Some(s) = self.sessions.get_mut(old) else {
+            return;
+        };
+        if s.user != Some(user) || s.service.is_some() {
+            return;
+        }
+        s.user = None;
+        s.key = None;
+        self.wire.metrics.sessions.fetch_sub(1, Ordering::Relaxed);
+        self.wire.send(
+            old,
+            &ServerMsg::LoginRejected {
+                reason: bourse_core::RejectReason::LoggedInElsewhere,
+            },
+        );
+    }
+
     /// Handles one message (`whole`: exactly identity + one frame); returns the command
     /// to publish, if any.
     fn on_frame(&mut self, identity: &[u8], frame: &[u8], whole: bool) -> Option<Inbound> {
@@ -899,6 +919,13 @@ impl Io {
                             },
                         )
                     }
+                    // A Login is answered by LoginAccepted or LoginRejected, even when
+                    // it cannot be read (a key id that is not alpha16, a bad length).
+                    _ if frame.get(1) == Some(&crate::protocol::kind::LOGIN) => {
+                        self.wire.metrics.reject(RejectSource::Gateway, r.reason);
+                        self.wire
+                            .send(identity, &ServerMsg::LoginRejected { reason: r.reason });
+                    }
                     _ => self.wire.reject(identity, r.token, r.reason),
                 }
                 return None;
@@ -929,9 +956,14 @@ impl Io {
                                 s.throttle = Throttle::new(0, now);
                             }
                         }
-                        self.routes.insert(u, identity.to_vec());
+                        let previous = self.routes.insert(u, identity.to_vec());
                         self.wire
                             .send(identity, &ServerMsg::LoginAccepted { user: u.0 });
+                        if handle.is_none()
+                            && let Some(old) = previous.filter(|old| old != identity)
+                        {
+                            self.log_out_elsewhere(&old, u);
+                        }
                     }
                     None => {
                         self.wire.metrics.reject(

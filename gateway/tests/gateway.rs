@@ -286,3 +286,68 @@ fn the_metrics_count_sessions_commands_refusals_and_every_stage() {
     assert!(page.contains("bourse_engine_commands_total 3\n"), "{page}");
     assert!(page.contains("bourse_gateway_sessions 2\n"), "{page}");
 }
+
+#[test]
+fn a_login_that_cannot_be_read_is_answered_with_login_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), 0);
+    let a = Client::connect(&gw.endpoint);
+    // A key id with a byte outside alpha16 (a space), then the secret.
+    let mut frame = vec![1, b'L', 52, 0];
+    frame.extend_from_slice(b"bad key\0\0\0\0\0\0\0\0\0");
+    frame.extend_from_slice(&SECRET_A);
+    a.raw(&frame);
+    assert_eq!(
+        a.recv(),
+        ServerMsg::LoginRejected {
+            reason: RejectReason::BadCredentials
+        }
+    );
+    // A Login of the wrong length.
+    a.raw(&[1, b'L', 8, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        a.recv(),
+        ServerMsg::LoginRejected {
+            reason: RejectReason::BadLength
+        }
+    );
+}
+
+#[test]
+fn a_newer_login_with_the_same_key_takes_over_and_the_older_connection_is_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), 0);
+    let old = Client::connect(&gw.endpoint);
+    let new = Client::connect(&gw.endpoint);
+    assert_eq!(
+        old.login("key-a", SECRET_A),
+        ServerMsg::LoginAccepted { user: 1 }
+    );
+    assert_eq!(
+        new.login("key-a", SECRET_A),
+        ServerMsg::LoginAccepted { user: 1 }
+    );
+    assert_eq!(
+        old.recv(),
+        ServerMsg::LoginRejected {
+            reason: RejectReason::LoggedInElsewhere
+        }
+    );
+    old.send(&ClientMsg::Enter(limit("o1", Side::Sell, 100, 1)));
+    assert!(matches!(
+        old.recv(),
+        ServerMsg::Rejected {
+            reason: RejectReason::NotLoggedIn,
+            ..
+        }
+    ));
+    new.send(&ClientMsg::Enter(limit("n1", Side::Sell, 100, 1)));
+    assert!(matches!(new.recv(), ServerMsg::Accepted { .. }));
+    assert_eq!(gw.metrics.sessions(), 1);
+    // Logging in again on the same connection is not a takeover.
+    assert_eq!(
+        new.login("key-a", SECRET_A),
+        ServerMsg::LoginAccepted { user: 1 }
+    );
+    assert_eq!(new.try_recv(200), None);
+}

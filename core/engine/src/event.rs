@@ -9,7 +9,7 @@ use crate::types::{ClientOrderId, Price, Qty, Seq, Side, SymbolId, UserId};
 /// Why a command was refused. The `u8` codes are part of the wire protocol: never reuse one.
 ///
 /// Codes 1–12 come from the engine; 13 and up only from the gateway, for input that never
-/// reached the engine (the engine itself never emits them).
+/// reached the engine (the engine itself never emits them) or, 20, about a session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum RejectReason {
@@ -52,11 +52,14 @@ pub enum RejectReason {
     /// Gateway: a service message (acting for a user, or an admin command) from a
     /// session whose key is not a service key.
     NotPrivileged = 19,
+    /// Gateway: another connection logged in with this user's key, and took over its
+    /// reports; this one is logged out (sent unsolicited, in `LoginRejected`).
+    LoggedInElsewhere = 20,
 }
 
 impl RejectReason {
     /// Every reason, in code order.
-    pub const ALL: [RejectReason; 19] = [
+    pub const ALL: [RejectReason; 20] = [
         RejectReason::Malformed,
         RejectReason::UnknownSymbol,
         RejectReason::UnknownUser,
@@ -76,6 +79,7 @@ impl RejectReason {
         RejectReason::BadLength,
         RejectReason::BadCredentials,
         RejectReason::NotPrivileged,
+        RejectReason::LoggedInElsewhere,
     ];
 
     /// The replay format's name.
@@ -100,6 +104,7 @@ impl RejectReason {
             RejectReason::BadLength => "bad_length",
             RejectReason::BadCredentials => "bad_credentials",
             RejectReason::NotPrivileged => "not_privileged",
+            RejectReason::LoggedInElsewhere => "logged_in_elsewhere",
         }
     }
 
@@ -270,7 +275,11 @@ mod tests {
             RejectReason::from_code(19),
             Some(RejectReason::NotPrivileged)
         );
-        assert_eq!(RejectReason::from_code(20), None);
+        assert_eq!(
+            RejectReason::from_code(20),
+            Some(RejectReason::LoggedInElsewhere)
+        );
+        assert_eq!(RejectReason::from_code(21), None);
         assert_eq!(RejectReason::InsufficientFunds.code(), 8);
     }
 }
