@@ -6,6 +6,7 @@ mod all_cmd;
 mod auto_cmd;
 mod bridge_cmd;
 mod demo;
+mod end_of_day_cmd;
 mod http_role;
 mod loadgen_cmd;
 mod metrics_args;
@@ -50,6 +51,8 @@ enum Cmd {
     Bridge(bridge_cmd::Args),
     /// Settle executions from RabbitMQ into PostgreSQL (the order service).
     Order(order_cmd::Args),
+    /// End the trading day on a running engine: every resting DAY order expires.
+    EndOfDay(end_of_day_cmd::Args),
 }
 
 /// `bourse serve [ROLE]`.
@@ -130,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(Cmd::Loadgen(args)) => loadgen_cmd::run_loadgen(args),
         Some(Cmd::Bridge(args)) => bridge_cmd::run_bridge(args),
         Some(Cmd::Order(args)) => order_cmd::run_order(args),
+        Some(Cmd::EndOfDay(args)) => end_of_day_cmd::run(args),
         None => all_cmd::run(*cli.all),
     }
 }

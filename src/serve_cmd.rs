@@ -198,6 +198,9 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
                 .map(|f| format!(", market data on {f}"))
                 .unwrap_or_default()
         );
+        // The readiness signal for scripts: one line on stdout once orders are taken.
+        println!("bourse: ready on {}", ready.endpoint);
+        let _ = std::io::Write::flush(&mut std::io::stdout());
         if demo_on {
             demo::start(ready.endpoint, ready.feed_endpoint, demo_stop);
         }

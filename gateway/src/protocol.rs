@@ -57,6 +57,8 @@ pub mod kind {
     pub const WITHDRAW: u8 = b'W';
     /// Service: list an instrument.
     pub const ADD_INSTRUMENT: u8 = b'I';
+    /// Service: end the trading day (every DAY order expires).
+    pub const END_OF_DAY: u8 = b'Y';
     /// Gateway → service: an admin command is done (only inside `FOR`).
     pub const DONE: u8 = b'K';
     /// Gateway → service: a report about a service request (variable length).
@@ -142,6 +144,12 @@ pub enum ServiceMsg {
         /// Quantity increment.
         lot: Qty,
     },
+    /// End the trading day: every resting DAY order expires (`Canceled`, reason
+    /// `expired`, to its owner), then `Done`.
+    EndOfDay {
+        /// The service's request number.
+        request: u64,
+    },
 }
 
 impl ServiceMsg {
@@ -154,7 +162,8 @@ impl ServiceMsg {
             | ServiceMsg::AddUser { request, .. }
             | ServiceMsg::Deposit { request, .. }
             | ServiceMsg::Withdraw { request, .. }
-            | ServiceMsg::AddInstrument { request, .. } => *request = n,
+            | ServiceMsg::AddInstrument { request, .. }
+            | ServiceMsg::EndOfDay { request } => *request = n,
         }
         self
     }
@@ -168,11 +177,12 @@ impl ServiceMsg {
             | ServiceMsg::AddUser { request, .. }
             | ServiceMsg::Deposit { request, .. }
             | ServiceMsg::Withdraw { request, .. }
-            | ServiceMsg::AddInstrument { request, .. } => request,
+            | ServiceMsg::AddInstrument { request, .. }
+            | ServiceMsg::EndOfDay { request } => request,
         }
     }
 
-    /// The user it acts for (0 for instrument listing).
+    /// The user it acts for (0 for the exchange-wide commands: listing, end of day).
     pub fn user(&self) -> UserId {
         match *self {
             ServiceMsg::EnterFor { user, .. }
@@ -181,7 +191,7 @@ impl ServiceMsg {
             | ServiceMsg::AddUser { user, .. }
             | ServiceMsg::Deposit { user, .. }
             | ServiceMsg::Withdraw { user, .. } => user,
-            ServiceMsg::AddInstrument { .. } => UserId(0),
+            ServiceMsg::AddInstrument { .. } | ServiceMsg::EndOfDay { .. } => UserId(0),
         }
     }
 }
@@ -403,6 +413,7 @@ pub fn message_len(kind: u8) -> Option<usize> {
         kind::CANCEL_FOR => 36,
         kind::REPLACE_FOR => 68,
         kind::ADD_USER => 20,
+        kind::END_OF_DAY => 12,
         kind::DEPOSIT | kind::WITHDRAW | kind::ADD_INSTRUMENT => 44,
         kind::DONE => 24,
         _ => return None,
@@ -545,6 +556,10 @@ fn write_service(w: &mut Writer<'_>, m: &ServiceMsg) {
             w.bytes(symbol.as_bytes());
             w.i64(tick.0);
             w.i64(lot.0);
+        }
+        ServiceMsg::EndOfDay { request } => {
+            w.header(kind::END_OF_DAY);
+            w.u64(request);
         }
     }
 }
@@ -767,6 +782,7 @@ fn check_header(frame: &[u8], client: bool) -> Result<u8, Refusal> {
             | kind::DEPOSIT
             | kind::WITHDRAW
             | kind::ADD_INSTRUMENT
+            | kind::END_OF_DAY
     );
     let known = if client {
         from_client || k == kind::HEARTBEAT
@@ -913,6 +929,7 @@ fn read_service(k: u8, r: &mut Reader<'_>) -> Result<ServiceMsg, Refusal> {
                 }
             }
         }
+        kind::END_OF_DAY => ServiceMsg::EndOfDay { request },
         _ => ServiceMsg::AddInstrument {
             request,
             symbol: r.str16(RejectReason::Malformed)?,
@@ -1136,6 +1153,7 @@ mod tests {
                 tick: Price(5),
                 lot: Qty(10),
             },
+            ServiceMsg::EndOfDay { request: 8 },
         ]
         .into_iter()
         .map(ClientMsg::Service)

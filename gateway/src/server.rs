@@ -1137,6 +1137,7 @@ fn service_request(frame: &[u8]) -> Option<u64> {
             | kind::DEPOSIT
             | kind::WITHDRAW
             | kind::ADD_INSTRUMENT
+            | kind::END_OF_DAY
     );
     let bytes: [u8; 8] = frame.get(4..12)?.try_into().ok()?;
     is_service.then(|| u64::from_le_bytes(bytes))

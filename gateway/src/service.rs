@@ -114,6 +114,7 @@ pub(crate) fn command(
         ServiceMsg::AddInstrument {
             symbol, tick, lot, ..
         } => (Command::AddInstrument { symbol, tick, lot }, None),
+        ServiceMsg::EndOfDay { .. } => (Command::EndOfDay, None),
     }
 }
 

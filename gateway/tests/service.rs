@@ -249,3 +249,59 @@ fn an_ordinary_key_cannot_act_for_others_or_run_admin_commands() {
         }
     }
 }
+
+#[test]
+fn a_service_ends_the_day_and_only_day_orders_expire() {
+    use bourse_core::{CancelReason, TimeInForce};
+    let _w = Watchdog::new(60, "end of day test");
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), 0);
+    let svc = service(&gw);
+    let a = Client::connect(&gw.endpoint);
+    a.login("key-a", SECRET_A);
+    let day = bourse_gateway::protocol::EnterOrder {
+        tif: TimeInForce::Day,
+        ..limit("day1", Side::Sell, 150, 3)
+    };
+    a.send(&ClientMsg::Enter(day));
+    assert!(matches!(a.recv(), ServerMsg::Accepted { .. }));
+    a.send(&ClientMsg::Enter(limit("gtc1", Side::Sell, 151, 4)));
+    assert!(matches!(a.recv(), ServerMsg::Accepted { .. }));
+
+    svc.send(&ClientMsg::Service(ServiceMsg::EndOfDay { request: 9 }));
+    // The owner hears its DAY order expire.
+    assert!(
+        matches!(
+            a.recv(),
+            ServerMsg::Canceled { token, qty: Qty(3), reason: CancelReason::Expired, .. }
+                if token == s("day1")
+        ),
+        "the day order expired"
+    );
+    // The service hears every event of its request, the last one `Done`.
+    let mut last = svc.recv_for();
+    while !last.last {
+        assert!(matches!(last.msg, ServerMsg::Canceled { .. }), "{last:?}");
+        last = svc.recv_for();
+    }
+    done(9, AdminOp::EndOfDay, 0, last);
+    // The GTC order is still there.
+    a.send(&ClientMsg::Cancel { token: s("gtc1") });
+    assert!(matches!(
+        a.recv(),
+        ServerMsg::Canceled {
+            qty: Qty(4),
+            reason: CancelReason::User,
+            ..
+        }
+    ));
+    // An ordinary key may not end the day.
+    a.send(&ClientMsg::Service(ServiceMsg::EndOfDay { request: 1 }));
+    assert!(matches!(
+        a.recv(),
+        ServerMsg::Rejected {
+            reason: RejectReason::NotPrivileged,
+            ..
+        }
+    ));
+}
