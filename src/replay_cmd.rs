@@ -15,7 +15,8 @@ pub(crate) struct Args {
     #[arg(default_value = "-", conflicts_with = "journal")]
     input: String,
     /// Replay a journal instead: a segment file, or a journal directory (all its
-    /// segments, which must start at sequence 1). Files are only read, never repaired.
+    /// segments; when the oldest were pruned after a snapshot, from that snapshot's
+    /// state on). Files are only read, never repaired.
     #[arg(long, value_name = "PATH")]
     journal: Option<PathBuf>,
     /// Append one final line with the end state.
@@ -38,7 +39,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                     File::open(&args.input).with_context(|| format!("opening {}", args.input))?;
                 Box::new(BufReader::new(f))
             };
-            replay.run(input, &mut out)?;
+            let source = args.input.clone();
+            replay.run_explained(input, &mut out, |line, why| {
+                eprintln!("bourse replay: {source}:{line}: malformed, {why} (rejected; the replay goes on)");
+            })?;
         }
     }
     if args.state {
@@ -55,6 +59,35 @@ fn replay_journal(path: &Path, replay: &mut Replay, out: &mut impl Write) -> any
         vec![path.to_path_buf()]
     };
     let mut expected = 1;
+    if path.is_dir()
+        && let Some(first) = files
+            .first()
+            .and_then(|f| bourse_journal::segment_first_seq(f))
+        && first > 1
+    {
+        // Segments before a snapshot are pruned: start from the snapshot they led to.
+        let snap = path.join(format!("snap-{:020}.bin", first - 1));
+        let (seq, state) = bourse_journal::read_snapshot(&snap)
+            .ok()
+            .flatten()
+            .with_context(|| {
+                format!(
+                    "{} starts at command {first} and {} is missing or damaged: commands 1 to {} cannot be replayed",
+                    files[0].display(),
+                    snap.display(),
+                    first - 1
+                )
+            })?;
+        eprintln!(
+            "bourse replay: commands 1 to {seq} were pruned after a snapshot; starting from {}",
+            snap.display()
+        );
+        *replay = Replay::from_engine(bourse_core::Engine::from_state(
+            &state,
+            crate::serve_cmd::engine_config(),
+        ));
+        expected = seq + 1;
+    }
     for (i, file) in files.iter().enumerate() {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let mut records = Records::from_start(&bytes);

@@ -99,7 +99,10 @@ fn bootstrap(path: &PathBuf) -> anyhow::Result<Vec<Command>> {
         }
         let cmd = bourse_replay::json::parse_command(&line, &engine);
         if matches!(cmd, Command::Invalid { .. }) {
-            bail!("{}: not a command: {line}", path.display());
+            match bourse_replay::json::explain(&line, &engine) {
+                Some(why) => bail!("{}: {why} in {line}", path.display()),
+                None => bail!("{}: not a command: {line}", path.display()),
+            }
         }
         engine.execute(&cmd, &mut sink);
         out.push(cmd);

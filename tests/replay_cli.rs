@@ -159,3 +159,81 @@ fn an_error_is_one_line_even_with_backtraces_asked_for() {
         "{err}"
     );
 }
+
+#[test]
+fn a_malformed_line_is_explained_on_stderr_and_the_replay_goes_on() {
+    let mut child = bourse()
+        .args(["replay", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"{\"op\":\"add_user\",\"user\":1}\n\n{\"op\":\"new\",\"user\":1,\"id\":\"a\",\"type\":\"limit\",\"price\":\"12\"}\n{\"op\":\"add_user\",\"user\":2}\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "bourse replay: -:3: malformed, `price`: a number (rejected; the replay goes on)"
+    );
+    let events = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(events.lines().count(), 3, "{events}");
+    assert!(events.lines().nth(1).unwrap().contains("\"malformed\""));
+}
+
+#[test]
+fn a_journal_pruned_after_a_snapshot_replays_from_the_snapshot() {
+    let input = std::fs::read_to_string(format!("{SCENARIO}.jsonl")).expect("scenario");
+    let lines: Vec<&str> = input.lines().filter(|l| !l.trim().is_empty()).collect();
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut journal = Journal::open(dir.path(), 1).expect("journal");
+    let mut engine = bourse_core::Engine::default();
+    let mut sink = Vec::new();
+    let half = lines.len() / 2;
+    let mut events_at_snapshot = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let cmd = bourse_replay::json::parse_command(line, &engine);
+        engine.execute(&cmd, &mut sink);
+        let seq = journal.append(&cmd);
+        if i + 1 == half {
+            // As the gateway does: commit, rotate, snapshot, prune what it covers.
+            journal.rotate().expect("rotate");
+            bourse_journal::write_snapshot(dir.path(), seq, &engine.state()).expect("snapshot");
+            journal.prune(seq).expect("prune");
+            events_at_snapshot = engine.seq().0;
+        }
+    }
+    journal.commit().expect("commit");
+    assert_eq!(
+        bourse_journal::segments(dir.path()).unwrap().len(),
+        1,
+        "the first segment was pruned"
+    );
+    let out = bourse()
+        .args(["replay", "--state", "--journal"])
+        .arg(dir.path())
+        .output()
+        .expect("run bourse");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("starting from"), "{err}");
+    // The events after the snapshot and the end state, exactly as a full replay says.
+    let expected = std::fs::read_to_string(format!("{SCENARIO}.expected")).expect("expected");
+    let tail: Vec<&str> = expected
+        .lines()
+        .filter(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.get("seq")
+                .and_then(serde_json::Value::as_u64)
+                .is_none_or(|s| s > events_at_snapshot)
+        })
+        .collect();
+    let got = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(got.lines().collect::<Vec<_>>(), tail);
+}

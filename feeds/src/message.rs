@@ -119,3 +119,47 @@ impl MarketData {
         serde_json::to_string(self).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod doc_examples {
+    use super::*;
+
+    /// Every `topic:` line of `docs/market-data-feed.md` and the JSON body on the line
+    /// after it.
+    fn examples() -> Vec<(String, String)> {
+        let doc = include_str!("../../docs/market-data-feed.md");
+        let lines: Vec<&str> = doc.lines().collect();
+        lines
+            .windows(2)
+            .filter_map(|w| {
+                let topic = w[0].strip_prefix("topic: ")?;
+                Some((topic.to_string(), w[1].to_string()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_feed_document_shows_what_the_feed_publishes() {
+        let examples = examples();
+        let mut types: Vec<&str> = Vec::new();
+        for (topic, body) in &examples {
+            let m: MarketData =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("{topic}: {body}: {e}"));
+            assert_eq!(&m.topic(), topic, "{body}");
+            assert_eq!(&m.to_json(), body, "written back byte for byte");
+            types.push(match m {
+                MarketData::Top { .. } => "top",
+                MarketData::Depth { .. } => "depth",
+                MarketData::Snapshot { .. } => "snapshot",
+                MarketData::Trade { .. } => "trade",
+                MarketData::Candle { .. } => "candle",
+            });
+        }
+        types.dedup();
+        assert_eq!(
+            types,
+            ["top", "depth", "snapshot", "trade", "candle"],
+            "one example of every message, in the document's order"
+        );
+    }
+}

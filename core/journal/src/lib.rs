@@ -12,14 +12,18 @@
 //! - `wal-<first seq, 20 digits>.log`: segments of records, each starting at a sequence
 //!   number; a new segment is started after each snapshot.
 //! - `snap-<last command seq, 20 digits>.bin`: a snapshot of the state after that command.
+//! - `durable.seq`: the last durable command, for readers in other processes
+//!   ([`DurableReader`]).
 
 pub mod codec;
+mod durable;
 mod record;
 mod recovery;
 mod snapshot_file;
 mod snapshotter;
 mod writer;
 
+pub use durable::{DURABLE_FILE, DurableReader};
 pub use record::{Entry, RECORD_HEADER, RecordError, Records, frame};
 pub use recovery::{Recovered, recover, recover_with, state_at};
 pub use snapshot_file::{read_snapshot, write_snapshot};

@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use bourse_core::Command;
 
+use crate::durable::DurableMark;
 use crate::record::frame;
 use crate::{JournalError, io_err, numbered_files, segment_name, snapshot_name, sync_dir};
 
@@ -31,6 +32,7 @@ pub struct Journal {
     next_seq: u64,
     durable_seq: u64,
     time_ns: u64,
+    mark: DurableMark,
 }
 
 /// Now, in nanoseconds since the Unix epoch.
@@ -52,7 +54,12 @@ impl Journal {
             .truncate(true)
             .open(&path)
             .map_err(io_err(&path))?;
+        let mark = DurableMark::open(dir)?;
         sync_dir(dir)?;
+        // Everything before `next_seq` is durable (recovered, or committed before a
+        // rotation).
+        mark.set(next_seq - 1)
+            .map_err(io_err(&dir.join(crate::DURABLE_FILE)))?;
         Ok(Journal {
             dir: dir.to_path_buf(),
             path,
@@ -61,6 +68,7 @@ impl Journal {
             next_seq,
             durable_seq: next_seq - 1,
             time_ns: 0,
+            mark,
         })
     }
 
@@ -84,6 +92,9 @@ impl Journal {
             self.file.sync_data().map_err(io_err(&self.path))?;
             self.buf.clear();
             self.durable_seq = self.next_seq - 1;
+            self.mark
+                .set(self.durable_seq)
+                .map_err(io_err(&self.dir.join(crate::DURABLE_FILE)))?;
         }
         Ok(self.durable_seq)
     }

@@ -2,9 +2,10 @@
 //!
 //! Decoding never fails: a line that is not JSON, has an unknown `op`, lacks a required
 //! field or has a field of the wrong type becomes [`Command::Invalid`] with reason
-//! `malformed`. A number of the right type but out of range (a zero, negative,
-//! fractional or huge price or quantity) is passed to the engine as a value it refuses,
-//! so it gets `invalid_price` or `invalid_qty` as the format asks.
+//! `malformed` ([`explain`] says which field and why). A number of the right type but
+//! out of range (a zero, negative, fractional or huge price or quantity) is passed to
+//! the engine as a value it refuses, so it gets `invalid_price` or `invalid_qty` as the
+//! format asks.
 
 use bourse_core::state::State;
 use bourse_core::{
@@ -13,8 +14,24 @@ use bourse_core::{
 };
 use serde_json::{Map, Value, json};
 
-/// A field that is missing or of the wrong type.
-struct Malformed;
+/// What is wrong with a line: the field, and what it should have been.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Malformed {
+    /// The field (`"line"` when the line is not a JSON object at all).
+    pub field: &'static str,
+    /// What the field must be.
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`: {}", self.field, self.expected)
+    }
+}
+
+fn bad(field: &'static str, expected: &'static str) -> Malformed {
+    Malformed { field, expected }
+}
 
 type Fields = Map<String, Value>;
 
@@ -22,35 +39,41 @@ fn user(f: &Fields) -> Result<UserId, Malformed> {
     f.get("user")
         .and_then(Value::as_u64)
         .map(UserId)
-        .ok_or(Malformed)
+        .ok_or(bad("user", "a non-negative integer"))
 }
 
-fn order_id(f: &Fields, key: &str) -> Result<ClientOrderId, Malformed> {
+fn order_id(f: &Fields, key: &'static str) -> Result<ClientOrderId, Malformed> {
+    let wrong = bad(
+        key,
+        "a string of 1 to 16 printable ASCII characters (or an integer)",
+    );
     let text = match f.get(key) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(n)) if n.is_u64() => n.to_string(),
-        _ => return Err(Malformed),
+        _ => return Err(wrong),
     };
-    FixedStr::new(&text).map_err(|_| Malformed)
+    FixedStr::new(&text).map_err(|_| wrong)
 }
 
-fn string<'a>(f: &'a Fields, key: &str) -> Result<&'a str, Malformed> {
-    f.get(key).and_then(Value::as_str).ok_or(Malformed)
+fn string<'a>(f: &'a Fields, key: &'static str) -> Result<&'a str, Malformed> {
+    f.get(key)
+        .and_then(Value::as_str)
+        .ok_or(bad(key, "a string"))
 }
 
 /// An integer field; a number that is no `i64` (fractional, too large) becomes 0, which
 /// every caller's engine check refuses as out of range.
-fn amount(f: &Fields, key: &str) -> Result<i64, Malformed> {
+fn amount(f: &Fields, key: &'static str) -> Result<i64, Malformed> {
     match f.get(key) {
         Some(Value::Number(n)) => Ok(n.as_i64().unwrap_or(0)),
-        _ => Err(Malformed),
+        _ => Err(bad(key, "a number")),
     }
 }
 
 fn optional<T>(
     f: &Fields,
-    key: &str,
-    read: impl Fn(&Fields, &str) -> Result<T, Malformed>,
+    key: &'static str,
+    read: impl Fn(&Fields, &'static str) -> Result<T, Malformed>,
 ) -> Result<Option<T>, Malformed> {
     match f.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -58,21 +81,27 @@ fn optional<T>(
     }
 }
 
-fn boolean(f: &Fields, key: &str) -> Result<bool, Malformed> {
-    f.get(key).and_then(Value::as_bool).ok_or(Malformed)
+fn boolean(f: &Fields, key: &'static str) -> Result<bool, Malformed> {
+    f.get(key)
+        .and_then(Value::as_bool)
+        .ok_or(bad(key, "true or false"))
+}
+
+fn symbol_text(f: &Fields, key: &'static str) -> Result<FixedStr, Malformed> {
+    FixedStr::new(string(f, key)?)
+        .map_err(|_| bad(key, "a string of 1 to 16 printable ASCII characters"))
 }
 
 fn symbol(f: &Fields, engine: &Engine) -> Result<SymbolId, Malformed> {
-    let s = FixedStr::new(string(f, "symbol")?).map_err(|_| Malformed)?;
+    let s = symbol_text(f, "symbol")?;
     Ok(engine.symbol_id(&s).unwrap_or(SymbolId::UNKNOWN))
 }
 
 fn asset(f: &Fields, engine: &Engine) -> Result<Asset, Malformed> {
-    let name = string(f, "asset")?;
-    if name == bourse_core::CASH {
+    if string(f, "asset")? == bourse_core::CASH {
         return Ok(Asset::Cash);
     }
-    let s = FixedStr::new(name).map_err(|_| Malformed)?;
+    let s = symbol_text(f, "asset")?;
     Ok(Asset::Shares(
         engine.symbol_id(&s).unwrap_or(SymbolId::UNKNOWN),
     ))
@@ -81,7 +110,7 @@ fn asset(f: &Fields, engine: &Engine) -> Result<Asset, Malformed> {
 fn decode(f: &Fields, engine: &Engine) -> Result<Command, Malformed> {
     Ok(match string(f, "op")? {
         "add_instrument" => Command::AddInstrument {
-            symbol: FixedStr::new(string(f, "symbol")?).map_err(|_| Malformed)?,
+            symbol: symbol_text(f, "symbol")?,
             tick: Price(optional(f, "tick", amount)?.unwrap_or(1)),
             lot: Qty(optional(f, "lot", amount)?.unwrap_or(1)),
         },
@@ -105,7 +134,7 @@ fn decode(f: &Fields, engine: &Engine) -> Result<Command, Malformed> {
                     f.get(k)
                         .and_then(Value::as_u64)
                         .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-                        .ok_or(Malformed)
+                        .ok_or(bad(k, "a non-negative integer"))
                 })?,
                 trading_enabled: optional(f, "trading_enabled", boolean)?,
                 self_trade_prevention: optional(f, "self_trade_prevention", boolean)?,
@@ -115,7 +144,7 @@ fn decode(f: &Fields, engine: &Engine) -> Result<Command, Malformed> {
             let order_type = match string(f, "type")? {
                 "limit" => OrderType::Limit,
                 "market" => OrderType::Market,
-                _ => return Err(Malformed),
+                _ => return Err(bad("type", "\"limit\" or \"market\"")),
             };
             let price = match order_type {
                 OrderType::Limit => Price(amount(f, "price")?),
@@ -128,7 +157,7 @@ fn decode(f: &Fields, engine: &Engine) -> Result<Command, Malformed> {
                 side: match string(f, "side")? {
                     "buy" => Side::Buy,
                     "sell" => Side::Sell,
-                    _ => return Err(Malformed),
+                    _ => return Err(bad("side", "\"buy\" or \"sell\"")),
                 },
                 order_type,
                 price,
@@ -138,7 +167,7 @@ fn decode(f: &Fields, engine: &Engine) -> Result<Command, Malformed> {
                     Some("day") => TimeInForce::Day,
                     Some("ioc") => TimeInForce::Ioc,
                     Some("fok") => TimeInForce::Fok,
-                    Some(_) => return Err(Malformed),
+                    Some(_) => return Err(bad("tif", "\"gtc\", \"day\", \"ioc\" or \"fok\"")),
                 },
                 post_only: optional(f, "post_only", boolean)?.unwrap_or(false),
             })
@@ -155,7 +184,12 @@ fn decode(f: &Fields, engine: &Engine) -> Result<Command, Malformed> {
             qty: Qty(amount(f, "qty")?),
         },
         "end_of_day" => Command::EndOfDay,
-        _ => return Err(Malformed),
+        _ => {
+            return Err(bad(
+                "op",
+                "one of add_instrument, add_user, deposit, withdraw, set_limits, new, cancel, replace, end_of_day",
+            ));
+        }
     })
 }
 
@@ -171,11 +205,20 @@ pub fn parse_command(line: &str, engine: &Engine) -> Command {
             };
         }
     };
-    decode(&fields, engine).unwrap_or_else(|Malformed| Command::Invalid {
+    decode(&fields, engine).unwrap_or_else(|_| Command::Invalid {
         user: user(&fields).ok(),
         id: order_id(&fields, "id").ok(),
         reason: RejectReason::Malformed,
     })
+}
+
+/// Why `line` is malformed, if it is: the first field found wrong (a line is read
+/// the way [`parse_command`] reads it).
+pub fn explain(line: &str, engine: &Engine) -> Option<Malformed> {
+    match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(f)) => decode(&f, engine).err(),
+        _ => Some(bad("line", "one JSON object")),
+    }
 }
 
 fn symbol_name(engine: &Engine, id: SymbolId) -> Value {
@@ -280,4 +323,42 @@ pub fn state_to_json(state: &State) -> Value {
         })
         .collect();
     json!({"state": {"accounts": accounts, "books": books}})
+}
+
+#[cfg(test)]
+mod explain_tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_line_names_its_first_wrong_field() {
+        let e = Engine::default();
+        let why = |line: &str| explain(line, &e).map(|m| m.field);
+        assert_eq!(why("not json"), Some("line"));
+        assert_eq!(why(r#"{"op":"fly"}"#), Some("op"));
+        assert_eq!(why(r#"{"user":1}"#), Some("op"));
+        assert_eq!(
+            why(r#"{"op":"new","type":"limit","price":"10","user":1}"#),
+            Some("price")
+        );
+        assert_eq!(
+            why(
+                r#"{"op":"new","type":"limit","price":10,"user":1,"id":"a","symbol":"X","side":"up","qty":1}"#
+            ),
+            Some("side")
+        );
+        assert_eq!(
+            why(r#"{"op":"cancel","user":1,"id":"seventeen-chars-x"}"#),
+            Some("id")
+        );
+        assert_eq!(why(r#"{"op":"add_user","user":-1}"#), Some("user"));
+        // Well-formed, even when the engine will refuse it: nothing to explain.
+        assert_eq!(
+            why(
+                r#"{"op":"new","type":"limit","price":-5,"user":1,"id":"a","symbol":"X","side":"buy","qty":1}"#
+            ),
+            None
+        );
+        let m = explain(r#"{"op":"new","type":"stop"}"#, &e).unwrap();
+        assert_eq!(m.to_string(), "`type`: \"limit\" or \"market\"");
+    }
 }

@@ -34,6 +34,14 @@ impl Replay {
         }
     }
 
+    /// A replay that goes on from `engine` (a snapshot's state, say).
+    pub fn from_engine(engine: Engine) -> Self {
+        Replay {
+            engine,
+            ..Default::default()
+        }
+    }
+
     /// The engine, as the commands so far left it.
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -63,8 +71,32 @@ impl Replay {
 
     /// Reads every line of `input`, writing events to `out`.
     pub fn run(&mut self, input: impl BufRead, out: &mut impl Write) -> io::Result<()> {
-        for line in input.lines() {
-            self.apply_line(&line?, out)?;
+        self.run_explained(input, out, |_, _| {})
+    }
+
+    /// As [`run`](Self::run), telling `malformed` the number (from 1) of each line that
+    /// was malformed and why; the replay goes on as always.
+    pub fn run_explained(
+        &mut self,
+        input: impl BufRead,
+        out: &mut impl Write,
+        mut malformed: impl FnMut(u64, json::Malformed),
+    ) -> io::Result<()> {
+        for (n, line) in input.lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let cmd = json::parse_command(&line, &self.engine);
+            if let Command::Invalid {
+                reason: bourse_core::RejectReason::Malformed,
+                ..
+            } = cmd
+                && let Some(why) = json::explain(&line, &self.engine)
+            {
+                malformed(n as u64 + 1, why);
+            }
+            self.apply(&cmd, out)?;
         }
         Ok(())
     }

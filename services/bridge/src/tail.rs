@@ -94,6 +94,7 @@ pub struct JournalTail {
     cursor: Option<Cursor>,
     buf: Vec<u8>,
     damaged: Option<Damaged>,
+    durable: bourse_journal::DurableReader,
 }
 
 impl JournalTail {
@@ -105,6 +106,7 @@ impl JournalTail {
             cursor: None,
             buf: Vec::new(),
             damaged: None,
+            durable: bourse_journal::DurableReader::default(),
         }
     }
 
@@ -120,7 +122,19 @@ impl JournalTail {
     }
 
     /// Appends up to `max` new commands to `out`; returns how many (0: nothing new yet).
+    /// Only commands the writer has made durable are read (the journal's durable mark),
+    /// so nothing is published that a machine crash could still take back.
     pub fn read(&mut self, max: usize, out: &mut Vec<Entry>) -> Result<usize, BridgeError> {
+        let max = match self.durable.read(&self.dir) {
+            Some(durable) => {
+                let allowed = durable.saturating_sub(self.next_seq.saturating_sub(1));
+                max.min(usize::try_from(allowed).unwrap_or(usize::MAX))
+            }
+            None => max,
+        };
+        if max == 0 {
+            return Ok(0);
+        }
         let mut total = 0;
         loop {
             let segments = segments(&self.dir)?;

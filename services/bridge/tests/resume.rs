@@ -251,6 +251,16 @@ fn a_gap_or_damage_in_finished_history_is_an_error_and_a_torn_tail_is_waited_at(
         .unwrap();
     let len = f.metadata().unwrap().len();
     f.write_all(&[0xff; 40]).unwrap();
+    // With the durable mark, what lies past it is never read: the tail waits for the
+    // mark, and the writer's recovery cuts the torn bytes before it moves.
+    let mut tail = JournalTail::new(dir.path(), 120);
+    out.clear();
+    assert_eq!(tail.read(1_000, &mut out).unwrap(), 31);
+    assert_eq!(tail.read(1_000, &mut out).unwrap(), 0);
+    assert!(tail.damaged().is_none());
+    // Without a mark (a journal an earlier writer left), the tail reads what is
+    // written, and waits at the damage, saying so.
+    std::fs::remove_file(dir.path().join(bourse_journal::DURABLE_FILE)).unwrap();
     let mut tail = JournalTail::new(dir.path(), 120);
     out.clear();
     assert_eq!(tail.read(1_000, &mut out).unwrap(), 31);
@@ -335,4 +345,49 @@ fn the_head_probe_follows_a_growing_journal_across_rotations() {
             assert_eq!(probe.head(dir.path()).unwrap(), seq, "an empty new segment");
         }
     }
+}
+
+#[test]
+fn the_tail_reads_only_what_the_writer_made_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), 1).unwrap();
+    for u in 1..=5 {
+        journal.append(&Command::AddUser {
+            user: bourse_core::UserId(u),
+        });
+    }
+    journal.commit().unwrap();
+    drop(journal);
+    // Records 4 and 5 written but (as far as the mark says) not yet synced: the
+    // window between a batch's write and its fdatasync.
+    let mark = dir.path().join(bourse_journal::DURABLE_FILE);
+    std::fs::write(&mark, 3u64.to_le_bytes()).unwrap();
+    let mut tail = JournalTail::new(dir.path(), 1);
+    let mut out = Vec::new();
+    assert_eq!(tail.read(10, &mut out).unwrap(), 3);
+    assert_eq!(
+        tail.read(10, &mut out).unwrap(),
+        0,
+        "nothing more is durable"
+    );
+    std::fs::write(&mark, 5u64.to_le_bytes()).unwrap();
+    assert_eq!(tail.read(10, &mut out).unwrap(), 2);
+    let seqs: Vec<u64> = out.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn a_journal_without_a_durable_mark_is_read_as_written() {
+    // A journal an earlier writer left, with no mark: every whole record counts.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = Vec::new();
+    for seq in 1..=3 {
+        bourse_journal::frame(seq, 0, &Command::EndOfDay, &mut bytes);
+    }
+    std::fs::write(dir.path().join(format!("wal-{:020}.log", 1)), &bytes).unwrap();
+    let mut out = Vec::new();
+    assert_eq!(
+        JournalTail::new(dir.path(), 1).read(10, &mut out).unwrap(),
+        3
+    );
 }
