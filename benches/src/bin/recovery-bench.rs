@@ -66,7 +66,11 @@ fn config(resting: u64) -> EngineConfig {
 /// asks above), moved by `generation`.
 fn placement(n: u64, generation: u64) -> (UserId, Side, Price) {
     let user = UserId(n % USERS + 1);
-    let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+    let side = if n.is_multiple_of(2) {
+        Side::Buy
+    } else {
+        Side::Sell
+    };
     let offset = 1 + ((n / 2).wrapping_mul(7_919) + generation * 13) as i64 % SPREAD;
     let price = match side {
         Side::Buy => MID - offset,
@@ -171,7 +175,7 @@ fn main() -> anyhow::Result<()> {
             .iter()
             .filter(|e| matches!(e.kind, bourse_core::EventKind::Rejected { .. }))
             .count() as u64;
-        if (i + 1) % args.batch == 0 {
+        if (i + 1).is_multiple_of(args.batch) {
             journal.commit()?;
         }
         if seq - last_snapshot >= args.snapshot_every && i + 1 < total {
