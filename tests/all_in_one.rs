@@ -14,64 +14,10 @@ use std::time::{Duration, Instant};
 
 use bourse_shell::client::Client;
 use bourse_shell::lite::Lite;
+use common::all_in_one::AllInOne;
+use common::free_port;
 use common::scenario::{Traded, place_acknowledged, trade};
-use common::{Proc, free_port, start_collecting};
 use serde_json::json;
-
-/// The all-in-one process and what its start-up printed.
-struct AllInOne {
-    proc: Proc,
-    lines: Vec<String>,
-}
-
-impl AllInOne {
-    fn start(data: &Path, gateway: &str, feed: &str, extra: &[&str]) -> AllInOne {
-        let mut args = vec![
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--port",
-            "0",
-            "--front-port",
-            "0",
-            "--gateway",
-            gateway,
-            "--feed",
-            feed,
-            "--admin",
-            "root:root-password",
-        ];
-        args.extend_from_slice(extra);
-        let (proc, lines) = start_collecting(&args, "bourse: all-in-one ready");
-        AllInOne { proc, lines }
-    }
-
-    /// The value after `label` on the banner line that starts with it.
-    fn printed(&self, label: &str) -> String {
-        self.lines
-            .iter()
-            .find_map(|l| l.trim_start().strip_prefix(label))
-            .unwrap_or_else(|| panic!("no {label:?} in {:#?}", self.lines))
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    }
-
-    /// `host:port` of a service.
-    fn addr(&self, role: &str) -> String {
-        let label = match role {
-            "user" => "user service",
-            "trader" => "trader service",
-            "stock" => "stock service",
-            "notification" => "notifications",
-            "auto" => "alerts",
-            _ => "portfolio",
-        };
-        let url = self.printed(label);
-        let rest = url.split("://").nth(1).unwrap();
-        rest.split('/').next().unwrap().to_string()
-    }
-}
 
 /// Every ledger entry balances, per (event, asset); returns how many legs there are.
 async fn ledger_balances(data: &Path) -> usize {

@@ -8,7 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bourse_shell::client::Client;
-use common::{Proc, free_port, start_collecting};
+use common::all_in_one::AllInOne;
+use common::{Proc, free_port};
 use serde_json::Value;
 
 /// The Prometheus server binary.
@@ -20,18 +21,6 @@ fn prometheus_binary() -> String {
             .unwrap_or("prometheus")
             .to_string()
     })
-}
-
-/// The value after `label` on the banner line that starts with it.
-fn printed(lines: &[String], label: &str) -> String {
-    lines
-        .iter()
-        .find_map(|l| l.trim_start().strip_prefix(label))
-        .unwrap_or_else(|| panic!("no {label:?} in {lines:#?}"))
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 /// The sum over the series `query` returns (`None`: no series yet).
@@ -84,25 +73,8 @@ async fn prometheus_scrapes_the_engine_and_the_services_and_sees_them_move() {
     let data = dir.path().join("data");
     let gateway = format!("tcp://127.0.0.1:{}", free_port());
     let feed = format!("tcp://127.0.0.1:{}", free_port());
-    let (_platform, lines) = start_collecting(
-        &[
-            "--data-dir",
-            data.to_str().unwrap(),
-            "--port",
-            "0",
-            "--front-port",
-            "0",
-            "--gateway",
-            &gateway,
-            "--feed",
-            &feed,
-            "--admin",
-            "root:root-password",
-            "--demo",
-        ],
-        "bourse: all-in-one ready",
-    );
-    let user = printed(&lines, "user service");
+    let platform = AllInOne::start(&data, &gateway, &feed, &["--demo"]);
+    let user = platform.printed("user service");
     let target = user.trim_start_matches("http://").trim_end_matches('/');
 
     let prom_port = free_port();

@@ -9,6 +9,17 @@ fn bourse() -> Command {
     Command::new(env!("CARGO_BIN_EXE_bourse"))
 }
 
+/// `bourse ARGS` with its standard input, output and error piped to the test.
+fn piped(args: &[&str]) -> std::process::Child {
+    bourse()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bourse")
+}
+
 const SCENARIO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/core/replay/scenarios/price_time_priority"
@@ -117,13 +128,7 @@ fn replays_a_multi_segment_journal_far_beyond_any_read_window() {
 #[test]
 fn output_cut_short_by_its_reader_is_not_an_error() {
     // A long replay into a pipe closed after the first line, as `| head -1` does.
-    let mut child = bourse()
-        .args(["replay", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = piped(&["replay", "-"]);
     let mut stdin = child.stdin.take().expect("stdin");
     let feeder = std::thread::spawn(move || {
         let line = "{\"op\":\"add_user\",\"user\":1}\n".repeat(200_000);
@@ -162,13 +167,7 @@ fn an_error_is_one_line_even_with_backtraces_asked_for() {
 
 #[test]
 fn a_malformed_line_is_explained_on_stderr_and_the_replay_goes_on() {
-    let mut child = bourse()
-        .args(["replay", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = piped(&["replay", "-"]);
     child
         .stdin
         .take()

@@ -1,6 +1,7 @@
 //! What the process-level tests share: running `bourse` as a child process.
 #![allow(dead_code)]
 
+pub(crate) mod all_in_one;
 pub(crate) mod nginx;
 pub(crate) mod scenario;
 
