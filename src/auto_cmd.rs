@@ -72,14 +72,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             async move { RabbitConsumer::connect(&rabbit, &queue, PREFETCH).await }
         };
         let stop = Arc::new(AtomicBool::new(false));
-        // Held day orders expire at the close (a compare-and-set: any instance may).
-        tokio::spawn(bourse_auto::session::run(
+        // Held day orders expire at the close (a compare-and-set: any instance may),
+        // and the engine's day ends (the instance that claims the close sends it).
+        let mut close = bourse_auto::session::Close::new(
             stores.auto.clone(),
+            Some(engine.clone()),
             Arc::new(bourse_auto::recurring::SystemClock),
-            bourse_auto::recurring::TICK,
             Arc::new(std::sync::atomic::AtomicU64::new(0)),
-            stop.clone(),
-        ));
+        );
+        close.round().await;
+        tokio::spawn(close.run(bourse_auto::recurring::TICK, stop.clone()));
         // Recurring orders: every instance looks; a run is claimed by one.
         tokio::spawn(bourse_auto::recurring::run(
             stores.clone(),

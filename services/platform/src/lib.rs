@@ -417,13 +417,15 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         stop.clone(),
     ));
     let day_expired = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    tokio::spawn(bourse_auto::session::run(
+    // A close missed while the platform was down is handled before it serves.
+    let mut close = bourse_auto::session::Close::new(
         stores.auto.clone(),
+        Some(engine.clone()),
         config.clock.clone(),
-        bourse_auto::recurring::TICK,
         day_expired.clone(),
-        stop.clone(),
-    ));
+    );
+    close.round().await;
+    tokio::spawn(close.run(bourse_auto::recurring::TICK, stop.clone()));
     let recurring = Arc::new(bourse_auto::recurring::Counters::default());
     tokio::spawn(bourse_auto::recurring::run(
         bourse_auto::service::Stores {

@@ -22,6 +22,7 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
         ),
         (2, include_str!("../../migrations/lite/0002_alerts.sql")),
         (3, include_str!("../../migrations/lite/0003_recurring.sql")),
+        (4, include_str!("../../migrations/lite/0004_end_of_day.sql")),
     ],
 };
 
@@ -237,6 +238,28 @@ impl AutoStore for LiteAuto {
                 (close, now_micros()),
             )
             .await? as u64)
+    }
+
+    async fn claim_end_of_day(&self, close: i64) -> Result<bool, ApiError> {
+        Ok(self
+            .lite
+            .execute(
+                "INSERT INTO auto_end_of_day (close_at, claimed_at) VALUES (?1, ?2)
+                 ON CONFLICT (close_at) DO NOTHING",
+                (close, now_micros()),
+            )
+            .await?
+            == 1)
+    }
+
+    async fn end_of_day_done(&self, close: i64) -> Result<(), ApiError> {
+        self.lite
+            .execute(
+                "UPDATE auto_end_of_day SET done_at = ?2 WHERE close_at = ?1",
+                (close, now_micros()),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn create_alert(&self, a: &NewAlert, max_active: u32) -> Result<Option<Alert>, ApiError> {

@@ -148,6 +148,11 @@ pub trait AutoStore: recurring::RecurringStore + Send + Sync + std::fmt::Debug {
     /// Expires the held `day` orders entered before `close` (microseconds): compare-
     /// and-set from `held` to `expired`; how many.
     async fn expire_held_day(&self, close: i64) -> Result<u64, ApiError>;
+    /// Claims the engine's end of day for `close` (microseconds): whether this call
+    /// made the claim (`false`: claimed before, by anyone).
+    async fn claim_end_of_day(&self, close: i64) -> Result<bool, ApiError>;
+    /// Records that the engine finished the end of day for `close`.
+    async fn end_of_day_done(&self, close: i64) -> Result<(), ApiError>;
     /// Stores `alert`, unless its owner has `max_active` active ones already (`None`).
     async fn create_alert(
         &self,

@@ -20,6 +20,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (1, include_str!("../../migrations/0001_auto_position.sql")),
         (2, include_str!("../../migrations/0002_alerts.sql")),
         (3, include_str!("../../migrations/0003_recurring.sql")),
+        (4, include_str!("../../migrations/0004_end_of_day.sql")),
     ],
 };
 
@@ -269,6 +270,32 @@ impl AutoStore for PgAuto {
                 &[&close],
             )
             .await?)
+    }
+
+    async fn claim_end_of_day(&self, close: i64) -> Result<bool, ApiError> {
+        let client = self.pool.get().await?;
+        Ok(client
+            .execute(
+                "INSERT INTO auto_end_of_day (close_at, claimed_at)
+                 VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT)
+                 ON CONFLICT (close_at) DO NOTHING",
+                &[&close],
+            )
+            .await?
+            == 1)
+    }
+
+    async fn end_of_day_done(&self, close: i64) -> Result<(), ApiError> {
+        let client = self.pool.get().await?;
+        client
+            .execute(
+                "UPDATE auto_end_of_day
+                 SET done_at = (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT
+                 WHERE close_at = $1",
+                &[&close],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn create_alert(&self, a: &NewAlert, max_active: u32) -> Result<Option<Alert>, ApiError> {
