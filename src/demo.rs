@@ -146,6 +146,23 @@ impl Conn {
         }
     }
 
+    /// Reads reports for `period`, each as it arrives (so that round trips are
+    /// measured when the report comes, not when the loop next looks); calls `on`.
+    fn read_for(
+        &mut self,
+        period: Duration,
+        rtt: &Mutex<Histogram<u64>>,
+        stats: &Stats,
+        mut on: impl FnMut(ServerMsg),
+    ) {
+        let until = Instant::now() + period;
+        while Instant::now() < until {
+            let wait = until.saturating_duration_since(Instant::now()).as_millis() as i64;
+            let _ = self.socket.poll(zmq::POLLIN, wait.max(1));
+            self.drain(rtt, stats, &mut on);
+        }
+    }
+
     /// Reads every report waiting; calls `on` with each.
     fn drain(&mut self, rtt: &Mutex<Histogram<u64>>, stats: &Stats, mut on: impl FnMut(ServerMsg)) {
         while let Ok(frame) = self.socket.recv_bytes(zmq::DONTWAIT) {
@@ -271,27 +288,19 @@ fn maker(
             *q = Quote::Pending(token, old);
             stats.sent.fetch_add(1, Ordering::Relaxed);
         }
-        // Read reports for 5 ms, as they arrive (so round trips are measured truly).
-        let until = Instant::now() + Duration::from_millis(5);
-        while Instant::now() < until {
-            let wait = until.saturating_duration_since(Instant::now()).as_millis() as i64;
-            let _ = c.socket.poll(zmq::POLLIN, wait.max(1));
-            c.drain(&rtt, &stats, |m| {
-                let (token, next) = match m {
-                    ServerMsg::Accepted { order, .. } => (order.token, Quote::Live(order.token)),
-                    ServerMsg::Replaced { new_token, .. } => (new_token, Quote::Live(new_token)),
-                    ServerMsg::Executed { token, leaves, .. } if leaves.0 == 0 => {
-                        (token, Quote::Empty)
-                    }
-                    ServerMsg::Canceled { token, .. } => (token, Quote::Empty),
-                    ServerMsg::Rejected { token: Some(t), .. } => (t, Quote::Empty),
-                    _ => return,
-                };
-                if let Some(q) = quotes.iter_mut().find(|q| q.is(token)) {
-                    *q = next;
-                }
-            });
-        }
+        c.read_for(Duration::from_millis(5), &rtt, &stats, |m| {
+            let (token, next) = match m {
+                ServerMsg::Accepted { order, .. } => (order.token, Quote::Live(order.token)),
+                ServerMsg::Replaced { new_token, .. } => (new_token, Quote::Live(new_token)),
+                ServerMsg::Executed { token, leaves, .. } if leaves.0 == 0 => (token, Quote::Empty),
+                ServerMsg::Canceled { token, .. } => (token, Quote::Empty),
+                ServerMsg::Rejected { token: Some(t), .. } => (t, Quote::Empty),
+                _ => return,
+            };
+            if let Some(q) = quotes.iter_mut().find(|q| q.is(token)) {
+                *q = next;
+            }
+        });
     }
 }
 
@@ -324,8 +333,9 @@ fn taker(
             qty: Qty(1 + rng.below(40) as i64),
         }));
         stats.sent.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_millis(10));
-        c.drain(&rtt, &stats, |_| {});
+        // Its reports as they arrive, until the next order is due. (Sleeping first
+        // and reading after made every taker round trip at least 10 ms.)
+        c.read_for(Duration::from_millis(10), &rtt, &stats, |_| {});
     }
 }
 
