@@ -159,6 +159,16 @@ fn rebuild(
             f.sync_all().map_err(io_err(path))?;
         }
     }
+    if upto.is_none()
+        && let Some((_, newest)) = segments.last()
+    {
+        // A writer killed between a batch's write and its fdatasync left records that
+        // are readable (in the page cache) but perhaps not on disk; they were just
+        // replayed, and the writer goes on from them: make them durable first.
+        std::fs::File::open(newest)
+            .and_then(|f| f.sync_data())
+            .map_err(io_err(newest))?;
+    }
     Ok(Recovered {
         engine,
         last_seq: expected - 1,
