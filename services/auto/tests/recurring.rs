@@ -2,8 +2,8 @@
 //! time in the exchange's zone and not before, once; a weekly buy of an amount of money
 //! buys the whole shares it pays for; a paused plan does not run and resumes from the
 //! next time after now; a run missed while the service was away is recorded skipped,
-//! and the next one skips the market's holidays; deleting ends a plan. And the close
-//! expires held day orders.
+//! and the next one skips the market's holidays; deleting ends a plan. (The close's
+//! expiry of held day orders is in `end_of_day.rs`.)
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -39,13 +39,6 @@ async fn recurring_orders_run_on_schedule_once(store: Store) {
     .await;
     let plans = Client::new(&p.running.auto_base).with_token(&p.token("alice").await);
     let counters = p.running.recurring.clone();
-    // Two held stops, entered now: a day one and a gtc one.
-    let stop = |tif: &str| {
-        json!({"symbol": "ACME", "qty": "1", "side": "buy", "type": "stop",
-               "time_in_force": tif, "stop_price": "150"})
-    };
-    let day_stop = ok(&alice, Method::POST, "/v2/orders", Some(stop("day"))).await;
-    let gtc_stop = ok(&alice, Method::POST, "/v2/orders", Some(stop("gtc"))).await;
 
     // Monday 7 December 2026, 09:00 in New York.
     p.clock.set(at("2026-12-07T09:00"));
@@ -78,47 +71,6 @@ async fn recurring_orders_run_on_schedule_once(store: Store) {
     let (daily_id, weekly_id) = (
         daily["id"].as_str().unwrap().to_string(),
         weekly["id"].as_str().unwrap().to_string(),
-    );
-
-    // A close has passed since they were entered: the day stop expired, the gtc one is
-    // still held.
-    let day_id = day_stop["id"].as_str().unwrap().to_string();
-    until("the day stop expired", async || {
-        ok(&alice, Method::GET, &format!("/v2/orders/{day_id}"), None).await["status"] == "expired"
-    })
-    .await;
-    let gtc = ok(
-        &alice,
-        Method::GET,
-        &format!("/v2/orders/{}", gtc_stop["id"].as_str().unwrap()),
-        None,
-    )
-    .await;
-    assert_eq!(gtc["status"], "held");
-    assert_eq!(p.running.day_expired.load(Ordering::Relaxed), 1);
-    // And its owner is told, once.
-    let inbox = Client::new(&p.running.notification_base).with_token(&p.token("alice").await);
-    until("the expiry notified", async || {
-        let page = ok(&inbox, Method::GET, "/v1/notifications", None).await;
-        page["notifications"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|n| n["kind"] == "expired" && n["order_id"] == day_stop["id"])
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let page = ok(&inbox, Method::GET, "/v1/notifications", None).await;
-    let expired: Vec<&Value> = page["notifications"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|n| n["kind"] == "expired")
-        .collect();
-    assert_eq!(expired.len(), 1, "{page}");
-    assert_eq!(
-        expired[0]["title"],
-        "Expired: stop buy 1 ACME (held until the close)"
     );
 
     // 09:59: nothing yet.
