@@ -33,6 +33,9 @@ async fn query(prom: &Client, query: &str) -> Option<f64> {
         })
         .collect();
     let r = prom.get(&format!("/api/v1/query?query={q}")).await.ok()?;
+    if r.status == 503 {
+        return None; // Prometheus is still starting (its storage not ready yet)
+    }
     assert_eq!(r.status, 200, "{query}: {}", r.text);
     let result = r.json["data"]["result"].as_array()?;
     if result.is_empty() {
