@@ -233,6 +233,14 @@ impl LocalHistogram {
         self.count += 1;
     }
 
+    /// Records, for each arrival time in `since` ([`clock_ns`]), the time from it to
+    /// `now`.
+    pub fn record_since(&mut self, now: u64, since: &[u64]) {
+        for &t in since {
+            self.record(now.saturating_sub(t));
+        }
+    }
+
     /// Adds what was recorded to `into` and starts again from empty.
     pub fn flush(&mut self, into: &Histogram) {
         if self.count == 0 {

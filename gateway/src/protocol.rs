@@ -63,6 +63,22 @@ pub mod kind {
     pub const DONE: u8 = b'K';
     /// Gateway → service: a report about a service request (variable length).
     pub const FOR: u8 = b'F';
+
+    /// Whether `k` is a service request (the types a service session may send beyond
+    /// an ordinary client's).
+    pub fn is_service(k: u8) -> bool {
+        matches!(
+            k,
+            ENTER_FOR
+                | CANCEL_FOR
+                | REPLACE_FOR
+                | ADD_USER
+                | DEPOSIT
+                | WITHDRAW
+                | ADD_INSTRUMENT
+                | END_OF_DAY
+        )
+    }
 }
 
 /// A request of a service session: it acts for any user, and runs admin commands.
@@ -769,21 +785,8 @@ fn check_header(frame: &[u8], client: bool) -> Result<u8, Refusal> {
         return Err(refuse(RejectReason::UnsupportedVersion));
     }
     let k = frame[1];
-    let from_client = matches!(
-        k,
-        kind::LOGIN
-            | kind::ENTER
-            | kind::CANCEL
-            | kind::REPLACE
-            | kind::ENTER_FOR
-            | kind::CANCEL_FOR
-            | kind::REPLACE_FOR
-            | kind::ADD_USER
-            | kind::DEPOSIT
-            | kind::WITHDRAW
-            | kind::ADD_INSTRUMENT
-            | kind::END_OF_DAY
-    );
+    let from_client = matches!(k, kind::LOGIN | kind::ENTER | kind::CANCEL | kind::REPLACE)
+        || kind::is_service(k);
     let known = if client {
         from_client || k == kind::HEARTBEAT
     } else {

@@ -300,10 +300,7 @@ impl JournalStage {
             .fsync
             .record(fsync_start.elapsed().as_nanos() as u64);
         self.metrics.journal_seq.store(durable, Ordering::Relaxed);
-        let now = clock_ns();
-        for &r in &self.received {
-            self.durable.record(now.saturating_sub(r));
-        }
+        self.durable.record_since(clock_ns(), &self.received);
         self.received.clear();
         self.durable.flush(self.metrics.stage(Stage::Durable));
         if let Some(done) = self.snapshots.finished() {
@@ -556,10 +553,7 @@ fn run_with<W: WaitStrategy + 'static>(
                 received: slot.received,
             }));
             if end_of_batch {
-                let now = clock_ns();
-                for &r in &received {
-                    matched.record(now.saturating_sub(r));
-                }
+                matched.record_since(clock_ns(), &received);
                 received.clear();
                 matched.flush(metrics.stage(Stage::Matched));
                 timed.flush(&metrics.command);
@@ -1128,19 +1122,8 @@ fn token_of(m: ClientMsg) -> Option<bourse_core::ClientOrderId> {
 fn service_request(frame: &[u8]) -> Option<u64> {
     use crate::protocol::kind;
     let k = *frame.get(1)?;
-    let is_service = matches!(
-        k,
-        kind::ENTER_FOR
-            | kind::CANCEL_FOR
-            | kind::REPLACE_FOR
-            | kind::ADD_USER
-            | kind::DEPOSIT
-            | kind::WITHDRAW
-            | kind::ADD_INSTRUMENT
-            | kind::END_OF_DAY
-    );
     let bytes: [u8; 8] = frame.get(4..12)?.try_into().ok()?;
-    is_service.then(|| u64::from_le_bytes(bytes))
+    kind::is_service(k).then(|| u64::from_le_bytes(bytes))
 }
 
 /// The longest the idle I/O loop sleeps before it looks at the shutdown flag, in ms.

@@ -133,7 +133,12 @@ async fn end_day(engine: &GatewayClient, store: &dyn AutoStore, close: Timestamp
     match engine.request(ServiceMsg::EndOfDay { request: 0 }).await {
         Ok(reports) => match verdict(&reports) {
             Verdict::Done(_) => {
-                let expired = reports.len().saturating_sub(1);
+                let expired = reports
+                    .iter()
+                    .filter(|r| {
+                        matches!(r.msg, bourse_gateway::protocol::ServerMsg::Canceled { .. })
+                    })
+                    .count();
                 tracing::info!(%close, "end of day: {expired} day orders expired in the book");
                 metrics::counter!("auto_end_of_day_total").increment(1);
                 if let Err(e) = store.end_of_day_done(close.as_microsecond()).await {
