@@ -1,7 +1,7 @@
 //! Bracket orders end to end in one process, on both stores: an entry and two exits
 //! that wait, held, until the entry fills; then the take-profit is in the book and the
 //! stop-loss armed, one canceling the other. An entry canceled, or ended unfilled,
-//! takes its exits with it.
+//! takes its exits with it. A one-triggers-other order is the same with one exit.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -152,3 +152,115 @@ async fn exits_wait_for_the_entry_then_cancel_each_other(store: Store) {
 }
 
 on_both_stores!(exits_wait_for_the_entry_then_cancel_each_other);
+
+fn oto(kind: &str, qty: u32, exit: (&str, Value)) -> Value {
+    let mut o = json!({"symbol": "ACME", "qty": qty, "side": "buy", "type": kind,
+        "time_in_force": "gtc", "order_class": "oto"});
+    o[exit.0] = exit.1;
+    o
+}
+
+fn one_leg(o: &Value) -> String {
+    let legs = o["legs"].as_array().unwrap();
+    assert_eq!(legs.len(), 1, "{o}");
+    legs[0]["id"].as_str().unwrap().to_string()
+}
+
+async fn one_exit_waits_for_the_entry(store: Store) {
+    let p = Platform::start_on(store).await;
+    let (alice_id, alice) = p.user("alice").await;
+    let (bob_id, bob) = p.user("bob").await;
+    let (carol_id, carol) = p.user("carol").await;
+    let (dave_id, dave) = p.user("dave").await;
+    p.fund(alice_id, "USD", "100000").await;
+    p.fund(bob_id, "ACME", "100").await;
+    p.fund(carol_id, "ACME", "10").await;
+    p.fund(dave_id, "USD", "100000").await;
+    let auto = p.running.auto.clone();
+    order(
+        &bob,
+        json!({"symbol": "ACME", "qty": 15, "side": "sell", "type": "limit",
+               "time_in_force": "gtc", "limit_price": "100"}),
+    )
+    .await;
+
+    // A stop-loss alone: armed once the entry fills, then fired by a trade through it.
+    let o = order(
+        &alice,
+        oto("market", 10, ("stop_loss", json!({"stop_price": "90"}))),
+    )
+    .await;
+    assert_eq!(o["order_class"], "oto");
+    let sl = one_leg(&o);
+    assert_eq!(o["legs"][0]["type"], "stop");
+    assert_eq!(o["legs"][0]["side"], "sell");
+    until("the stop-loss armed", async || {
+        auto.armed.load(Ordering::Relaxed) == 1
+    })
+    .await;
+    assert_eq!(status(&alice, &sl).await, "held");
+    order(
+        &dave,
+        json!({"symbol": "ACME", "qty": 10, "side": "buy", "type": "limit",
+               "time_in_force": "gtc", "limit_price": "85"}),
+    )
+    .await;
+    trade(&carol, &dave, "89").await;
+    until("the stop-loss filled", async || {
+        status(&alice, &sl).await == "filled"
+    })
+    .await;
+
+    // A take-profit alone: into the book once the entry fills.
+    let o = order(
+        &alice,
+        oto("market", 5, ("take_profit", json!({"limit_price": "120"}))),
+    )
+    .await;
+    let tp = one_leg(&o);
+    assert_eq!(o["legs"][0]["limit_price"], "120.00");
+    until("the take-profit in the book", async || {
+        status(&alice, &tp).await == "new"
+    })
+    .await;
+
+    // A resting entry canceled takes its waiting exit with it.
+    let mut resting = oto("limit", 5, ("stop_loss", json!({"stop_price": "70"})));
+    resting["limit_price"] = json!("80");
+    let o = order(&alice, resting).await;
+    let sl = one_leg(&o);
+    let r = alice
+        .delete(&format!("/v2/orders/{}", o["id"].as_str().unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    assert_eq!(status(&alice, &sl).await, "canceled");
+
+    // What an oto must be: exactly one exit, on the right side of a limit entry.
+    for body in [
+        {
+            let mut b = oto("market", 5, ("stop_loss", json!({"stop_price": "90"})));
+            b["take_profit"] = json!({"limit_price": "120"});
+            b
+        },
+        json!({"symbol": "ACME", "qty": 5, "side": "buy", "type": "market",
+               "time_in_force": "gtc", "order_class": "oto"}),
+        {
+            let mut b = oto("limit", 5, ("stop_loss", json!({"stop_price": "90"})));
+            b["limit_price"] = json!("85");
+            b
+        },
+        {
+            let mut b = oto("limit", 5, ("take_profit", json!({"limit_price": "90"})));
+            b["limit_price"] = json!("95");
+            b
+        },
+        oto("stop", 5, ("stop_loss", json!({"stop_price": "90"}))),
+    ] {
+        let r = alice.post("/v2/orders", &body).await.unwrap();
+        r.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    p.stop().await;
+}
+
+on_both_stores!(one_exit_waits_for_the_entry);

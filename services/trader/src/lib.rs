@@ -56,6 +56,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (5, include_str!("../migrations/0005_held_orders.sql")),
         (6, include_str!("../migrations/0006_oco.sql")),
         (7, include_str!("../migrations/0007_bracket.sql")),
+        (8, include_str!("../migrations/0008_oto.sql")),
     ],
 };
 

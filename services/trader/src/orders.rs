@@ -77,123 +77,181 @@ pub struct NewOrder {
     pub extended_hours: bool,
     /// The client's id for the order (at most 128 characters); made if absent.
     pub client_order_id: Option<String>,
-    /// `simple` (or absent), or `oco`: a take-profit limit order and a stop-loss
-    /// held beside it, each canceled when the other fills (brackets and `oto`: not
-    /// yet, 422).
+    /// `simple` (or absent); `oco`: a take-profit limit order and a stop-loss held
+    /// beside it, each canceled when the other fills; `bracket`: an entry and both
+    /// exits, which wait for it to fill; `oto`: an entry and one exit that waits.
     pub order_class: Option<String>,
-    /// `oco`: the take-profit leg, `{"limit_price": ...}`.
+    /// `oco`, `bracket`, `oto`: the take-profit leg, `{"limit_price": ...}`.
     #[schema(value_type = Option<Object>)]
     pub take_profit: Option<Value>,
-    /// `oco`: the stop-loss leg, `{"stop_price": ..., "limit_price": ...}` (with a
-    /// limit price: a stop-limit).
+    /// `oco`, `bracket`, `oto`: the stop-loss leg, `{"stop_price": ...,
+    /// "limit_price": ...}` (with a limit price: a stop-limit).
     #[schema(value_type = Option<Object>)]
     pub stop_loss: Option<Value>,
 }
 
-/// The exit legs of a one-cancels-other or bracket order.
+/// An order class with exit legs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// One-cancels-other: the take-profit is the order itself, its stop-loss held
+    /// beside it.
+    Oco,
+    /// An entry and two exits that wait for it to fill, then cancel each other.
+    Bracket,
+    /// One-triggers-other: an entry and one exit that waits for it to fill.
+    Oto,
+}
+
+impl Class {
+    /// `order_class` as the API spells it.
+    fn name(self) -> &'static str {
+        match self {
+            Class::Oco => "oco",
+            Class::Bracket => "bracket",
+            Class::Oto => "oto",
+        }
+    }
+}
+
+/// The exit legs of a one-cancels-other, bracket or one-triggers-other order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct OcoLegs {
-    /// A bracket's (the legs wait for its entry to fill), else a one-cancels-other
-    /// pair's (the take-profit is the order itself).
-    bracket: bool,
-    /// The take-profit limit price, cents.
-    take_profit: i64,
-    /// The stop-loss stop price, cents.
-    stop: i64,
+    /// Which; for all but `oco` the legs wait for the entry to fill.
+    class: Class,
+    /// The take-profit limit price, cents (always but on an `oto` with a stop-loss).
+    take_profit: Option<i64>,
+    /// The stop-loss stop price, cents (always but on an `oto` with a take-profit).
+    stop: Option<i64>,
     /// The stop-loss limit price (a stop-limit), cents.
     stop_limit: Option<i64>,
 }
 
-/// The exit legs of an `oco` or `bracket` order (`None` for a simple one); the request
-/// as the order the engine is given first (an `oco`'s take-profit, a bracket's entry).
+impl OcoLegs {
+    /// The legs wait, held, for the entry to fill (a bracket's, an oto's).
+    fn wait(self) -> bool {
+        self.class != Class::Oco
+    }
+}
+
+/// The exit legs of an `oco`, `bracket` or `oto` order (`None` for a simple one); the
+/// request as the order the engine is given first (an `oco`'s take-profit, a
+/// bracket's or an oto's entry).
 fn oco_legs(o: &NewOrder) -> Result<(Option<OcoLegs>, NewOrder), ApiError> {
     let bad = ApiError::unprocessable;
-    match o.order_class.as_deref() {
+    let class = match o.order_class.as_deref() {
         None | Some("") | Some("simple") => {
             if o.take_profit.is_some() || o.stop_loss.is_some() {
-                return Err(bad("take_profit and stop_loss go with order_class oco"));
+                return Err(bad(
+                    "take_profit and stop_loss go with order_class oco, bracket or oto",
+                ));
             }
             return Ok((None, o.clone()));
         }
-        Some("oco" | "bracket") => {}
-        Some("oto") => {
-            return Err(bad(
-                "order_class: simple, oco or bracket (oto orders are not taken yet)",
-            ));
-        }
-        Some(_) => return Err(bad("order_class: simple, oco or bracket")),
+        Some("oco") => Class::Oco,
+        Some("bracket") => Class::Bracket,
+        Some("oto") => Class::Oto,
+        Some(_) => return Err(bad("order_class: simple, oco, bracket or oto")),
+    };
+    let name = class.name();
+    if class != Class::Oco && !matches!(o.order_type.as_str(), "market" | "limit") {
+        return Err(ApiError::unprocessable(format!(
+            "type: market or limit for {name} orders (the entry)"
+        )));
     }
-    let bracket = o.order_class.as_deref() == Some("bracket");
-    if bracket && !matches!(o.order_type.as_str(), "market" | "limit") {
-        return Err(bad("type: market or limit for bracket orders (the entry)"));
-    }
-    if !bracket && o.order_type != "limit" {
+    if class == Class::Oco && o.order_type != "limit" {
         return Err(bad("type: limit for oco orders (the take-profit leg)"));
     }
     if !matches!(o.time_in_force.as_str(), "day" | "gtc") {
-        return Err(bad("time_in_force: day or gtc for oco and bracket orders"));
+        return Err(ApiError::unprocessable(format!(
+            "time_in_force: day or gtc for {name} orders"
+        )));
     }
-    let leg = |name: &str, v: &Option<Value>| -> Result<serde_json::Map<String, Value>, ApiError> {
+    let leg = |field: &str,
+               v: &Option<Value>|
+     -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
         match v {
-            Some(Value::Object(m)) => Ok(m.clone()),
-            Some(_) => Err(ApiError::unprocessable(format!("{name}: an object"))),
+            Some(Value::Object(m)) => Ok(Some(m.clone())),
+            Some(_) => Err(ApiError::unprocessable(format!("{field}: an object"))),
+            None if class == Class::Oto => Ok(None),
             None => Err(ApiError::unprocessable(format!(
-                "{name}: required for oco orders"
+                "{field}: required for {name} orders"
             ))),
         }
     };
     let tp = leg("take_profit", &o.take_profit)?;
     let sl = leg("stop_loss", &o.stop_loss)?;
-    let take_profit = price_field("take_profit.limit_price", &tp.get("limit_price").cloned())?
-        .ok_or_else(|| bad("take_profit.limit_price: required"))?;
-    let stop = price_field("stop_loss.stop_price", &sl.get("stop_price").cloned())?
-        .ok_or_else(|| bad("stop_loss.stop_price: required"))?;
-    let stop_limit = price_field("stop_loss.limit_price", &sl.get("limit_price").cloned())?;
+    if class == Class::Oto && tp.is_some() == sl.is_some() {
+        return Err(bad("oto orders: exactly one of take_profit and stop_loss"));
+    }
+    let take_profit = match &tp {
+        Some(tp) => Some(
+            price_field("take_profit.limit_price", &tp.get("limit_price").cloned())?
+                .ok_or_else(|| bad("take_profit.limit_price: required"))?,
+        ),
+        None => None,
+    };
+    let (stop, stop_limit) = match &sl {
+        Some(sl) => (
+            Some(
+                price_field("stop_loss.stop_price", &sl.get("stop_price").cloned())?
+                    .ok_or_else(|| bad("stop_loss.stop_price: required"))?,
+            ),
+            price_field("stop_loss.limit_price", &sl.get("limit_price").cloned())?,
+        ),
+        None => (None, None),
+    };
     let entry = price_field("limit_price", &o.limit_price)?;
-    if !bracket
+    if class == Class::Oco
         && let Some(p) = entry
-        && p != take_profit
+        && Some(p) != take_profit
     {
         return Err(bad("limit_price: the take-profit's, or absent"));
     }
     if o.stop_price.is_some() || o.trail_price.is_some() || o.trail_percent.is_some() {
-        return Err(bad("stop_price and trails: in stop_loss for oco orders"));
+        return Err(ApiError::unprocessable(format!(
+            "stop_price and trails: in stop_loss for {name} orders"
+        )));
     }
     // The stop is the worse exit: below the take-profit for a sell, above for a buy —
-    // and a bracket's exits sell what a buy entry bought (the other side).
-    let exits_sell = (o.side == "sell") != bracket;
-    let ordered = if exits_sell {
-        stop < take_profit
-    } else {
-        stop > take_profit
-    };
-    if !ordered {
+    // and the exits of a bracket or oto sell what a buy entry bought (the other side).
+    let exits_sell = (o.side == "sell") != (class != Class::Oco);
+    // Worse to better for the exits' side: stop, entry, take-profit.
+    let ordered = |low: i64, high: i64| if exits_sell { low < high } else { low > high };
+    if let (Some(stop), Some(tp)) = (stop, take_profit)
+        && !ordered(stop, tp)
+    {
         return Err(bad(
             "stop_loss.stop_price: below take_profit.limit_price when the exits sell, above when they buy",
         ));
     }
-    if bracket
+    if class != Class::Oco
         && let Some(p) = entry
-        && !(if exits_sell {
-            stop < p && p < take_profit
-        } else {
-            take_profit < p && p < stop
-        })
     {
-        return Err(bad(
-            "limit_price: between stop_loss.stop_price and take_profit.limit_price",
-        ));
+        if let Some(stop) = stop
+            && !ordered(stop, p)
+        {
+            return Err(bad(
+                "stop_loss.stop_price: below the entry's limit_price when the exits sell, above when they buy",
+            ));
+        }
+        if let Some(tp) = take_profit
+            && !ordered(p, tp)
+        {
+            return Err(bad(
+                "take_profit.limit_price: above the entry's limit_price when the exits sell, below when they buy",
+            ));
+        }
     }
     let mut simple = o.clone();
     simple.order_class = None;
     simple.take_profit = None;
     simple.stop_loss = None;
-    if !bracket {
-        simple.limit_price = Some(Value::String(format_cents(take_profit)));
+    if class == Class::Oco {
+        simple.limit_price = take_profit.map(|p| Value::String(format_cents(p)));
     }
     Ok((
         Some(OcoLegs {
-            bracket,
+            class,
             take_profit,
             stop,
             stop_limit,
@@ -591,7 +649,7 @@ pub(crate) async fn load(
         return Ok(None);
     };
     let mut v = order_json(&r);
-    if r.order_class == "bracket" && r.parent_id.is_none() {
+    if matches!(r.order_class.as_str(), "bracket" | "oto") && r.parent_id.is_none() {
         let legs = state.store.legs(user, &r.id).await?;
         v["legs"] = json!(legs.iter().map(order_json).collect::<Vec<_>>());
     } else if r.order_class == "oco"
@@ -621,10 +679,11 @@ pub async fn create(
     }
     let (id, token) = (new_id(), new_token());
     let side = if c.side == Side::Buy { "buy" } else { "sell" };
-    let bracket = oco.is_some_and(|l| l.bracket);
-    // An oco's stop-loss leg; a bracket's take-profit and stop-loss.
-    let leg_id = oco.map(|_| new_id());
-    let stop_leg_id = bracket.then(new_id);
+    // A bracket's or an oto's exits wait for the entry; an oco's stop-loss is written
+    // once its take-profit is in the book.
+    let waits = oco.is_some_and(OcoLegs::wait);
+    let leg_id = oco.and_then(|l| (l.take_profit.is_some() || !waits).then(new_id));
+    let stop_leg_id = oco.and_then(|l| (waits && l.stop.is_some()).then(new_id));
     let inserted = state
         .writes
         .insert(crate::writes::Pending {
@@ -639,12 +698,8 @@ pub async fn create(
             qty: c.qty,
             limit_price: c.limit_price,
             condition: c.condition,
-            order_class: match oco {
-                Some(l) if l.bracket => "bracket",
-                Some(_) => "oco",
-                None => "simple",
-            },
-            oco_with: if bracket { None } else { leg_id.clone() },
+            order_class: oco.map_or("simple", |l| l.class.name()),
+            oco_with: if waits { None } else { leg_id.clone() },
             parent_id: None,
         })
         .await?;
@@ -661,11 +716,12 @@ pub async fn create(
         .ok_or_else(|| ApiError::conflict("client_order_id in use"));
     }
     let exit_side = if c.side == Side::Buy { "sell" } else { "buy" };
-    if let (Some(legs), Some(tp_id), Some(sl_id)) = (oco, &leg_id, &stop_leg_id) {
-        // A bracket's exits, written before its entry goes in: held until it fills
-        // (the auto service activates them once settlement has it filled).
-        let leg =
-            |this: &str, other: &str, order_type, limit_price, condition| crate::writes::Pending {
+    if let Some(legs) = oco.filter(|l| l.wait()) {
+        // A bracket's or an oto's exits, written before its entry goes in: held until
+        // it fills (the auto service activates them once settlement has it filled). A
+        // bracket's two cancel each other.
+        let leg = |this: &str, other: Option<&String>, order_type, limit_price, condition| {
+            crate::writes::Pending {
                 id: this.to_string(),
                 user: principal.user as i64,
                 client_order_id: new_id(),
@@ -677,27 +733,44 @@ pub async fn create(
                 qty: c.qty,
                 limit_price,
                 condition,
-                order_class: "bracket",
-                oco_with: Some(other.to_string()),
+                order_class: legs.class.name(),
+                oco_with: other.cloned(),
                 parent_id: Some(id.clone()),
+            }
+        };
+        if let Some(tp_id) = &leg_id {
+            state
+                .writes
+                .insert(leg(
+                    tp_id,
+                    stop_leg_id.as_ref(),
+                    "limit",
+                    legs.take_profit,
+                    None,
+                ))
+                .await?;
+        }
+        if let Some(sl_id) = &stop_leg_id {
+            let stop_type = if legs.stop_limit.is_some() {
+                "stop_limit"
+            } else {
+                "stop"
             };
-        state
-            .writes
-            .insert(leg(tp_id, sl_id, "limit", Some(legs.take_profit), None))
-            .await?;
-        let stop_type = if legs.stop_limit.is_some() {
-            "stop_limit"
-        } else {
-            "stop"
-        };
-        let stop = Condition {
-            stop_price: Some(legs.stop),
-            ..Condition::default()
-        };
-        state
-            .writes
-            .insert(leg(sl_id, tp_id, stop_type, legs.stop_limit, Some(stop)))
-            .await?;
+            let stop = Condition {
+                stop_price: legs.stop,
+                ..Condition::default()
+            };
+            state
+                .writes
+                .insert(leg(
+                    sl_id,
+                    leg_id.as_ref(),
+                    stop_type,
+                    legs.stop_limit,
+                    Some(stop),
+                ))
+                .await?;
+        }
     }
     let order = EnterOrder {
         token: FixedStr::new(&token).map_err(ApiError::internal)?,
@@ -726,15 +799,16 @@ pub async fn create(
     let o = outcome(&reports, c.qty);
     let order = state.writes.finish(o.verdict(id.clone())).await?;
     if let Some(reason) = o.rejected {
-        // A bracket's exits go with its entry (an oco's leg is not written yet).
-        if bracket {
+        // A bracket's or an oto's exits go with its entry (an oco's leg is not written
+        // yet).
+        if waits {
             for leg in [&leg_id, &stop_leg_id].into_iter().flatten() {
                 state.store.cancel_held(leg).await?;
             }
         }
         return Err(refusal(reason));
     }
-    if bracket {
+    if waits {
         return load(&state, principal.user, OrderKey::Id(&id))
             .await?
             .map(Json)
@@ -759,7 +833,7 @@ pub async fn create(
             qty: c.qty,
             limit_price: legs.stop_limit,
             condition: Some(Condition {
-                stop_price: Some(legs.stop),
+                stop_price: legs.stop,
                 ..Condition::default()
             }),
             order_class: "oco",
@@ -1143,8 +1217,8 @@ pub async fn cancel(
         .await?
         .ok_or_else(|| ApiError::not_found("order not found"))?;
     let canceled = cancel_one(&state, engine, principal.user, &id, &found).await?;
-    // A bracket's entry canceled: its exits, still waiting, go too.
-    if found.order_class == "bracket" {
+    // A bracket's or an oto's entry canceled: its exits, still waiting, go too.
+    if matches!(found.order_class.as_str(), "bracket" | "oto") {
         for leg in state.store.legs(principal.user, &id).await? {
             if leg.status == "held" {
                 state.store.cancel_held(&leg.id).await?;

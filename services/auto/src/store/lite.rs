@@ -207,6 +207,18 @@ impl AutoStore for LiteAuto {
                         out.push(f);
                     }
                 }
+                // An oto's stop-loss: no take-profit beside it, armed on its own.
+                tx.prepare_cached(
+                    "UPDATE trader_orders SET activated_at = ?1, updated_at = ?1
+                     WHERE id IN (
+                         SELECT t.id FROM trader_orders t
+                         JOIN trader_orders p ON p.id = t.parent_id
+                         JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
+                         WHERE t.parent_id IS NOT NULL AND t.activated_at IS NULL
+                           AND t.status = 'held' AND t.oco_with IS NULL
+                           AND t.type <> 'limit' AND o.status = 'filled')",
+                )?
+                .execute(params![now])?;
                 tx.commit()?;
                 Ok(out)
             })

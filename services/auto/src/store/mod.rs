@@ -138,9 +138,9 @@ pub trait AutoStore: recurring::RecurringStore + Send + Sync + std::fmt::Debug {
     async fn position(&self) -> Result<u64, ApiError>;
     /// The database's time now, in microseconds.
     async fn now(&self) -> Result<i64, ApiError>;
-    /// Activates the exit legs of the bracket orders whose entry settlement has filled:
-    /// the take-profit turns `pending_new` (returned, to enter into the engine), the
-    /// stop-loss is armed from now on; one transaction.
+    /// Activates the exit legs of the bracket and oto orders whose entry settlement has
+    /// filled: the take-profit turns `pending_new` (returned, to enter into the
+    /// engine), the stop-loss is armed from now on; one transaction.
     async fn activate_brackets(&self) -> Result<Vec<Fired>, ApiError>;
     /// Cancels the waiting exit legs of bracket orders whose entry ended unfilled
     /// (rejected, canceled, expired); how many.

@@ -236,6 +236,15 @@ impl AutoStore for PgAuto {
                      SET activated_at = clock_timestamp(), updated_at = clock_timestamp()
                      FROM tp WHERE s.parent_id = tp.parent_id AND s.id <> tp.id
                        AND s.status = 'held'
+                 ), lone_stop AS (
+                     -- An oto's stop-loss: no take-profit beside it, armed on its own.
+                     UPDATE trader_orders s
+                     SET activated_at = clock_timestamp(), updated_at = clock_timestamp()
+                     FROM trader_orders p
+                     JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
+                     WHERE p.id = s.parent_id AND s.parent_id IS NOT NULL
+                       AND s.activated_at IS NULL AND s.status = 'held'
+                       AND s.oco_with IS NULL AND s.type <> 'limit' AND o.status = 'filled'
                  )
                  SELECT id, user_id, token, symbol, side, type, time_in_force, qty, limit_price
                  FROM tp",
