@@ -26,7 +26,9 @@
 //! until then the verdict is.
 
 use crate::TraderState;
-use crate::store::{Condition, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Which};
+use crate::store::{
+    Condition, HeldReplace, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Which,
+};
 use axum::extract::State;
 use axum::http::StatusCode;
 use bourse_core::{
@@ -1044,10 +1046,11 @@ pub struct Replace {
     pub limit_price: Option<Value>,
     /// Must stay as it is (the engine keeps an order's time in force).
     pub time_in_force: Option<String>,
-    /// Stop orders are not entered here.
+    /// New stop price (a held `stop` or `stop_limit` order).
     #[schema(value_type = Option<String>)]
     pub stop_price: Option<Value>,
-    /// Stop orders are not entered here.
+    /// New trail (a held `trailing_stop` order), in its own unit: dollars for one
+    /// entered with `trail_price`, percent for one entered with `trail_percent`.
     #[schema(value_type = Option<String>)]
     pub trail: Option<Value>,
     /// The new order's client id (made if absent).
@@ -1056,7 +1059,9 @@ pub struct Replace {
 
 /// `PATCH /v2/orders/{id}`: the engine replaces the order; the answer is the new order
 /// (a new id, `replaces` naming the old one, which becomes `replaced`). A replace at
-/// the same price for less keeps time priority; any other loses it.
+/// the same price for less keeps time priority; any other loses it. A held
+/// conditional order is replaced where it is held ([`replace_held`]), without the
+/// engine.
 #[utoipa::path(patch, path = "/v2/orders/{id}", tag = "orders", params(("id" = String, Path, description = "The order id")), request_body = Replace, responses((status = 200, body = crate::schema::Order)))]
 pub async fn replace(
     State(state): State<TraderState>,
@@ -1066,15 +1071,18 @@ pub async fn replace(
 ) -> Result<Json<Value>, ApiError> {
     let engine = engine(&state)?;
     let bad = ApiError::unprocessable;
-    if body.stop_price.is_some() || body.trail.is_some() {
-        return Err(bad("stop_price, trail: not for these orders"));
-    }
     // The old order as reads show it: its fills so far, settled or from the verdict.
     let old = state
         .store
         .order(principal.user, OrderKey::Id(&id))
         .await?
         .ok_or_else(|| ApiError::not_found("order not found"))?;
+    if old.status == "held" && old.order_class == "simple" {
+        return replace_held(&state, principal.user, &old, &body).await;
+    }
+    if body.stop_price.is_some() || body.trail.is_some() {
+        return Err(bad("stop_price, trail: for held stop orders only"));
+    }
     let (old_token, order_type, tif) = (
         old.token.clone(),
         old.order_type.clone(),
@@ -1102,13 +1110,7 @@ pub async fn replace(
     if qty <= 0 || price <= 0 {
         return Err(bad("qty and limit_price must be positive"));
     }
-    let client_order_id = match &body.client_order_id {
-        Some(c) if c.is_empty() || c.chars().count() > 128 => {
-            return Err(bad("client_order_id: 1 to 128 characters"));
-        }
-        Some(c) => c.clone(),
-        None => new_id(),
-    };
+    let client_order_id = replacement_client_id(&body.client_order_id)?;
     let (new_order, new_token) = (new_id(), new_token());
     let (_, filled, value) = merged(&old);
     let inserted = state
@@ -1165,6 +1167,107 @@ pub async fn replace(
         .replaced(&id, &o.verdict(new_order.clone()))
         .await?;
     load(&state, principal.user, OrderKey::Id(&new_order))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("order vanished after replace"))
+}
+
+/// A replacement's client order id: the one given (1 to 128 characters), or a new one.
+fn replacement_client_id(given: &Option<String>) -> Result<String, ApiError> {
+    match given {
+        Some(c) if c.is_empty() || c.chars().count() > 128 => Err(ApiError::unprocessable(
+            "client_order_id: 1 to 128 characters",
+        )),
+        Some(c) => Ok(c.clone()),
+        None => Ok(new_id()),
+    }
+}
+
+/// Replaces a held conditional order (`stop`, `stop_limit`, `trailing_stop`) before it
+/// fires: a new held order with the new quantity, prices or trail, in the old one's
+/// place — whichever of this and the auto service's firing comes first wins (422
+/// when the order fired first). A trailing stop keeps its mark.
+async fn replace_held(
+    state: &TraderState,
+    user: u64,
+    old: &OrderRecord,
+    body: &Replace,
+) -> Result<Json<Value>, ApiError> {
+    let bad = ApiError::unprocessable;
+    if body
+        .time_in_force
+        .as_ref()
+        .is_some_and(|t| *t != old.time_in_force)
+    {
+        return Err(bad("time_in_force: a replace keeps the order's"));
+    }
+    let order_type: &'static str = match old.order_type.as_str() {
+        "stop" => "stop",
+        "stop_limit" => "stop_limit",
+        "trailing_stop" => "trailing_stop",
+        _ => return Err(bad("only limit and held stop orders can be replaced")),
+    };
+    let qty = match &body.qty {
+        Some(v) => parse_fixed("qty", &number_text("qty", v)?, 0)?,
+        None => old.qty,
+    };
+    if qty <= 0 {
+        return Err(bad("qty: must be positive"));
+    }
+    let limit_price = match (&body.limit_price, order_type) {
+        (Some(_), "stop" | "trailing_stop") => {
+            return Err(bad("limit_price: not for stop and trailing_stop orders"));
+        }
+        (Some(_), _) => price_field("limit_price", &body.limit_price)?,
+        (None, _) => old.limit_price,
+    };
+    let mut condition = old.condition;
+    if body.stop_price.is_some() {
+        if order_type == "trailing_stop" {
+            return Err(bad("stop_price: not for trailing_stop orders (give trail)"));
+        }
+        condition.stop_price = price_field("stop_price", &body.stop_price)?;
+    }
+    if let Some(trail) = &body.trail {
+        if order_type != "trailing_stop" {
+            return Err(bad("trail: for trailing_stop orders only"));
+        }
+        if condition.trail_price.is_some() {
+            condition.trail_price = price_field("trail", &body.trail)?;
+        } else {
+            let ppm = parse_fixed("trail", &number_text("trail", trail)?, 4)?;
+            if !(1..100 * 10_000).contains(&ppm) {
+                return Err(bad("trail: a percent above 0 and below 100"));
+            }
+            condition.trail_ppm = Some(ppm);
+        }
+    }
+    let new = crate::writes::Pending {
+        id: new_id(),
+        user: user as i64,
+        client_order_id: replacement_client_id(&body.client_order_id)?,
+        token: new_token(),
+        symbol: old.symbol.clone(),
+        side: if old.side == "buy" { "buy" } else { "sell" },
+        order_type,
+        time_in_force: old.time_in_force.clone(),
+        qty,
+        limit_price,
+        condition: Some(condition),
+        order_class: "simple",
+        oco_with: None,
+        parent_id: None,
+    };
+    match state.store.replace_held(&old.id, &new).await? {
+        HeldReplace::Done => {}
+        HeldReplace::NotHeld => {
+            return Err(bad("order is no longer held (it fired or was canceled)"));
+        }
+        HeldReplace::ClientIdTaken => {
+            return Err(bad("client_order_id: already used for another order"));
+        }
+    }
+    load(state, user, OrderKey::Id(&new.id))
         .await?
         .map(Json)
         .ok_or_else(|| ApiError::internal("order vanished after replace"))

@@ -11,8 +11,8 @@ use bourse_shell::lite::rusqlite::{self, OptionalExtension, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros, rfc3339_micros};
 
 use super::{
-    AccountRow, Condition, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled,
-    TokenStatus, TraderStore, Which,
+    AccountRow, Condition, HELD_REPLACEMENT_COLUMNS, HeldReplace, ListFilter, OPEN, OrderKey,
+    OrderRecord, Replacement, Settled, TokenStatus, TraderStore, Which,
 };
 use crate::writes::{Pending, Verdict};
 
@@ -380,6 +380,54 @@ impl TraderStore for LiteTrader {
             .execute("DELETE FROM trader_orders WHERE id = ?1", (id.to_string(),))
             .await?;
         Ok(())
+    }
+
+    async fn replace_held(&self, old: &str, new: &Pending) -> Result<HeldReplace, ApiError> {
+        let (old, new) = (old.to_string(), new.clone());
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let now = now_micros();
+                let taken = tx.execute(
+                    "UPDATE trader_orders SET status = 'replaced', replaced_by = ?2,
+                         updated_at = ?3
+                     WHERE id = ?1 AND status = 'held'",
+                    params![old, new.id, now],
+                )?;
+                if taken == 0 {
+                    return Ok(HeldReplace::NotHeld);
+                }
+                let cond = new.condition.unwrap_or_default();
+                let inserted = tx.execute(
+                    &format!(
+                        "INSERT INTO trader_orders ({HELD_REPLACEMENT_COLUMNS}, created_at,
+                             updated_at)
+                         SELECT ?2, user_id, ?3, ?4, symbol, side, type, time_in_force, ?5, ?6,
+                                'held', ?7, ?8, ?9, order_class, hwm, id, ?10, ?10
+                         FROM trader_orders WHERE id = ?1
+                         ON CONFLICT (user_id, client_order_id) DO NOTHING"
+                    ),
+                    params![
+                        old,
+                        new.id,
+                        new.client_order_id,
+                        new.token,
+                        new.qty,
+                        new.limit_price,
+                        cond.stop_price,
+                        cond.trail_price,
+                        cond.trail_ppm,
+                        now,
+                    ],
+                )?;
+                if inserted == 0 {
+                    return Ok(HeldReplace::ClientIdTaken);
+                }
+                tx.commit()?;
+                Ok(HeldReplace::Done)
+            })
+            .await?)
     }
 
     async fn replaced(&self, old: &str, v: &Verdict) -> Result<(), ApiError> {

@@ -188,6 +188,22 @@ pub struct Replacement {
     pub replaces: String,
 }
 
+/// How replacing a held order went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeldReplace {
+    /// The new order is held in the old one's place.
+    Done,
+    /// The old order is no longer held (fired or canceled meanwhile): nothing changed.
+    NotHeld,
+    /// The new order's client id is taken: nothing changed.
+    ClientIdTaken,
+}
+
+/// The columns a held replacement copies from the order it replaces, and those it sets.
+pub(crate) const HELD_REPLACEMENT_COLUMNS: &str = "id, user_id, client_order_id, token, symbol, \
+    side, type, time_in_force, qty, limit_price, status, stop_price, trail_price, trail_ppm, \
+    order_class, hwm, replaces";
+
 /// What `GET /v2/account` reads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AccountRow {
@@ -231,6 +247,11 @@ pub trait TraderStore: Send + Sync + std::fmt::Debug {
     async fn delete(&self, id: &str) -> Result<(), ApiError>;
     /// Marks `old` replaced by `new` and records the new order's verdict.
     async fn replaced(&self, old: &str, verdict: &Verdict) -> Result<(), ApiError>;
+    /// Replaces held order `old` by `new`, held too, in one transaction: `old` turns
+    /// `replaced` (compare-and-set from `held`, as a cancel's, so the auto service
+    /// fires at most one of them) and `new` names it in `replaces`, with a trailing
+    /// stop's mark carried over.
+    async fn replace_held(&self, old: &str, new: &Pending) -> Result<HeldReplace, ApiError>;
     /// What the account shows.
     async fn account(&self, user: u64) -> Result<AccountRow, ApiError>;
     /// Settlement's position: the highest engine event sequence number it applied.

@@ -12,8 +12,8 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{
-    AccountRow, Condition, ListFilter, OPEN, OrderKey, OrderRecord, Replacement, Settled,
-    TokenStatus, TraderStore, Which,
+    AccountRow, Condition, HELD_REPLACEMENT_COLUMNS, HeldReplace, ListFilter, OPEN, OrderKey,
+    OrderRecord, Replacement, Settled, TokenStatus, TraderStore, Which,
 };
 use crate::writes::{Pending, Verdict};
 
@@ -409,6 +409,50 @@ impl TraderStore for PgTrader {
             .await?;
         client.execute(&stmt, &[&id]).await?;
         Ok(())
+    }
+
+    async fn replace_held(&self, old: &str, new: &Pending) -> Result<HeldReplace, ApiError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let taken = tx
+            .execute(
+                "UPDATE trader_orders SET status = 'replaced', replaced_by = $2,
+                     updated_at = clock_timestamp()
+                 WHERE id = $1 AND status = 'held'",
+                &[&old, &new.id],
+            )
+            .await?;
+        if taken == 0 {
+            return Ok(HeldReplace::NotHeld);
+        }
+        let c = new.condition.unwrap_or_default();
+        let inserted = tx
+            .execute(
+                &format!(
+                    "INSERT INTO trader_orders ({HELD_REPLACEMENT_COLUMNS})
+                     SELECT $2, user_id, $3, $4, symbol, side, type, time_in_force, $5, $6,
+                            'held', $7, $8, $9, order_class, hwm, id
+                     FROM trader_orders WHERE id = $1
+                     ON CONFLICT (user_id, client_order_id) DO NOTHING"
+                ),
+                &[
+                    &old,
+                    &new.id,
+                    &new.client_order_id,
+                    &new.token,
+                    &new.qty,
+                    &new.limit_price,
+                    &c.stop_price,
+                    &c.trail_price,
+                    &c.trail_ppm,
+                ],
+            )
+            .await?;
+        if inserted == 0 {
+            return Ok(HeldReplace::ClientIdTaken);
+        }
+        tx.commit().await?;
+        Ok(HeldReplace::Done)
     }
 
     async fn replaced(&self, old: &str, v: &Verdict) -> Result<(), ApiError> {
