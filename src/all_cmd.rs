@@ -68,6 +68,11 @@ pub(crate) struct Args {
     /// Add instruments, funded demo users and simulated market makers and takers.
     #[arg(long)]
     demo: bool,
+    /// Milliseconds a demo market maker waits between rounds of quotes (a taker twice
+    /// as long between orders): 5 makes about 3,000 orders a second; more is gentler
+    /// on a small machine or a debug build.
+    #[arg(long, value_name = "MS", default_value_t = 5, requires = "demo")]
+    demo_pace_ms: u64,
     /// Messages per second per gateway session (0: unlimited).
     #[arg(long, default_value_t = 10_000)]
     throttle: u32,
@@ -81,6 +86,10 @@ pub(crate) struct Args {
     #[command(flatten)]
     shell: ShellArgs,
 }
+
+/// What each account signed up for in the demo gets to trade with: $100,000 of paper
+/// money, as a paper trading account starts with.
+const DEMO_SIGNUP_CASH: i64 = 10_000_000;
 
 /// The demo user's password (the demo is for trying things, not for keeping secrets).
 const DEMO_PASSWORD: &str = "demo-password";
@@ -154,6 +163,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             token_secret,
             access_ttl: Duration::from_secs(args.shell.access_ttl),
             admin: Some(admin.clone()),
+            signup_cash: if args.demo { DEMO_SIGNUP_CASH } else { 0 },
             rate: (args.shell.rate, args.shell.burst),
             throttle: args.throttle,
             bar_interval: bourse_stock::stream::BAR_INTERVAL,
@@ -185,6 +195,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 running.endpoint.clone(),
                 Some(running.feed.clone()),
                 participants,
+                Duration::from_millis(args.demo_pace_ms),
                 demo_stop.clone(),
             );
             Some(accounts)
@@ -229,6 +240,7 @@ fn banner(
     let front = running.front_base.clone().unwrap_or_default();
     println!(
         "\nBourse is running, all in one process, on {store}.\n\
+         \n  web page           {front}/   sign up, trade, watch the portfolio (open it in a browser)\
          \n  everything         {front}   (each service by its paths, as NGINX routes them)\
          \n  user service       {}   accounts, logins, API keys, admin funding\
          \n  trader service     {}   Alpaca's Trading API v2; trade updates at {}/stream\
@@ -376,7 +388,7 @@ async fn demo_accounts(
     }
     let (demo, new) = account(&users, "demo", DEMO_PASSWORD).await?;
     if new {
-        fund(demo.user, "USD", "100000.00".into()).await?;
+        // Its cash is every sign-up's in the demo (DEMO_SIGNUP_CASH).
         fund(demo.user, "ACME", "100".into()).await?;
     }
     let accounts = DemoAccounts { participants, demo };

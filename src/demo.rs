@@ -232,6 +232,7 @@ impl Quote {
 fn maker(
     endpoint: String,
     who: Participant,
+    pace: Duration,
     stop: Arc<AtomicBool>,
     stats: Arc<Stats>,
     rtt: Arc<Mutex<Histogram<u64>>>,
@@ -288,7 +289,7 @@ fn maker(
             *q = Quote::Pending(token, old);
             stats.sent.fetch_add(1, Ordering::Relaxed);
         }
-        c.read_for(Duration::from_millis(5), &rtt, &stats, |m| {
+        c.read_for(pace, &rtt, &stats, |m| {
             let (token, next) = match m {
                 ServerMsg::Accepted { order, .. } => (order.token, Quote::Live(order.token)),
                 ServerMsg::Replaced { new_token, .. } => (new_token, Quote::Live(new_token)),
@@ -307,6 +308,7 @@ fn maker(
 fn taker(
     endpoint: String,
     who: Participant,
+    pace: Duration,
     stop: Arc<AtomicBool>,
     stats: Arc<Stats>,
     rtt: Arc<Mutex<Histogram<u64>>>,
@@ -335,7 +337,7 @@ fn taker(
         stats.sent.fetch_add(1, Ordering::Relaxed);
         // Its reports as they arrive, until the next order is due. (Sleeping first
         // and reading after made every taker round trip at least 10 ms.)
-        c.read_for(Duration::from_millis(10), &rtt, &stats, |_| {});
+        c.read_for(pace, &rtt, &stats, |_| {});
     }
 }
 
@@ -383,14 +385,20 @@ fn watch_book(feed: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
 /// Starts the simulated participants and the status line against `endpoint`, with
 /// book depth from the market data feed if there is one.
 pub(crate) fn start(endpoint: String, feed: Option<String>, stop: Arc<AtomicBool>) {
-    start_with(endpoint, feed, engine_participants(), stop);
+    start_with(endpoint, feed, engine_participants(), PACE, stop);
 }
 
-/// As [`start`], with these participants: the first four make markets, the rest take.
+/// How long a market maker waits for its reports between rounds of quotes (a taker
+/// waits twice as long between orders): about 3,000 orders a second in all.
+pub(crate) const PACE: Duration = Duration::from_millis(5);
+
+/// As [`start`], with these participants (the first four make markets, the rest
+/// take) at this pace ([`PACE`] by default; longer is gentler).
 pub(crate) fn start_with(
     endpoint: String,
     feed: Option<String>,
     participants: Vec<Participant>,
+    pace: Duration,
     stop: Arc<AtomicBool>,
 ) {
     let stats = Arc::new(Stats::default());
@@ -405,9 +413,9 @@ pub(crate) fn start_with(
     for (i, who) in participants.into_iter().enumerate() {
         let (e, s, st, r) = (endpoint.clone(), stop.clone(), stats.clone(), rtt.clone());
         if (i as u64) < MAKERS {
-            std::thread::spawn(move || maker(e, who, s, st, r));
+            std::thread::spawn(move || maker(e, who, pace, s, st, r));
         } else {
-            std::thread::spawn(move || taker(e, who, s, st, r));
+            std::thread::spawn(move || taker(e, who, pace * 2, s, st, r));
         }
     }
     std::thread::spawn(move || {

@@ -24,10 +24,23 @@ pub(crate) struct Args {
     /// Make sure this admin exists: `USERNAME:PASSWORD` (created if missing).
     #[arg(long, env = "BOURSE_ADMIN", hide_env_values = true)]
     admin: Option<String>,
+    /// Paper money each new sign-up gets, in dollars (`100000.00`): for a paper trading
+    /// deployment. None by default: real accounts are funded by an admin.
+    #[arg(long, env = "BOURSE_SIGNUP_CASH", value_parser = dollars)]
+    signup_cash: Option<i64>,
     #[command(flatten)]
     shell: ShellArgs,
     #[command(flatten)]
     gateway: bourse_gateway_client::GatewayArgs,
+}
+
+/// Dollars (`100000`, `2500.50`) as cents, positive.
+fn dollars(text: &str) -> Result<i64, String> {
+    match bourse_shell::money::parse_cents("signup cash", text) {
+        Ok(c) if c > 0 => Ok(c),
+        Ok(_) => Err("must be positive".into()),
+        Err(e) => Err(e.message),
+    }
 }
 
 /// Runs the user service until SIGINT or SIGTERM.
@@ -54,6 +67,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             auth,
             refresh_ttl: Duration::from_secs(args.refresh_days * 86_400),
             engine,
+            signup_cash: args.signup_cash.unwrap_or(0),
         };
         if let Some(admin) = &args.admin {
             let (username, password) = admin

@@ -134,6 +134,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         token_secret: b"auto-bench".to_vec(),
         access_ttl: Duration::from_secs(3_600),
         admin: Some((ADMIN.0.into(), ADMIN.1.into())),
+        signup_cash: 0,
         rate: (1_000_000, 1_000_000),
         throttle: 0,
         bar_interval: "1m",

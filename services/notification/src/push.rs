@@ -47,6 +47,7 @@ pub async fn stream(
     let listening = state.listeners.listen(principal.user);
     let unread = state.store.unread(principal.user).await?;
     Ok(upgrade
+        .protocols(bourse_shell::auth::websocket_protocols())
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(16 * 1024)

@@ -42,9 +42,13 @@ impl Service {
 }
 
 /// The service that owns `path` (the routes of `nginx/nginx.conf`), and the path to ask
-/// it for (`/openapi/trader.json` is the trader's `/openapi.json`).
+/// it for (`/openapi/trader.json` is the trader's `/openapi.json`). The web page (`/`,
+/// `/app/...`) is the user service's.
 pub fn route(path: &str) -> Option<(Service, Option<&'static str>)> {
     let any = |prefixes: &[&str]| prefixes.iter().any(|p| path.starts_with(p));
+    if bourse_web::owns(path) {
+        return Some((Service::User, None));
+    }
     if let Some(name) = path
         .strip_prefix("/openapi/")
         .and_then(|f| f.strip_suffix(".json"))
@@ -135,6 +139,8 @@ mod tests {
     #[test]
     fn paths_go_where_nginx_sends_them() {
         for (path, want) in [
+            ("/", Service::User),
+            ("/app/app.js", Service::User),
             ("/v1/users", Service::User),
             ("/v1/auth/login", Service::User),
             ("/v1/keys/BK1", Service::User),
@@ -166,7 +172,12 @@ mod tests {
             route("/openapi/trader.json"),
             Some((Service::Trader, Some("/openapi.json")))
         );
-        for nowhere in ["/", "/v2/streamx", "/openapi/nginx.json", "/v3/orders"] {
+        for nowhere in [
+            "/index.html",
+            "/v2/streamx",
+            "/openapi/nginx.json",
+            "/v3/orders",
+        ] {
             assert_eq!(route(nowhere), None, "{nowhere}");
         }
     }

@@ -118,6 +118,8 @@ pub struct PlatformConfig {
     pub access_ttl: Duration,
     /// The admin to make sure of (created if missing).
     pub admin: Option<(String, String)>,
+    /// Cash, in cents, each new sign-up gets (0: none; the demo gives paper money).
+    pub signup_cash: i64,
     /// Requests per second per key or user (and the burst).
     pub rate: (u32, u32),
     /// Messages per second per gateway session (0: unlimited).
@@ -355,6 +357,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         auth: auth.clone(),
         refresh_ttl: Duration::from_secs(30 * 86_400),
         engine: Some(engine.clone()),
+        signup_cash: config.signup_cash,
     };
     if let Some((username, password)) = &config.admin {
         bourse_user::session::ensure_admin(

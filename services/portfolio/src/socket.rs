@@ -102,6 +102,7 @@ pub async fn portfolio(
         .await?;
     let config = state.stream;
     Ok(upgrade
+        .protocols(bourse_shell::auth::websocket_protocols())
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
         .max_message_size(64 * 1024)

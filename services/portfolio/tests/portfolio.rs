@@ -282,6 +282,32 @@ async fn the_portfolio_streams_its_holdings_and_follows_what_the_user_buys_and_s
             other => panic!("expected {status}, got {other:?}"),
         }
     }
+    // A browser's way: the token as a subprotocol, answered with `bourse`; a bad one
+    // is a 401 as in a header.
+    let browser = |token: &str| {
+        let mut req = url.as_str().into_client_request().unwrap();
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            format!("bourse, bearer.{token}").parse().unwrap(),
+        );
+        req
+    };
+    let (mut bws, resp) = tokio_tungstenite::connect_async(browser(&token))
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["sec-websocket-protocol"], "bourse");
+    let first = next(&mut bws).await;
+    assert_eq!(
+        (&first["type"], &first["user"]),
+        (&json!("snapshot"), &json!(alice_id))
+    );
+    bws.close(None).await.unwrap();
+    match tokio_tungstenite::connect_async(browser("not-a-token")).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED)
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
     // A plain GET (no upgrade) is a 400, not a hang.
     let r = Client::new(&p.portfolio_base)
         .with_token(&token)

@@ -7,6 +7,13 @@
 //!   checked by the service's [`KeyVerifier`] (the user service's table, cached briefly
 //!   so that a revoked key stops working within a second).
 //!
+//!
+//! A browser cannot set headers on a WebSocket, so a WebSocket upgrade may carry the
+//! access token as a subprotocol instead: `Sec-WebSocket-Protocol: bourse,
+//! bearer.<access token>` (the JavaScript `new WebSocket(url, ["bourse",
+//! "bearer." + token])`). The socket then answers with [`WS_PROTOCOL`], which every
+//! socket route selects ([`websocket_protocols`]).
+//!
 //! No credentials, or wrong ones: 401. Over the principal's rate: 429 with
 //! `Retry-After`. Both answers come before any handler runs.
 
@@ -247,6 +254,29 @@ impl std::fmt::Debug for Auth {
     }
 }
 
+/// The WebSocket subprotocol a socket route answers a browser with.
+pub const WS_PROTOCOL: &str = "bourse";
+
+/// What precedes the access token in a subprotocol that carries it.
+const WS_BEARER_PREFIX: &str = "bearer.";
+
+/// The subprotocols a socket route selects from (the client's offer must include one
+/// for a browser to accept the socket): axum's `WebSocketUpgrade::protocols`.
+pub fn websocket_protocols() -> [&'static str; 1] {
+    [WS_PROTOCOL]
+}
+
+/// The access token a WebSocket upgrade offers as the subprotocol `bearer.<token>`.
+fn subprotocol_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get_all("sec-websocket-protocol")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(WS_BEARER_PREFIX))
+        .filter(|t| !t.is_empty())
+}
+
 /// The Alpaca key id header.
 pub const KEY_ID_HEADER: &str = "apca-api-key-id";
 /// The Alpaca secret header.
@@ -275,6 +305,7 @@ impl Auth {
         }
         match (text(KEY_ID_HEADER)?, text(SECRET_HEADER)?) {
             (Some(id), Some(secret)) => self.key(id, secret).await,
+            (None, None) if let Some(token) = subprotocol_token(headers) => self.token(token),
             (None, None) => Err(ApiError::unauthorized(
                 "credentials required: a Bearer token or the APCA-API-KEY-ID and APCA-API-SECRET-KEY headers",
             )),
@@ -356,6 +387,26 @@ mod tests {
             .unwrap();
         assert!(keys.verify(&old).is_err(), "expired in 1970");
         assert!(keys.verify("not.a.token").is_err());
+    }
+
+    #[test]
+    fn a_websocket_upgrade_carries_its_token_as_a_subprotocol() {
+        let mut h = axum::http::HeaderMap::new();
+        assert_eq!(subprotocol_token(&h), None);
+        h.insert(
+            "sec-websocket-protocol",
+            "bourse, bearer.abc.def".parse().unwrap(),
+        );
+        assert_eq!(subprotocol_token(&h), Some("abc.def"));
+        h.insert("sec-websocket-protocol", "bourse,bearer.".parse().unwrap());
+        assert_eq!(subprotocol_token(&h), None, "an empty token is none");
+        h.insert("sec-websocket-protocol", "bourse".parse().unwrap());
+        h.append("sec-websocket-protocol", "bearer.xyz".parse().unwrap());
+        assert_eq!(
+            subprotocol_token(&h),
+            Some("xyz"),
+            "in a second header line"
+        );
     }
 
     #[test]

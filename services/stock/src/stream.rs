@@ -302,7 +302,12 @@ fn error(code: u16, msg: &str) -> Value {
     json!({"T": "error", "code": code, "msg": msg})
 }
 
+/// Checks an `auth` message: an API key pair, or (Bourse's addition, for browsers,
+/// which hold a login's access token rather than a key) `{"token": ...}`.
 async fn authenticate(auth: &Auth, msg: &Value) -> bool {
+    if let Some(token) = msg["token"].as_str() {
+        return auth.token(token).is_ok();
+    }
     let (Some(key), Some(secret)) = (msg["key"].as_str(), msg["secret"].as_str()) else {
         return false;
     };

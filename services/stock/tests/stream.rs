@@ -85,6 +85,23 @@ async fn trades_quotes_and_bars_stream_to_subscribers_in_alpacas_shapes(store: S
         next(&mut ws).await,
         vec![json!({"T": "success", "msg": "authenticated"})]
     );
+    // A browser's way: a login's access token in the auth message.
+    {
+        let token = p.token("alice").await;
+        let connect = async |url: &str| tokio_tungstenite::connect_async(url).await.unwrap().0;
+        let mut browser = connect(&url).await;
+        assert_eq!(next(&mut browser).await[0]["msg"], "connected");
+        say(&mut browser, json!({"action": "auth", "token": token})).await;
+        assert_eq!(next(&mut browser).await[0]["msg"], "authenticated");
+        let mut forged = connect(&url).await;
+        next(&mut forged).await;
+        say(
+            &mut forged,
+            json!({"action": "auth", "token": "not-a-token"}),
+        )
+        .await;
+        assert_eq!(next(&mut forged).await[0]["code"], 402);
+    }
     say(
         &mut ws,
         json!({"action": "subscribe", "trades": ["ACME"], "quotes": ["acme"], "bars": ["*"]}),

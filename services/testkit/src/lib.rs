@@ -130,6 +130,7 @@ impl Platform {
             token_secret: TOKEN_SECRET.to_vec(),
             access_ttl: Duration::from_secs(900),
             admin: Some(("root".into(), "root-password".into())),
+            signup_cash: 0,
             rate: (10_000, 10_000),
             throttle: 0,
             // Second bars, so that tests see bars without waiting for a minute.

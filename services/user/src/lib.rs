@@ -65,6 +65,9 @@ pub struct UserState {
     /// The engine, through a service session on the gateway (`None`: registration
     /// opens no engine account and funding answers 503).
     pub engine: Option<GatewayClient>,
+    /// Cash, in cents, deposited into each account a user signs up for (0: none). For
+    /// paper trading and the demo, where a newcomer should be able to trade at once.
+    pub signup_cash: i64,
 }
 
 impl FromRef<UserState> for Arc<Auth> {
@@ -82,7 +85,11 @@ pub async fn prepare(pool: &Pool) -> Result<(), bourse_shell::ApiError> {
 /// The whole service: its routes in the shell, ready when its database answers.
 pub fn app(state: UserState) -> Router {
     let checks = std::sync::Arc::new(vec![state.store.check()]);
-    bourse_shell::openapi::app("user", router(state), PUBLIC, checks)
+    let (routes, api) = router(state);
+    // The web page is served beside sign-up and login (NGINX sends `/` and `/app/`
+    // here).
+    let routes = routes.merge(bourse_web::router());
+    bourse_shell::openapi::app("user", (routes, api), PUBLIC, checks)
 }
 
 /// Routes reachable without credentials.

@@ -12,7 +12,7 @@ use bourse_shell::auth::{BoxFuture, Principal, Role, random_hex, secret_hash};
 use bourse_shell::extract::Json;
 use serde::{Deserialize, Serialize};
 
-use bourse_core::UserId;
+use bourse_core::{CASH, FixedStr, UserId};
 use bourse_gateway::protocol::ServiceMsg;
 
 use crate::store::Refreshed;
@@ -113,6 +113,18 @@ pub async fn create_user(
                     },
                 )
                 .await?;
+                if role == Role::User && state.signup_cash > 0 {
+                    crate::admin::execute(
+                        engine,
+                        ServiceMsg::Deposit {
+                            request: 0,
+                            user: UserId(id),
+                            asset: FixedStr::new(CASH).map_err(ApiError::internal)?,
+                            amount: state.signup_cash,
+                        },
+                    )
+                    .await?;
+                }
             }
             Ok(())
         })

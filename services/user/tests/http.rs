@@ -82,6 +82,7 @@ impl Service {
             }),
             refresh_ttl: Duration::from_secs(3600),
             engine,
+            signup_cash: 0,
         };
         if state.engine.is_some() {
             let admin = Credentials {
