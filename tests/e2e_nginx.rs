@@ -272,6 +272,30 @@ async fn the_platform_trades_end_to_end_behind_nginx_and_survives_kills() {
         ..
     } = trade(&proxy, &cluster.gateway).await;
 
+    // The web page through nginx (from the user service), and a browser's way into the
+    // portfolio socket: the token as a subprotocol, which nginx passes through.
+    let page = proxy.get("/").await.unwrap();
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("/app/app.js"), "{}", page.text);
+    let script = proxy.get("/app/app.js").await.unwrap();
+    assert_eq!(script.status, 200);
+    assert!(script.text.contains("/v1/auth/login"));
+    {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let ws_base = proxy.base().replacen("http://", "ws://", 1);
+        let mut req = format!("{ws_base}/portfolio?userID={}", buyer.id)
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert(
+            "sec-websocket-protocol",
+            format!("bourse, bearer.{}", buyer.token).parse().unwrap(),
+        );
+        let (mut ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
+        assert_eq!(resp.headers()["sec-websocket-protocol"], "bourse");
+        let first: Value = next_json(&mut ws).await;
+        assert_eq!(first["user"], json!(buyer.id), "{first}");
+    }
+
     // The ledger: every entry balances, and the money and shares are what was funded.
     let pool = bourse_shell::db::pool(PG, Some(&cluster.schema), 1)
         .await
