@@ -183,6 +183,7 @@ function signOut() {
     }).catch(() => {});
   }
   session.clear();
+  editing = null;
   for (const s of sockets) s.close();
   sockets.clear();
   $("desk").hidden = true;
@@ -405,7 +406,11 @@ $("ticket").addEventListener("submit", async (e) => {
 
 // ---- Orders: open ones, cancel and replace; trade_updates keeps them current ----
 
+/** The order whose replace form is open: the list waits while the user types. */
+let editing = null;
+
 async function refreshOrders() {
+  if (editing) return;
   let orders;
   try {
     orders = await api("GET", "/v2/orders?status=open&limit=100");
@@ -458,17 +463,26 @@ function replaceForm(row, o) {
   const current = field === "trail" ? o.trail_price || o.trail_percent : o[field];
   const qty = el("input", { value: o.qty, "aria-label": "New quantity", inputmode: "numeric", size: 4 });
   const px = el("input", { value: current || "", "aria-label": "New price", inputmode: "decimal", size: 6 });
-  const form = el("form", { class: "row" }, qty, px, el("button", { type: "submit" }, "Save"));
+  const back = el("button", { type: "button", class: "secondary" }, "Keep");
+  const form = el("form", { class: "row" }, qty, px, el("button", { type: "submit" }, "Save"), back);
+  const close = () => {
+    editing = null;
+    refreshOrders();
+  };
+  back.addEventListener("click", close);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     try {
       await api("PATCH", `/v2/orders/${o.id}`, { qty: qty.value.trim(), [field]: px.value.trim() });
       toast("Order replaced");
-      refreshOrders();
+      $("orders-error").textContent = "";
+      close();
     } catch (err) {
+      // The form stays open with what was typed, beside the service's reason.
       $("orders-error").textContent = err.message;
     }
   });
+  editing = o.id;
   row.replaceChildren(el("td", { colspan: 8 }, form));
   px.focus();
 }
