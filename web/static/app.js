@@ -409,8 +409,12 @@ $("ticket").addEventListener("submit", async (e) => {
 /** The order whose replace form is open: the list waits while the user types. */
 let editing = null;
 
+/** Reads started: only the newest one's answer is shown. */
+let ordersRead = 0;
+
 async function refreshOrders() {
   if (editing) return;
+  const mine = ++ordersRead;
   let orders;
   try {
     orders = await api("GET", "/v2/orders?status=open&limit=100");
@@ -418,6 +422,8 @@ async function refreshOrders() {
     $("orders-error").textContent = err.message;
     return;
   }
+  // A form opened, or a newer read started, while this one was on its way.
+  if (editing || mine !== ordersRead) return;
   $("orders-error").textContent = "";
   const body = $("orders").tBodies[0];
   body.replaceChildren();
