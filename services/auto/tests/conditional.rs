@@ -264,7 +264,8 @@ async fn conditional_orders_are_checked_like_any_other(store: Store) {
         (t["trail_percent"].as_str(), t["trail_price"].as_str()),
         (Some("1.25"), None)
     );
-    // A held order cannot be replaced (yet): cancel and place again.
+    // A held order is replaced where it is held (tests/replace.rs has the rest): the
+    // new one keeps the trail as it was given.
     let r = alice
         .send(
             axum::http::Method::PATCH,
@@ -273,7 +274,11 @@ async fn conditional_orders_are_checked_like_any_other(store: Store) {
         )
         .await
         .unwrap();
-    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        (&r.json["status"], &r.json["qty"], &r.json["trail_percent"]),
+        (&json!("held"), &json!("2"), &json!("1.25"))
+    );
     p.stop().await;
 }
 
