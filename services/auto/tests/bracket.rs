@@ -33,14 +33,10 @@ fn legs(o: &Value) -> (String, String) {
 
 async fn exits_wait_for_the_entry_then_cancel_each_other(store: Store) {
     let p = Platform::start_on(store).await;
-    let (alice_id, alice) = p.user("alice").await;
-    let (bob_id, bob) = p.user("bob").await;
-    let (carol_id, carol) = p.user("carol").await;
-    let (dave_id, dave) = p.user("dave").await;
-    p.fund(alice_id, "USD", "100000").await;
-    p.fund(bob_id, "ACME", "100").await;
-    p.fund(carol_id, "ACME", "10").await;
-    p.fund(dave_id, "USD", "100000").await;
+    let alice = p.funded("alice", "USD", "100000").await;
+    let bob = p.funded("bob", "ACME", "100").await;
+    let carol = p.funded("carol", "ACME", "10").await;
+    let dave = p.funded("dave", "USD", "100000").await;
     let auto = p.running.auto.clone();
     order(
         &bob,
@@ -168,14 +164,10 @@ fn one_leg(o: &Value) -> String {
 
 async fn one_exit_waits_for_the_entry(store: Store) {
     let p = Platform::start_on(store).await;
-    let (alice_id, alice) = p.user("alice").await;
-    let (bob_id, bob) = p.user("bob").await;
-    let (carol_id, carol) = p.user("carol").await;
-    let (dave_id, dave) = p.user("dave").await;
-    p.fund(alice_id, "USD", "100000").await;
-    p.fund(bob_id, "ACME", "100").await;
-    p.fund(carol_id, "ACME", "10").await;
-    p.fund(dave_id, "USD", "100000").await;
+    let alice = p.funded("alice", "USD", "100000").await;
+    let bob = p.funded("bob", "ACME", "100").await;
+    let carol = p.funded("carol", "ACME", "10").await;
+    let dave = p.funded("dave", "USD", "100000").await;
     let auto = p.running.auto.clone();
     order(
         &bob,

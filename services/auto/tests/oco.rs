@@ -20,14 +20,10 @@ fn oco(qty: u32, take: &str, stop: &str) -> Value {
 
 async fn one_fill_cancels_the_other(store: Store) {
     let p = Platform::start_on(store).await;
-    let (alice_id, alice) = p.user("alice").await;
-    let (bob_id, bob) = p.user("bob").await;
-    let (carol_id, carol) = p.user("carol").await;
-    let (dave_id, dave) = p.user("dave").await;
-    p.fund(alice_id, "USD", "100000").await;
-    p.fund(dave_id, "USD", "100000").await;
-    p.fund(bob_id, "ACME", "100").await;
-    p.fund(carol_id, "ACME", "100").await;
+    let alice = p.funded("alice", "USD", "100000").await;
+    let bob = p.funded("bob", "ACME", "100").await;
+    let carol = p.funded("carol", "ACME", "100").await;
+    let dave = p.funded("dave", "USD", "100000").await;
     let auto = p.running.auto.clone();
 
     // Bob's oco: sell 10 at 110 or, should it trade at 90 or below, at market.

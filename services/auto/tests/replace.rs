@@ -25,14 +25,10 @@ fn id(o: &Value) -> String {
 
 async fn held_orders_are_replaced_where_they_are_held(store: Store) {
     let p = Platform::start_on(store).await;
-    let (alice_id, alice) = p.user("alice").await;
-    let (bob_id, bob) = p.user("bob").await;
-    let (carol_id, carol) = p.user("carol").await;
-    let (dave_id, dave) = p.user("dave").await;
-    p.fund(alice_id, "USD", "100000").await;
-    p.fund(bob_id, "ACME", "100").await;
-    p.fund(carol_id, "ACME", "100").await;
-    p.fund(dave_id, "USD", "100000").await;
+    let alice = p.funded("alice", "USD", "100000").await;
+    let bob = p.funded("bob", "ACME", "100").await;
+    let carol = p.funded("carol", "ACME", "100").await;
+    let dave = p.funded("dave", "USD", "100000").await;
     // Dave's bid takes what the stops sell.
     order(
         &dave,

@@ -199,6 +199,14 @@ impl Platform {
         (id, self.trader.clone().with_token(token))
     }
 
+    /// A user registered (as [`Platform::user`]) and funded with `amount` of `asset`:
+    /// their trader client.
+    pub async fn funded(&self, name: &str, asset: &str, amount: &str) -> Client {
+        let (id, client) = self.user(name).await;
+        self.fund(id, asset, amount).await;
+        client
+    }
+
     /// A fresh access token for `name` (registered by [`Platform::user`]).
     pub async fn token(&self, name: &str) -> String {
         let creds = json!({"username": name, "password": "pass-word-1"});
