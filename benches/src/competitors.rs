@@ -9,6 +9,15 @@
 //!   rested; a move is a cancel and a new limit order.
 //! - [`orderbook_rs`] 0.15: a feature-rich, concurrent book (`&self` API, lock-free price
 //!   levels). IOC is native; a move is `update_order(UpdatePrice)`.
+//! - [`matchcore`] 0.4: a single-threaded, deterministic book (`BTreeMap` of levels, a
+//!   slab of orders, an `FxHashMap` from id to order). Every command carries the next
+//!   sequence number, and an order's id is its submit's (kept here in a dense `Vec`,
+//!   the adapter's only work). IOC is native; a move is an amend of price and
+//!   quantity, which keeps the id and, as in Bourse, loses time priority when the
+//!   price changes (Bourse also loses it when the quantity grows; matchcore keeps it
+//!   for a quantity-only change). Duplicates are refused (`OrderNotFound`), as in
+//!   Bourse. It builds an outcome value per command (a `Vec` of triggered orders,
+//!   empty, among it) where Bourse writes events into a preallocated sink.
 //!
 //! The stream is translated before timing ([`translate`]), so only the books' own work
 //! is measured.
@@ -173,6 +182,87 @@ impl Lobster {
                 )
             }
         }
+    }
+}
+
+/// `matchcore`'s book.
+pub struct Matchcore {
+    book: matchcore::OrderBook,
+    seq: u64,
+    /// Matchcore's id (its submit's sequence number) of each dense id.
+    ids: Vec<u64>,
+}
+
+impl Matchcore {
+    /// An empty book, with room for dense ids below `ids`.
+    pub fn new(ids: usize) -> Self {
+        Matchcore {
+            book: matchcore::OrderBook::new("BENCH"),
+            seq: 0,
+            ids: vec![u64::MAX; ids + 1],
+        }
+    }
+
+    fn meta(&mut self) -> matchcore::CommandMeta {
+        let m = matchcore::CommandMeta {
+            sequence_number: matchcore::SequenceNumber(self.seq),
+            timestamp: matchcore::Timestamp(self.seq),
+        };
+        self.seq += 1;
+        m
+    }
+
+    /// Applies one op; returns whether matchcore applied it (rather than refused it).
+    #[inline]
+    pub fn apply(&mut self, op: &Op) -> bool {
+        use matchcore::{
+            AmendCmd, AmendPatch, CancelCmd, Command, CommandKind, CommandOutcome, LimitOrder,
+            LimitOrderPatch, NewOrder, OrderFlags, OrderId, OrderKind, Price, Quantity,
+            QuantityPolicy, Side as S, SubmitCmd, TimeInForce as T,
+        };
+        let kind = match *op {
+            Op::Limit {
+                id,
+                buy,
+                price,
+                qty,
+                ioc,
+            } => {
+                self.ids[id as usize] = self.seq;
+                CommandKind::Submit(SubmitCmd {
+                    order: NewOrder::Limit(LimitOrder::new(
+                        Price(price),
+                        QuantityPolicy::Standard {
+                            quantity: Quantity(qty),
+                        },
+                        OrderFlags::new(
+                            if buy { S::Buy } else { S::Sell },
+                            false,
+                            if ioc { T::Ioc } else { T::Gtc },
+                        ),
+                    )),
+                })
+            }
+            Op::Cancel { id } => CommandKind::Cancel(CancelCmd {
+                order_id: OrderId(self.ids[id as usize]),
+                order_kind: OrderKind::Limit,
+            }),
+            Op::Move { id, price, qty, .. } => CommandKind::Amend(AmendCmd {
+                order_id: OrderId(self.ids[id as usize]),
+                patch: AmendPatch::Limit(
+                    LimitOrderPatch::new()
+                        .with_price(Price(price))
+                        .with_quantity_policy(QuantityPolicy::Standard {
+                            quantity: Quantity(qty),
+                        }),
+                ),
+            }),
+        };
+        let meta = self.meta();
+        matches!(
+            self.book.execute(&Command { meta, kind }),
+            CommandOutcome::Applied(_)
+        )
     }
 }
 

@@ -1,4 +1,6 @@
-//! `exchange-bench`: Bourse on exchange-core's workload, beside lobster and orderbook-rs.
+//! `exchange-bench`: Bourse on exchange-core's workload, beside lobster and orderbook-rs,
+//! and on realistic, cancel-heavy equity flow in five regimes beside matchcore and
+//! lobster (`--equity-messages`; `--only-equity` for that part alone).
 //!
 //! Prints a Markdown report: the workload's shape, single-thread throughput (median of
 //! interleaved repetitions, each engine fresh), and latency percentiles at fixed offered
@@ -8,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use bourse_benches::competitors::{Lobster, Op, OrderbookRs, translate};
+use bourse_benches::competitors::{Lobster, Matchcore, Op, OrderbookRs, translate};
 use bourse_benches::pacing::{Percentiles, paced};
 use bourse_benches::{CountingSink, prepared_engine, throughput};
 use bourse_workload::{Workload, WorkloadConfig, generate};
@@ -38,6 +40,12 @@ struct Args {
     /// Skip lobster and orderbook-rs.
     #[arg(long)]
     no_competitors: bool,
+    /// Messages per regime of the equity flow (five regimes); 0 skips it.
+    #[arg(long, default_value_t = 2_000_000)]
+    equity_messages: usize,
+    /// Only the equity flow.
+    #[arg(long)]
+    only_equity: bool,
     /// Also run the scale sweep (up to 10,000 symbols, 1,000,000 users, 10,000,000
     /// resting orders; needs ~6 GB of memory and a few minutes).
     #[arg(long)]
@@ -172,6 +180,13 @@ fn main() {
         std::env::args().collect::<Vec<_>>().join(" ")
     );
 
+    if args.equity_messages > 0 {
+        equity_flow(&args, &mut out);
+    }
+    if args.only_equity {
+        print!("{out}");
+        return;
+    }
     let cfg = WorkloadConfig {
         seed: args.seed,
         ..WorkloadConfig::single_symbol(args.commands)
@@ -314,6 +329,84 @@ fn main() {
         scale_sweep(&args, &mut out);
     }
     print!("{out}");
+}
+
+/// The equity flow's five regimes: Bourse (every risk check on) beside matchcore and
+/// lobster on the same messages, interleaved, each run on a fresh book; the worst
+/// regime is the headline.
+fn equity_flow(args: &Args, out: &mut String) {
+    use bourse_workload::{Regime, generate_equity};
+    let _ = writeln!(
+        out,
+        "### Realistic equity flow (one instrument; {} messages a regime, seed {}; Bourse and matchcore: median of {} interleaved runs, each on a fresh book; lobster: one run)\n",
+        args.equity_messages, args.seed, args.reps
+    );
+    let _ = writeln!(
+        out,
+        "| regime | resting orders (mean / peak) | levels (mean) | mid range (ticks) | trades | refused | **Bourse** | matchcore 0.4 | lobster 0.7 | Bourse ÷ matchcore | Bourse ÷ lobster |\n|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    let mut worst: Option<(String, f64, f64, f64)> = None;
+    for regime in Regime::ALL {
+        eprintln!("equity flow, {}…", regime.name());
+        let w = generate_equity(regime, args.equity_messages, args.seed);
+        let (setup_ops, ops) = translate(&w.setup, &w.commands);
+        let ids = ops
+            .iter()
+            .map(|op| match *op {
+                Op::Limit { id, .. } | Op::Cancel { id } | Op::Move { id, .. } => id,
+            })
+            .max()
+            .unwrap_or(0) as usize;
+        let (mut b, mut m, mut l) = (Vec::new(), Vec::new(), Vec::new());
+        for rep in 0..args.reps {
+            let mut e = bourse_core::Engine::new(w.engine_config());
+            let mut sink = CountingSink::default();
+            for c in &w.setup {
+                e.execute(c, &mut sink);
+            }
+            b.push(throughput(&mut e, &w.commands));
+            let mut mc = Matchcore::new(ids);
+            let t = std::time::Instant::now();
+            for op in &ops {
+                std::hint::black_box(mc.apply(op));
+            }
+            m.push(ops.len() as f64 / t.elapsed().as_secs_f64());
+            // lobster once: on a walking mid it runs at tens of thousands a second
+            // (its best-price update scans), and a run takes minutes.
+            if rep == 0 && !args.no_competitors {
+                l.push(lobster_throughput(&setup_ops, &ops));
+            }
+        }
+        let (b, m) = (median(b), median(m));
+        let l = if l.is_empty() { f64::NAN } else { median(l) };
+        let s = &w.stats;
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} / {} | {:.0} | {} | {} | {} | **{}** | {} | {} | {:.2}× | {:.2}× |",
+            regime.name(),
+            s.mean_resting,
+            s.peak_resting,
+            s.mean_levels,
+            s.mid_range.1 - s.mid_range.0,
+            s.trades,
+            s.rejects,
+            mops(b),
+            mops(m),
+            mops(l),
+            b / m,
+            b / l
+        );
+        if worst.as_ref().is_none_or(|w| b / m < w.1) {
+            worst = Some((regime.name(), b / m, b, b / l));
+        }
+    }
+    if let Some((name, vs_m, b, vs_l)) = worst {
+        let _ = writeln!(
+            out,
+            "\nWorst regime against matchcore: **{name}**, Bourse {} = {vs_m:.2}× matchcore, {vs_l:.2}× lobster.\n",
+            mops(b)
+        );
+    }
 }
 
 /// What durability costs: group commit at several batch sizes, and a snapshot.

@@ -10,9 +10,13 @@
 //! and the same seed always gives the same commands. The core benchmarks, the journal
 //! crash test and (later) the wire load generator all use it.
 
+mod equity;
 mod rng;
 mod scale;
 
+pub use equity::{
+    EQUITY_START_MID, EQUITY_USERS, EquityStats, EquityWorkload, Regime, generate_equity,
+};
 pub use rng::Rng;
 pub use scale::generate_scale;
 

@@ -182,6 +182,18 @@ impl Engine {
         }
     }
 
+    /// Price levels with resting orders in an instrument's book, both sides together
+    /// (a walk over the levels: for statistics, not the hot path).
+    pub fn price_levels(&self, id: SymbolId) -> usize {
+        self.books.get(id.0 as usize).map_or(0, |b| {
+            b.bids
+                .iter()
+                .chain(&b.asks)
+                .filter(|l| self.levels[l.level].head != crate::slab::NIL)
+                .count()
+        })
+    }
+
     /// An open order of `user`: its instrument, side, price and open quantity.
     pub fn open_order(
         &self,
