@@ -347,6 +347,9 @@ async fn a_restarted_auto_service_fires_nothing_twice_and_keeps_its_marks() {
     let stop_a = Arc::new(AtomicBool::new(false));
     let a = start_auto(&p, &bus, stop_a.clone());
     until("two armed", || a.armed.load(Ordering::Relaxed) == 2).await;
+    // Its queue exists only once it has connected (after its first look at the held
+    // orders): a trade published before then reaches no queue.
+    until("connected", || a.connected.load(Ordering::Relaxed)).await;
     // 100, then a high of 105, then 94: the stop fires; the trailing stop (mark 105,
     // fires at 103) too.
     publisher
