@@ -27,11 +27,11 @@
 //! none refuses for lack of money or shares.
 
 use bourse_core::{
-    Asset, ClientOrderId, Command, Engine, EngineConfig, EventKind, FixedStr, NewOrder, OrderType,
-    Price, Qty, Side, SymbolId, TimeInForce, UserId,
+    Asset, Command, Engine, EngineConfig, EventKind, FixedStr, NewOrder, OrderType, Price, Qty,
+    Side, SymbolId, TimeInForce, UserId,
 };
 
-use crate::Rng;
+use crate::{Rng, cid};
 
 /// Accounts the flow is spread over.
 pub const EQUITY_USERS: u64 = 1_000;
@@ -129,23 +129,6 @@ struct Timed {
     /// Tie-break: the order it was made in.
     n: u32,
     cmd: Command,
-}
-
-/// Client order ids as 16-character strings from a counter (base 36).
-fn cid(n: u64) -> ClientOrderId {
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    let mut v = n;
-    loop {
-        i -= 1;
-        let d = (v % 36) as u8;
-        buf[i] = if d < 10 { b'0' + d } else { b'a' + d - 10 };
-        v /= 36;
-        if v == 0 {
-            break;
-        }
-    }
-    FixedStr::from_bytes(&buf[i..]).unwrap_or_default()
 }
 
 /// A standard normal draw (Box–Muller; one of the pair).

@@ -152,7 +152,8 @@ const MID: i64 = 10_000;
 const SPREAD_LEVELS: u64 = 900;
 const SELLERS_PER_SYMBOL: u64 = 8;
 
-fn cid(n: u64) -> ClientOrderId {
+/// Client order ids as short strings from a counter (base 36).
+pub(crate) fn cid(n: u64) -> ClientOrderId {
     // Base-36 fits 16 characters up to 36^16, far beyond any run.
     let mut buf = [0u8; 16];
     let mut i = buf.len();
