@@ -55,7 +55,8 @@ const ASSETS: &[Asset] = &[
 struct Served {
     asset: &'static Asset,
     etag: HeaderValue,
-    gzipped: Vec<u8>,
+    /// Shared: each answer takes a reference, not a copy.
+    gzipped: axum::body::Bytes,
 }
 
 static SERVED: LazyLock<Vec<Served>> = LazyLock::new(|| {
@@ -65,7 +66,7 @@ static SERVED: LazyLock<Vec<Served>> = LazyLock::new(|| {
             asset,
             etag: HeaderValue::from_str(&format!("\"{:016x}\"", fnv1a(asset.body)))
                 .unwrap_or_else(|_| HeaderValue::from_static("\"0\"")),
-            gzipped: gzip(asset.body),
+            gzipped: gzip(asset.body).into(),
         })
         .collect()
 });
