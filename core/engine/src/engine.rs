@@ -24,13 +24,12 @@
 //! allocation in steady state (slabs and maps are sized by [`EngineConfig`]; they grow
 //! by amortised doubling only past that), no I/O, no logging.
 
-use std::collections::hash_map::Entry;
-
 use crate::account::{Account, Balance, Limits, Position};
 use crate::book::{Book, Level, Order, crosses, enqueue, level_orders, unlink};
 use crate::command::{AdminOp, Asset, Command, LimitsUpdate, NewOrder};
 use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
 use crate::hashing::{Map, map};
+use crate::order_index::OrderIndex;
 use crate::slab::{NIL, Slab};
 use crate::types::{
     Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce, UserId,
@@ -98,7 +97,7 @@ pub struct Engine {
     pub(crate) positions: Vec<Position>,
     pub(crate) position_index: Map<u64, u32>,
     pub(crate) orders: Slab<Order>,
-    pub(crate) order_index: Map<(u32, ClientOrderId), u32>,
+    pub(crate) order_index: OrderIndex,
     pub(crate) levels: Slab<Level>,
     /// Cash in all accounts together: deposits never let it overflow, so no single
     /// balance can.
@@ -140,9 +139,7 @@ impl Engine {
             positions: Vec::with_capacity(config.positions),
             position_index: map(config.positions),
             orders: Slab::with_capacity(config.orders),
-            // Twice the orders expected: at low load, hashbrown's deletes mostly leave
-            // empty slots, not tombstones, so churn does not force in-place rehashes.
-            order_index: map(config.orders * 2),
+            order_index: OrderIndex::with_capacity(config.orders),
             levels: Slab::with_capacity(config.levels),
             cash_supply: 0,
             share_supply: Vec::with_capacity(config.instruments),
@@ -201,7 +198,7 @@ impl Engine {
         id: ClientOrderId,
     ) -> Option<(SymbolId, Side, Price, Qty)> {
         let &a = self.users.get(&user)?;
-        let &slot = self.order_index.get(&(a, id))?;
+        let slot = self.order_index.get(&self.orders, a, &id)?;
         let o = &self.orders[slot];
         Some((SymbolId(o.symbol), o.side, Price(o.price), Qty(o.open)))
     }
@@ -460,7 +457,7 @@ impl Engine {
             .instruments
             .get(o.symbol.0 as usize)
             .ok_or(RejectReason::UnknownSymbol)?;
-        if self.order_index.contains_key(&(a, o.id)) {
+        if self.order_index.get(&self.orders, a, &o.id).is_some() {
             return Err(RejectReason::DuplicateId);
         }
         let market = o.order_type == OrderType::Market;
@@ -612,7 +609,7 @@ impl Engine {
             &mut self.orders,
             slot,
         );
-        self.order_index.insert((o.account, o.id), slot);
+        self.order_index.insert(o.account, &o.id, slot);
         self.accounts[o.account as usize].open_orders += 1;
     }
 
@@ -657,9 +654,9 @@ impl Engine {
 
     /// Drops an order that is no longer linked from the index and the slab.
     fn forget(&mut self, slot: u32) {
-        let o = &self.orders[slot];
-        self.order_index.remove(&(o.account, o.id));
-        self.accounts[o.account as usize].open_orders -= 1;
+        let (account, id) = (self.orders[slot].account, self.orders[slot].id);
+        self.order_index.remove(account, &id, slot);
+        self.accounts[account as usize].open_orders -= 1;
         self.orders.remove(slot);
     }
 
@@ -667,8 +664,8 @@ impl Engine {
         let Some(&a) = self.users.get(&user) else {
             return self.reject(Some(user), Some(id), RejectReason::UnknownUser, out);
         };
-        match self.order_index.get(&(a, id)) {
-            Some(&slot) => self.remove_resting(slot, CancelReason::User, out),
+        match self.order_index.get(&self.orders, a, &id) {
+            Some(slot) => self.remove_resting(slot, CancelReason::User, out),
             None => self.reject(Some(user), Some(id), RejectReason::UnknownOrder, out),
         }
     }
@@ -685,27 +682,27 @@ impl Engine {
         let &a = self.users.get(&user).ok_or(RejectReason::UnknownUser)?;
         let rekey = new_id != id;
         let slot = if rekey {
-            self.order_index.remove(&(a, id))
+            self.order_index.take(&self.orders, a, &id)
         } else {
-            self.order_index.get(&(a, id)).copied()
+            self.order_index.get(&self.orders, a, &id)
         };
         let slot = slot.ok_or(RejectReason::UnknownOrder)?;
         let refusal = if !self.accounts[a as usize].limits.trading_enabled {
             Some(RejectReason::TradingDisabled)
         } else if rekey {
-            match self.order_index.entry((a, new_id)) {
-                Entry::Occupied(_) => Some(RejectReason::DuplicateId),
-                Entry::Vacant(v) => {
-                    v.insert(slot);
-                    None
-                }
+            // The order still carries `id`, so only another order can match `new_id`.
+            if self.order_index.get(&self.orders, a, &new_id).is_some() {
+                Some(RejectReason::DuplicateId)
+            } else {
+                self.order_index.insert(a, &new_id, slot);
+                None
             }
         } else {
             None
         };
         if let Some(r) = refusal {
             if rekey {
-                self.order_index.insert((a, id), slot);
+                self.order_index.insert(a, &id, slot);
             }
             return Err(r);
         }
@@ -715,8 +712,8 @@ impl Engine {
     /// Puts an order's index entry back under its old id after a refused replace.
     fn undo_rekey(&mut self, a: u32, slot: u32, id: ClientOrderId, new_id: ClientOrderId) {
         if new_id != id {
-            self.order_index.remove(&(a, new_id));
-            self.order_index.insert((a, id), slot);
+            self.order_index.remove(a, &new_id, slot);
+            self.order_index.insert(a, &id, slot);
         }
     }
 
@@ -978,7 +975,7 @@ impl Engine {
             mo.filled += q;
             if maker_leaves == 0 {
                 unlink(book, levels, orders, m);
-                order_index.remove(&(maker.account, maker.id));
+                order_index.remove(maker.account, &maker.id, m);
                 accounts[maker.account as usize].open_orders -= 1;
                 orders.remove(m);
             }

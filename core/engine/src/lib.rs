@@ -15,7 +15,8 @@
 //! - `book`: price levels with intrusive FIFO queues; `slab`: the preallocated storage.
 //! - [`account`]: balances and trading limits.
 //! - [`state`]: the canonical state, its hash, rebuild from it; [`snapshot`]: its bytes.
-//! - `hashing`: the engine's maps (FxHash) and why they are sized as they are.
+//! - `hashing`: the engine's maps (FxHash) and why they are sized as they are;
+//!   `order_index`: the compact table of resting orders by (account, client id).
 //! - [`reference`]: a naive, obviously correct twin used by property tests.
 
 pub mod account;
@@ -24,6 +25,7 @@ pub mod command;
 mod engine;
 pub mod event;
 mod hashing;
+mod order_index;
 pub mod reference;
 mod slab;
 pub mod snapshot;
