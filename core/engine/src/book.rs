@@ -34,26 +34,33 @@
 
 use crate::hashing::Map;
 use crate::slab::{NIL, Slab};
-use crate::types::{ClientOrderId, Side, TimeInForce, UserId};
+use crate::types::{ClientOrderId, Side, TimeInForce};
 
-/// A resting (or, while it matches, incoming) order.
+/// A resting (or, while it matches, incoming) order: one 64-byte cache line.
+///
+/// Cancels and fills touch an order and its two neighbours in the level's queue, so the
+/// order is kept to one line: the user is its account's (`Account::user`) and the
+/// instrument its position's (`Position::symbol`), both small arrays that stay cached.
 #[derive(Clone, Copy, Debug)]
+#[repr(align(64))]
 pub(crate) struct Order {
-    pub(crate) user: UserId,
     pub(crate) id: ClientOrderId,
-    pub(crate) account: u32,
-    pub(crate) position: u32,
-    pub(crate) symbol: u32,
-    pub(crate) level: u32,
-    pub(crate) prev: u32,
-    pub(crate) next: u32,
     pub(crate) price: i64,
     pub(crate) open: i64,
     pub(crate) filled: i64,
+    pub(crate) account: u32,
+    /// The (account, instrument) position: where a sell's shares are reserved, a buy's
+    /// arrive, and the order's instrument is found.
+    pub(crate) position: u32,
+    pub(crate) level: u32,
+    pub(crate) prev: u32,
+    pub(crate) next: u32,
     pub(crate) side: Side,
     pub(crate) tif: TimeInForce,
     pub(crate) post_only: bool,
 }
+
+const _: () = assert!(std::mem::size_of::<Order>() == 64);
 
 /// A price level: the FIFO of orders at one price on one side.
 #[derive(Clone, Copy, Debug)]
@@ -287,11 +294,9 @@ mod tests {
 
     fn order(side: Side, price: i64, open: i64) -> Order {
         Order {
-            user: UserId(1),
             id: FixedStr::new("x").unwrap(),
             account: 0,
             position: 0,
-            symbol: 0,
             level: NIL,
             prev: NIL,
             next: NIL,

@@ -200,7 +200,8 @@ impl Engine {
         let &a = self.users.get(&user)?;
         let slot = self.order_index.get(&self.orders, a, &id)?;
         let o = &self.orders[slot];
-        Some((SymbolId(o.symbol), o.side, Price(o.price), Qty(o.open)))
+        let symbol = self.positions[o.position as usize].symbol;
+        Some((SymbolId(symbol), o.side, Price(o.price), Qty(o.open)))
     }
 
     /// A user's cash balance.
@@ -546,11 +547,9 @@ impl Engine {
             },
         );
         let mut taker = Order {
-            user: o.user,
             id: o.id,
             account: a,
             position,
-            symbol: sym,
             level: NIL,
             prev: NIL,
             next: NIL,
@@ -563,13 +562,14 @@ impl Engine {
         };
         if !market
             && o.tif == TimeInForce::Fok
-            && !self.can_fill(&taker, limits.self_trade_prevention)
+            && !self.can_fill(&taker, sym, limits.self_trade_prevention)
         {
             self.release(&taker, market, budget);
             return self.report_canceled(&taker, CancelReason::Fok, out);
         }
         let end = self.match_order(
             &mut taker,
+            sym,
             market,
             &mut budget,
             limits.self_trade_prevention,
@@ -604,7 +604,7 @@ impl Engine {
     fn rest(&mut self, slot: u32) {
         let o = self.orders[slot];
         enqueue(
-            &mut self.books[o.symbol as usize],
+            &mut self.books[self.positions[o.position as usize].symbol as usize],
             &mut self.levels,
             &mut self.orders,
             slot,
@@ -630,7 +630,7 @@ impl Engine {
             &mut self.seq,
             out,
             EventKind::Canceled {
-                user: o.user,
+                user: self.accounts[o.account as usize].user,
                 id: o.id,
                 qty: Qty(o.open),
                 reason,
@@ -642,7 +642,7 @@ impl Engine {
     fn remove_resting(&mut self, slot: u32, reason: CancelReason, out: &mut impl EventSink) {
         let o = self.orders[slot];
         unlink(
-            &mut self.books[o.symbol as usize],
+            &mut self.books[self.positions[o.position as usize].symbol as usize],
             &mut self.levels,
             &mut self.orders,
             slot,
@@ -727,7 +727,8 @@ impl Engine {
     ) -> Result<Amount, RejectReason> {
         let acct = &self.accounts[a as usize];
         let o = &self.orders[slot];
-        Self::check_price_qty(&self.instruments[o.symbol as usize], Some(price.0), qty.0)?;
+        let sym = self.positions[o.position as usize].symbol as usize;
+        Self::check_price_qty(&self.instruments[sym], Some(price.0), qty.0)?;
         if qty.0 <= o.filled {
             return Ok(0);
         }
@@ -756,7 +757,7 @@ impl Engine {
             }
         };
         if o.post_only {
-            let opposite = self.books[o.symbol as usize].best(o.side.opposite());
+            let opposite = self.books[sym].best(o.side.opposite());
             if opposite.is_some_and(|b| crosses(o.side, price.0, b)) {
                 return Err(RejectReason::PostOnlyWouldCross);
             }
@@ -785,6 +786,7 @@ impl Engine {
             }
         };
         let old = self.orders[slot];
+        let sym = self.positions[old.position as usize].symbol;
         if qty.0 <= old.filled {
             self.undo_rekey(a, slot, id, new_id);
             return self.remove_resting(slot, CancelReason::Replaced, out);
@@ -815,7 +817,7 @@ impl Engine {
             return;
         }
         unlink(
-            &mut self.books[old.symbol as usize],
+            &mut self.books[sym as usize],
             &mut self.levels,
             &mut self.orders,
             slot,
@@ -828,7 +830,7 @@ impl Engine {
             .limits
             .self_trade_prevention;
         let mut budget = Amount::MAX;
-        let end = self.match_order(&mut taker, false, &mut budget, stp, out);
+        let end = self.match_order(&mut taker, sym, false, &mut budget, stp, out);
         self.orders[slot] = taker;
         if taker.open == 0 {
             self.forget(slot);
@@ -839,7 +841,7 @@ impl Engine {
         } else {
             // Still indexed and counted: only its place in the book changes.
             enqueue(
-                &mut self.books[old.symbol as usize],
+                &mut self.books[sym as usize],
                 &mut self.levels,
                 &mut self.orders,
                 slot,
@@ -851,8 +853,8 @@ impl Engine {
 
     /// Whether a FOK order could fill completely now (stopping, as matching would, at
     /// the user's own resting order when self-trade prevention is on).
-    fn can_fill(&self, taker: &Order, stp: bool) -> bool {
-        let book = &self.books[taker.symbol as usize];
+    fn can_fill(&self, taker: &Order, symbol: u32, stp: bool) -> bool {
+        let book = &self.books[symbol as usize];
         let mut need = taker.open;
         for l in book.side(taker.side.opposite()).iter().rev() {
             if !crosses(taker.side, taker.price, l.price) {
@@ -880,12 +882,13 @@ impl Engine {
         false
     }
 
-    /// Trades `taker` against the opposite side of its book until it is filled, the
+    /// Trades `taker` against the opposite side of `symbol`'s book until it is filled, the
     /// book no longer crosses its price (market orders cross everything), its notional
     /// `budget` runs out, or self-trade prevention stops it.
     fn match_order(
         &mut self,
         taker: &mut Order,
+        symbol: u32,
         market: bool,
         budget: &mut Amount,
         stp: bool,
@@ -902,8 +905,9 @@ impl Engine {
             levels,
             ..
         } = self;
-        let book = &mut books[taker.symbol as usize];
-        let lot = instruments[taker.symbol as usize].lot;
+        let book = &mut books[symbol as usize];
+        let lot = instruments[symbol as usize].lot;
+        let taker_user = accounts[taker.account as usize].user;
         let opp = taker.side.opposite();
         while taker.open > 0 {
             let Some(best) = book.side(opp).last().copied() else {
@@ -957,13 +961,13 @@ impl Engine {
                 seq,
                 out,
                 EventKind::Trade {
-                    symbol: SymbolId(taker.symbol),
+                    symbol: SymbolId(symbol),
                     price: Price(price),
                     qty: Qty(q),
-                    maker_user: maker.user,
+                    maker_user: accounts[maker.account as usize].user,
                     maker_id: maker.id,
                     maker_leaves: Qty(maker_leaves),
-                    taker_user: taker.user,
+                    taker_user,
                     taker_id: taker.id,
                     taker_leaves: Qty(taker.open),
                     taker_side: taker.side,

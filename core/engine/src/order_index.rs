@@ -193,16 +193,14 @@ impl OrderIndex {
 mod tests {
     use super::*;
     use crate::slab::NIL;
-    use crate::types::{FixedStr, Side, TimeInForce, UserId};
+    use crate::types::{FixedStr, Side, TimeInForce};
     use std::collections::HashMap;
 
     fn order(account: u32, id: &str) -> Order {
         Order {
-            user: UserId(u64::from(account)),
             id: FixedStr::new(id).unwrap(),
             account,
             position: 0,
-            symbol: 0,
             level: NIL,
             prev: NIL,
             next: NIL,

@@ -178,7 +178,7 @@ impl Engine {
                         .map(|o| {
                             let o = &self.orders[o];
                             RestingOrder {
-                                user: o.user,
+                                user: self.accounts[o.account as usize].user,
                                 id: o.id,
                                 price: Price(o.price),
                                 open: Qty(o.open),
@@ -271,11 +271,9 @@ impl Engine {
                     };
                     let position = e.position(account, s as u32);
                     let slot = e.orders.insert(Order {
-                        user: r.user,
                         id: r.id,
                         account,
                         position,
-                        symbol: s as u32,
                         level: NIL,
                         prev: NIL,
                         next: NIL,
