@@ -15,7 +15,13 @@
 //! Linear probing over a power-of-two array, kept at most half full, with backward-shift
 //! deletion: there are no tombstones, so heavy insert/remove churn never degrades probe
 //! lengths or forces an in-place rehash. An entry's home bucket is its stored hash bits
-//! masked, so growing (doubling, only past the configured size) needs no order.
+//! masked, so growing needs no order.
+//!
+//! # Sized by use, allocated up front
+//! The table starts small and doubles as the number of resting orders reaches new highs,
+//! so a book of a few hundred orders probes a few kilobytes (L1) instead of a table
+//! sized for the configured maximum. Memory for the configured maximum is reserved up
+//! front, so growing within it allocates nothing; only growing past it does.
 //! The table's layout depends only on the sequence of inserts and removes, never on a
 //! seed, and nothing observable depends on it.
 
@@ -29,11 +35,16 @@ const EMPTY: u64 = u64::MAX;
 /// (account, client order id) → order slot.
 #[derive(Clone, Debug)]
 pub(crate) struct OrderIndex {
-    /// `(hash bits << 32) | slot`, or [`EMPTY`].
+    /// `(hash bits << 32) | slot`, or [`EMPTY`]; a power-of-two length.
     buckets: Vec<u64>,
     mask: usize,
     len: usize,
+    /// Where growing puts the entries while it re-places them (reserved like `buckets`).
+    scratch: Vec<u64>,
 }
+
+/// The smallest table: 2 KB.
+const MIN_BUCKETS: usize = 256;
 
 /// 32 well-mixed bits of an order's key (a folded 64×64→128-bit multiply of the id's two
 /// words and the account).
@@ -50,13 +61,16 @@ fn hash(account: u32, id: &ClientOrderId) -> u32 {
 }
 
 impl OrderIndex {
-    /// Room for `orders` entries before it grows.
+    /// Room for `orders` entries before growing allocates.
     pub(crate) fn with_capacity(orders: usize) -> Self {
-        let n = (orders.max(8) * 2).next_power_of_two();
+        let reserved = (orders * 2).next_power_of_two().max(MIN_BUCKETS);
+        let mut buckets = Vec::with_capacity(reserved);
+        buckets.resize(MIN_BUCKETS, EMPTY);
         OrderIndex {
-            buckets: vec![EMPTY; n],
-            mask: n - 1,
+            buckets,
+            mask: MIN_BUCKETS - 1,
             len: 0,
+            scratch: Vec::with_capacity(reserved / 2),
         }
     }
 
@@ -177,14 +191,19 @@ impl OrderIndex {
         self.buckets[i] = EMPTY;
     }
 
-    /// Doubles the table (only past the configured size: an amortised reallocation).
+    /// Doubles the table, at a new high of resting orders: O(entries), amortised over
+    /// the inserts that filled it. Allocates only past the configured size.
     #[cold]
     fn grow(&mut self) {
-        let doubled = vec![EMPTY; self.buckets.len() * 2];
-        let old = std::mem::replace(&mut self.buckets, doubled);
-        self.mask = self.buckets.len() - 1;
-        for e in old.into_iter().filter(|&e| e != EMPTY) {
-            self.place(e);
+        self.scratch.clear();
+        self.scratch
+            .extend(self.buckets.iter().copied().filter(|&e| e != EMPTY));
+        let n = self.buckets.len() * 2;
+        self.buckets.clear();
+        self.buckets.resize(n, EMPTY);
+        self.mask = n - 1;
+        for i in 0..self.scratch.len() {
+            self.place(self.scratch[i]);
         }
     }
 }
