@@ -79,6 +79,10 @@ pub(crate) struct Account {
     pub(crate) cash: Balance,
     pub(crate) limits: Limits,
     pub(crate) open_orders: u32,
+    /// The position last used, as (instrument, position index), or `(NIL, NIL)`: most
+    /// users trade one instrument again and again, and this skips the position hash.
+    /// Positions are never removed, so it cannot go stale.
+    pub(crate) recent: (u32, u32),
 }
 
 /// One user's holding of one instrument.

@@ -305,6 +305,7 @@ impl Engine {
             cash: Balance::default(),
             limits: Limits::default(),
             open_orders: 0,
+            recent: (NIL, NIL),
         });
         self.users.insert(user, a);
         self.done(AdminOp::AddUser, Some(user), out);
@@ -413,18 +414,30 @@ impl Engine {
 
     /// The position index of (`account`, `symbol`), created empty if missing.
     pub(crate) fn position(&mut self, account: u32, symbol: u32) -> u32 {
-        let positions = &mut self.positions;
-        *self
-            .position_index
-            .entry(position_key(account, symbol))
-            .or_insert_with(|| {
-                positions.push(Position {
-                    account,
-                    symbol,
-                    shares: Balance::default(),
-                });
-                (positions.len() - 1) as u32
-            })
+        if let Some(p) = self.find_position(account, symbol) {
+            return p;
+        }
+        let p = self.positions.len() as u32;
+        self.positions.push(Position {
+            account,
+            symbol,
+            shares: Balance::default(),
+        });
+        self.position_index.insert(position_key(account, symbol), p);
+        self.accounts[account as usize].recent = (symbol, p);
+        p
+    }
+
+    /// The position index of (`account`, `symbol`), if the account ever held it.
+    #[inline]
+    fn find_position(&mut self, account: u32, symbol: u32) -> Option<u32> {
+        let acct = &mut self.accounts[account as usize];
+        if acct.recent.0 == symbol {
+            return Some(acct.recent.1);
+        }
+        let &p = self.position_index.get(&position_key(account, symbol))?;
+        self.accounts[account as usize].recent = (symbol, p);
+        Some(p)
     }
 
     // ---------------------------------------------------------------- orders
@@ -516,8 +529,8 @@ impl Engine {
                 self.position(a, sym)
             }
             Side::Sell => {
-                let p = match self.position_index.get(&position_key(a, sym)) {
-                    Some(&p) if self.positions[p as usize].shares.free() >= o.qty.0 => p,
+                let p = match self.find_position(a, sym) {
+                    Some(p) if self.positions[p as usize].shares.free() >= o.qty.0 => p,
                     _ => {
                         return self.reject(
                             Some(o.user),

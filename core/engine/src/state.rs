@@ -252,6 +252,7 @@ impl Engine {
                 cash: a.cash,
                 limits: a.limits,
                 open_orders: 0,
+                recent: (NIL, NIL),
             });
             e.users.insert(a.user, idx);
             e.cash_supply += a.cash.total;
