@@ -29,7 +29,7 @@ use crate::book::{Book, Level, Order, crosses, enqueue, level_orders, unlink};
 use crate::command::{AdminOp, Asset, Command, LimitsUpdate, NewOrder};
 use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
 use crate::hashing::{Map, map};
-use crate::order_index::OrderIndex;
+use crate::order_index::{self, OrderIndex};
 use crate::slab::{NIL, Slab};
 use crate::types::{
     Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce, UserId,
@@ -460,8 +460,10 @@ impl Engine {
         Ok(())
     }
 
-    /// Every check of a new order that does not depend on balances; returns the account.
-    fn check_new(&self, o: &NewOrder) -> Result<u32, RejectReason> {
+    /// Every check of a new order that does not depend on balances; returns the account
+    /// and the hash of the order's key in the order index.
+    #[inline]
+    fn check_new(&self, o: &NewOrder) -> Result<(u32, u32), RejectReason> {
         let &a = self.users.get(&o.user).ok_or(RejectReason::UnknownUser)?;
         let limits = &self.accounts[a as usize].limits;
         if !limits.trading_enabled {
@@ -471,7 +473,8 @@ impl Engine {
             .instruments
             .get(o.symbol.0 as usize)
             .ok_or(RejectReason::UnknownSymbol)?;
-        if self.order_index.get(&self.orders, a, &o.id).is_some() {
+        let h = order_index::hash(a, &o.id);
+        if self.order_index.contains_hashed(&self.orders, h, a, &o.id) {
             return Err(RejectReason::DuplicateId);
         }
         let market = o.order_type == OrderType::Market;
@@ -495,12 +498,12 @@ impl Engine {
                 return Err(RejectReason::PostOnlyWouldCross);
             }
         }
-        Ok(a)
+        Ok((a, h))
     }
 
     fn new_order(&mut self, o: &NewOrder, out: &mut impl EventSink) {
-        let a = match self.check_new(o) {
-            Ok(a) => a,
+        let (a, h) = match self.check_new(o) {
+            Ok(r) => r,
             Err(r) => return self.reject(Some(o.user), Some(o.id), r, out),
         };
         let sym = o.symbol.0;
@@ -580,14 +583,23 @@ impl Engine {
             self.release(&taker, market, budget);
             return self.report_canceled(&taker, CancelReason::Fok, out);
         }
-        let end = self.match_order(
-            &mut taker,
-            sym,
-            market,
-            &mut budget,
-            limits.self_trade_prevention,
-            out,
-        );
+        // Most orders rest without trading: skip the match pass when nothing crosses.
+        let end = if market
+            || self.books[sym as usize]
+                .best(o.side.opposite())
+                .is_some_and(|b| crosses(o.side, o.price.0, b))
+        {
+            self.match_order(
+                &mut taker,
+                sym,
+                market,
+                &mut budget,
+                limits.self_trade_prevention,
+                out,
+            )
+        } else {
+            MatchEnd::Normal
+        };
         if market && o.side == Side::Buy {
             // Give back what the market buy reserved but did not spend.
             self.accounts[a as usize].cash.reserved -= budget;
@@ -603,7 +615,7 @@ impl Engine {
             MatchEnd::Normal if o.tif == TimeInForce::Fok => CancelReason::Fok,
             MatchEnd::Normal => {
                 let slot = self.orders.insert(taker);
-                self.rest(slot);
+                self.rest(slot, h);
                 return;
             }
         };
@@ -613,8 +625,9 @@ impl Engine {
         self.report_canceled(&taker, reason, out);
     }
 
-    /// Links an order already in the slab into its book and indexes it.
-    fn rest(&mut self, slot: u32) {
+    /// Links an order already in the slab into its book and indexes it under its key's
+    /// hash `h`.
+    fn rest(&mut self, slot: u32, h: u32) {
         let o = self.orders[slot];
         enqueue(
             &mut self.books[self.positions[o.position as usize].symbol as usize],
@@ -622,7 +635,7 @@ impl Engine {
             &mut self.orders,
             slot,
         );
-        self.order_index.insert(o.account, &o.id, slot);
+        self.order_index.insert_hashed(h, slot);
         self.accounts[o.account as usize].open_orders += 1;
     }
 
@@ -651,8 +664,16 @@ impl Engine {
         );
     }
 
-    /// Takes a resting order off the book, releases its reservation and reports it.
+    /// Takes a resting order off the book and the index, releases its reservation and
+    /// reports it.
     fn remove_resting(&mut self, slot: u32, reason: CancelReason, out: &mut impl EventSink) {
+        let o = &self.orders[slot];
+        self.order_index.remove(o.account, &o.id, slot);
+        self.cancel_unindexed(slot, reason, out);
+    }
+
+    /// [`Self::remove_resting`] for an order already taken out of the index.
+    fn cancel_unindexed(&mut self, slot: u32, reason: CancelReason, out: &mut impl EventSink) {
         let o = self.orders[slot];
         unlink(
             &mut self.books[self.positions[o.position as usize].symbol as usize],
@@ -660,15 +681,22 @@ impl Engine {
             &mut self.orders,
             slot,
         );
-        self.forget(slot);
+        self.drop_order(slot);
         self.release(&o, false, 0);
         self.report_canceled(&o, reason, out);
     }
 
     /// Drops an order that is no longer linked from the index and the slab.
     fn forget(&mut self, slot: u32) {
-        let (account, id) = (self.orders[slot].account, self.orders[slot].id);
-        self.order_index.remove(account, &id, slot);
+        let o = &self.orders[slot];
+        self.order_index.remove(o.account, &o.id, slot);
+        self.drop_order(slot);
+    }
+
+    /// Drops an order that is neither linked nor indexed any more from its account's
+    /// count and the slab.
+    fn drop_order(&mut self, slot: u32) {
+        let account = self.orders[slot].account;
         self.accounts[account as usize].open_orders -= 1;
         self.orders.remove(slot);
     }
@@ -677,8 +705,8 @@ impl Engine {
         let Some(&a) = self.users.get(&user) else {
             return self.reject(Some(user), Some(id), RejectReason::UnknownUser, out);
         };
-        match self.order_index.get(&self.orders, a, &id) {
-            Some(slot) => self.remove_resting(slot, CancelReason::User, out),
+        match self.order_index.take(&self.orders, a, &id) {
+            Some(slot) => self.cancel_unindexed(slot, CancelReason::User, out),
             None => self.reject(Some(user), Some(id), RejectReason::UnknownOrder, out),
         }
     }

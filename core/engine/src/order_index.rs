@@ -49,7 +49,7 @@ const MIN_BUCKETS: usize = 256;
 /// 32 well-mixed bits of an order's key (a folded 64×64→128-bit multiply of the id's two
 /// words and the account).
 #[inline]
-fn hash(account: u32, id: &ClientOrderId) -> u32 {
+pub(crate) fn hash(account: u32, id: &ClientOrderId) -> u32 {
     let b = id.as_bytes();
     let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
     let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
@@ -83,7 +83,18 @@ impl OrderIndex {
     /// The bucket holding `account`'s order `id`, if it rests.
     #[inline]
     fn position(&self, orders: &Slab<Order>, account: u32, id: &ClientOrderId) -> Option<usize> {
-        let h = hash(account, id);
+        self.position_hashed(orders, hash(account, id), account, id)
+    }
+
+    /// [`Self::position`] with the key's [`hash`] already made.
+    #[inline]
+    fn position_hashed(
+        &self,
+        orders: &Slab<Order>,
+        h: u32,
+        account: u32,
+        id: &ClientOrderId,
+    ) -> Option<usize> {
         let mut i = h as usize & self.mask;
         loop {
             let e = self.buckets[i];
@@ -112,10 +123,28 @@ impl OrderIndex {
     /// renames).
     #[inline]
     pub(crate) fn insert(&mut self, account: u32, id: &ClientOrderId, slot: u32) {
+        self.insert_hashed(hash(account, id), slot);
+    }
+
+    /// Whether (`account`, `id`), whose [`hash`] is `h`, is indexed: a new order's
+    /// duplicate check, whose `h` then serves [`Self::insert_hashed`].
+    #[inline]
+    pub(crate) fn contains_hashed(
+        &self,
+        orders: &Slab<Order>,
+        h: u32,
+        account: u32,
+        id: &ClientOrderId,
+    ) -> bool {
+        self.position_hashed(orders, h, account, id).is_some()
+    }
+
+    /// [`Self::insert`] with the key's [`hash`] already made.
+    #[inline]
+    pub(crate) fn insert_hashed(&mut self, h: u32, slot: u32) {
         if (self.len + 1) * 2 > self.buckets.len() {
             self.grow();
         }
-        let h = hash(account, id);
         self.place((u64::from(h) << 32) | u64::from(slot));
         self.len += 1;
     }
