@@ -463,7 +463,7 @@ impl Engine {
     /// Every check of a new order that does not depend on balances; returns the account
     /// and the hash of the order's key in the order index.
     #[inline]
-    fn check_new(&self, o: &NewOrder) -> Result<(u32, u32), RejectReason> {
+    fn check_new(&self, o: &NewOrder) -> Result<(u32, u64), RejectReason> {
         let &a = self.users.get(&o.user).ok_or(RejectReason::UnknownUser)?;
         let limits = &self.accounts[a as usize].limits;
         if !limits.trading_enabled {
@@ -627,7 +627,7 @@ impl Engine {
 
     /// Links an order already in the slab into its book and indexes it under its key's
     /// hash `h`.
-    fn rest(&mut self, slot: u32, h: u32) {
+    fn rest(&mut self, slot: u32, h: u64) {
         let o = self.orders[slot];
         enqueue(
             &mut self.books[self.positions[o.position as usize].symbol as usize],
@@ -635,7 +635,7 @@ impl Engine {
             &mut self.orders,
             slot,
         );
-        self.order_index.insert_hashed(h, slot);
+        self.order_index.insert_hashed(&self.orders, h, slot);
         self.accounts[o.account as usize].open_orders += 1;
     }
 
@@ -735,7 +735,9 @@ impl Engine {
             if self.order_index.get(&self.orders, a, &new_id).is_some() {
                 Some(RejectReason::DuplicateId)
             } else {
-                self.order_index.insert(a, &new_id, slot);
+                // Renamed as it is re-keyed: an indexed order carries its key.
+                self.orders[slot].id = new_id;
+                self.order_index.insert(&self.orders, a, &new_id, slot);
                 None
             }
         } else {
@@ -743,7 +745,7 @@ impl Engine {
         };
         if let Some(r) = refusal {
             if rekey {
-                self.order_index.insert(a, &id, slot);
+                self.order_index.insert(&self.orders, a, &id, slot);
             }
             return Err(r);
         }
@@ -754,7 +756,8 @@ impl Engine {
     fn undo_rekey(&mut self, a: u32, slot: u32, id: ClientOrderId, new_id: ClientOrderId) {
         if new_id != id {
             self.order_index.remove(a, &new_id, slot);
-            self.order_index.insert(a, &id, slot);
+            self.orders[slot].id = id;
+            self.order_index.insert(&self.orders, a, &id, slot);
         }
     }
 

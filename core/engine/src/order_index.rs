@@ -1,129 +1,104 @@
-//! The resting orders by (account, client order id): a compact open-addressing table.
+//! The resting orders by (account, client order id): a hash table of order slots.
 //!
 //! # Why not a `HashMap`
 //! Every order command looks an order up by its key, and nearly every look-up lands on a
 //! random place in the table. A `HashMap<(u32, ClientOrderId), u32>` stores the 20-byte
-//! key beside the slot: 24-byte buckets, ~6 MB for 65,536 orders at the load the engine
-//! keeps, so nearly every probe missed the L2 cache (PERF.md, the equity-flow profile).
-//! The key is already in the order itself, so this table stores only what finds and
-//! confirms it: the slot of the order and 32 bits of the key's hash, **8 bytes an entry**
-//! (1 MB for the same orders). A probe compares the stored hash bits first and reads the
-//! order only when they match, which is nearly always the order looked for (the order is
-//! read next anyway).
+//! key beside the slot: 25 bytes a bucket, ~6 MB for 65,536 orders at the load the
+//! engine keeps, so nearly every probe missed the L2 cache (PERF.md, the equity-flow
+//! profile). The key is already in the order itself, so this table (hashbrown's
+//! `HashTable`, the engine behind `std`'s maps) stores only the order's slot: **5 bytes a
+//! bucket** with its control byte. A probe compares 7 bits of the hash for 16 buckets at
+//! once and reads the order only for a match, which is nearly always the order looked
+//! for (and read next anyway). A table of its own with linear probing was tried first:
+//! fewer instructions, but its probe and shift loops mispredicted ~4 more branches a
+//! command, and it ran slower (PERF.md).
 //!
-//! # Layout and invariants
-//! Linear probing over a power-of-two array, kept at most half full, with backward-shift
-//! deletion: there are no tombstones, so heavy insert/remove churn never degrades probe
-//! lengths or forces an in-place rehash. An entry's home bucket is its stored hash bits
-//! masked, so growing needs no order.
-//!
-//! # Sized by use, allocated up front
+//! # Sized by use, kept half empty
 //! The table starts small and doubles as the number of resting orders reaches new highs,
-//! so a book of a few hundred orders probes a few kilobytes (L1) instead of a table
-//! sized for the configured maximum. Memory for the configured maximum is reserved up
-//! front, so growing within it allocates nothing; only growing past it does.
-//! The table's layout depends only on the sequence of inserts and removes, never on a
-//! seed, and nothing observable depends on it.
+//! so a book of a few hundred orders probes kilobytes (L1) instead of a table sized for
+//! the configured maximum. Growing rehashes every entry, O(resting orders), once per
+//! doubling and only on the way up. It is kept at most half full: under insert/remove
+//! churn a fuller hashbrown table collects deleted markers and then rehashes in place, an
+//! O(capacity) stall on the order path; half empty, deletes leave empty buckets.
+//!
+//! # Invariant
+//! Every entry's order carries the key it is indexed under whenever the table may grow
+//! (an insert), since growing rehashes each entry from its order. A replace renames the
+//! order when it re-keys the entry (and renames it back if the replace is refused).
+//! Nothing observable depends on the table's layout.
+
+use hashbrown::HashTable;
 
 use crate::book::Order;
 use crate::slab::Slab;
 use crate::types::ClientOrderId;
 
-/// An empty bucket. A real entry's low half is a slot, never `u32::MAX` (the slab's NIL).
-const EMPTY: u64 = u64::MAX;
-
 /// (account, client order id) → order slot.
 #[derive(Clone, Debug)]
 pub(crate) struct OrderIndex {
-    /// `(hash bits << 32) | slot`, or [`EMPTY`]; a power-of-two length.
-    buckets: Vec<u64>,
-    mask: usize,
-    len: usize,
-    /// Where growing puts the entries while it re-places them (reserved like `buckets`).
-    scratch: Vec<u64>,
+    table: HashTable<u32>,
 }
 
-/// The smallest table: 2 KB.
-const MIN_BUCKETS: usize = 256;
+/// The smallest table.
+const MIN_CAPACITY: usize = 256;
 
-/// 32 well-mixed bits of an order's key (a folded 64×64→128-bit multiply of the id's two
-/// words and the account).
+/// 64 well-mixed bits of an order's key (a folded 64×64→128-bit multiply of the id's two
+/// words and the account): hashbrown takes its 7-bit tag from the top and the bucket
+/// from the bottom.
 #[inline]
-pub(crate) fn hash(account: u32, id: &ClientOrderId) -> u32 {
+pub(crate) fn hash(account: u32, id: &ClientOrderId) -> u64 {
     let b = id.as_bytes();
     let lo = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
     let hi = u64::from_le_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]);
     let x = lo ^ 0x243f_6a88_85a3_08d3;
     let y = hi ^ (u64::from(account) << 17) ^ 0x1319_8a2e_0370_7344;
     let m = u128::from(x) * u128::from(y);
-    let h = (m as u64) ^ ((m >> 64) as u64);
-    (h ^ (h >> 32)) as u32
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// The hash of the key the order in `slot` carries.
+#[inline]
+fn rehash(orders: &Slab<Order>, slot: u32) -> u64 {
+    let o = &orders[slot];
+    hash(o.account, &o.id)
 }
 
 impl OrderIndex {
-    /// Room for `orders` entries before growing allocates.
-    pub(crate) fn with_capacity(orders: usize) -> Self {
-        let reserved = (orders * 2).next_power_of_two().max(MIN_BUCKETS);
-        let mut buckets = Vec::with_capacity(reserved);
-        buckets.resize(MIN_BUCKETS, EMPTY);
+    /// An empty index. `_orders`, the configured maximum, is not reserved: the table
+    /// grows with the book (see the module docs).
+    pub(crate) fn with_capacity(_orders: usize) -> Self {
         OrderIndex {
-            buckets,
-            mask: MIN_BUCKETS - 1,
-            len: 0,
-            scratch: Vec::with_capacity(reserved / 2),
+            table: HashTable::with_capacity(MIN_CAPACITY),
         }
     }
 
     /// Entries in the table.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The bucket holding `account`'s order `id`, if it rests.
-    #[inline]
-    fn position(&self, orders: &Slab<Order>, account: u32, id: &ClientOrderId) -> Option<usize> {
-        self.position_hashed(orders, hash(account, id), account, id)
-    }
-
-    /// [`Self::position`] with the key's [`hash`] already made.
-    #[inline]
-    fn position_hashed(
-        &self,
-        orders: &Slab<Order>,
-        h: u32,
-        account: u32,
-        id: &ClientOrderId,
-    ) -> Option<usize> {
-        let mut i = h as usize & self.mask;
-        loop {
-            let e = self.buckets[i];
-            if e == EMPTY {
-                return None;
-            }
-            if (e >> 32) as u32 == h {
-                let o = &orders[e as u32];
-                if o.account == account && o.id == *id {
-                    return Some(i);
-                }
-            }
-            i = (i + 1) & self.mask;
-        }
+        self.table.len()
     }
 
     /// The slot of `account`'s resting order `id`.
     #[inline]
     pub(crate) fn get(&self, orders: &Slab<Order>, account: u32, id: &ClientOrderId) -> Option<u32> {
-        self.position(orders, account, id)
-            .map(|i| self.buckets[i] as u32)
+        self.get_hashed(orders, hash(account, id), account, id)
     }
 
-    /// Indexes `slot` under (`account`, `id`). The caller knows the key is not indexed
-    /// yet (the order in `slot` need not carry `id` yet: a replace re-keys before it
-    /// renames).
+    /// [`Self::get`] with the key's [`hash`] already made.
     #[inline]
-    pub(crate) fn insert(&mut self, account: u32, id: &ClientOrderId, slot: u32) {
-        self.insert_hashed(hash(account, id), slot);
+    fn get_hashed(
+        &self,
+        orders: &Slab<Order>,
+        h: u64,
+        account: u32,
+        id: &ClientOrderId,
+    ) -> Option<u32> {
+        self.table
+            .find(h, |&s| {
+                let o = &orders[s];
+                o.account == account && o.id == *id
+            })
+            .copied()
     }
 
     /// Whether (`account`, `id`), whose [`hash`] is `h`, is indexed: a new order's
@@ -132,40 +107,35 @@ impl OrderIndex {
     pub(crate) fn contains_hashed(
         &self,
         orders: &Slab<Order>,
-        h: u32,
+        h: u64,
         account: u32,
         id: &ClientOrderId,
     ) -> bool {
-        self.position_hashed(orders, h, account, id).is_some()
+        self.get_hashed(orders, h, account, id).is_some()
+    }
+
+    /// Indexes `slot` under (`account`, `id`), which the caller knows is not indexed yet
+    /// and which the order in `slot` carries.
+    #[inline]
+    pub(crate) fn insert(&mut self, orders: &Slab<Order>, account: u32, id: &ClientOrderId, slot: u32) {
+        self.insert_hashed(orders, hash(account, id), slot);
     }
 
     /// [`Self::insert`] with the key's [`hash`] already made.
     #[inline]
-    pub(crate) fn insert_hashed(&mut self, h: u32, slot: u32) {
-        if (self.len + 1) * 2 > self.buckets.len() {
-            self.grow();
+    pub(crate) fn insert_hashed(&mut self, orders: &Slab<Order>, h: u64, slot: u32) {
+        if (self.table.len() + 1) * 2 > self.table.capacity() {
+            self.grow(orders);
         }
-        self.place((u64::from(h) << 32) | u64::from(slot));
-        self.len += 1;
+        self.table.insert_unique(h, slot, |&s| rehash(orders, s));
     }
 
     /// Removes the entry of (`account`, `id`) that points at `slot`; nothing if there is
-    /// none. Needs no order, so it works while a replace has the order half renamed.
+    /// none. Compares slots, not orders.
     #[inline]
     pub(crate) fn remove(&mut self, account: u32, id: &ClientOrderId, slot: u32) {
-        let h = hash(account, id);
-        let want = (u64::from(h) << 32) | u64::from(slot);
-        let mut i = h as usize & self.mask;
-        loop {
-            let e = self.buckets[i];
-            if e == EMPTY {
-                return;
-            }
-            if e == want {
-                self.delete_at(i);
-                return;
-            }
-            i = (i + 1) & self.mask;
+        if let Ok(e) = self.table.find_entry(hash(account, id), |&s| s == slot) {
+            e.remove();
         }
     }
 
@@ -177,63 +147,21 @@ impl OrderIndex {
         account: u32,
         id: &ClientOrderId,
     ) -> Option<u32> {
-        let i = self.position(orders, account, id)?;
-        let slot = self.buckets[i] as u32;
-        self.delete_at(i);
-        Some(slot)
+        let e = self
+            .table
+            .find_entry(hash(account, id), |&s| {
+                let o = &orders[s];
+                o.account == account && o.id == *id
+            })
+            .ok()?;
+        Some(e.remove().0)
     }
 
-    /// Puts an entry in the first free bucket from its home.
-    #[inline]
-    fn place(&mut self, entry: u64) {
-        let mut i = (entry >> 32) as usize & self.mask;
-        while self.buckets[i] != EMPTY {
-            i = (i + 1) & self.mask;
-        }
-        self.buckets[i] = entry;
-    }
-
-    /// Empties bucket `i` and shifts back the entries after it that may move closer to
-    /// their home, so that every entry stays reachable without tombstones.
-    #[inline]
-    fn delete_at(&mut self, mut i: usize) {
-        self.len -= 1;
-        let mut j = i;
-        loop {
-            j = (j + 1) & self.mask;
-            let e = self.buckets[j];
-            if e == EMPTY {
-                break;
-            }
-            let home = (e >> 32) as usize & self.mask;
-            // `e` may fill the hole at `i` unless its home lies cyclically in (i, j].
-            let stays = if i <= j {
-                i < home && home <= j
-            } else {
-                i < home || home <= j
-            };
-            if !stays {
-                self.buckets[i] = e;
-                i = j;
-            }
-        }
-        self.buckets[i] = EMPTY;
-    }
-
-    /// Doubles the table, at a new high of resting orders: O(entries), amortised over
-    /// the inserts that filled it. Allocates only past the configured size.
+    /// Doubles the table, at a new high of resting orders.
     #[cold]
-    fn grow(&mut self) {
-        self.scratch.clear();
-        self.scratch
-            .extend(self.buckets.iter().copied().filter(|&e| e != EMPTY));
-        let n = self.buckets.len() * 2;
-        self.buckets.clear();
-        self.buckets.resize(n, EMPTY);
-        self.mask = n - 1;
-        for i in 0..self.scratch.len() {
-            self.place(self.scratch[i]);
-        }
+    fn grow(&mut self, orders: &Slab<Order>) {
+        let more = self.table.capacity().max(MIN_CAPACITY);
+        self.table.reserve(more, |&s| rehash(orders, s));
     }
 }
 
@@ -295,7 +223,7 @@ mod tests {
                 None => {
                     assert_eq!(index.get(&orders, key.0, &key.1), None);
                     let slot = orders.insert(order(account, &id));
-                    index.insert(key.0, &key.1, slot);
+                    index.insert(&orders, key.0, &key.1, slot);
                     model.insert(key, slot);
                 }
             }
@@ -304,7 +232,7 @@ mod tests {
         for (k, &slot) in &model {
             assert_eq!(index.get(&orders, k.0, &k.1), Some(slot), "{k:?}");
         }
-        assert!(index.buckets.len() >= 2 * model.len(), "kept at most half full");
+        assert!(index.table.capacity() >= 2 * model.len(), "kept at most half full");
     }
 
     #[test]
@@ -314,8 +242,8 @@ mod tests {
         let a = orders.insert(order(1, "x"));
         let b = orders.insert(order(2, "x"));
         let x = FixedStr::new("x").unwrap();
-        index.insert(1, &x, a);
-        index.insert(2, &x, b);
+        index.insert(&orders, 1, &x, a);
+        index.insert(&orders, 2, &x, b);
         assert_eq!(index.get(&orders, 1, &x), Some(a));
         assert_eq!(index.get(&orders, 2, &x), Some(b));
         assert_eq!(index.get(&orders, 3, &x), None);
@@ -325,20 +253,24 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_is_found_by_its_key_before_its_order_is_renamed() {
-        // A replace indexes the new id while the order still carries the old one; the
-        // entry is then removable by key and slot alone.
+    fn a_re_keyed_entry_follows_its_renamed_order_and_back() {
+        // A replace takes the old key, renames the order and indexes the new key; a
+        // refused replace removes the new key by slot and restores the old one.
         let mut orders = Slab::with_capacity(4);
         let mut index = OrderIndex::with_capacity(4);
         let slot = orders.insert(order(1, "old"));
         let (old, new) = (FixedStr::new("old").unwrap(), FixedStr::new("new").unwrap());
-        index.insert(1, &old, slot);
+        index.insert(&orders, 1, &old, slot);
         assert_eq!(index.take(&orders, 1, &old), Some(slot));
-        index.insert(1, &new, slot);
-        assert_eq!(index.get(&orders, 1, &new), None, "the order is still `old`");
+        orders[slot].id = new;
+        index.insert(&orders, 1, &new, slot);
+        assert_eq!(index.get(&orders, 1, &new), Some(slot));
+        assert_eq!(index.get(&orders, 1, &old), None);
         index.remove(1, &new, slot);
-        index.insert(1, &old, slot);
+        orders[slot].id = old;
+        index.insert(&orders, 1, &old, slot);
         assert_eq!(index.get(&orders, 1, &old), Some(slot));
+        assert_eq!(index.get(&orders, 1, &new), None);
         assert_eq!(index.len(), 1);
     }
 }

@@ -286,7 +286,7 @@ impl Engine {
                         post_only: r.post_only,
                     });
                     enqueue(&mut e.books[s], &mut e.levels, &mut e.orders, slot);
-                    e.order_index.insert(account, &r.id, slot);
+                    e.order_index.insert(&e.orders, account, &r.id, slot);
                     e.accounts[account as usize].open_orders += 1;
                 }
             }
