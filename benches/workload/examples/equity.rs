@@ -15,25 +15,25 @@ fn main() {
         .get(2)
         .map_or(2_000_000, |m| m.parse().expect("messages"));
     let reps = args.get(3).map_or(5, |r| r.parse().expect("repetitions"));
-    let (config, setup, commands): (EngineConfig, Vec<Command>, Vec<Command>) =
-        match args.get(1).map(String::as_str) {
-            Some("core") => {
-                let w = generate(WorkloadConfig::single_symbol(messages));
-                eprintln!("exchange-core's mix: {:?}", w.stats);
-                (w.config.engine_config(), w.setup, w.commands)
-            }
-            regime => {
-                let regime = match regime {
-                    None | Some("fixed") => Regime::Fixed,
-                    Some(pct) => Regime::Swing(
-                        pct.parse::<f64>().expect("a swing in percent") / 100.0,
-                    ),
-                };
-                let w = generate_equity(regime, messages, 1);
-                eprintln!("{}: {:?}", regime.name(), w.stats);
-                (w.engine_config(), w.setup, w.commands)
-            }
-        };
+    let (config, setup, commands): (EngineConfig, Vec<Command>, Vec<Command>) = match args
+        .get(1)
+        .map(String::as_str)
+    {
+        Some("core") => {
+            let w = generate(WorkloadConfig::single_symbol(messages));
+            eprintln!("exchange-core's mix: {:?}", w.stats);
+            (w.config.engine_config(), w.setup, w.commands)
+        }
+        regime => {
+            let regime = match regime {
+                None | Some("fixed") => Regime::Fixed,
+                Some(pct) => Regime::Swing(pct.parse::<f64>().expect("a swing in percent") / 100.0),
+            };
+            let w = generate_equity(regime, messages, 1);
+            eprintln!("{}: {:?}", regime.name(), w.stats);
+            (w.engine_config(), w.setup, w.commands)
+        }
+    };
     let mut events: Vec<Event> = Vec::with_capacity(64);
     for _ in 0..reps {
         let mut e = Engine::new(config);

@@ -19,10 +19,12 @@
 //! reserved value between the two accounts, so no account can go short or negative.
 //!
 //! # Performance
-//! Per order: one hash look-up for the account, one for the order id, one for the
-//! position on entry, then work proportional to the levels and orders it touches. No
-//! allocation in steady state (slabs and maps are sized by [`EngineConfig`]; they grow
-//! by amortised doubling only past that), no I/O, no logging.
+//! Per order: one hash look-up for the account, one for the order id (whose hash also
+//! serves the insert), the position from the account's last one (a hash only when the
+//! instrument changes), then work proportional to the levels and orders it touches. An
+//! order is one 64-byte cache line. No allocation in steady state (slabs and maps are
+//! sized by [`EngineConfig`] and grow by amortised doubling only past that; the order
+//! index grows with the book, at new highs only), no I/O, no logging.
 
 use crate::account::{Account, Balance, Limits, Position};
 use crate::book::{Book, Level, Order, crosses, enqueue, level_orders, unlink};

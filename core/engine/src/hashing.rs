@@ -1,7 +1,7 @@
 //! The engine's hash maps: `std` maps (hashbrown) with FxHash.
 //!
 //! FxHash is one multiply per word, fast on the short keys used here (an `i64` price, a
-//! `u64` user, a 20-byte account + client-order-id pair) and deterministic, so nothing
+//! `u64` user, an account + instrument pair) and deterministic, so nothing
 //! about the engine depends on a random seed (and nothing observable depends on map
 //! order anyway). foldhash was measured in its place (`PERF.md`): no difference beyond
 //! this machine's noise, so the engine keeps the single, smaller dependency.
@@ -9,7 +9,9 @@
 //! Sizing matters more than the hasher: under insert/remove churn a full `hashbrown`
 //! table collects deleted markers and then rehashes in place, an O(capacity) stall on
 //! the order path. The maps that churn (order ids, price levels) are therefore kept at
-//! low load; see `Engine::new` and `book::enqueue`.
+//! low load; see `order_index` and `book::enqueue`. The resting orders' index is not one
+//! of these maps: it is a table of order slots keyed by the orders themselves
+//! (`order_index`).
 
 use std::collections::HashMap;
 

@@ -80,7 +80,12 @@ impl OrderIndex {
 
     /// The slot of `account`'s resting order `id`.
     #[inline]
-    pub(crate) fn get(&self, orders: &Slab<Order>, account: u32, id: &ClientOrderId) -> Option<u32> {
+    pub(crate) fn get(
+        &self,
+        orders: &Slab<Order>,
+        account: u32,
+        id: &ClientOrderId,
+    ) -> Option<u32> {
         self.get_hashed(orders, hash(account, id), account, id)
     }
 
@@ -117,7 +122,13 @@ impl OrderIndex {
     /// Indexes `slot` under (`account`, `id`), which the caller knows is not indexed yet
     /// and which the order in `slot` carries.
     #[inline]
-    pub(crate) fn insert(&mut self, orders: &Slab<Order>, account: u32, id: &ClientOrderId, slot: u32) {
+    pub(crate) fn insert(
+        &mut self,
+        orders: &Slab<Order>,
+        account: u32,
+        id: &ClientOrderId,
+        slot: u32,
+    ) {
         self.insert_hashed(orders, hash(account, id), slot);
     }
 
@@ -232,7 +243,10 @@ mod tests {
         for (k, &slot) in &model {
             assert_eq!(index.get(&orders, k.0, &k.1), Some(slot), "{k:?}");
         }
-        assert!(index.table.capacity() >= 2 * model.len(), "kept at most half full");
+        assert!(
+            index.table.capacity() >= 2 * model.len(),
+            "kept at most half full"
+        );
     }
 
     #[test]
