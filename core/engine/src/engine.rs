@@ -433,9 +433,9 @@ impl Engine {
     /// The position index of (`account`, `symbol`), if the account ever held it.
     #[inline]
     fn find_position(&mut self, account: u32, symbol: u32) -> Option<u32> {
-        let acct = &mut self.accounts[account as usize];
-        if acct.recent.0 == symbol {
-            return Some(acct.recent.1);
+        let (recent_symbol, recent) = self.accounts[account as usize].recent;
+        if recent_symbol == symbol {
+            return Some(recent);
         }
         let &p = self.position_index.get(&position_key(account, symbol))?;
         self.accounts[account as usize].recent = (symbol, p);
@@ -852,14 +852,13 @@ impl Engine {
             Side::Buy => self.accounts[old.account as usize].cash.reserved += delta,
             Side::Sell => self.positions[old.position as usize].shares.reserved += delta,
         }
-        self.orders[slot].id = new_id;
+        // The order already carries `new_id`: `take_for_replace` renamed it as it
+        // re-keyed its index entry.
         let new_open = qty.0 - old.filled;
         if price.0 == old.price && new_open < old.open {
             // Same price, less quantity: keeps its place in the queue.
             self.levels[old.level].total -= old.open - new_open;
-            let o = &mut self.orders[slot];
-            o.open = new_open;
-            o.id = new_id;
+            self.orders[slot].open = new_open;
             return;
         }
         unlink(
@@ -871,7 +870,6 @@ impl Engine {
         let mut taker = old;
         taker.price = price.0;
         taker.open = new_open;
-        taker.id = new_id;
         let stp = self.accounts[old.account as usize]
             .limits
             .self_trade_prevention;
