@@ -141,7 +141,7 @@ impl Engine {
             positions: Vec::with_capacity(config.positions),
             position_index: map(config.positions),
             orders: Slab::with_capacity(config.orders),
-            order_index: OrderIndex::with_capacity(config.orders),
+            order_index: OrderIndex::new(),
             levels: Slab::with_capacity(config.levels),
             cash_supply: 0,
             share_supply: Vec::with_capacity(config.instruments),
@@ -202,8 +202,12 @@ impl Engine {
         let &a = self.users.get(&user)?;
         let slot = self.order_index.get(&self.orders, a, &id)?;
         let o = &self.orders[slot];
-        let symbol = self.positions[o.position as usize].symbol;
-        Some((SymbolId(symbol), o.side, Price(o.price), Qty(o.open)))
+        Some((
+            SymbolId(self.symbol_of(o)),
+            o.side,
+            Price(o.price),
+            Qty(o.open),
+        ))
     }
 
     /// A user's cash balance.
@@ -476,7 +480,11 @@ impl Engine {
             .get(o.symbol.0 as usize)
             .ok_or(RejectReason::UnknownSymbol)?;
         let h = order_index::hash(a, &o.id);
-        if self.order_index.contains_hashed(&self.orders, h, a, &o.id) {
+        if self
+            .order_index
+            .get_hashed(&self.orders, h, a, &o.id)
+            .is_some()
+        {
             return Err(RejectReason::DuplicateId);
         }
         let market = o.order_type == OrderType::Market;
@@ -631,8 +639,9 @@ impl Engine {
     /// hash `h`.
     fn rest(&mut self, slot: u32, h: u64) {
         let o = self.orders[slot];
+        let sym = self.symbol_of(&o);
         enqueue(
-            &mut self.books[self.positions[o.position as usize].symbol as usize],
+            &mut self.books[sym as usize],
             &mut self.levels,
             &mut self.orders,
             slot,
@@ -669,16 +678,16 @@ impl Engine {
     /// Takes a resting order off the book and the index, releases its reservation and
     /// reports it.
     fn remove_resting(&mut self, slot: u32, reason: CancelReason, out: &mut impl EventSink) {
-        let o = &self.orders[slot];
-        self.order_index.remove(o.account, &o.id, slot);
+        self.unindex(slot);
         self.cancel_unindexed(slot, reason, out);
     }
 
     /// [`Self::remove_resting`] for an order already taken out of the index.
     fn cancel_unindexed(&mut self, slot: u32, reason: CancelReason, out: &mut impl EventSink) {
         let o = self.orders[slot];
+        let sym = self.symbol_of(&o);
         unlink(
-            &mut self.books[self.positions[o.position as usize].symbol as usize],
+            &mut self.books[sym as usize],
             &mut self.levels,
             &mut self.orders,
             slot,
@@ -690,9 +699,20 @@ impl Engine {
 
     /// Drops an order that is no longer linked from the index and the slab.
     fn forget(&mut self, slot: u32) {
+        self.unindex(slot);
+        self.drop_order(slot);
+    }
+
+    /// Takes the order in `slot` out of the order index.
+    fn unindex(&mut self, slot: u32) {
         let o = &self.orders[slot];
         self.order_index.remove(o.account, &o.id, slot);
-        self.drop_order(slot);
+    }
+
+    /// An order's instrument (its position's).
+    #[inline]
+    fn symbol_of(&self, o: &Order) -> u32 {
+        self.positions[o.position as usize].symbol
     }
 
     /// Drops an order that is neither linked nor indexed any more from its account's
@@ -773,7 +793,7 @@ impl Engine {
     ) -> Result<Amount, RejectReason> {
         let acct = &self.accounts[a as usize];
         let o = &self.orders[slot];
-        let sym = self.positions[o.position as usize].symbol as usize;
+        let sym = self.symbol_of(o) as usize;
         Self::check_price_qty(&self.instruments[sym], Some(price.0), qty.0)?;
         if qty.0 <= o.filled {
             return Ok(0);
@@ -832,7 +852,7 @@ impl Engine {
             }
         };
         let old = self.orders[slot];
-        let sym = self.positions[old.position as usize].symbol;
+        let sym = self.symbol_of(&old);
         if qty.0 <= old.filled {
             self.undo_rekey(a, slot, id, new_id);
             return self.remove_resting(slot, CancelReason::Replaced, out);

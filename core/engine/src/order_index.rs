@@ -63,10 +63,23 @@ fn rehash(orders: &Slab<Order>, slot: u32) -> u64 {
     hash(o.account, &o.id)
 }
 
+/// Whether the order in a slot is `account`'s order `id`: how a probe confirms a match.
+#[inline]
+fn is_order<'a>(
+    orders: &'a Slab<Order>,
+    account: u32,
+    id: &'a ClientOrderId,
+) -> impl Fn(&u32) -> bool + 'a {
+    move |&s| {
+        let o = &orders[s];
+        o.account == account && o.id == *id
+    }
+}
+
 impl OrderIndex {
-    /// An empty index. `_orders`, the configured maximum, is not reserved: the table
-    /// grows with the book (see the module docs).
-    pub(crate) fn with_capacity(_orders: usize) -> Self {
+    /// An empty index, small: it grows with the book, not to the configured maximum
+    /// of resting orders (see the module docs).
+    pub(crate) fn new() -> Self {
         OrderIndex {
             table: HashTable::with_capacity(MIN_CAPACITY),
         }
@@ -89,34 +102,17 @@ impl OrderIndex {
         self.get_hashed(orders, hash(account, id), account, id)
     }
 
-    /// [`Self::get`] with the key's [`hash`] already made.
+    /// [`Self::get`] with the key's [`hash`] already made: a new order's duplicate
+    /// check, whose `h` then serves [`Self::insert_hashed`].
     #[inline]
-    fn get_hashed(
+    pub(crate) fn get_hashed(
         &self,
         orders: &Slab<Order>,
         h: u64,
         account: u32,
         id: &ClientOrderId,
     ) -> Option<u32> {
-        self.table
-            .find(h, |&s| {
-                let o = &orders[s];
-                o.account == account && o.id == *id
-            })
-            .copied()
-    }
-
-    /// Whether (`account`, `id`), whose [`hash`] is `h`, is indexed: a new order's
-    /// duplicate check, whose `h` then serves [`Self::insert_hashed`].
-    #[inline]
-    pub(crate) fn contains_hashed(
-        &self,
-        orders: &Slab<Order>,
-        h: u64,
-        account: u32,
-        id: &ClientOrderId,
-    ) -> bool {
-        self.get_hashed(orders, h, account, id).is_some()
+        self.table.find(h, is_order(orders, account, id)).copied()
     }
 
     /// Indexes `slot` under (`account`, `id`), which the caller knows is not indexed yet
@@ -160,10 +156,7 @@ impl OrderIndex {
     ) -> Option<u32> {
         let e = self
             .table
-            .find_entry(hash(account, id), |&s| {
-                let o = &orders[s];
-                o.account == account && o.id == *id
-            })
+            .find_entry(hash(account, id), is_order(orders, account, id))
             .ok()?;
         Some(e.remove().0)
     }
@@ -212,7 +205,7 @@ mod tests {
     fn agrees_with_a_hash_map_under_churn_and_growth() {
         let mut orders = Slab::with_capacity(16);
         // Tiny on purpose: the churn below grows it several times and wraps its probes.
-        let mut index = OrderIndex::with_capacity(4);
+        let mut index = OrderIndex::new();
         let mut model: HashMap<(u32, FixedStr), u32> = HashMap::new();
         let mut rng = 0x9e37_79b9_7f4a_7c15;
         for step in 0..200_000u64 {
@@ -252,7 +245,7 @@ mod tests {
     #[test]
     fn the_same_id_of_two_accounts_is_two_orders() {
         let mut orders = Slab::with_capacity(4);
-        let mut index = OrderIndex::with_capacity(4);
+        let mut index = OrderIndex::new();
         let a = orders.insert(order(1, "x"));
         let b = orders.insert(order(2, "x"));
         let x = FixedStr::new("x").unwrap();
@@ -271,7 +264,7 @@ mod tests {
         // A replace takes the old key, renames the order and indexes the new key; a
         // refused replace removes the new key by slot and restores the old one.
         let mut orders = Slab::with_capacity(4);
-        let mut index = OrderIndex::with_capacity(4);
+        let mut index = OrderIndex::new();
         let slot = orders.insert(order(1, "old"));
         let (old, new) = (FixedStr::new("old").unwrap(), FixedStr::new("new").unwrap());
         index.insert(&orders, 1, &old, slot);
