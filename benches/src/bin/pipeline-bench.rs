@@ -6,11 +6,14 @@
 //! ```
 //!
 //! 1. A journal of the exchange-core workload is written to a temporary directory.
-//! 2. **Bus.** Raw: lapin publishes the bridge's exact messages (precomputed bytes,
-//!    persistent, confirms awaited per batch). Bridge: `bourse_bridge::run` from an
-//!    empty checkpoint until it has confirmed the whole journal — reading the journal,
-//!    replaying it through the replica engine, encoding JSON, publishing, confirming,
-//!    checkpointing. Raw again afterwards (the machine is noisy: two baselines).
+//! 2. **Bus**, into the queues `bourse bridge` declares (settlement and market). Raw
+//!    lapin, two ways: one persistent message per event and routing key (the design
+//!    before envelopes), and the bridge's envelopes as precomputed bytes (persistent,
+//!    confirms awaited per 8 envelopes). Bridge: `bourse_bridge::run` from an empty
+//!    checkpoint until it has confirmed the whole journal — reading the journal,
+//!    replaying it through the replica engine, encoding JSON, packing, publishing,
+//!    confirming, checkpointing. Raw envelopes again afterwards (the machine is noisy:
+//!    two baselines). RabbitMQ's own CPU (`beam.smp`, from `/proc`) beside each.
 //! 3. **Settlement.** Raw: tokio-postgres inserts the same trades as multi-row
 //!    `unnest` inserts in transactions of the same size. Order service: `settle` on the
 //!    settlement queue's events in batches of 2,000 (orders, history, trades, ledger,
@@ -24,6 +27,7 @@ use anyhow::Context;
 use bourse_bridge::messages::event_messages;
 use bourse_bridge::{BridgeConfig, Checkpoint};
 use bourse_bus::Message;
+use bourse_bus::envelope::{self, Envelope};
 use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitPublisher, delete_topology};
 use bourse_bus::topic;
 use bourse_core::{Command, Engine, Event};
@@ -45,6 +49,76 @@ struct Args {
     /// RabbitMQ.
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     amqp: String,
+    /// Most commands per bridge batch (one wait for confirms per batch).
+    #[arg(long, default_value_t = 4_096)]
+    bridge_batch: usize,
+    /// Events the one-message-per-event baseline publishes (it is slow; its rate is
+    /// what counts).
+    #[arg(long, default_value_t = 200_000)]
+    per_event: usize,
+    /// Measure the bus only (skip settlement).
+    #[arg(long)]
+    bus_only: bool,
+}
+
+/// CPU time (user + system) of every process named `comm`, in seconds, from `/proc`.
+fn cpu_of(comm: &str) -> f64 {
+    let tick = 100.0; // USER_HZ on Linux
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    dir.filter_map(|e| {
+        let stat = std::fs::read_to_string(e.ok()?.path().join("stat")).ok()?;
+        // pid (comm) state ppid ... utime(14) stime(15)
+        let (head, tail) = stat.rsplit_once(") ")?;
+        if head.split_once(" (")?.1 != comm {
+            return None;
+        }
+        let fields: Vec<&str> = tail.split(' ').collect();
+        let utime: f64 = fields.get(11)?.parse().ok()?;
+        let stime: f64 = fields.get(12)?.parse().ok()?;
+        Some((utime + stime) / tick)
+    })
+    .sum()
+}
+
+/// This process's own CPU time in seconds.
+fn own_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let Some((_, tail)) = stat.rsplit_once(") ") else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = tail.split(' ').collect();
+    let get = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (get(11) + get(12)) / 100.0
+}
+
+/// A timed run with the CPU the broker, the database and this process used in it.
+struct Timed {
+    time: Duration,
+    /// Cores' worth: CPU seconds over wall seconds.
+    broker: f64,
+    database: f64,
+    own: f64,
+}
+
+async fn timed<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<Timed> {
+    let (b0, d0, o0) = (cpu_of("beam.smp"), cpu_of("postgres"), own_cpu());
+    let start = Instant::now();
+    f.await?;
+    let time = start.elapsed();
+    let secs = time.as_secs_f64();
+    Ok(Timed {
+        time,
+        broker: (cpu_of("beam.smp") - b0) / secs,
+        database: (cpu_of("postgres") - d0) / secs,
+        own: (own_cpu() - o0) / secs,
+    })
 }
 
 /// The journal, and every message the bridge will publish for it.
@@ -79,15 +153,15 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-/// lapin alone: the same bytes, persistent, confirms per batch of 4,096.
-async fn raw_publish(config: &RabbitConfig, messages: &[Message]) -> anyhow::Result<Duration> {
+/// lapin alone, one persistent message per event and routing key (the design before
+/// envelopes), confirms per batch of 4,096.
+async fn raw_publish(config: &RabbitConfig, messages: &[Message]) -> anyhow::Result<()> {
     let conn =
         lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default()).await?;
     let channel = conn.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    let start = Instant::now();
     for batch in messages.chunks(4096) {
         let sends = batch.iter().map(|m| {
             channel.basic_publish(
@@ -105,7 +179,34 @@ async fn raw_publish(config: &RabbitConfig, messages: &[Message]) -> anyhow::Res
             anyhow::ensure!(c.await?.is_ack(), "nack");
         }
     }
-    Ok(start.elapsed())
+    Ok(())
+}
+
+/// lapin alone, the bridge's envelopes as precomputed bytes with the publisher's
+/// properties, confirms per 8 envelopes.
+async fn raw_envelopes(config: &RabbitConfig, envelopes: &[Envelope]) -> anyhow::Result<()> {
+    let conn =
+        lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default()).await?;
+    let channel = conn.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    for batch in envelopes.chunks(8) {
+        let sends = batch.iter().map(|e| {
+            channel.basic_publish(
+                config.exchange.as_str().into(),
+                e.keys[0].as_str().into(),
+                BasicPublishOptions::default(),
+                &e.body,
+                bourse_bus::rabbit::properties(e),
+            )
+        });
+        let confirms = futures_util::future::try_join_all(sends).await?;
+        for c in confirms {
+            anyhow::ensure!(c.await?.is_ack(), "nack");
+        }
+    }
+    Ok(())
 }
 
 async fn purge(config: &RabbitConfig) -> anyhow::Result<()> {
@@ -255,8 +356,11 @@ fn main() -> anyhow::Result<()> {
     let queue = QueueSpec::settlement(&format!("{exchange}.settlement"));
     let rabbit = RabbitConfig {
         uri: args.amqp.clone(),
+        queues: vec![
+            queue.clone(),
+            QueueSpec::market(&format!("{exchange}.market")),
+        ],
         exchange,
-        queues: vec![queue.clone()],
     };
     let settlement: Vec<Incoming> = messages
         .iter()
@@ -288,57 +392,97 @@ fn main() -> anyhow::Result<()> {
                 .await
                 .context("RabbitMQ")?,
         );
-        let raw1 = raw_publish(&rabbit, &messages).await?;
+        // The events the per-event baseline covers: a prefix of the journal's.
+        let per_event: Vec<Message> = messages
+            .iter()
+            .take_while(|m| m.seq <= args.per_event as u64)
+            .cloned()
+            .collect();
+        let per_event_events = per_event.last().map_or(0, |m| m.seq) as usize;
+        let raw_single = timed(raw_publish(&rabbit, &per_event)).await?;
         purge(&rabbit).await?;
-        let start = Instant::now();
+        let envelopes = envelope::pack(&messages)?;
+        let raw1 = timed(raw_envelopes(&rabbit, &envelopes)).await?;
+        purge(&rabbit).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let config = BridgeConfig {
-            batch: 4_096,
+            batch: args.bridge_batch,
             ..BridgeConfig::new(dir.path(), generate_config(args.commands))
         };
         let connect = || {
             let rabbit = rabbit.clone();
             async move { RabbitPublisher::connect(&rabbit).await }
         };
-        let mut done_at = None;
-        bourse_bridge::run(config, connect, stop, |p| {
-            if p.checkpoint.event_seq >= last_event && done_at.is_none() {
-                done_at = Some(start.elapsed());
-                flag.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
+        let bridged = timed(async {
+            let mut finished = false;
+            bourse_bridge::run(config, connect, stop, |p| {
+                if p.checkpoint.event_seq >= last_event {
+                    finished = true;
+                    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .await?;
+            anyhow::ensure!(finished, "the bridge did not finish");
+            Ok(())
         })
         .await?;
-        let bridged = done_at.context("the bridge did not finish")?;
         anyhow::ensure!(Checkpoint::load(dir.path())?.event_seq == last_event);
         purge(&rabbit).await?;
-        let raw2 = raw_publish(&rabbit, &messages).await?;
+        let raw2 = timed(raw_envelopes(&rabbit, &envelopes)).await?;
         delete_topology(&rabbit).await?;
         println!("### Engine events into RabbitMQ (persistent, publisher confirms)\n");
         println!(
-            "{} commands → {} events → {} messages (routing keys per user and symbol).\n",
+            "{} commands → {} events → {} messages (one per event and routing key) → {} \
+             envelopes, routed to two durable queues (settlement, market). CPU in cores: \
+             the broker's `beam.smp`, and this process (journal reading, replica engine, \
+             JSON, packing, the client).\n",
             args.commands,
             last_event,
-            messages.len()
+            messages.len(),
+            envelopes.len()
         );
-        println!("| path | time | events/s | messages/s |\n|---|---|---|---|");
-        for (name, d) in [
+        println!(
+            "| path | time | events/s | messages/s | broker CPU | own CPU |\n|---|---|---|---|---|---|"
+        );
+        let single_messages = per_event.len();
+        for (name, t, events, msgs) in [
             (
-                "raw lapin, same bytes, published together, confirms per 4,096 (before)",
-                raw1,
+                "raw lapin, one message per event and key (the first events only)",
+                &raw_single,
+                per_event_events,
+                single_messages,
             ),
             (
-                "**bridge**: journal → replica engine → JSON → publish → confirm → checkpoint",
-                bridged,
+                "raw lapin, the same envelopes as bytes, confirms per 8 (before)",
+                &raw1,
+                last_event as usize,
+                messages.len(),
             ),
-            ("raw lapin (after)", raw2),
+            (
+                "**bridge**: journal → replica engine → JSON → envelopes → publish → confirm → checkpoint",
+                &bridged,
+                last_event as usize,
+                messages.len(),
+            ),
+            (
+                "raw lapin, envelopes (after)",
+                &raw2,
+                last_event as usize,
+                messages.len(),
+            ),
         ] {
             println!(
-                "| {name} | {:.2} s | {:.0} | {:.0} |",
-                d.as_secs_f64(),
-                rate(last_event as usize, d),
-                rate(messages.len(), d)
+                "| {name} | {:.2} s | {:.0} | {:.0} | {:.2} | {:.2} |",
+                t.time.as_secs_f64(),
+                rate(events, t.time),
+                rate(msgs, t.time),
+                t.broker,
+                t.own
             );
+        }
+        if args.bus_only {
+            return Ok(());
         }
 
         // --- Settlement ---

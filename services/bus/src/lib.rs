@@ -12,9 +12,12 @@
 //! Delivery is at least once: a publisher that fails mid-batch publishes the batch
 //! again, and consumers drop what they have seen by sequence number.
 //!
-//! Map: [`topic`] (AMQP topic matching), [`rabbit`], [`memory`], [`reconnect`] (a
-//! consumer that keeps itself connected, reading in batches).
+//! Map: [`topic`] (AMQP topic matching), [`envelope`] (many messages in one broker
+//! message, for RabbitMQ), [`rabbit`], [`memory`], [`reconnect`] (a consumer that keeps
+//! itself connected, reading in batches).
 
+pub mod envelope;
+mod inflight;
 pub mod memory;
 pub mod rabbit;
 pub mod reconnect;
@@ -68,6 +71,9 @@ pub enum BusError {
     /// A message without a readable sequence number.
     #[error("message without a sequence number (routing key {0})")]
     NoSeq(String),
+    /// A batch that cannot be packed into envelopes.
+    #[error(transparent)]
+    Envelope(#[from] envelope::EnvelopeError),
 }
 
 /// Publishes batches of messages durably.

@@ -1,22 +1,32 @@
 //! RabbitMQ through lapin: a durable topic exchange, persistent messages, publisher
 //! confirms per batch, durable queues consumed with manual acknowledgements.
 //!
+//! Messages travel in [envelopes](crate::envelope): a published batch goes out as a
+//! few broker messages, each routed under all its messages' keys, and a consumer
+//! unpacks them, keeps the messages its queue's bindings match and acknowledges an
+//! envelope to the broker once every message it kept is acknowledged. A message
+//! published one by one (plain JSON, by an older publisher or another program) is
+//! read too.
+//!
 //! Neither side reconnects by itself: on [`BusError::Broker`] the caller drops it and
 //! connects again (the bridge and the order service do, with a back-off), which is
 //! what makes their restart logic the same as their recovery from a broker restart.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::Confirmation;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::{AMQPValue, FieldArray, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
-use crate::{BusError, Consumer, Delivery, Message, Publisher};
+use crate::envelope::{self, Envelope};
+use crate::inflight::{BrokerAck, Inflight};
+use crate::{BusError, Consumer, Delivery, Message, Publisher, topic};
 
 /// A durable queue and what it is bound to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -233,46 +243,59 @@ impl RabbitPublisher {
     }
 }
 
-/// The header carrying [`Message::prev_seq`].
+/// The header carrying [`Message::prev_seq`] on a message published alone.
 const PREV_SEQ: &str = "prev-seq";
 
-/// The properties every message carries: persistent, JSON, its sequence number as
-/// the message id, and its predecessor on its stream in a header.
-fn properties(m: &Message) -> BasicProperties {
-    let props = BasicProperties::default()
-        .with_delivery_mode(2)
-        .with_content_type("application/json".into())
-        .with_message_id(m.seq.to_string().into());
-    match m.prev_seq {
-        Some(prev) => {
-            let mut headers = FieldTable::default();
-            headers.insert(PREV_SEQ.into(), AMQPValue::LongLongInt(prev as i64));
-            props.with_headers(headers)
-        }
-        None => props,
+/// The headers carrying an envelope's first and last sequence numbers.
+const FIRST_SEQ: &str = "first-seq";
+const LAST_SEQ: &str = "last-seq";
+
+/// RabbitMQ's sender-selected distribution: the message is routed under these keys
+/// too, and the header is removed before delivery.
+const BCC: &str = "BCC";
+
+/// An envelope's properties as [`RabbitPublisher`] publishes it: persistent, its
+/// content type, its first sequence number as the message id, its first and last
+/// sequence numbers in headers, and its other routing keys in `BCC`.
+pub fn properties(e: &Envelope) -> BasicProperties {
+    let mut headers = FieldTable::default();
+    headers.insert(FIRST_SEQ.into(), AMQPValue::LongLongInt(e.first_seq as i64));
+    headers.insert(LAST_SEQ.into(), AMQPValue::LongLongInt(e.last_seq as i64));
+    if e.keys.len() > 1 {
+        let keys: Vec<AMQPValue> = e.keys[1..]
+            .iter()
+            .map(|k| AMQPValue::LongString(k.as_str().into()))
+            .collect();
+        headers.insert(BCC.into(), AMQPValue::FieldArray(FieldArray::from(keys)));
     }
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type(envelope::CONTENT_TYPE.into())
+        .with_message_id(e.first_seq.to_string().into())
+        .with_headers(headers)
 }
 
 impl Publisher for RabbitPublisher {
     async fn publish(&mut self, batch: &[Message]) -> Result<(), BusError> {
-        // Hand the whole batch to the connection at once, then collect the confirms:
+        let envelopes = envelope::pack(batch)?;
+        // Hand every envelope to the connection at once, then collect the confirms:
         // the broker confirms in bulk (one ack may cover many messages), so a batch
         // costs about one round trip. Each publish queues its frames synchronously on
-        // its first poll, and `try_join_all` first-polls in order, so the messages go
+        // its first poll, and `try_join_all` first-polls in order, so the envelopes go
         // out in batch order (settlement relies on that order).
-        let sends = batch.iter().map(|m| {
+        let sends = envelopes.iter().map(|e| {
             self.channel.basic_publish(
                 self.exchange.as_str().into(),
-                m.routing_key.as_str().into(),
+                e.keys[0].as_str().into(),
                 BasicPublishOptions::default(),
-                &m.body,
-                properties(m),
+                &e.body,
+                properties(e),
             )
         });
         let confirms: Vec<_> = futures_util::future::try_join_all(sends)
             .await?
             .into_iter()
-            .zip(batch.iter().map(|m| m.seq))
+            .zip(envelopes.iter().map(|e| e.first_seq))
             .map(|(c, seq)| (seq, c))
             .collect();
         for (seq, confirm) in confirms {
@@ -287,11 +310,20 @@ impl Publisher for RabbitPublisher {
     }
 }
 
-/// Consumes a durable queue bound to the exchange, with manual acknowledgements.
+/// Consumes a durable queue bound to the exchange, with manual acknowledgements:
+/// unpacks envelopes and hands out the messages the queue's bindings match, one by one.
 pub struct RabbitConsumer {
     _conn: Connection,
     channel: Channel,
     consumer: lapin::Consumer,
+    /// The queue's bindings: an envelope's messages that match none are not for it.
+    patterns: Vec<String>,
+    /// Messages unpacked and not yet handed out.
+    ready: VecDeque<Delivery>,
+    /// Envelopes not yet acknowledged to the broker.
+    inflight: Inflight,
+    /// Broker acknowledgements due (reused).
+    due: Vec<BrokerAck>,
 }
 
 impl std::fmt::Debug for RabbitConsumer {
@@ -302,7 +334,8 @@ impl std::fmt::Debug for RabbitConsumer {
 
 impl RabbitConsumer {
     /// Connects, declares `queue` (durable, bound as it says), and starts consuming
-    /// with at most `prefetch` unacknowledged deliveries in flight.
+    /// with about `prefetch` unacknowledged messages in flight. The broker counts
+    /// envelopes, not messages: it is asked for [`envelope_prefetch`]`(prefetch)`.
     pub async fn connect(
         config: &RabbitConfig,
         queue: &QueueSpec,
@@ -311,7 +344,7 @@ impl RabbitConsumer {
         let (conn, channel) = open(config).await?;
         declare(&channel, &config.exchange, queue).await?;
         channel
-            .basic_qos(prefetch, BasicQosOptions::default())
+            .basic_qos(envelope_prefetch(prefetch), BasicQosOptions::default())
             .await?;
         let consumer = channel
             .basic_consume(
@@ -325,11 +358,82 @@ impl RabbitConsumer {
             _conn: conn,
             channel,
             consumer,
+            patterns: queue.patterns.clone(),
+            ready: VecDeque::new(),
+            inflight: Inflight::default(),
+            due: Vec::new(),
         })
+    }
+
+    /// Takes in one broker delivery: its messages for this queue go to `ready`.
+    async fn receive(&mut self, d: lapin::message::Delivery) -> Result<(), BusError> {
+        let is_envelope = d
+            .properties
+            .content_type()
+            .as_ref()
+            .is_some_and(|t| t.as_str() == envelope::CONTENT_TYPE);
+        if !is_envelope {
+            let mut single = to_delivery(&d)?;
+            single.tag = self.inflight.delivered(d.delivery_tag, 1);
+            self.ready.push_back(single);
+            return Ok(());
+        }
+        let entries = match envelope::unpack(&d.data) {
+            Ok(entries) => entries,
+            Err(e) => {
+                // Not ours to fix, and never readable: dead-letter it (or drop it, if
+                // the queue has no dead-letter exchange) rather than loop on it.
+                tracing::error!(error = %e, tag = d.delivery_tag, "rejecting an unreadable envelope");
+                self.channel
+                    .basic_reject(d.delivery_tag, BasicRejectOptions { requeue: false })
+                    .await?;
+                return Ok(());
+            }
+        };
+        let patterns = &self.patterns;
+        let kept: Vec<&envelope::Entry<'_>> = entries
+            .iter()
+            .filter(|e| patterns.iter().any(|p| topic::matches(p, e.routing_key)))
+            .collect();
+        let first = self.inflight.delivered(d.delivery_tag, kept.len());
+        for (i, e) in kept.into_iter().enumerate() {
+            self.ready.push_back(Delivery {
+                message: e.to_message(),
+                tag: first + i as u64,
+                redelivered: d.redelivered,
+            });
+        }
+        // An envelope with nothing for this queue is done at once.
+        self.acknowledge().await
+    }
+
+    /// Sends the broker the acknowledgements that are due.
+    async fn acknowledge(&mut self) -> Result<(), BusError> {
+        self.inflight.settle(&mut self.due);
+        for ack in self.due.drain(..) {
+            let (tag, multiple) = match ack {
+                BrokerAck::Upto(t) => (t, true),
+                BrokerAck::One(t) => (t, false),
+            };
+            self.channel
+                .basic_ack(tag, BasicAckOptions { multiple })
+                .await?;
+        }
+        Ok(())
     }
 }
 
-fn to_delivery(d: lapin::message::Delivery) -> Result<Delivery, BusError> {
+/// The broker prefetch, in envelopes, for about `messages` messages in flight: one
+/// envelope per 64 messages (an envelope holds up to
+/// [`MAX_ENTRIES`](envelope::MAX_ENTRIES); under load they are full, when quiet they hold
+/// a few), and never fewer than 8.
+pub fn envelope_prefetch(messages: u16) -> u16 {
+    (messages / 64).max(8)
+}
+
+/// A message published alone: its sequence number is its message id, its stream
+/// predecessor in the `prev-seq` header. Its tag is the broker's (the caller replaces it).
+fn to_delivery(d: &lapin::message::Delivery) -> Result<Delivery, BusError> {
     let routing_key = d.routing_key.to_string();
     let seq = d
         .properties
@@ -351,7 +455,7 @@ fn to_delivery(d: lapin::message::Delivery) -> Result<Delivery, BusError> {
             routing_key,
             seq,
             prev_seq,
-            body: d.data,
+            body: d.data.clone(),
         },
         tag: d.delivery_tag,
         redelivered: d.redelivered,
@@ -360,31 +464,38 @@ fn to_delivery(d: lapin::message::Delivery) -> Result<Delivery, BusError> {
 
 impl Consumer for RabbitConsumer {
     async fn next(&mut self) -> Result<Delivery, BusError> {
-        match self.consumer.next().await {
-            Some(d) => to_delivery(d?),
-            None => Err(BusError::Closed),
+        loop {
+            if let Some(d) = self.ready.pop_front() {
+                return Ok(d);
+            }
+            match self.consumer.next().await {
+                Some(d) => self.receive(d?).await?,
+                None => return Err(BusError::Closed),
+            }
         }
     }
 
     async fn next_within(&mut self, wait: Duration) -> Result<Option<Delivery>, BusError> {
-        match tokio::time::timeout(wait, self.consumer.next()).await {
-            Ok(Some(d)) => to_delivery(d?).map(Some),
-            Ok(None) => Err(BusError::Closed),
-            Err(_) => Ok(None),
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(d) = self.ready.pop_front() {
+                return Ok(Some(d));
+            }
+            match tokio::time::timeout_at(deadline, self.consumer.next()).await {
+                Ok(Some(d)) => self.receive(d?).await?,
+                Ok(None) => return Err(BusError::Closed),
+                Err(_) => return Ok(None),
+            }
         }
     }
 
     async fn ack(&mut self, tag: u64) -> Result<(), BusError> {
-        self.channel
-            .basic_ack(tag, BasicAckOptions { multiple: false })
-            .await?;
-        Ok(())
+        self.inflight.ack_one(tag);
+        self.acknowledge().await
     }
 
     async fn ack_upto(&mut self, tag: u64) -> Result<(), BusError> {
-        self.channel
-            .basic_ack(tag, BasicAckOptions { multiple: true })
-            .await?;
-        Ok(())
+        self.inflight.ack_upto(tag);
+        self.acknowledge().await
     }
 }

@@ -1,20 +1,45 @@
 //! AMQP topic matching: `*` stands for exactly one word, `#` for zero or more.
 
-/// Whether `routing_key` matches the binding `pattern`.
+/// Whether `routing_key` matches the binding `pattern`. Allocates nothing: consumers
+/// call it for every message of every envelope they receive.
 pub fn matches(pattern: &str, routing_key: &str) -> bool {
-    let p: Vec<&str> = pattern.split('.').collect();
-    let k: Vec<&str> = routing_key.split('.').collect();
-    matches_words(&p, &k)
+    matches_words(Some(pattern), Some(routing_key))
 }
 
-fn matches_words(p: &[&str], k: &[&str]) -> bool {
-    match p.split_first() {
-        None => k.is_empty(),
-        Some((&"#", rest)) => (0..=k.len()).any(|skip| matches_words(rest, &k[skip..])),
-        Some((&word, rest)) => match k.split_first() {
-            Some((&key, krest)) => (word == "*" || word == key) && matches_words(rest, krest),
-            None => false,
-        },
+/// The first word of `words` and the words after it (`None`: that was the last).
+fn first_word(words: &str) -> (&str, Option<&str>) {
+    match words.split_once('.') {
+        Some((word, rest)) => (word, Some(rest)),
+        None => (words, None),
+    }
+}
+
+/// Matches the words left of a pattern against the words left of a key (`None`: no
+/// words left).
+fn matches_words(pattern: Option<&str>, key: Option<&str>) -> bool {
+    let Some(pattern) = pattern else {
+        return key.is_none();
+    };
+    let (word, rest) = first_word(pattern);
+    if word == "#" {
+        // Zero words, or one more and try again.
+        let mut key = key;
+        loop {
+            if matches_words(rest, key) {
+                return true;
+            }
+            match key {
+                Some(k) => key = first_word(k).1,
+                None => return false,
+            }
+        }
+    }
+    match key {
+        Some(k) => {
+            let (kword, krest) = first_word(k);
+            (word == "*" || word == kword) && matches_words(rest, krest)
+        }
+        None => false,
     }
 }
 
@@ -36,5 +61,12 @@ mod tests {
         assert!(!matches("#.changed.*", "portfolio.changed"));
         assert!(matches("trade.*", "trade.ACME"));
         assert!(!matches("trade.*", "exec.ACME"));
+        assert!(matches("#", ""));
+        assert!(matches("*", ""));
+        assert!(!matches("a.*", "a"));
+        assert!(matches("a.#.b", "a.b"));
+        assert!(matches("a.#.b", "a.x.y.b"));
+        assert!(!matches("a.#.b", "a.x.y"));
+        assert!(matches("#.#", "a"));
     }
 }

@@ -78,8 +78,11 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
     let expected: Vec<u64> = (1..=1000).filter(|s| s % 2 == 0).collect();
     assert_eq!(got, expected);
     assert!(last_tag > 0);
-    // Drop without acknowledging the last 200: they come back to the next consumer,
-    // marked redelivered, and nothing acknowledged does.
+    // Drop without acknowledging the last 200. Each batch of 250 travelled as one
+    // envelope (125 of its messages for this queue); the broker forgets an envelope only
+    // once all its messages are acknowledged, so the third envelope comes back whole —
+    // its 50 acknowledged messages too, which a consumer drops by seq — and the first
+    // two, acknowledged in full, do not.
     drop(consumer);
     let mut again = RabbitConsumer::connect(&config, &queue, 500).await.unwrap();
     let mut redelivered = Vec::new();
@@ -88,7 +91,7 @@ async fn confirmed_messages_are_routed_and_unacked_ones_come_back() {
         redelivered.push(d.message.seq);
         again.ack_upto(d.tag).await.unwrap();
     }
-    assert_eq!(redelivered, expected[300..].to_vec());
+    assert_eq!(redelivered, expected[250..].to_vec());
     drop(again);
     delete_topology(&RabbitConfig {
         queues: vec![queue],
@@ -153,4 +156,148 @@ async fn a_transient_queue_gets_its_messages_and_goes_with_its_consumer() {
     }
     assert!(gone, "the transient queue outlived its consumer");
     bourse_bus::rabbit::delete_topology(&config).await.unwrap();
+}
+
+/// Publishes `body` as one raw AMQP message (what another program might send).
+async fn publish_raw(config: &RabbitConfig, key: &str, props: lapin::BasicProperties, body: &[u8]) {
+    let conn = lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let confirm = channel
+        .basic_publish(
+            config.exchange.as_str().into(),
+            key.into(),
+            lapin::options::BasicPublishOptions::default(),
+            body,
+            props,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_envelope_reaches_every_queue_one_of_its_keys_is_for_and_only_that_part() {
+    let config = config("routing");
+    let spec = |suffix: &str, patterns: &[&str]| QueueSpec {
+        name: format!("{}.{suffix}", config.exchange),
+        patterns: patterns.iter().map(|p| p.to_string()).collect(),
+        single_active_consumer: false,
+        transient: false,
+    };
+    let queues = [
+        spec("user3", &["exec.3"]),
+        spec("trades", &["trade.*"]),
+        spec("nobody", &["account.*"]),
+    ];
+    let mut consumers = Vec::new();
+    for q in &queues {
+        consumers.push(RabbitConsumer::connect(&config, q, 500).await.unwrap());
+    }
+    let mut publisher = RabbitPublisher::connect(&config).await.unwrap();
+    // One envelope: exec.0 … exec.4 and trade.ACME, 40 messages.
+    let sent = batch(1, 40);
+    publisher.publish(&sent).await.unwrap();
+    let mut got: Vec<Vec<Message>> = Vec::new();
+    for c in &mut consumers {
+        let mut mine = Vec::new();
+        while let Some(d) = c.next_within(Duration::from_millis(500)).await.unwrap() {
+            c.ack_upto(d.tag).await.unwrap();
+            mine.push(d.message);
+        }
+        got.push(mine);
+    }
+    let only = |f: &dyn Fn(&Message) -> bool| -> Vec<Message> {
+        sent.iter().filter(|m| f(m)).cloned().collect()
+    };
+    assert_eq!(got[0], only(&|m| m.routing_key == "exec.3"));
+    assert_eq!(got[0].len(), 4);
+    assert_eq!(got[1], only(&|m| m.routing_key == "trade.ACME"));
+    assert_eq!(got[1].len(), 20);
+    assert!(got[2].is_empty(), "no key of the envelope is bound to it");
+    // Acknowledged in full: nothing comes back to a new consumer.
+    drop(consumers);
+    let mut again = RabbitConsumer::connect(&config, &queues[1], 500)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.next_within(Duration::from_millis(300)).await.unwrap(),
+        None
+    );
+    drop(again);
+    delete_topology(&RabbitConfig {
+        queues: queues.to_vec(),
+        ..config
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_messages_are_read_and_a_damaged_envelope_is_set_aside() {
+    let config = config("foreign");
+    let queue = QueueSpec {
+        name: format!("{}.q", config.exchange),
+        patterns: vec!["exec.*".into()],
+        single_active_consumer: false,
+        transient: false,
+    };
+    let mut consumer = RabbitConsumer::connect(&config, &queue, 500).await.unwrap();
+    // A damaged envelope, then a message published alone as JSON (an older bridge's
+    // format), then a good envelope.
+    let envelope = lapin::BasicProperties::default()
+        .with_content_type(bourse_bus::envelope::CONTENT_TYPE.into());
+    publish_raw(&config, "exec.1", envelope, b"BEV1\x05\x00\x00\x00junk").await;
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert("prev-seq".into(), lapin::types::AMQPValue::LongLongInt(6));
+    let plain = lapin::BasicProperties::default()
+        .with_content_type("application/json".into())
+        .with_message_id("7".into())
+        .with_headers(headers);
+    publish_raw(&config, "exec.2", plain, br#"{"seq":7}"#).await;
+    let mut publisher = RabbitPublisher::connect(&config).await.unwrap();
+    let next = batch(8, 2);
+    publisher.publish(&next).await.unwrap();
+    let a = consumer
+        .next_within(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        a.message,
+        Message {
+            routing_key: "exec.2".into(),
+            seq: 7,
+            prev_seq: Some(6),
+            body: br#"{"seq":7}"#.to_vec(),
+        }
+    );
+    let b = consumer
+        .next_within(Duration::from_secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(b.message, next[0], "exec.3 of seq 8; seq 9 is trade.ACME");
+    consumer.ack_upto(b.tag).await.unwrap();
+    // Everything acknowledged or set aside: nothing comes back.
+    drop(consumer);
+    let mut again = RabbitConsumer::connect(&config, &queue, 500).await.unwrap();
+    assert_eq!(
+        again.next_within(Duration::from_millis(300)).await.unwrap(),
+        None
+    );
+    drop(again);
+    delete_topology(&RabbitConfig {
+        queues: vec![queue],
+        ..config
+    })
+    .await
+    .unwrap();
 }

@@ -8,13 +8,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bourse_bridge::messages::event_messages;
 use bourse_bridge::{BridgeConfig, run as run_bridge};
 use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitConsumer, RabbitPublisher};
-use bourse_bus::topic;
+use bourse_bus::{BusError, Consumer, Delivery, topic};
 use bourse_core::{Command, Engine, Event, EventKind, State};
 use bourse_journal::Journal;
 use bourse_order::service::{ServiceConfig, prepare, run as run_service};
@@ -111,6 +111,43 @@ fn settlement_seqs(run: &Run, queue: &QueueSpec) -> usize {
         .count()
 }
 
+/// A consumer whose process dies on its `crash_on`-th acknowledgement: the batch it
+/// acknowledges is committed, the acknowledgement never reaches the broker.
+struct CrashBeforeAck {
+    inner: RabbitConsumer,
+    acks: Arc<AtomicUsize>,
+    crash_on: Option<usize>,
+}
+
+impl CrashBeforeAck {
+    fn acknowledging(&self) {
+        let n = self.acks.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.crash_on == Some(n) {
+            panic!("the order service dies after commit {n}, before acknowledging it (simulated)");
+        }
+    }
+}
+
+impl Consumer for CrashBeforeAck {
+    async fn next(&mut self) -> Result<Delivery, BusError> {
+        self.inner.next().await
+    }
+
+    async fn next_within(&mut self, wait: Duration) -> Result<Option<Delivery>, BusError> {
+        self.inner.next_within(wait).await
+    }
+
+    async fn ack(&mut self, tag: u64) -> Result<(), BusError> {
+        self.acknowledging();
+        self.inner.ack(tag).await
+    }
+
+    async fn ack_upto(&mut self, tag: u64) -> Result<(), BusError> {
+        self.acknowledging();
+        self.inner.ack_upto(tag).await
+    }
+}
+
 struct Pipeline {
     dir: PathBuf,
     rabbit: RabbitConfig,
@@ -158,6 +195,17 @@ impl Pipeline {
     }
 
     fn service(&self) -> (tokio::task::JoinHandle<()>, Arc<AtomicBool>) {
+        self.service_with(None, Arc::default())
+    }
+
+    /// The order service; with `crash_on`, it dies on its `crash_on`-th acknowledgement
+    /// (after that batch's commit, before its acknowledgement reaches the broker).
+    /// `duplicates` counts the deliveries it dropped as already settled.
+    fn service_with(
+        &self,
+        crash_on: Option<usize>,
+        duplicates: Arc<AtomicU64>,
+    ) -> (tokio::task::JoinHandle<()>, Arc<AtomicBool>) {
         let stop = Arc::new(AtomicBool::new(false));
         let (rabbit, queue, pool, flag) = (
             self.rabbit.clone(),
@@ -165,11 +213,19 @@ impl Pipeline {
             self.pool.clone(),
             stop.clone(),
         );
+        let acks = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(async move {
             let consumer = || {
-                let (rabbit, queue) = (rabbit.clone(), queue.clone());
+                let (rabbit, queue, acks) = (rabbit.clone(), queue.clone(), acks.clone());
                 async move {
-                    RabbitConsumer::connect(&rabbit, &queue, bourse_order::service::PREFETCH).await
+                    let inner =
+                        RabbitConsumer::connect(&rabbit, &queue, bourse_order::service::PREFETCH)
+                            .await?;
+                    Ok(CrashBeforeAck {
+                        inner,
+                        acks,
+                        crash_on,
+                    })
                 }
             };
             let publisher = || {
@@ -182,7 +238,7 @@ impl Pipeline {
                 consumer,
                 publisher,
                 flag,
-                |_| {},
+                |p| duplicates.store(p.duplicates, Ordering::Relaxed),
             )
             .await
             .unwrap();
@@ -522,4 +578,141 @@ async fn settling_a_batch_again_or_overlapping_changes_nothing() {
     c.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_that_dies_after_commit_before_ack_settles_nothing_twice() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let workload = WorkloadConfig::single_symbol(20_000);
+    let engine = workload.engine_config();
+    let p = Pipeline::new(dir.path(), engine).await;
+    // The whole journal first: the service then takes full batches.
+    let run = {
+        let dir = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::ZERO))
+            .await
+            .unwrap()
+    };
+    let (bridge, bridge_stop) = p.bridge();
+    // Dies on its third acknowledgement: three batches committed, two acknowledged.
+    let (crashing, _) = p.service_with(Some(3), Arc::default());
+    let died = crashing.await;
+    assert!(
+        died.as_ref().is_err_and(|e| e.is_panic()),
+        "the service died before acknowledging: {died:?}"
+    );
+    // Its successor gets the unacknowledged deliveries again and drops the committed
+    // ones by sequence number.
+    let duplicates = Arc::new(AtomicU64::new(0));
+    let (service, service_stop) = p.service_with(None, duplicates.clone());
+    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(120))
+        .await;
+    p.check(&run).await;
+    assert!(
+        duplicates.load(Ordering::Relaxed) > 0,
+        "the committed, unacknowledged batch came back and was dropped"
+    );
+    bridge_stop.store(true, Ordering::Relaxed);
+    service_stop.store(true, Ordering::Relaxed);
+    bridge.await.unwrap();
+    service.await.unwrap();
+    p.tear_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_restarted_while_the_bridge_publishes_large_batches() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let workload = WorkloadConfig::single_symbol(100_000);
+    let engine = workload.engine_config();
+    let p = Pipeline::new(dir.path(), engine).await;
+    // A journal far ahead of the bridge: it catches up in its largest batches (2,048
+    // commands, several envelopes each), and the broker stops under it.
+    let run = {
+        let dir = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::ZERO))
+            .await
+            .unwrap()
+    };
+    let (bridge, _) = p.bridge();
+    let (service, _) = p.service();
+    let checkpoint = || bourse_bridge::Checkpoint::load(dir.path()).unwrap().cmd_seq;
+    let start = Instant::now();
+    while checkpoint() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the bridge published nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let at_stop = checkpoint();
+    control("rabbitmqctl", &["stop_app"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    control("rabbitmqctl", &["start_app"]);
+    assert!(
+        at_stop < run.events.last().map_or(0, |e| e.0),
+        "the broker stopped while the bridge was still publishing"
+    );
+    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(180))
+        .await;
+    p.check(&run).await;
+    bridge.abort();
+    service.abort();
+    let _ = bridge.await;
+    let _ = service.await;
+    p.tear_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_pruned_while_the_bridge_is_down_keeps_what_it_has_not_published() {
+    let _serial = SERIAL.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let workload = WorkloadConfig::single_symbol(30_000);
+    let engine = workload.engine_config();
+    let p = Pipeline::new(dir.path(), engine).await;
+    // ~7 s of writing, a new segment, a snapshot and pruning every 8 batches (2,048
+    // commands).
+    let writer = {
+        let dir = dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            write_journal_rotating(dir, workload, Duration::from_millis(50), 8)
+        })
+    };
+    let (bridge, _) = p.bridge();
+    let (service, service_stop) = p.service();
+    // The bridge runs for a while, then is killed and stays down while the gateway
+    // goes on rotating, snapshotting and pruning.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    bridge.abort();
+    let _ = bridge.await;
+    let run = writer.await.unwrap();
+    let checkpoint = bourse_bridge::Checkpoint::load(dir.path()).unwrap().cmd_seq;
+    let last = run.events.last().map_or(0, |e| e.0);
+    assert!(
+        checkpoint > 0 && checkpoint < last,
+        "the bridge is behind: {checkpoint} of {last}"
+    );
+    let first_kept = bourse_journal::segments(dir.path())
+        .unwrap()
+        .iter()
+        .filter_map(|s| bourse_journal::segment_first_seq(s))
+        .min()
+        .unwrap();
+    assert!(first_kept > 1, "pruning ran while the bridge was down");
+    assert!(
+        first_kept <= checkpoint + 1,
+        "the segment holding command {} was kept (the oldest starts at {first_kept})",
+        checkpoint + 1
+    );
+    // Back up, it publishes the rest from the journal that was kept.
+    let (bridge, bridge_stop) = p.bridge();
+    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(120))
+        .await;
+    p.check(&run).await;
+    bridge_stop.store(true, Ordering::Relaxed);
+    service_stop.store(true, Ordering::Relaxed);
+    bridge.await.unwrap();
+    service.await.unwrap();
+    p.tear_down().await;
 }
