@@ -37,6 +37,7 @@ use bourse_order::settle::Incoming;
 use bourse_workload::{WorkloadConfig, generate};
 use clap::Parser;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::AMQPValue;
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -182,23 +183,68 @@ async fn raw_publish(config: &RabbitConfig, messages: &[Message]) -> anyhow::Res
     Ok(())
 }
 
+/// How the raw baseline routes an envelope.
+#[derive(Clone, Copy)]
+enum Routing {
+    /// Under its stream's name, as the bridge publishes it.
+    Stream,
+    /// Under every distinct routing key of its messages (the first as the routing key,
+    /// the others in RabbitMQ's `BCC` header): what per-user and per-symbol queues
+    /// would need.
+    EveryKey,
+}
+
+/// The distinct routing keys of an envelope's messages, in order of appearance.
+fn keys_of(e: &Envelope) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for entry in envelope::unpack(&e.body).expect("our own envelope") {
+        if !keys.iter().any(|k| k == entry.routing_key) {
+            keys.push(entry.routing_key.to_string());
+        }
+    }
+    keys
+}
+
 /// lapin alone, the bridge's envelopes as precomputed bytes with the publisher's
-/// properties, confirms per 8 envelopes.
-async fn raw_envelopes(config: &RabbitConfig, envelopes: &[Envelope]) -> anyhow::Result<()> {
+/// properties, routed as `routing` says, confirms per 8 envelopes.
+async fn raw_envelopes(
+    config: &RabbitConfig,
+    envelopes: &[Envelope],
+    routing: Routing,
+) -> anyhow::Result<()> {
     let conn =
         lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default()).await?;
     let channel = conn.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
-    for batch in envelopes.chunks(8) {
-        let sends = batch.iter().map(|e| {
+    let routed: Vec<(String, lapin::BasicProperties)> = envelopes
+        .iter()
+        .map(|e| {
+            let props = bourse_bus::rabbit::properties(e);
+            match routing {
+                Routing::Stream => (e.stream.clone(), props),
+                Routing::EveryKey => {
+                    let keys = keys_of(e);
+                    let mut headers = props.headers().clone().unwrap_or_default();
+                    let bcc: Vec<AMQPValue> = keys[1..]
+                        .iter()
+                        .map(|k| AMQPValue::LongString(k.as_str().into()))
+                        .collect();
+                    headers.insert("BCC".into(), AMQPValue::FieldArray(bcc.into()));
+                    (keys[0].clone(), props.with_headers(headers))
+                }
+            }
+        })
+        .collect();
+    for (batch, routes) in envelopes.chunks(8).zip(routed.chunks(8)) {
+        let sends = batch.iter().zip(routes).map(|(e, (key, props))| {
             channel.basic_publish(
                 config.exchange.as_str().into(),
-                e.keys[0].as_str().into(),
+                key.as_str().into(),
                 BasicPublishOptions::default(),
                 &e.body,
-                bourse_bus::rabbit::properties(e),
+                props.clone(),
             )
         });
         let confirms = futures_util::future::try_join_all(sends).await?;
@@ -402,7 +448,13 @@ fn main() -> anyhow::Result<()> {
         let raw_single = timed(raw_publish(&rabbit, &per_event)).await?;
         purge(&rabbit).await?;
         let envelopes = envelope::pack(&messages)?;
-        let raw1 = timed(raw_envelopes(&rabbit, &envelopes)).await?;
+        let keys_per_envelope = envelopes.iter().map(|e| keys_of(e).len()).sum::<usize>() as f64
+            / envelopes.len() as f64;
+        let bytes_per_envelope =
+            envelopes.iter().map(|e| e.body.len()).sum::<usize>() as f64 / envelopes.len() as f64;
+        let every_key = timed(raw_envelopes(&rabbit, &envelopes, Routing::EveryKey)).await?;
+        purge(&rabbit).await?;
+        let raw1 = timed(raw_envelopes(&rabbit, &envelopes, Routing::Stream)).await?;
         purge(&rabbit).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -429,18 +481,21 @@ fn main() -> anyhow::Result<()> {
         .await?;
         anyhow::ensure!(Checkpoint::load(dir.path())?.event_seq == last_event);
         purge(&rabbit).await?;
-        let raw2 = timed(raw_envelopes(&rabbit, &envelopes)).await?;
+        let raw2 = timed(raw_envelopes(&rabbit, &envelopes, Routing::Stream)).await?;
         delete_topology(&rabbit).await?;
         println!("### Engine events into RabbitMQ (persistent, publisher confirms)\n");
         println!(
             "{} commands → {} events → {} messages (one per event and routing key) → {} \
-             envelopes, routed to two durable queues (settlement, market). CPU in cores: \
-             the broker's `beam.smp`, and this process (journal reading, replica engine, \
-             JSON, packing, the client).\n",
+             envelopes (one stream each; {:.0} bytes and {:.0} distinct routing keys on \
+             average), into two durable queues (settlement, market). CPU in cores: the \
+             broker's `beam.smp`, and this process (journal reading, replica engine, JSON, \
+             packing, the client).\n",
             args.commands,
             last_event,
             messages.len(),
-            envelopes.len()
+            envelopes.len(),
+            bytes_per_envelope,
+            keys_per_envelope
         );
         println!(
             "| path | time | events/s | messages/s | broker CPU | own CPU |\n|---|---|---|---|---|---|"
@@ -454,7 +509,13 @@ fn main() -> anyhow::Result<()> {
                 single_messages,
             ),
             (
-                "raw lapin, the same envelopes as bytes, confirms per 8 (before)",
+                "raw lapin, the same envelopes routed under every key of their messages (BCC)",
+                &every_key,
+                last_event as usize,
+                messages.len(),
+            ),
+            (
+                "raw lapin, the same envelopes routed by stream, confirms per 8 (before)",
                 &raw1,
                 last_event as usize,
                 messages.len(),
@@ -491,14 +552,17 @@ fn main() -> anyhow::Result<()> {
         bourse_order::service::prepare(&pool).await?;
         let mut client = pool.get().await?;
         let raw_a = raw_insert(&mut client, &trades, "raw_trades_a").await?;
-        let start = Instant::now();
         let mut settled = 0;
         let store = bourse_order::store::pg::PgSettlement::new(pool.clone());
         let mut settler = bourse_order::settle::Settler::load(&store).await?;
-        for batch in settlement.chunks(2_000) {
-            settled += settler.settle(&store, batch).await?.trades;
-        }
-        let ours = start.elapsed();
+        let ours_cpu = timed(async {
+            for batch in settlement.chunks(2_000) {
+                settled += settler.settle(&store, batch).await?.trades;
+            }
+            Ok(())
+        })
+        .await?;
+        let ours = ours_cpu.time;
         anyhow::ensure!(
             settled == trades.len(),
             "settled {settled} of {} trades",
@@ -516,12 +580,15 @@ fn main() -> anyhow::Result<()> {
             .filter(|e| matches!(e, EngineEvent::Trade { .. }))
             .collect();
         let raw_c = raw_insert(&mut client, &heavy_fills, "raw_trades_c").await?;
-        let start = Instant::now();
         let mut heavy_settled = 0;
-        for batch in heavy.chunks(2_000) {
-            heavy_settled += settler.settle(&store, batch).await?.trades;
-        }
-        let heavy_time = start.elapsed();
+        let heavy_cpu = timed(async {
+            for batch in heavy.chunks(2_000) {
+                heavy_settled += settler.settle(&store, batch).await?.trades;
+            }
+            Ok(())
+        })
+        .await?;
+        let heavy_time = heavy_cpu.time;
         anyhow::ensure!(heavy_settled == heavy_fills.len());
         client
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
@@ -573,6 +640,12 @@ fn main() -> anyhow::Result<()> {
                 rate(events, d)
             );
         }
+
+        println!(
+            "\nCPU during settlement, in cores: PostgreSQL {:.2} and this process {:.2} \
+             (workload); PostgreSQL {:.2} and this process {:.2} (fill-heavy).",
+            ours_cpu.database, ours_cpu.own, heavy_cpu.database, heavy_cpu.own
+        );
 
         // --- The same settlement into the embedded SQLite store (the all-in-one mode) ---
         use bourse_order::store::SettlementStore;

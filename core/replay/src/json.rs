@@ -221,71 +221,124 @@ pub fn explain(line: &str, engine: &Engine) -> Option<Malformed> {
     }
 }
 
-fn symbol_name(engine: &Engine, id: SymbolId) -> Value {
-    engine
-        .instrument(id)
-        .map_or(Value::Null, |i| Value::from(i.symbol.as_str()))
+fn symbol_name(engine: &Engine, id: SymbolId) -> Option<&str> {
+    engine.instrument(id).map(|i| i.symbol.as_str())
 }
 
 /// Encodes one event as the replay format's JSON object.
 pub fn event_to_json(e: &Event, engine: &Engine) -> Value {
-    let seq = e.seq.0;
-    match e.kind {
-        EventKind::Accepted {
-            user,
-            id,
-            symbol,
-            side,
-            price,
-            qty,
-        } => json!({
-            "event": "accepted", "seq": seq, "user": user.0, "id": id.as_str(),
-            "symbol": symbol_name(engine, symbol), "side": side.as_str(),
-            "price": price.map(|p| p.0), "qty": qty.0,
-        }),
-        EventKind::Rejected { user, id, reason } => json!({
-            "event": "rejected", "seq": seq, "user": user.map(|u| u.0),
-            "id": id.as_ref().map(FixedStr::as_str), "reason": reason.as_str(),
-        }),
-        EventKind::Trade {
-            symbol,
-            price,
-            qty,
-            maker_user,
-            maker_id,
-            taker_user,
-            taker_id,
-            taker_side,
-            ..
-        } => json!({
-            "event": "trade", "seq": seq, "symbol": symbol_name(engine, symbol),
-            "price": price.0, "qty": qty.0,
-            "maker_user": maker_user.0, "maker_id": maker_id.as_str(),
-            "taker_user": taker_user.0, "taker_id": taker_id.as_str(),
-            "taker_side": taker_side.as_str(),
-        }),
-        EventKind::Canceled {
-            user,
-            id,
-            qty,
-            reason,
-        } => json!({
-            "event": "canceled", "seq": seq, "user": user.0, "id": id.as_str(),
-            "qty": qty.0, "reason": reason.as_str(),
-        }),
-        EventKind::Replaced {
-            user,
-            id,
-            new_id,
-            price,
-            qty,
-        } => json!({
-            "event": "replaced", "seq": seq, "user": user.0, "id": id.as_str(),
-            "new_id": new_id.as_str(), "price": price.0, "qty": qty.0,
-        }),
-        EventKind::Done { op, user } => json!({
-            "event": "done", "seq": seq, "op": op.as_str(), "user": user.map(|u| u.0),
-        }),
+    serde_json::to_value(EventObject { event: e, engine })
+        .expect("an event object has string keys and plain values")
+}
+
+/// One event as the replay format's JSON object, serialized straight from the event
+/// (no [`Value`] in between): `serde_json::to_writer(out, &EventObject { .. })`.
+#[derive(Clone, Copy, Debug)]
+pub struct EventObject<'a> {
+    /// The event.
+    pub event: &'a Event,
+    /// The engine that made it (for instrument names).
+    pub engine: &'a Engine,
+}
+
+impl EventObject<'_> {
+    /// Writes the event object's fields into a map being serialized — the one
+    /// definition of the event object, for writers that add fields of their own after
+    /// it (the bridge's message bodies).
+    pub fn fields<M: serde::ser::SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        let (e, engine) = (self.event, self.engine);
+        let seq = e.seq.0;
+        match e.kind {
+            EventKind::Accepted {
+                user,
+                id,
+                symbol,
+                side,
+                price,
+                qty,
+            } => {
+                map.serialize_entry("event", "accepted")?;
+                map.serialize_entry("seq", &seq)?;
+                map.serialize_entry("user", &user.0)?;
+                map.serialize_entry("id", id.as_str())?;
+                map.serialize_entry("symbol", &symbol_name(engine, symbol))?;
+                map.serialize_entry("side", side.as_str())?;
+                map.serialize_entry("price", &price.map(|p| p.0))?;
+                map.serialize_entry("qty", &qty.0)
+            }
+            EventKind::Rejected { user, id, reason } => {
+                map.serialize_entry("event", "rejected")?;
+                map.serialize_entry("seq", &seq)?;
+                map.serialize_entry("user", &user.map(|u| u.0))?;
+                map.serialize_entry("id", &id.as_ref().map(FixedStr::as_str))?;
+                map.serialize_entry("reason", reason.as_str())
+            }
+            EventKind::Trade {
+                symbol,
+                price,
+                qty,
+                maker_user,
+                maker_id,
+                taker_user,
+                taker_id,
+                taker_side,
+                ..
+            } => {
+                map.serialize_entry("event", "trade")?;
+                map.serialize_entry("seq", &seq)?;
+                map.serialize_entry("symbol", &symbol_name(engine, symbol))?;
+                map.serialize_entry("price", &price.0)?;
+                map.serialize_entry("qty", &qty.0)?;
+                map.serialize_entry("maker_user", &maker_user.0)?;
+                map.serialize_entry("maker_id", maker_id.as_str())?;
+                map.serialize_entry("taker_user", &taker_user.0)?;
+                map.serialize_entry("taker_id", taker_id.as_str())?;
+                map.serialize_entry("taker_side", taker_side.as_str())
+            }
+            EventKind::Canceled {
+                user,
+                id,
+                qty,
+                reason,
+            } => {
+                map.serialize_entry("event", "canceled")?;
+                map.serialize_entry("seq", &seq)?;
+                map.serialize_entry("user", &user.0)?;
+                map.serialize_entry("id", id.as_str())?;
+                map.serialize_entry("qty", &qty.0)?;
+                map.serialize_entry("reason", reason.as_str())
+            }
+            EventKind::Replaced {
+                user,
+                id,
+                new_id,
+                price,
+                qty,
+            } => {
+                map.serialize_entry("event", "replaced")?;
+                map.serialize_entry("seq", &seq)?;
+                map.serialize_entry("user", &user.0)?;
+                map.serialize_entry("id", id.as_str())?;
+                map.serialize_entry("new_id", new_id.as_str())?;
+                map.serialize_entry("price", &price.0)?;
+                map.serialize_entry("qty", &qty.0)
+            }
+            EventKind::Done { op, user } => {
+                map.serialize_entry("event", "done")?;
+                map.serialize_entry("seq", &seq)?;
+                map.serialize_entry("op", op.as_str())?;
+                map.serialize_entry("user", &user.map(|u| u.0))
+            }
+        }
+    }
+}
+
+impl serde::Serialize for EventObject<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        self.fields(&mut map)?;
+        map.end()
     }
 }
 

@@ -62,7 +62,11 @@ impl Replay {
         self.engine.execute(cmd, &mut self.events);
         self.commands += 1;
         for e in &self.events {
-            serde_json::to_writer(&mut *out, &json::event_to_json(e, &self.engine))?;
+            let object = json::EventObject {
+                event: e,
+                engine: &self.engine,
+            };
+            serde_json::to_writer(&mut *out, &object)?;
             out.write_all(b"\n")?;
             self.events_out += 1;
         }

@@ -24,7 +24,56 @@
 use bourse_bus::Message;
 use bourse_core::{AdminOp, Asset, Command, Engine, Event, EventKind};
 use bourse_journal::Entry;
-use serde_json::Value;
+use bourse_replay::json::EventObject;
+
+/// A message body: the replay format's event object, then the bridge's own fields.
+struct Body<'a> {
+    event: &'a Event,
+    entry: &'a Entry,
+    engine: &'a Engine,
+}
+
+impl serde::Serialize for Body<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (event, entry, engine) = (self.event, self.entry, self.engine);
+        let mut map = serializer.serialize_map(None)?;
+        EventObject { event, engine }.fields(&mut map)?;
+        map.serialize_entry("cmd_seq", &entry.seq)?;
+        map.serialize_entry("time_ns", &entry.time_ns)?;
+        match (event.kind, &entry.cmd) {
+            (
+                EventKind::Trade {
+                    maker_leaves,
+                    taker_leaves,
+                    ..
+                },
+                _,
+            ) => {
+                map.serialize_entry("maker_leaves", &maker_leaves.0)?;
+                map.serialize_entry("taker_leaves", &taker_leaves.0)?;
+            }
+            (
+                EventKind::Done { .. },
+                Command::Deposit { asset, amount, .. } | Command::Withdraw { asset, amount, .. },
+            ) => {
+                let asset = match asset {
+                    Asset::Cash => Some(bourse_core::CASH),
+                    Asset::Shares(id) => engine.instrument(*id).map(|i| i.symbol.as_str()),
+                };
+                map.serialize_entry("asset", &asset)?;
+                map.serialize_entry("amount", amount)?;
+            }
+            (EventKind::Done { .. }, Command::AddInstrument { symbol, tick, lot }) => {
+                map.serialize_entry("symbol", symbol.as_str())?;
+                map.serialize_entry("tick", &tick.0)?;
+                map.serialize_entry("lot", &lot.0)?;
+            }
+            _ => {}
+        }
+        map.end()
+    }
+}
 
 /// Appends the messages for `event`, which the journaled command `entry` produced.
 /// `account_seq` is the account stream's last event so far (`None`: unknown), moved on
@@ -36,44 +85,16 @@ pub fn event_messages(
     account_seq: &mut Option<u64>,
     out: &mut Vec<Message>,
 ) {
-    let mut body = bourse_replay::json::event_to_json(event, engine);
-    if let Value::Object(map) = &mut body {
-        map.insert("cmd_seq".into(), entry.seq.into());
-        map.insert("time_ns".into(), entry.time_ns.into());
-        match (event.kind, &entry.cmd) {
-            (
-                EventKind::Trade {
-                    maker_leaves,
-                    taker_leaves,
-                    ..
-                },
-                _,
-            ) => {
-                map.insert("maker_leaves".into(), maker_leaves.0.into());
-                map.insert("taker_leaves".into(), taker_leaves.0.into());
-            }
-            (
-                EventKind::Done { .. },
-                Command::Deposit { asset, amount, .. } | Command::Withdraw { asset, amount, .. },
-            ) => {
-                let asset = match asset {
-                    Asset::Cash => Value::from(bourse_core::CASH),
-                    Asset::Shares(id) => engine
-                        .instrument(*id)
-                        .map_or(Value::Null, |i| Value::from(i.symbol.as_str())),
-                };
-                map.insert("asset".into(), asset);
-                map.insert("amount".into(), (*amount).into());
-            }
-            (EventKind::Done { .. }, Command::AddInstrument { symbol, tick, lot }) => {
-                map.insert("symbol".into(), symbol.as_str().into());
-                map.insert("tick".into(), tick.0.into());
-                map.insert("lot".into(), lot.0.into());
-            }
-            _ => {}
-        }
-    }
-    let body = body.to_string().into_bytes();
+    let mut body = Vec::with_capacity(256);
+    serde_json::to_writer(
+        &mut body,
+        &Body {
+            event,
+            entry,
+            engine,
+        },
+    )
+    .expect("a message body has string keys and plain values");
     let mut keys: Vec<String> = Vec::with_capacity(3);
     match event.kind {
         EventKind::Accepted { user, .. }

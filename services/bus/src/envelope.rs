@@ -8,10 +8,17 @@
 //! the [`Publisher`](crate::Publisher) and [`Consumer`](crate::Consumer) interfaces
 //! still see single [`Message`]s, with their own routing keys and sequence numbers.
 //!
-//! An envelope is routed under every distinct routing key of its messages (the first as
-//! the AMQP routing key, the others in RabbitMQ's `BCC` header), so a queue receives
-//! every envelope holding at least one message its bindings match — once, however many
-//! of its keys match — and its consumer keeps only the messages its bindings match.
+//! # Streams
+//! An envelope holds the messages of one **stream** ([`stream_of`]), in order, and is
+//! routed under the stream's name: `account` (keys `exec.*` and `account.*`: what
+//! settlement applies, in order), `market` (`trade.*` and `admin.*`: trades and
+//! listings, in order) or, for any other key, its first word (`portfolio`,
+//! `notification`). A queue is bound to the streams its patterns touch, and its consumer
+//! keeps only the messages its patterns match. The broker thus filters by stream, not by
+//! user or symbol: routing each envelope under every key of its messages (RabbitMQ's
+//! `BCC` header) costs the broker per key, and an envelope of a busy batch names
+//! hundreds of users (`PERF.md` has the figures). The services read whole streams
+//! anyway and fan out by user or symbol in memory.
 //!
 //! # Wire format (documented for consumers in `docs/events.md`)
 //! Little-endian throughout:
@@ -68,11 +75,32 @@ pub enum EnvelopeError {
     TooBig(u64),
 }
 
+/// The stream a routing key travels in: `account` for `exec.…` and `account.…`,
+/// `market` for `trade.…` and `admin.…`, otherwise the key's first word.
+pub fn stream_of(routing_key: &str) -> &str {
+    let first = routing_key.split('.').next().unwrap_or(routing_key);
+    match first {
+        "exec" | "account" => "account",
+        "trade" | "admin" => "market",
+        other => other,
+    }
+}
+
+/// The broker binding that brings a queue bound to `pattern` every envelope it may
+/// need: its stream's name, or `#` (every envelope) when the pattern's first word is a
+/// wildcard.
+pub fn stream_binding(pattern: &str) -> &str {
+    match pattern.split('.').next() {
+        Some("*" | "#") | None => "#",
+        Some(_) => stream_of(pattern),
+    }
+}
+
 /// A packed envelope, ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
-    /// The distinct routing keys of its messages, in the order they first appear.
-    pub keys: Vec<String>,
+    /// The stream of its messages: its routing key.
+    pub stream: String,
     /// The sequence number of its first message.
     pub first_seq: u64,
     /// The sequence number of its last message.
@@ -83,46 +111,41 @@ pub struct Envelope {
     pub body: Vec<u8>,
 }
 
-/// Packs `batch`, in order, into as few envelopes as the limits allow.
+/// Packs `batch` into envelopes, one stream each, as few as the limits allow; each
+/// stream's messages keep their order, and the envelopes come out in the order of their
+/// first messages.
 pub fn pack(batch: &[Message]) -> Result<Vec<Envelope>, EnvelopeError> {
+    // Streams are few: (stream, its messages so far, their body bytes).
+    let mut open: Vec<(&str, Vec<&Message>, usize)> = Vec::new();
     let mut out = Vec::new();
-    for chunk in Chunks::new(batch) {
-        out.push(pack_one(chunk)?);
+    for m in batch {
+        let stream = stream_of(&m.routing_key);
+        let i = match open.iter().position(|(s, _, _)| *s == stream) {
+            Some(i) => i,
+            None => {
+                open.push((stream, Vec::new(), 0));
+                open.len() - 1
+            }
+        };
+        let (_, messages, bytes) = &mut open[i];
+        messages.push(m);
+        *bytes += m.body.len();
+        if messages.len() == MAX_ENTRIES || *bytes >= MAX_BYTES {
+            out.push(pack_one(stream, messages)?);
+            messages.clear();
+            *bytes = 0;
+        }
     }
+    for (stream, messages, _) in &open {
+        if !messages.is_empty() {
+            out.push(pack_one(stream, messages)?);
+        }
+    }
+    out.sort_by_key(|e| e.first_seq);
     Ok(out)
 }
 
-/// Splits a batch at [`MAX_ENTRIES`] messages or once [`MAX_BYTES`] of bodies are in.
-struct Chunks<'a> {
-    rest: &'a [Message],
-}
-
-impl<'a> Chunks<'a> {
-    fn new(rest: &'a [Message]) -> Self {
-        Chunks { rest }
-    }
-}
-
-impl<'a> Iterator for Chunks<'a> {
-    type Item = &'a [Message];
-
-    fn next(&mut self) -> Option<&'a [Message]> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let mut bytes = 0;
-        let mut n = 0;
-        while n < self.rest.len() && n < MAX_ENTRIES && bytes < MAX_BYTES {
-            bytes += self.rest[n].body.len();
-            n += 1;
-        }
-        let (chunk, rest) = self.rest.split_at(n);
-        self.rest = rest;
-        Some(chunk)
-    }
-}
-
-fn pack_one(messages: &[Message]) -> Result<Envelope, EnvelopeError> {
+fn pack_one(stream: &str, messages: &[&Message]) -> Result<Envelope, EnvelopeError> {
     let size: usize = messages
         .iter()
         .map(|m| ENTRY_FIXED + m.routing_key.len() + m.body.len())
@@ -131,7 +154,6 @@ fn pack_one(messages: &[Message]) -> Result<Envelope, EnvelopeError> {
     body.extend_from_slice(MAGIC);
     let count = u32::try_from(messages.len()).map_err(|_| EnvelopeError::TooBig(0))?;
     body.extend_from_slice(&count.to_le_bytes());
-    let mut keys: Vec<String> = Vec::new();
     let mut previous: Option<&[u8]> = None;
     for m in messages {
         let key_len =
@@ -151,13 +173,9 @@ fn pack_one(messages: &[Message]) -> Result<Envelope, EnvelopeError> {
             body.extend_from_slice(&m.body);
         }
         previous = Some(&m.body);
-        // Few distinct keys per envelope: a linear scan beats hashing here.
-        if !keys.iter().any(|k| *k == m.routing_key) {
-            keys.push(m.routing_key.clone());
-        }
     }
     Ok(Envelope {
-        keys,
+        stream: stream.to_string(),
         first_seq: messages.first().map_or(0, |m| m.seq),
         last_seq: messages.last().map_or(0, |m| m.seq),
         count: messages.len(),
@@ -285,26 +303,48 @@ mod tests {
             message("admin.end_of_day", 3, None, ""),
         ];
         let envelopes = pack(&batch).unwrap();
-        assert_eq!(envelopes.len(), 1);
-        let e = &envelopes[0];
-        assert_eq!(
-            e.keys,
-            ["exec.1", "exec.2", "trade.ACME", "admin.end_of_day"]
-        );
-        assert_eq!((e.first_seq, e.last_seq, e.count), (1, 3, 5));
-        // The trade's body is written once, not three times.
-        let once = batch.iter().map(|m| m.body.len()).sum::<usize>() - 2 * trade.len();
-        let fixed: usize = batch
+        // Two streams: the account stream (the executions) and the market stream.
+        let streams: Vec<(&str, u64, u64, usize)> = envelopes
+            .iter()
+            .map(|e| (e.stream.as_str(), e.first_seq, e.last_seq, e.count))
+            .collect();
+        assert_eq!(streams, [("account", 1, 2, 3), ("market", 2, 3, 2)]);
+        // The trade's body is written once for its maker's and taker's keys.
+        let fixed: usize = batch[..3]
             .iter()
             .map(|m| ENTRY_FIXED + m.routing_key.len())
             .sum();
-        assert_eq!(e.body.len(), 8 + fixed + once);
-        let back: Vec<Message> = unpack(&e.body)
-            .unwrap()
+        let bodies = batch[0].body.len() + trade.len();
+        assert_eq!(envelopes[0].body.len(), 8 + fixed + bodies);
+        let back: Vec<Message> = envelopes
             .iter()
-            .map(Entry::to_message)
+            .flat_map(|e| {
+                unpack(&e.body)
+                    .unwrap()
+                    .iter()
+                    .map(Entry::to_message)
+                    .collect::<Vec<_>>()
+            })
             .collect();
-        assert_eq!(back, batch);
+        assert_eq!(
+            back, batch,
+            "each stream in order; here the streams do not interleave"
+        );
+    }
+
+    #[test]
+    fn keys_travel_in_their_streams_and_queues_bind_to_streams() {
+        assert_eq!(stream_of("exec.7"), "account");
+        assert_eq!(stream_of("account.7"), "account");
+        assert_eq!(stream_of("trade.ACME"), "market");
+        assert_eq!(stream_of("admin.add_instrument"), "market");
+        assert_eq!(stream_of("portfolio.changed.7"), "portfolio");
+        assert_eq!(stream_of("notification.7"), "notification");
+        assert_eq!(stream_binding("exec.*"), "account");
+        assert_eq!(stream_binding("admin.add_instrument"), "market");
+        assert_eq!(stream_binding("portfolio.changed.*"), "portfolio");
+        assert_eq!(stream_binding("#"), "#");
+        assert_eq!(stream_binding("*.changed.*"), "#");
     }
 
     #[test]
@@ -336,6 +376,35 @@ mod tests {
             })
             .collect();
         assert_eq!(back, batch);
+        // Interleaved streams: each comes out whole and in its own order.
+        let mixed: Vec<Message> = (1..=3_000)
+            .map(|s| message(if s % 3 == 0 { "trade.X" } else { "exec.1" }, s, None, "{}"))
+            .collect();
+        let envelopes = pack(&mixed).unwrap();
+        for stream in ["account", "market"] {
+            let got: Vec<u64> = envelopes
+                .iter()
+                .filter(|e| e.stream == stream)
+                .flat_map(|e| {
+                    unpack(&e.body)
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.seq)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            let want: Vec<u64> = mixed
+                .iter()
+                .filter(|m| stream_of(&m.routing_key) == stream)
+                .map(|m| m.seq)
+                .collect();
+            assert_eq!(got, want, "the {stream} stream");
+        }
+        assert!(
+            envelopes
+                .windows(2)
+                .all(|w| w[0].first_seq <= w[1].first_seq)
+        );
         // Large bodies close an envelope early.
         let big = "x".repeat(300_000);
         let batch: Vec<Message> = (1..=8).map(|s| message("exec.1", s, None, &big)).collect();

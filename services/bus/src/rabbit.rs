@@ -2,11 +2,11 @@
 //! confirms per batch, durable queues consumed with manual acknowledgements.
 //!
 //! Messages travel in [envelopes](crate::envelope): a published batch goes out as a
-//! few broker messages, each routed under all its messages' keys, and a consumer
-//! unpacks them, keeps the messages its queue's bindings match and acknowledges an
-//! envelope to the broker once every message it kept is acknowledged. A message
-//! published one by one (plain JSON, by an older publisher or another program) is
-//! read too.
+//! few broker messages, one stream each, routed under the stream's name; a queue is
+//! bound to its patterns and to the streams they touch; a consumer unpacks, keeps the
+//! messages its queue's patterns match and acknowledges an envelope to the broker once
+//! every message it kept is acknowledged. A message published alone (plain JSON, by an
+//! older publisher or another program) is routed by its own key and read too.
 //!
 //! Neither side reconnects by itself: on [`BusError::Broker`] the caller drops it and
 //! connects again (the bridge and the order service do, with a back-off), which is
@@ -21,7 +21,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldArray, FieldTable};
+use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
 use crate::envelope::{self, Envelope};
@@ -156,12 +156,21 @@ async fn declare(channel: &Channel, exchange: &str, queue: &QueueSpec) -> Result
     channel
         .queue_declare(queue.name.as_str().into(), options, args)
         .await?;
+    // The patterns themselves (messages published alone) and their streams (envelopes).
+    let mut bindings: Vec<&str> = Vec::new();
     for p in &queue.patterns {
+        for b in [p.as_str(), envelope::stream_binding(p)] {
+            if !bindings.contains(&b) {
+                bindings.push(b);
+            }
+        }
+    }
+    for b in bindings {
         channel
             .queue_bind(
                 queue.name.as_str().into(),
                 exchange.into(),
-                p.as_str().into(),
+                b.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
@@ -250,24 +259,13 @@ const PREV_SEQ: &str = "prev-seq";
 const FIRST_SEQ: &str = "first-seq";
 const LAST_SEQ: &str = "last-seq";
 
-/// RabbitMQ's sender-selected distribution: the message is routed under these keys
-/// too, and the header is removed before delivery.
-const BCC: &str = "BCC";
-
-/// An envelope's properties as [`RabbitPublisher`] publishes it: persistent, its
-/// content type, its first sequence number as the message id, its first and last
-/// sequence numbers in headers, and its other routing keys in `BCC`.
+/// An envelope's properties as [`RabbitPublisher`] publishes it (under its stream's
+/// name): persistent, its content type, its first sequence number as the message id,
+/// its first and last sequence numbers in headers.
 pub fn properties(e: &Envelope) -> BasicProperties {
     let mut headers = FieldTable::default();
     headers.insert(FIRST_SEQ.into(), AMQPValue::LongLongInt(e.first_seq as i64));
     headers.insert(LAST_SEQ.into(), AMQPValue::LongLongInt(e.last_seq as i64));
-    if e.keys.len() > 1 {
-        let keys: Vec<AMQPValue> = e.keys[1..]
-            .iter()
-            .map(|k| AMQPValue::LongString(k.as_str().into()))
-            .collect();
-        headers.insert(BCC.into(), AMQPValue::FieldArray(FieldArray::from(keys)));
-    }
     BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type(envelope::CONTENT_TYPE.into())
@@ -286,7 +284,7 @@ impl Publisher for RabbitPublisher {
         let sends = envelopes.iter().map(|e| {
             self.channel.basic_publish(
                 self.exchange.as_str().into(),
-                e.keys[0].as_str().into(),
+                e.stream.as_str().into(),
                 BasicPublishOptions::default(),
                 &e.body,
                 properties(e),

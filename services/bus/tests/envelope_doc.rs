@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use bourse_bus::Message;
-use bourse_bus::envelope::pack;
+use bourse_bus::envelope::{pack, stream_of, unpack};
 
 /// The page's Python block under its "Envelopes" heading.
 fn documented_reader() -> String {
@@ -90,5 +90,27 @@ fn the_documented_python_reader_reads_what_the_publisher_packs() {
             }
         })
         .collect();
-    assert_eq!(read, messages);
+    // Exactly what the Rust reader takes out of the same envelopes, in the same order…
+    let unpacked: Vec<Message> = envelopes
+        .iter()
+        .flat_map(|e| {
+            unpack(&e.body)
+                .unwrap()
+                .iter()
+                .map(|entry| entry.to_message())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(read, unpacked);
+    // …which is every message packed, each stream in its order.
+    for stream in ["account", "market"] {
+        let of = |ms: &[Message]| -> Vec<Message> {
+            ms.iter()
+                .filter(|m| stream_of(&m.routing_key) == stream)
+                .cloned()
+                .collect()
+        };
+        assert_eq!(of(&read), of(&messages), "the {stream} stream");
+    }
+    assert_eq!(read.len(), messages.len());
 }

@@ -184,7 +184,7 @@ async fn publish_raw(config: &RabbitConfig, key: &str, props: lapin::BasicProper
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_envelope_reaches_every_queue_one_of_its_keys_is_for_and_only_that_part() {
+async fn envelopes_reach_every_queue_bound_to_their_stream_and_each_keeps_its_part() {
     let config = config("routing");
     let spec = |suffix: &str, patterns: &[&str]| QueueSpec {
         name: format!("{}.{suffix}", config.exchange),
@@ -202,7 +202,8 @@ async fn an_envelope_reaches_every_queue_one_of_its_keys_is_for_and_only_that_pa
         consumers.push(RabbitConsumer::connect(&config, q, 500).await.unwrap());
     }
     let mut publisher = RabbitPublisher::connect(&config).await.unwrap();
-    // One envelope: exec.0 … exec.4 and trade.ACME, 40 messages.
+    // 40 messages: exec.0 … exec.4 (the account stream) and trade.ACME (the market
+    // stream), two envelopes.
     let sent = batch(1, 40);
     publisher.publish(&sent).await.unwrap();
     let mut got: Vec<Vec<Message>> = Vec::new();
@@ -221,7 +222,9 @@ async fn an_envelope_reaches_every_queue_one_of_its_keys_is_for_and_only_that_pa
     assert_eq!(got[0].len(), 4);
     assert_eq!(got[1], only(&|m| m.routing_key == "trade.ACME"));
     assert_eq!(got[1].len(), 20);
-    assert!(got[2].is_empty(), "no key of the envelope is bound to it");
+    // Bound to the account stream, it receives the account envelope, and none of its
+    // messages is an account.* one.
+    assert!(got[2].is_empty(), "nothing it is bound to");
     // Acknowledged in full: nothing comes back to a new consumer.
     drop(consumers);
     let mut again = RabbitConsumer::connect(&config, &queues[1], 500)
