@@ -60,6 +60,12 @@ struct Args {
     /// Measure the bus only (skip settlement).
     #[arg(long)]
     bus_only: bool,
+    /// Events per settlement transaction (the order service's default batch).
+    #[arg(long, default_value_t = bourse_order::service::ServiceConfig::default().batch)]
+    settle_batch: usize,
+    /// Skip the settlement-lag run (the bridge and the order service together).
+    #[arg(long)]
+    no_lag: bool,
 }
 
 /// CPU time (user + system) of every process named `comm`, in seconds, from `/proc`.
@@ -542,6 +548,16 @@ fn main() -> anyhow::Result<()> {
                 t.own
             );
         }
+        if !args.no_lag {
+            // The last event settlement applies (later ones are not on its stream).
+            let last_settled = messages
+                .iter()
+                .filter(|m| queue.patterns.iter().any(|p| topic::matches(p, &m.routing_key)))
+                .map(|m| m.seq)
+                .max()
+                .unwrap_or(0);
+            lag_drain(&args, dir.path(), (last_event, last_settled), nanos).await?;
+        }
         if args.bus_only {
             return Ok(());
         }
@@ -556,7 +572,7 @@ fn main() -> anyhow::Result<()> {
         let store = bourse_order::store::pg::PgSettlement::new(pool.clone());
         let mut settler = bourse_order::settle::Settler::load(&store).await?;
         let ours_cpu = timed(async {
-            for batch in settlement.chunks(2_000) {
+            for batch in settlement.chunks(args.settle_batch) {
                 settled += settler.settle(&store, batch).await?.trades;
             }
             Ok(())
@@ -582,7 +598,7 @@ fn main() -> anyhow::Result<()> {
         let raw_c = raw_insert(&mut client, &heavy_fills, "raw_trades_c").await?;
         let mut heavy_settled = 0;
         let heavy_cpu = timed(async {
-            for batch in heavy.chunks(2_000) {
+            for batch in heavy.chunks(args.settle_batch) {
                 heavy_settled += settler.settle(&store, batch).await?.trades;
             }
             Ok(())
@@ -657,7 +673,7 @@ fn main() -> anyhow::Result<()> {
         let start = Instant::now();
         let mut lite_settler = bourse_order::settle::Settler::load(&lite_store).await?;
         let mut lite_settled = 0;
-        for batch in settlement.chunks(2_000) {
+        for batch in settlement.chunks(args.settle_batch) {
             lite_settled += lite_settler.settle(&lite_store, batch).await?.trades;
         }
         let lite_ours = start.elapsed();
@@ -666,7 +682,7 @@ fn main() -> anyhow::Result<()> {
         let raw_l3 = raw_lite_insert(&lite, &heavy_fills, "raw_trades_c").await?;
         let start = Instant::now();
         let mut lite_heavy = 0;
-        for batch in heavy.chunks(2_000) {
+        for batch in heavy.chunks(args.settle_batch) {
             lite_heavy += lite_settler.settle(&lite_store, batch).await?.trades;
         }
         let lite_heavy_time = start.elapsed();
@@ -711,6 +727,129 @@ fn main() -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
+}
+
+/// Settlement lag under a load above its capacity and after it: the bridge publishes
+/// the whole journal into RabbitMQ (several times faster than settlement can apply
+/// it) while the order service settles it into PostgreSQL; every 500 ms, how far each
+/// has got. The lag (events published and not yet settled) must rise while the load
+/// lasts and drain to zero after it.
+async fn lag_drain(
+    args: &Args,
+    dir: &std::path::Path,
+    (last_event, last_settled): (u64, u64),
+    nanos: u128,
+) -> anyhow::Result<()> {
+    use bourse_bus::rabbit::RabbitConsumer;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let exchange = format!("bench.lag.{nanos}");
+    let queue = QueueSpec::settlement(&format!("{exchange}.settlement"));
+    let rabbit = RabbitConfig {
+        uri: args.amqp.clone(),
+        queues: vec![queue.clone()],
+        exchange,
+    };
+    let schema = format!("bench_lag_{nanos}");
+    let pool = bourse_order::db::pool(&args.pg, Some(&schema), 3).await?;
+    bourse_order::service::prepare(&pool).await?;
+    // The bridge starts from the beginning of the journal.
+    let _ = std::fs::remove_file(dir.join("reader-bridge.seq"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(AtomicU64::new(0));
+    let bridge = {
+        let (rabbit, stop, published) = (rabbit.clone(), stop.clone(), published.clone());
+        let config = BridgeConfig {
+            batch: args.bridge_batch,
+            ..BridgeConfig::new(dir, generate_config(args.commands))
+        };
+        tokio::spawn(async move {
+            let connect = || {
+                let rabbit = rabbit.clone();
+                async move { RabbitPublisher::connect(&rabbit).await }
+            };
+            bourse_bridge::run(config, connect, stop, |p| {
+                published.store(p.checkpoint.event_seq, Ordering::Relaxed)
+            })
+            .await
+        })
+    };
+    let settled = Arc::new(AtomicU64::new(0));
+    let service = {
+        let (rabbit, queue, stop, settled) =
+            (rabbit.clone(), queue.clone(), stop.clone(), settled.clone());
+        let store = Arc::new(bourse_order::store::pg::PgSettlement::new(pool.clone()));
+        let config = bourse_order::service::ServiceConfig {
+            batch: args.settle_batch,
+            ..Default::default()
+        };
+        tokio::spawn(async move {
+            let consumer = || {
+                let (rabbit, queue) = (rabbit.clone(), queue.clone());
+                async move {
+                    RabbitConsumer::connect(&rabbit, &queue, bourse_order::service::PREFETCH).await
+                }
+            };
+            let publisher = || {
+                let rabbit = rabbit.clone();
+                async move { RabbitPublisher::connect(&rabbit).await }
+            };
+            bourse_order::service::run(store, config, consumer, publisher, stop, |p| {
+                settled.store(p.last_seq, Ordering::Relaxed)
+            })
+            .await
+        })
+    };
+    // Settlement's events published and not settled (published counts every event;
+    // after `last_settled` none is settlement's).
+    let lag = |p: u64, s: u64| p.min(last_settled).saturating_sub(s);
+    let start = Instant::now();
+    let mut samples: Vec<(f64, u64, u64)> = Vec::new();
+    let mut peak = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (p, s) = (
+            published.load(Ordering::Relaxed),
+            settled.load(Ordering::Relaxed),
+        );
+        samples.push((start.elapsed().as_secs_f64(), p, s));
+        peak = peak.max(lag(p, s));
+        if s >= last_settled {
+            break;
+        }
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(600),
+            "settlement did not catch up in 10 minutes"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    bridge.await??;
+    service.await??;
+    anyhow::ensure!(
+        published.load(Ordering::Relaxed) == last_event,
+        "the bridge published everything"
+    );
+    let client = pool.get().await?;
+    client
+        .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .await?;
+    delete_topology(&rabbit).await?;
+    println!("\n### Settlement lag under a load above its capacity, and after it\n");
+    println!(
+        "The bridge publishes the whole journal ({last_event} events) as fast as it can \
+         while the order service settles it (batches of {}). Lag: events published and \
+         not yet settled.\n",
+        args.settle_batch
+    );
+    println!("| t | published (event seq) | settled (event seq) | lag |\n|---|---|---|---|");
+    for (t, p, s) in &samples {
+        println!("| {t:.1} s | {p} | {s} | {} |", lag(*p, *s));
+    }
+    let (t, p, s) = samples.last().copied().unwrap_or_default();
+    println!(
+        "\nPeak lag {peak} events; drained at {t:.1} s (published {p}, settled {s}: the \
+         journal's last event on settlement's stream is {last_settled})."
+    );
+    Ok(())
 }
 
 /// `fills` rounds of: a sell rests, a buy arrives and takes all of it; from `seq` on.

@@ -18,7 +18,7 @@ use crate::store::SettlementStore;
 
 /// Deliveries a settlement consumer should let the broker have in flight: room for a
 /// full batch and a full [`ServiceConfig::hold_limit`] of held deliveries.
-pub const PREFETCH: u16 = 10_000;
+pub const PREFETCH: u16 = 16_000;
 
 /// How the service batches.
 #[derive(Clone, Copy, Debug)]
@@ -37,7 +37,9 @@ pub struct ServiceConfig {
 impl Default for ServiceConfig {
     fn default() -> Self {
         ServiceConfig {
-            batch: 2_000,
+            // A transaction's fixed costs (round trips, the commit's fsync) spread over
+            // more rows: 10,000 settled 1.6–1.9× faster than 2,000 (PERF.md).
+            batch: 10_000,
             linger: Duration::from_millis(2),
             hold_limit: 6_000,
         }

@@ -595,8 +595,8 @@ async fn a_service_that_dies_after_commit_before_ack_settles_nothing_twice() {
             .unwrap()
     };
     let (bridge, bridge_stop) = p.bridge();
-    // Dies on its third acknowledgement: three batches committed, two acknowledged.
-    let (crashing, _) = p.service_with(Some(3), Arc::default());
+    // Dies on its second acknowledgement: two batches committed, one acknowledged.
+    let (crashing, _) = p.service_with(Some(2), Arc::default());
     let died = crashing.await;
     assert!(
         died.as_ref().is_err_and(|e| e.is_panic()),
