@@ -77,6 +77,48 @@ impl Progress {
     }
 }
 
+/// A batch of messages and where the bridge stands once the broker confirmed it.
+struct Batch {
+    messages: Vec<Message>,
+    checkpoint: Checkpoint,
+}
+
+/// The journal's reader and the replica engine it feeds.
+struct Replica {
+    engine: Engine,
+    tail: JournalTail,
+    commands: Vec<bourse_journal::Entry>,
+    events: Vec<Event>,
+    /// The account stream's last event so far.
+    account_seq: Option<u64>,
+}
+
+impl Replica {
+    /// The messages of up to `max` new commands (`None`: nothing new yet).
+    fn next_batch(&mut self, max: usize) -> Result<Option<Batch>, BridgeError> {
+        self.commands.clear();
+        if self.tail.read(max, &mut self.commands)? == 0 {
+            return Ok(None);
+        }
+        let mut messages = Vec::new();
+        for entry in &self.commands {
+            self.events.clear();
+            self.engine.execute(&entry.cmd, &mut self.events);
+            for e in &self.events {
+                event_messages(e, entry, &self.engine, &mut self.account_seq, &mut messages);
+            }
+        }
+        Ok(Some(Batch {
+            messages,
+            checkpoint: Checkpoint {
+                cmd_seq: self.tail.next_seq() - 1,
+                event_seq: self.engine.seq().0,
+                account_seq: self.account_seq,
+            },
+        }))
+    }
+}
+
 /// Runs until `shutdown` is set: follows the journal from the checkpoint and publishes
 /// every event through a publisher from `connect` (called again after any failure,
 /// with a back-off). `on_progress` hears about every confirmed batch and, at least every
@@ -98,18 +140,22 @@ where
 {
     let dir = &config.journal_dir;
     let mut checkpoint = Checkpoint::load(dir)?;
-    let mut engine = if checkpoint.cmd_seq == 0 {
-        Engine::new(config.engine)
-    } else {
-        bourse_journal::state_at(dir, checkpoint.cmd_seq, config.engine)?
+    let mut replica = Replica {
+        engine: if checkpoint.cmd_seq == 0 {
+            Engine::new(config.engine)
+        } else {
+            bourse_journal::state_at(dir, checkpoint.cmd_seq, config.engine)?
+        },
+        tail: JournalTail::new(dir, checkpoint.cmd_seq + 1),
+        commands: Vec::with_capacity(config.batch),
+        events: Vec::new(),
+        account_seq: checkpoint.account_seq,
     };
-    let mut tail = JournalTail::new(dir, checkpoint.cmd_seq + 1);
     let mut publisher: Option<P> = None;
-    let mut commands = Vec::with_capacity(config.batch);
-    let mut events: Vec<Event> = Vec::new();
-    let mut batch: Vec<Message> = Vec::new();
-    let mut pending = checkpoint;
-    let mut account_seq = checkpoint.account_seq;
+    // The batch being published, and the one made while it was in flight: published
+    // in order, each checkpointed once confirmed.
+    let mut current: Option<Batch> = None;
+    let mut next: Option<Batch> = None;
     let mut progress = Progress {
         checkpoint,
         journal_head: 0,
@@ -124,29 +170,19 @@ where
         if tokio::time::Instant::now() >= next_report {
             next_report = tokio::time::Instant::now() + config.report;
             progress.journal_head = head.head(dir)?.max(checkpoint.cmd_seq);
-            progress.waiting_at = tail.damaged().cloned();
+            progress.waiting_at = replica.tail.damaged().cloned();
             on_progress(progress.clone());
         }
-        if pending == checkpoint {
-            // The last batch is confirmed: make the next one.
-            commands.clear();
-            if tail.read(config.batch, &mut commands)? == 0 {
-                tokio::time::sleep(config.poll).await;
-                continue;
-            }
-            for entry in &commands {
-                events.clear();
-                engine.execute(&entry.cmd, &mut events);
-                for e in &events {
-                    event_messages(e, entry, &engine, &mut account_seq, &mut batch);
-                }
-            }
-            pending = Checkpoint {
-                cmd_seq: tail.next_seq() - 1,
-                event_seq: engine.seq().0,
-                account_seq,
+        if current.is_none() {
+            current = match next.take() {
+                Some(b) => Some(b),
+                None => replica.next_batch(config.batch)?,
             };
         }
+        let Some(batch) = current.as_ref() else {
+            tokio::time::sleep(config.poll).await;
+            continue;
+        };
         let p = match publisher.as_mut() {
             Some(p) => p,
             None => match connect().await {
@@ -159,20 +195,34 @@ where
                 }
             },
         };
-        match p.publish(&batch).await {
+        // While the broker takes this batch, make the next one: the publish sends its
+        // frames on its first poll (`join!` polls it first), then waits for confirms
+        // that the connection's own task receives.
+        let make_next = next.is_none();
+        let (published, made) = tokio::join!(p.publish(&batch.messages), async {
+            if make_next {
+                replica.next_batch(config.batch)
+            } else {
+                Ok(None)
+            }
+        });
+        if let Some(b) = made? {
+            next = Some(b);
+        }
+        match published {
             Ok(()) => {
-                pending.save(dir)?;
-                checkpoint = pending;
-                progress.published += batch.len() as u64;
+                batch.checkpoint.save(dir)?;
+                checkpoint = batch.checkpoint;
+                progress.published += batch.messages.len() as u64;
                 progress.checkpoint = checkpoint;
-                batch.clear();
+                current = None;
                 backoff = Duration::from_millis(50);
                 on_progress(progress.clone());
             }
             Err(e) => {
                 eprintln!(
                     "bourse-bridge: publishing events to {} failed ({e}); reconnecting",
-                    pending.event_seq
+                    batch.checkpoint.event_seq
                 );
                 publisher = None;
                 progress.retries += 1;
