@@ -572,9 +572,7 @@ fn main() -> anyhow::Result<()> {
         let store = bourse_order::store::pg::PgSettlement::new(pool.clone());
         let mut settler = bourse_order::settle::Settler::load(&store).await?;
         let ours_cpu = timed(async {
-            for batch in settlement.chunks(args.settle_batch) {
-                settled += settler.settle(&store, batch).await?.trades;
-            }
+            settled = settle_all(&mut settler, &store, &settlement, args.settle_batch).await?;
             Ok(())
         })
         .await?;
@@ -598,9 +596,7 @@ fn main() -> anyhow::Result<()> {
         let raw_c = raw_insert(&mut client, &heavy_fills, "raw_trades_c").await?;
         let mut heavy_settled = 0;
         let heavy_cpu = timed(async {
-            for batch in heavy.chunks(args.settle_batch) {
-                heavy_settled += settler.settle(&store, batch).await?.trades;
-            }
+            heavy_settled = settle_all(&mut settler, &store, &heavy, args.settle_batch).await?;
             Ok(())
         })
         .await?;
@@ -674,19 +670,14 @@ fn main() -> anyhow::Result<()> {
         let raw_l1 = raw_lite_insert(&lite, &trades, "raw_trades_a").await?;
         let start = Instant::now();
         let mut lite_settler = bourse_order::settle::Settler::load(&lite_store).await?;
-        let mut lite_settled = 0;
-        for batch in settlement.chunks(args.settle_batch) {
-            lite_settled += lite_settler.settle(&lite_store, batch).await?.trades;
-        }
+        let lite_settled =
+            settle_all(&mut lite_settler, &lite_store, &settlement, args.settle_batch).await?;
         let lite_ours = start.elapsed();
         anyhow::ensure!(lite_settled == trades.len());
         let raw_l2 = raw_lite_insert(&lite, &trades, "raw_trades_b").await?;
         let raw_l3 = raw_lite_insert(&lite, &heavy_fills, "raw_trades_c").await?;
         let start = Instant::now();
-        let mut lite_heavy = 0;
-        for batch in heavy.chunks(args.settle_batch) {
-            lite_heavy += lite_settler.settle(&lite_store, batch).await?.trades;
-        }
+        let lite_heavy = settle_all(&mut lite_settler, &lite_store, &heavy, args.settle_batch).await?;
         let lite_heavy_time = start.elapsed();
         anyhow::ensure!(lite_heavy == heavy_fills.len());
         println!(
@@ -852,6 +843,20 @@ async fn lag_drain(
          journal's last event on settlement's stream is {last_settled})."
     );
     Ok(())
+}
+
+/// Settles `events` in batches of `batch`; returns the trades recorded.
+async fn settle_all(
+    settler: &mut bourse_order::settle::Settler,
+    store: &dyn bourse_order::store::SettlementStore,
+    events: &[Incoming],
+    batch: usize,
+) -> anyhow::Result<usize> {
+    let mut trades = 0;
+    for chunk in events.chunks(batch) {
+        trades += settler.settle(store, chunk).await?.trades;
+    }
+    Ok(trades)
 }
 
 /// `fills` rounds of: a sell rests, a buy arrives and takes all of it; from `seq` on.

@@ -283,6 +283,20 @@ impl<'a> Reader<'a> {
 mod tests {
     use super::*;
 
+    /// Every message of `envelopes`, in order.
+    fn unpack_all(envelopes: &[Envelope]) -> Vec<Message> {
+        envelopes
+            .iter()
+            .flat_map(|e| {
+                unpack(&e.body)
+                    .unwrap()
+                    .iter()
+                    .map(Entry::to_message)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     fn message(key: &str, seq: u64, prev: Option<u64>, body: &str) -> Message {
         Message {
             routing_key: key.into(),
@@ -316,16 +330,7 @@ mod tests {
             .sum();
         let bodies = batch[0].body.len() + trade.len();
         assert_eq!(envelopes[0].body.len(), 8 + fixed + bodies);
-        let back: Vec<Message> = envelopes
-            .iter()
-            .flat_map(|e| {
-                unpack(&e.body)
-                    .unwrap()
-                    .iter()
-                    .map(Entry::to_message)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let back = unpack_all(&envelopes);
         assert_eq!(
             back, batch,
             "each stream in order; here the streams do not interleave"
@@ -365,16 +370,7 @@ mod tests {
             [1_024, 1_024, 452]
         );
         assert_eq!(envelopes[1].first_seq, 1_025);
-        let back: Vec<Message> = envelopes
-            .iter()
-            .flat_map(|e| {
-                unpack(&e.body)
-                    .unwrap()
-                    .iter()
-                    .map(Entry::to_message)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let back = unpack_all(&envelopes);
         assert_eq!(back, batch);
         // Interleaved streams: each comes out whole and in its own order.
         let mixed: Vec<Message> = (1..=3_000)

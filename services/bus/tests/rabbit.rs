@@ -158,6 +158,20 @@ async fn a_transient_queue_gets_its_messages_and_goes_with_its_consumer() {
     bourse_bus::rabbit::delete_topology(&config).await.unwrap();
 }
 
+/// A new consumer of `queue` receives nothing (everything was acknowledged or set
+/// aside); then `queues` and the exchange go.
+async fn nothing_comes_back(config: RabbitConfig, queue: &QueueSpec, queues: Vec<QueueSpec>) {
+    let mut again = RabbitConsumer::connect(&config, queue, 500).await.unwrap();
+    assert_eq!(
+        again.next_within(Duration::from_millis(300)).await.unwrap(),
+        None
+    );
+    drop(again);
+    delete_topology(&RabbitConfig { queues, ..config })
+        .await
+        .unwrap();
+}
+
 /// Publishes `body` as one raw AMQP message (what another program might send).
 async fn publish_raw(config: &RabbitConfig, key: &str, props: lapin::BasicProperties, body: &[u8]) {
     let conn = lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default())
@@ -227,20 +241,7 @@ async fn envelopes_reach_every_queue_bound_to_their_stream_and_each_keeps_its_pa
     assert!(got[2].is_empty(), "nothing it is bound to");
     // Acknowledged in full: nothing comes back to a new consumer.
     drop(consumers);
-    let mut again = RabbitConsumer::connect(&config, &queues[1], 500)
-        .await
-        .unwrap();
-    assert_eq!(
-        again.next_within(Duration::from_millis(300)).await.unwrap(),
-        None
-    );
-    drop(again);
-    delete_topology(&RabbitConfig {
-        queues: queues.to_vec(),
-        ..config
-    })
-    .await
-    .unwrap();
+    nothing_comes_back(config, &queues[1], queues.to_vec()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,16 +292,5 @@ async fn plain_messages_are_read_and_a_damaged_envelope_is_set_aside() {
     consumer.ack_upto(b.tag).await.unwrap();
     // Everything acknowledged or set aside: nothing comes back.
     drop(consumer);
-    let mut again = RabbitConsumer::connect(&config, &queue, 500).await.unwrap();
-    assert_eq!(
-        again.next_within(Duration::from_millis(300)).await.unwrap(),
-        None
-    );
-    drop(again);
-    delete_topology(&RabbitConfig {
-        queues: vec![queue],
-        ..config
-    })
-    .await
-    .unwrap();
+    nothing_comes_back(config, &queue, vec![queue.clone()]).await;
 }

@@ -46,13 +46,9 @@ struct Run {
 }
 
 /// Writes the workload into `dir` in batches with a commit each (as the gateway does),
-/// pausing `pause` between batches; returns what the engine did.
-fn write_journal(dir: PathBuf, config: WorkloadConfig, pause: Duration) -> Run {
-    write_journal_rotating(dir, config, pause, usize::MAX)
-}
-
-/// As [`write_journal`], and every `rotate_every` batches a new segment, a snapshot and
-/// pruning, as the gateway does (the bridge's checkpoint holds pruning back).
+/// pausing `pause` between batches, and every `rotate_every` batches a new segment, a
+/// snapshot and pruning, as the gateway does (the bridge's checkpoint holds pruning
+/// back); returns what the engine did.
 fn write_journal_rotating(
     dir: PathBuf,
     config: WorkloadConfig,
@@ -94,6 +90,17 @@ fn write_journal_rotating(
         state: engine.state(),
         events: out,
     }
+}
+
+/// [`write_journal_rotating`] on a blocking thread.
+fn writing(
+    dir: &Path,
+    workload: WorkloadConfig,
+    pause: Duration,
+    rotate_every: usize,
+) -> tokio::task::JoinHandle<Run> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || write_journal_rotating(dir, workload, pause, rotate_every))
 }
 
 /// The event sequence numbers the settlement queue receives.
@@ -274,6 +281,14 @@ impl Pipeline {
         }
     }
 
+    /// Waits until every event of `run` on settlement's stream is settled (or fails after
+    /// `limit`), then compares PostgreSQL with the engine.
+    async fn settled_and_exact(&self, run: &Run, limit: Duration) {
+        self.wait_settled(settlement_seqs(run, &self.queue), limit)
+            .await;
+        self.check(run).await;
+    }
+
     /// Compares PostgreSQL with the engine.
     async fn check(&self, run: &Run) {
         let c = self.pool.get().await.unwrap();
@@ -365,6 +380,26 @@ impl Pipeline {
     }
 }
 
+/// Stops the bridge and the service cleanly: each must return without an error.
+async fn stop(tasks: [(tokio::task::JoinHandle<()>, Arc<AtomicBool>); 2]) {
+    for (_, flag) in &tasks {
+        flag.store(true, Ordering::Relaxed);
+    }
+    for (task, _) in tasks {
+        task.await.unwrap();
+    }
+}
+
+/// Kills the bridge and the service, as `kill -9` would: no clean-up.
+async fn kill(tasks: [tokio::task::JoinHandle<()>; 2]) {
+    for task in &tasks {
+        task.abort();
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
 fn control(program: &str, args: &[&str]) {
     let status = std::process::Command::new(program)
         .args(args)
@@ -383,19 +418,11 @@ async fn end_state_in_postgres_equals_the_engine() {
     let p = Pipeline::new(dir.path(), engine).await;
     let (bridge, bridge_stop) = p.bridge();
     let (service, service_stop) = p.service();
-    let run = {
-        let dir = dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::ZERO))
-            .await
-            .unwrap()
-    };
-    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(120))
-        .await;
-    p.check(&run).await;
-    bridge_stop.store(true, Ordering::Relaxed);
-    service_stop.store(true, Ordering::Relaxed);
-    bridge.await.unwrap();
-    service.await.unwrap();
+    let run = writing(dir.path(), workload, Duration::ZERO, usize::MAX)
+        .await
+        .unwrap();
+    p.settled_and_exact(&run, Duration::from_secs(120)).await;
+    stop([(bridge, bridge_stop), (service, service_stop)]).await;
     p.tear_down().await;
 }
 
@@ -409,10 +436,7 @@ async fn restarts_of_broker_database_bridge_and_service_lose_and_double_nothing(
     let (mut bridge, _) = p.bridge();
     let (mut service, _) = p.service();
     // About 8 s of writing (120 batches of 256, 60 ms apart).
-    let writer = {
-        let dir = dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::from_millis(60)))
-    };
+    let writer = writing(dir.path(), workload, Duration::from_millis(60), usize::MAX);
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     // The bridge dies (as with kill -9: no clean-up) and comes back.
     bridge.abort();
@@ -432,13 +456,8 @@ async fn restarts_of_broker_database_bridge_and_service_lose_and_double_nothing(
     // PostgreSQL restarts.
     control("pg_ctlcluster", &["15", "main", "restart"]);
     let run = writer.await.unwrap();
-    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(180))
-        .await;
-    p.check(&run).await;
-    bridge.abort();
-    service.abort();
-    let _ = bridge.await;
-    let _ = service.await;
+    p.settled_and_exact(&run, Duration::from_secs(180)).await;
+    kill([bridge, service]).await;
     p.tear_down().await;
 }
 
@@ -451,12 +470,7 @@ async fn bridge_and_service_killed_at_random_moments_on_a_large_journal() {
     let workload = WorkloadConfig::single_symbol(100_000);
     let engine = workload.engine_config();
     let p = Pipeline::new(dir.path(), engine).await;
-    let writer = {
-        let dir = dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            write_journal_rotating(dir, workload, Duration::from_millis(12), 150)
-        })
-    };
+    let writer = writing(dir.path(), workload, Duration::from_millis(12), 150);
     let (mut bridge, _) = p.bridge();
     let (mut service, _) = p.service();
     // Kills (as kill -9: no clean-up) at random moments, each followed by a restart,
@@ -484,13 +498,8 @@ async fn bridge_and_service_killed_at_random_moments_on_a_large_journal() {
         bourse_journal::segments(dir.path()).unwrap().len() >= 2,
         "several segments"
     );
-    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(240))
-        .await;
-    p.check(&run).await;
-    bridge.abort();
-    service.abort();
-    let _ = bridge.await;
-    let _ = service.await;
+    p.settled_and_exact(&run, Duration::from_secs(240)).await;
+    kill([bridge, service]).await;
     p.tear_down().await;
 }
 
@@ -501,12 +510,9 @@ async fn settling_a_batch_again_or_overlapping_changes_nothing() {
     let schema = unique("idem");
     let pool = bourse_order::db::pool(PG, Some(&schema), 4).await.unwrap();
     prepare(&pool).await.unwrap();
-    let run = {
-        let dir = dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::ZERO))
-            .await
-            .unwrap()
-    };
+    let run = writing(dir.path(), workload, Duration::ZERO, usize::MAX)
+        .await
+        .unwrap();
     let queue = QueueSpec::settlement("unused");
     let events: Vec<bourse_order::settle::Incoming> = run
         .events
@@ -588,12 +594,9 @@ async fn a_service_that_dies_after_commit_before_ack_settles_nothing_twice() {
     let engine = workload.engine_config();
     let p = Pipeline::new(dir.path(), engine).await;
     // The whole journal first: the service then takes full batches.
-    let run = {
-        let dir = dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::ZERO))
-            .await
-            .unwrap()
-    };
+    let run = writing(dir.path(), workload, Duration::ZERO, usize::MAX)
+        .await
+        .unwrap();
     let (bridge, bridge_stop) = p.bridge();
     // Dies on its second acknowledgement: two batches committed, one acknowledged.
     let (crashing, _) = p.service_with(Some(2), Arc::default());
@@ -606,17 +609,12 @@ async fn a_service_that_dies_after_commit_before_ack_settles_nothing_twice() {
     // ones by sequence number.
     let duplicates = Arc::new(AtomicU64::new(0));
     let (service, service_stop) = p.service_with(None, duplicates.clone());
-    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(120))
-        .await;
-    p.check(&run).await;
+    p.settled_and_exact(&run, Duration::from_secs(120)).await;
     assert!(
         duplicates.load(Ordering::Relaxed) > 0,
         "the committed, unacknowledged batch came back and was dropped"
     );
-    bridge_stop.store(true, Ordering::Relaxed);
-    service_stop.store(true, Ordering::Relaxed);
-    bridge.await.unwrap();
-    service.await.unwrap();
+    stop([(bridge, bridge_stop), (service, service_stop)]).await;
     p.tear_down().await;
 }
 
@@ -629,12 +627,9 @@ async fn the_broker_restarted_while_the_bridge_publishes_large_batches() {
     let p = Pipeline::new(dir.path(), engine).await;
     // A journal far ahead of the bridge: it catches up in its largest batches (2,048
     // commands, several envelopes each), and the broker stops under it.
-    let run = {
-        let dir = dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || write_journal(dir, workload, Duration::ZERO))
-            .await
-            .unwrap()
-    };
+    let run = writing(dir.path(), workload, Duration::ZERO, usize::MAX)
+        .await
+        .unwrap();
     let (bridge, _) = p.bridge();
     let (service, _) = p.service();
     let checkpoint = || bourse_bridge::Checkpoint::load(dir.path()).unwrap().cmd_seq;
@@ -654,13 +649,8 @@ async fn the_broker_restarted_while_the_bridge_publishes_large_batches() {
         at_stop < run.events.last().map_or(0, |e| e.0),
         "the broker stopped while the bridge was still publishing"
     );
-    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(180))
-        .await;
-    p.check(&run).await;
-    bridge.abort();
-    service.abort();
-    let _ = bridge.await;
-    let _ = service.await;
+    p.settled_and_exact(&run, Duration::from_secs(180)).await;
+    kill([bridge, service]).await;
     p.tear_down().await;
 }
 
@@ -673,12 +663,7 @@ async fn the_journal_pruned_while_the_bridge_is_down_keeps_what_it_has_not_publi
     let p = Pipeline::new(dir.path(), engine).await;
     // ~7 s of writing, a new segment, a snapshot and pruning every 8 batches (2,048
     // commands).
-    let writer = {
-        let dir = dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            write_journal_rotating(dir, workload, Duration::from_millis(50), 8)
-        })
-    };
+    let writer = writing(dir.path(), workload, Duration::from_millis(50), 8);
     let (bridge, _) = p.bridge();
     let (service, service_stop) = p.service();
     // The bridge runs for a while, then is killed and stays down while the gateway
@@ -707,12 +692,7 @@ async fn the_journal_pruned_while_the_bridge_is_down_keeps_what_it_has_not_publi
     );
     // Back up, it publishes the rest from the journal that was kept.
     let (bridge, bridge_stop) = p.bridge();
-    p.wait_settled(settlement_seqs(&run, &p.queue), Duration::from_secs(120))
-        .await;
-    p.check(&run).await;
-    bridge_stop.store(true, Ordering::Relaxed);
-    service_stop.store(true, Ordering::Relaxed);
-    bridge.await.unwrap();
-    service.await.unwrap();
+    p.settled_and_exact(&run, Duration::from_secs(120)).await;
+    stop([(bridge, bridge_stop), (service, service_stop)]).await;
     p.tear_down().await;
 }
