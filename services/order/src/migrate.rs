@@ -16,6 +16,10 @@ pub const MIGRATIONS: Migrations = Migrations {
         (2, include_str!("../migrations/0002_cash_is_usd.sql")),
         (3, include_str!("../migrations/0003_trade_lookups.sql")),
         (4, include_str!("../migrations/0004_open_orders.sql")),
+        (
+            5,
+            include_str!("../migrations/0005_trade_legs_from_trades.sql"),
+        ),
     ],
 };
 

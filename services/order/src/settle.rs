@@ -79,7 +79,8 @@ pub struct TradeRow {
     pub taker_side: String,
 }
 
-/// One leg of a ledger entry.
+/// One stored leg of a ledger entry (a deposit's or a withdrawal's: a trade's legs
+/// follow from its row, and the `ledger` view derives them).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Leg {
     /// The event.
@@ -92,7 +93,7 @@ pub struct Leg {
     pub asset: String,
     /// Signed amount.
     pub amount: i64,
-    /// `deposit`, `withdraw` or `trade`.
+    /// `deposit` or `withdraw`.
     pub kind: &'static str,
 }
 
@@ -107,7 +108,7 @@ pub struct Plan {
     pub history: Vec<(i64, i64, String, i64, Option<String>)>,
     /// Trades.
     pub trades: Vec<TradeRow>,
-    /// Ledger legs.
+    /// Stored ledger legs (deposits and withdrawals).
     pub ledger: Vec<Leg>,
     /// Balance changes per (user, asset).
     pub balances: BTreeMap<(i64, String), i64>,
@@ -193,6 +194,8 @@ impl Plan {
         Some(order_seq)
     }
 
+    /// A ledger leg that is stored (a deposit's or a withdrawal's), and its balance
+    /// change.
     fn leg(&mut self, seq: i64, user: u64, asset: &str, amount: i64, kind: &'static str) {
         // An event's legs are pushed one after another: count them from the end.
         let leg = self
@@ -209,6 +212,11 @@ impl Plan {
             amount,
             kind,
         });
+        self.balance(user, asset, amount);
+    }
+
+    /// A balance change (user 0, the world outside the exchange, has none).
+    fn balance(&mut self, user: u64, asset: &str, amount: i64) {
         if user != 0 {
             *self
                 .balances
@@ -270,11 +278,13 @@ impl Plan {
                 } else {
                     (*maker_user, *taker_user, maker, taker)
                 };
+                // The trade's ledger legs follow from its row (the `ledger` view derives
+                // them): only the balances move here.
                 let notional = price.saturating_mul(*qty);
-                self.leg(seq, buyer, CASH, -notional, "trade");
-                self.leg(seq, seller, CASH, notional, "trade");
-                self.leg(seq, seller, symbol, -qty, "trade");
-                self.leg(seq, buyer, symbol, *qty, "trade");
+                self.balance(buyer, CASH, -notional);
+                self.balance(seller, CASH, notional);
+                self.balance(seller, symbol, -qty);
+                self.balance(buyer, symbol, *qty);
                 self.trades.push(TradeRow {
                     seq,
                     cmd_seq: *cmd_seq as i64,

@@ -12,7 +12,13 @@ use crate::settle::{OrderRow, Plan};
 /// Settlement's SQLite migrations.
 pub const MIGRATIONS: LiteMigrations = LiteMigrations {
     table: "schema_migrations",
-    steps: &[(1, include_str!("../../migrations/lite/0001_settlement.sql"))],
+    steps: &[
+        (1, include_str!("../../migrations/lite/0001_settlement.sql")),
+        (
+            2,
+            include_str!("../../migrations/lite/0002_trade_legs_from_trades.sql"),
+        ),
+    ],
 };
 
 /// Settlement's tables in the embedded store.
@@ -241,7 +247,7 @@ impl SettlementStore for LiteSettlement {
                         ])?;
                     }
                     let mut ledger = tx.prepare_cached(
-                        "INSERT INTO ledger (seq, leg, user_id, asset, amount, kind)
+                        "INSERT INTO ledger_transfers (seq, leg, user_id, asset, amount, kind)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     )?;
                     for l in &rows.ledger {

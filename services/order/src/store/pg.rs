@@ -192,7 +192,7 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
     .await?;
     copy_in(
         tx,
-        "ledger",
+        "ledger_transfers",
         "seq, leg, user_id, asset, amount, kind",
         [T::INT8, T::INT2, T::INT8, T::TEXT, T::INT8, T::TEXT],
         plan.ledger.iter().map(|l| -> [&(dyn ToSql + Sync); 6] {
