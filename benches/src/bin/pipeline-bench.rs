@@ -160,15 +160,23 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-/// lapin alone, one persistent message per event and routing key (the design before
-/// envelopes), confirms per batch of 4,096.
-async fn raw_publish(config: &RabbitConfig, messages: &[Message]) -> anyhow::Result<()> {
+/// A connection and a channel with publisher confirms on (keep the connection).
+async fn confirming_channel(
+    config: &RabbitConfig,
+) -> anyhow::Result<(lapin::Connection, lapin::Channel)> {
     let conn =
         lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default()).await?;
     let channel = conn.create_channel().await?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
+    Ok((conn, channel))
+}
+
+/// lapin alone, one persistent message per event and routing key (the design before
+/// envelopes), confirms per batch of 4,096.
+async fn raw_publish(config: &RabbitConfig, messages: &[Message]) -> anyhow::Result<()> {
+    let (_conn, channel) = confirming_channel(config).await?;
     for batch in messages.chunks(4096) {
         let sends = batch.iter().map(|m| {
             channel.basic_publish(
@@ -218,12 +226,7 @@ async fn raw_envelopes(
     envelopes: &[Envelope],
     routing: Routing,
 ) -> anyhow::Result<()> {
-    let conn =
-        lapin::Connection::connect(&config.uri, lapin::ConnectionProperties::default()).await?;
-    let channel = conn.create_channel().await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
+    let (_conn, channel) = confirming_channel(config).await?;
     let routed: Vec<(String, lapin::BasicProperties)> = envelopes
         .iter()
         .map(|e| {
