@@ -371,8 +371,9 @@ impl RabbitConsumer {
             .as_ref()
             .is_some_and(|t| t.as_str() == envelope::CONTENT_TYPE);
         if !is_envelope {
-            let mut single = to_delivery(&d)?;
-            single.tag = self.inflight.delivered(d.delivery_tag, 1);
+            let broker_tag = d.delivery_tag;
+            let mut single = to_delivery(d)?;
+            single.tag = self.inflight.delivered(broker_tag, 1);
             self.ready.push_back(single);
             return Ok(());
         }
@@ -431,7 +432,7 @@ pub fn envelope_prefetch(messages: u16) -> u16 {
 
 /// A message published alone: its sequence number is its message id, its stream
 /// predecessor in the `prev-seq` header. Its tag is the broker's (the caller replaces it).
-fn to_delivery(d: &lapin::message::Delivery) -> Result<Delivery, BusError> {
+fn to_delivery(d: lapin::message::Delivery) -> Result<Delivery, BusError> {
     let routing_key = d.routing_key.to_string();
     let seq = d
         .properties
@@ -453,7 +454,7 @@ fn to_delivery(d: &lapin::message::Delivery) -> Result<Delivery, BusError> {
             routing_key,
             seq,
             prev_seq,
-            body: d.data.clone(),
+            body: d.data,
         },
         tag: d.delivery_tag,
         redelivered: d.redelivered,
