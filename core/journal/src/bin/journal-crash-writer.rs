@@ -3,7 +3,9 @@
 //! Recovers from DIR, then appends the rest of the commands stored in INPUT (a file of
 //! journal records, seq 1..n) in random-sized group commits, printing `ack <seq>` only
 //! after each batch is durable, and every SNAPSHOT_EVERY commands rotating the journal and
-//! snapshotting in the background (pruning once the snapshot is durable).
+//! snapshotting in the background (pruning once the snapshot is durable). Commands count
+//! from the newest snapshot on disk, not from this process's start, so a writer killed
+//! again and again still snapshots, and a snapshot a kill interrupted is started again.
 //!
 //! Usage: `journal-crash-writer DIR INPUT SNAPSHOT_EVERY`
 
@@ -37,9 +39,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .wrapping_add(1442695040888963407);
     let mut next = rec.last_seq as usize;
     let mut events = Vec::new();
-    let mut last_snapshot = rec.last_seq;
+    let mut last_snapshot = rec.snapshot_seq.unwrap_or(0);
     let mut snapshots = Snapshotter::new(&dir, EngineConfig::default());
     let mut out = std::io::stdout().lock();
+    if rec.last_seq - last_snapshot >= snapshot_every {
+        // Owed since before the last kill. The segment just opened starts after it, so
+        // no rotation is needed for pruning to drop what it covers.
+        snapshots.start(rec.last_seq);
+        last_snapshot = rec.last_seq;
+    }
     while next < all.len() {
         state = state
             .wrapping_mul(6364136223846793005)
