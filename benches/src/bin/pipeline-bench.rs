@@ -66,6 +66,9 @@ struct Args {
     /// Skip the settlement-lag run (the bridge and the order service together).
     #[arg(long)]
     no_lag: bool,
+    /// Measure settlement only (skip the bus and the lag run).
+    #[arg(long, conflicts_with = "bus_only")]
+    settle_only: bool,
 }
 
 /// CPU time (user + system) of every process named `comm`, in seconds, from `/proc`.
@@ -338,6 +341,59 @@ async fn raw_insert(
     Ok(start.elapsed())
 }
 
+/// tokio-postgres alone: binary `COPY` of exactly the rows settlement writes for
+/// `events` (their orders in their final state, their trades; worked out before the
+/// clock starts) into tables made like settlement's (same columns, constraints and
+/// indexes), a transaction per `batch` events — settlement's floor on this database.
+async fn raw_copy(
+    client: &mut tokio_postgres::Client,
+    events: &[Incoming],
+    batch: usize,
+    suffix: &str,
+) -> anyhow::Result<Duration> {
+    use bourse_order::store::pg::{copy_orders, copy_trades};
+    let (orders, trades) = (
+        format!("raw_orders_{suffix}"),
+        format!("raw_trades_{suffix}"),
+    );
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {orders}, {trades};
+             CREATE TABLE {orders} (LIKE orders INCLUDING ALL);
+             CREATE TABLE {trades} (LIKE trades INCLUDING ALL);"
+        ))
+        .await?;
+    let mut plan = bourse_order::settle::Plan::new(Vec::new());
+    for e in events {
+        plan.apply(&e.event);
+    }
+    let batches: Vec<_> = events
+        .chunks(batch)
+        .map(|chunk| {
+            let range = chunk[0].event.seq() as i64..=chunk[chunk.len() - 1].event.seq() as i64;
+            let o: Vec<_> = plan
+                .new_orders()
+                .filter(|o| range.contains(&o.order_seq))
+                .collect();
+            let t: Vec<_> = plan
+                .trades
+                .iter()
+                .filter(|t| range.contains(&t.seq))
+                .cloned()
+                .collect();
+            (o, t)
+        })
+        .collect();
+    let start = Instant::now();
+    for (o, t) in &batches {
+        let tx = client.transaction().await?;
+        copy_orders(&tx, &orders, o.iter().copied()).await?;
+        copy_trades(&tx, &trades, t).await?;
+        tx.commit().await?;
+    }
+    Ok(start.elapsed())
+}
+
 /// The raw baseline for the embedded store: the same trades, one prepared insert per
 /// row, a transaction per 2,000 (as settlement commits).
 async fn raw_lite_insert(
@@ -442,6 +498,7 @@ fn main() -> anyhow::Result<()> {
     };
     rt.block_on(async {
         // --- Bus ---
+        if !args.settle_only {
         drop(
             RabbitPublisher::connect(&rabbit)
                 .await
@@ -564,6 +621,7 @@ fn main() -> anyhow::Result<()> {
         if args.bus_only {
             return Ok(());
         }
+        }
 
         // --- Settlement ---
         let schema = format!("bench_{nanos}");
@@ -596,7 +654,7 @@ fn main() -> anyhow::Result<()> {
             .map(|e| &e.event)
             .filter(|e| matches!(e, EngineEvent::Trade { .. }))
             .collect();
-        let raw_c = raw_insert(&mut client, &heavy_fills, "raw_trades_c").await?;
+        let raw_c = raw_copy(&mut client, &heavy, args.settle_batch, "c").await?;
         let mut heavy_settled = 0;
         let heavy_cpu = timed(async {
             heavy_settled = settle_all(&mut settler, &store, &heavy, args.settle_batch).await?;
@@ -605,6 +663,7 @@ fn main() -> anyhow::Result<()> {
         .await?;
         let heavy_time = heavy_cpu.time;
         anyhow::ensure!(heavy_settled == heavy_fills.len());
+        let raw_d = raw_copy(&mut client, &heavy, args.settle_batch, "d").await?;
         client
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
             .await?;
@@ -644,11 +703,12 @@ fn main() -> anyhow::Result<()> {
         println!("| path | time | fills/s | events/s |\n|---|---|---|---|");
         for (name, d, events) in [
             (
-                "raw tokio-postgres: the same trades",
+                "raw tokio-postgres: COPY of the same orders and trades (before)",
                 raw_c,
-                heavy_fills.len(),
+                heavy.len(),
             ),
             ("**settlement**", heavy_time, heavy.len()),
+            ("raw tokio-postgres: COPY (after)", raw_d, heavy.len()),
         ] {
             println!(
                 "| {name} | {:.2} s | {:.0} | {:.0} |",

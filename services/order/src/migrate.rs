@@ -20,6 +20,10 @@ pub const MIGRATIONS: Migrations = Migrations {
             5,
             include_str!("../migrations/0005_trade_legs_from_trades.sql"),
         ),
+        (
+            6,
+            include_str!("../migrations/0006_order_history_from_orders_and_trades.sql"),
+        ),
     ],
 };
 

@@ -46,6 +46,8 @@ pub struct OrderRow {
     pub qty: i64,
     /// Filled so far.
     pub filled: i64,
+    /// Filled when it opened: 0, or what the order it replaced had filled.
+    pub opened_filled: i64,
     /// `open`, `filled`, `canceled` or `replaced`.
     pub status: String,
     /// Why it was canceled.
@@ -75,6 +77,10 @@ pub struct TradeRow {
     pub buy_order_seq: Option<i64>,
     /// The sell order, if known.
     pub sell_order_seq: Option<i64>,
+    /// What the buy order had left after the trade.
+    pub buy_leaves: i64,
+    /// What the sell order had left after the trade.
+    pub sell_leaves: i64,
     /// `buy` if the incoming order bought.
     pub taker_side: String,
 }
@@ -97,15 +103,15 @@ pub struct Leg {
     pub kind: &'static str,
 }
 
-/// The rows one batch of events turns into.
+/// The rows one batch of events turns into. An order's history is not among them: it
+/// follows from the order's row and its trades (the `order_history` view: opened, each
+/// fill, closed otherwise).
 #[derive(Debug, Default)]
 pub struct Plan {
     /// New and changed orders, by order sequence number.
     pub orders: BTreeMap<i64, OrderRow>,
     /// (user, client id) → the open order with that id.
     open: HashMap<(i64, String), i64>,
-    /// (seq, order_seq, status, filled, reason) per order change.
-    pub history: Vec<(i64, i64, String, i64, Option<String>)>,
     /// Trades.
     pub trades: Vec<TradeRow>,
     /// Stored ledger legs (deposits and withdrawals).
@@ -175,8 +181,6 @@ impl Plan {
         if let Some(o) = self.orders.get_mut(&order_seq) {
             f(o);
             o.updated_seq = seq;
-            self.history
-                .push((seq, order_seq, o.status.clone(), o.filled, o.reason.clone()));
             if o.status != "open" {
                 self.open.remove(&(o.user_id, o.client_id.clone()));
             }
@@ -248,13 +252,13 @@ impl Plan {
                     price: *price,
                     qty: *qty,
                     filled: 0,
+                    opened_filled: 0,
                     status: "open".into(),
                     reason: None,
                     updated_seq: seq,
                 };
                 self.open.insert((row.user_id, row.client_id.clone()), seq);
                 self.orders.insert(seq, row);
-                self.history.push((seq, seq, "open".into(), 0, None));
                 self.touched.insert(*user);
             }
             EngineEvent::Trade {
@@ -273,11 +277,26 @@ impl Plan {
             } => {
                 let maker = self.fill(seq, *maker_user, maker_id, *qty, *maker_leaves);
                 let taker = self.fill(seq, *taker_user, taker_id, *qty, *taker_leaves);
-                let (buyer, seller, buy_order, sell_order) = if taker_side == "buy" {
-                    (*taker_user, *maker_user, taker, maker)
-                } else {
-                    (*maker_user, *taker_user, maker, taker)
-                };
+                let (buyer, seller, buy_order, sell_order, buy_leaves, sell_leaves) =
+                    if taker_side == "buy" {
+                        (
+                            *taker_user,
+                            *maker_user,
+                            taker,
+                            maker,
+                            *taker_leaves,
+                            *maker_leaves,
+                        )
+                    } else {
+                        (
+                            *maker_user,
+                            *taker_user,
+                            maker,
+                            taker,
+                            *maker_leaves,
+                            *taker_leaves,
+                        )
+                    };
                 // The trade's ledger legs follow from its row (the `ledger` view derives
                 // them): only the balances move here.
                 let notional = price.saturating_mul(*qty);
@@ -295,6 +314,8 @@ impl Plan {
                     seller: seller as i64,
                     buy_order_seq: buy_order,
                     sell_order_seq: sell_order,
+                    buy_leaves,
+                    sell_leaves,
                     taker_side: taker_side.clone(),
                 });
             }
@@ -327,13 +348,12 @@ impl Plan {
                         client_id: new_id.clone(),
                         price: Some(*price),
                         qty: *qty,
+                        opened_filled: old.filled,
                         status: "open".into(),
                         reason: None,
                         updated_seq: seq,
                         ..old
                     };
-                    self.history
-                        .push((seq, seq, "open".into(), row.filled, None));
                     self.open.insert((row.user_id, row.client_id.clone()), seq);
                     self.orders.insert(seq, row);
                 }
@@ -541,6 +561,7 @@ mod tests {
             price: Some(100),
             qty: 10,
             filled: 3,
+            opened_filled: 0,
             status: "open".into(),
             reason: None,
             updated_seq: 12,

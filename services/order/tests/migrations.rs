@@ -1,6 +1,7 @@
 //! Migrations applied to a database that already holds settled rows: migration 0005
-//! stops storing trades' ledger legs and derives them in the `ledger` view, and the
-//! view must give exactly the rows the table held before.
+//! stops storing trades' ledger legs and derives them in the `ledger` view, 0006 does
+//! the same for the order history (the `order_history` view), and each view must give
+//! exactly the rows its table held before.
 
 use bourse_order::migrate::MIGRATIONS;
 use bourse_shell::migrate::Migrations;
@@ -23,14 +24,15 @@ async fn legs(client: &tokio_postgres::Client) -> Legs {
         .collect()
 }
 
-#[tokio::test]
-async fn trade_legs_derived_by_the_view_equal_the_legs_stored_before() {
+/// A schema of its own holding the migrations before `version` (the pool keeps it as
+/// the search path).
+async fn schema_before(version: usize) -> (String, deadpool_postgres::Object) {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
     let schema = format!(
-        "migrate_{}_{}",
+        "migrate_{version}_{}_{}",
         std::process::id(),
         nanos % 1_000_000_000_000
     );
@@ -38,13 +40,19 @@ async fn trade_legs_derived_by_the_view_equal_the_legs_stored_before() {
         .await
         .expect("PostgreSQL on 127.0.0.1:5432");
     let mut client = pool.get().await.unwrap();
-    // The schema before 0005, with what settlement wrote then: a deposit's two legs and
-    // two trades' four legs each.
     let before = Migrations {
-        steps: &MIGRATIONS.steps[..4],
+        steps: &MIGRATIONS.steps[..version - 1],
         ..MIGRATIONS
     };
-    assert_eq!(before.run(&mut client).await.unwrap(), 4);
+    assert_eq!(before.run(&mut client).await.unwrap(), version - 1);
+    (schema, client)
+}
+
+#[tokio::test]
+async fn trade_legs_derived_by_the_view_equal_the_legs_stored_before() {
+    // The schema before 0005, with what settlement wrote then: a deposit's two legs and
+    // two trades' four legs each.
+    let (schema, mut client) = schema_before(5).await;
     client
         .batch_execute(
             "INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller, taker_side)
@@ -74,4 +82,179 @@ async fn trade_legs_derived_by_the_view_equal_the_legs_stored_before() {
         .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .await
         .unwrap();
+}
+
+/// (seq, order_seq, status, filled, reason), in order.
+type History = Vec<(i64, i64, String, i64, Option<String>)>;
+
+async fn history(client: &tokio_postgres::Client) -> History {
+    client
+        .query(
+            "SELECT seq, order_seq, status, filled, reason FROM order_history
+             ORDER BY seq, order_seq",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect()
+}
+
+/// What settlement wrote before 0006 for: a sell (3) partly filled by a buy (4) and then
+/// canceled; a buy (7) partly filled by a sell (8), then replaced by 10, which carries
+/// its 3 filled and is filled by a sell (11) that stays open; and a trade (13) between
+/// orders settlement never saw.
+const BEFORE_0006: &str = "
+    INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty, filled,
+                        status, reason, updated_seq) VALUES
+        (3, 1, 's1', 'ACME', 'sell', 101, 10, 4, 'canceled', 'user', 6),
+        (4, 2, 'b1', 'ACME', 'buy', 102, 4, 4, 'filled', NULL, 5),
+        (7, 2, 'b2', 'ACME', 'buy', 100, 10, 3, 'replaced', NULL, 10),
+        (8, 1, 's2', 'ACME', 'sell', 100, 3, 3, 'filled', NULL, 9),
+        (10, 2, 'b3', 'ACME', 'buy', 99, 8, 8, 'filled', NULL, 12),
+        (11, 1, 's3', 'ACME', 'sell', 99, 9, 5, 'open', NULL, 12);
+    INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq,
+                        sell_order_seq, taker_side) VALUES
+        (5, 4, 'ACME', 101, 4, 2, 1, 4, 3, 'buy'),
+        (9, 8, 'ACME', 100, 3, 2, 1, 7, 8, 'sell'),
+        (12, 11, 'ACME', 99, 5, 2, 1, 10, 11, 'sell'),
+        (13, 12, 'ACME', 99, 1, 2, 1, NULL, NULL, 'buy');
+    INSERT INTO order_history (seq, order_seq, status, filled, reason) VALUES
+        (3, 3, 'open', 0, NULL), (4, 4, 'open', 0, NULL),
+        (5, 3, 'open', 4, NULL), (5, 4, 'filled', 4, NULL),
+        (6, 3, 'canceled', 4, 'user'),
+        (7, 7, 'open', 0, NULL), (8, 8, 'open', 0, NULL),
+        (9, 7, 'open', 3, NULL), (9, 8, 'filled', 3, NULL),
+        (10, 7, 'replaced', 3, NULL), (10, 10, 'open', 3, NULL),
+        (11, 11, 'open', 0, NULL),
+        (12, 10, 'filled', 8, NULL), (12, 11, 'open', 5, NULL);";
+
+#[tokio::test]
+async fn order_history_derived_by_the_view_equals_the_history_stored_before() {
+    let (schema, mut client) = schema_before(6).await;
+    client.batch_execute(BEFORE_0006).await.unwrap();
+    let stored = history(&client).await;
+    assert_eq!(stored.len(), 14);
+    assert_eq!(MIGRATIONS.run(&mut client).await.unwrap(), 1);
+    assert_eq!(
+        history(&client).await,
+        stored,
+        "the view gives the same rows"
+    );
+    // What the view derives from: the fills carried into a replacing order, and the
+    // leaves each trade left its orders.
+    let carried: Vec<(i64, i64)> = client
+        .query(
+            "SELECT order_seq, opened_filled FROM orders ORDER BY order_seq",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(carried, [(3, 0), (4, 0), (7, 0), (8, 0), (10, 3), (11, 0)]);
+    let leaves: Vec<(i64, Option<i64>, Option<i64>)> = client
+        .query(
+            "SELECT seq, buy_leaves, sell_leaves FROM trades ORDER BY seq",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        leaves,
+        [
+            (5, Some(0), Some(6)),
+            (9, Some(7), Some(0)),
+            (12, Some(0), Some(4)),
+            (13, None, None)
+        ]
+    );
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_stored_history_the_view_cannot_give_stops_the_migration_and_keeps_the_table() {
+    let (schema, mut client) = schema_before(6).await;
+    client.batch_execute(BEFORE_0006).await.unwrap();
+    // A row no order or trade accounts for.
+    client
+        .batch_execute("INSERT INTO order_history VALUES (99, 4, 'open', 1, NULL)")
+        .await
+        .unwrap();
+    let stored = history(&client).await;
+    let err = MIGRATIONS.run(&mut client).await.unwrap_err();
+    assert!(
+        format!("{err:?}").contains("derived rows differ"),
+        "refused with the reason: {err:?}"
+    );
+    assert_eq!(
+        history(&client).await,
+        stored,
+        "the stored history is intact"
+    );
+    let kind: String = client
+        .query_one(
+            "SELECT table_type FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_name = 'order_history'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kind, "BASE TABLE", "still the table");
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
+
+/// The same on the embedded store (`migrations/lite/0003`), which checks its view with
+/// a `CHECK` instead of a `DO` block.
+#[tokio::test]
+async fn the_embedded_store_derives_the_same_history_or_refuses() {
+    use bourse_order::store::lite::MIGRATIONS as LITE;
+    use bourse_shell::lite::{Lite, LiteMigrations};
+    let before = LiteMigrations {
+        steps: &LITE.steps[..2],
+        ..LITE
+    };
+    let read = |lite: Lite, sql: &'static str| async move {
+        lite.read(move |c| {
+            let mut stmt = c.prepare(sql)?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?;
+            rows.collect::<Result<History, _>>()
+        })
+        .await
+        .unwrap()
+    };
+    const ROWS: &str = "SELECT seq, order_seq, status, filled, reason FROM order_history
+                        ORDER BY seq, order_seq";
+    for consistent in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let lite = Lite::open(dir.path().join("bourse.db")).unwrap();
+        assert_eq!(lite.migrate(before).await.unwrap(), 2);
+        lite.write(move |c| {
+            c.execute_batch(BEFORE_0006)?;
+            if !consistent {
+                c.execute_batch("INSERT INTO order_history VALUES (99, 4, 'open', 1, NULL)")?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let stored = read(lite.clone(), ROWS).await;
+        let migrated = lite.migrate(LITE).await;
+        assert_eq!(migrated.is_ok(), consistent, "{migrated:?}");
+        assert_eq!(read(lite.clone(), ROWS).await, stored);
+    }
 }

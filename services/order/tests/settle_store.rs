@@ -2,7 +2,9 @@
 //! publishes them) settled into PostgreSQL and into the embedded SQLite file, in the
 //! same uneven batches with a redelivered batch and a restart in the middle, leave the
 //! same rows in every table. PostgreSQL's rows are checked against the engine's state
-//! in `tests/settlement.rs`; this holds the SQLite store to the same.
+//! in `tests/settlement.rs`; this holds the SQLite store to the same. The order
+//! history, a view over orders and trades on both, is held to the rows settlement wrote
+//! per change before it was derived (`history_per_change`).
 
 use bourse_bus::rabbit::QueueSpec;
 use bourse_bus::topic;
@@ -83,11 +85,18 @@ async fn settle(store: &dyn SettlementStore, events: &[Incoming]) {
 
 /// Every row of settlement's tables, as text, in key order.
 const TABLES: [(&str, &str); 7] = [
-    ("settlement_position", "SELECT seq, events FROM settlement_position"),
-    ("users", "SELECT user_id, created_seq FROM users ORDER BY user_id"),
+    (
+        "settlement_position",
+        "SELECT seq, events FROM settlement_position",
+    ),
+    (
+        "users",
+        "SELECT user_id, created_seq FROM users ORDER BY user_id",
+    ),
     (
         "orders",
-        "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, status, reason, updated_seq
+        "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, opened_filled,
+                status, reason, updated_seq
          FROM orders ORDER BY order_seq",
     ),
     (
@@ -96,7 +105,8 @@ const TABLES: [(&str, &str); 7] = [
     ),
     (
         "trades",
-        "SELECT seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq, sell_order_seq, taker_side
+        "SELECT seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq, sell_order_seq,
+                buy_leaves, sell_leaves, taker_side
          FROM trades ORDER BY seq",
     ),
     (
@@ -108,6 +118,84 @@ const TABLES: [(&str, &str); 7] = [
         "SELECT user_id, asset, amount FROM balances ORDER BY user_id, asset",
     ),
 ];
+
+/// The order history as settlement wrote it, one row per change, before the history
+/// became a view: an `open` row when an order opens (accepted, or the new order of a
+/// replace, with the filled quantity it carries), a row per fill (`filled` once nothing
+/// is left), and a `canceled` or `replaced` row when it closes otherwise. Rows as
+/// `seq|order_seq|status|filled|reason`, in key order.
+fn history_per_change(events: &[Incoming]) -> Vec<String> {
+    use bourse_order::event::EngineEvent as E;
+    use std::collections::HashMap;
+    let mut open: HashMap<(u64, String), (u64, i64)> = HashMap::new();
+    let mut rows: Vec<(u64, u64, String, i64, String)> = Vec::new();
+    for e in events.iter().map(|e| &e.event) {
+        match e {
+            E::Accepted { seq, user, id, .. } => {
+                open.insert((*user, id.clone()), (*seq, 0));
+                rows.push((*seq, *seq, "open".into(), 0, "NULL".into()));
+            }
+            E::Trade {
+                seq,
+                qty,
+                maker_user,
+                maker_id,
+                maker_leaves,
+                taker_user,
+                taker_id,
+                taker_leaves,
+                ..
+            } => {
+                for (user, id, leaves) in [
+                    (maker_user, maker_id, maker_leaves),
+                    (taker_user, taker_id, taker_leaves),
+                ] {
+                    let key = (*user, id.clone());
+                    if let Some((order, filled)) = open.get_mut(&key) {
+                        *filled += qty;
+                        let (order, filled) = (*order, *filled);
+                        let status = if *leaves == 0 {
+                            open.remove(&key);
+                            "filled"
+                        } else {
+                            "open"
+                        };
+                        rows.push((*seq, order, status.into(), filled, "NULL".into()));
+                    }
+                }
+            }
+            E::Canceled {
+                seq,
+                user,
+                id,
+                reason,
+                ..
+            } => {
+                if let Some((order, filled)) = open.remove(&(*user, id.clone())) {
+                    rows.push((*seq, order, "canceled".into(), filled, reason.clone()));
+                }
+            }
+            E::Replaced {
+                seq,
+                user,
+                id,
+                new_id,
+                ..
+            } => {
+                if let Some((order, filled)) = open.remove(&(*user, id.clone())) {
+                    rows.push((*seq, order, "replaced".into(), filled, "NULL".into()));
+                    open.insert((*user, new_id.clone()), (*seq, filled));
+                    rows.push((*seq, *seq, "open".into(), filled, "NULL".into()));
+                }
+            }
+            E::Rejected { .. } | E::Done { .. } => {}
+        }
+    }
+    rows.sort_by_key(|r| (r.0, r.1));
+    rows.iter()
+        .map(|(s, o, st, f, r)| format!("{s}|{o}|{st}|{f}|{r}"))
+        .collect()
+}
 
 async fn pg_rows(pool: &deadpool_postgres::Pool, sql: &str) -> Vec<String> {
     let c = pool.get().await.unwrap();
@@ -181,6 +269,25 @@ async fn sqlite_settles_every_row_as_postgresql_does() {
         }
     }
     assert!(trades > 100, "the workload traded: {trades}");
+    // The derived history is the history settlement wrote per change, row for row.
+    let expected = history_per_change(&events);
+    let derived = pg_rows(&pool, TABLES[3].1).await;
+    assert_eq!(derived.len(), expected.len(), "order_history: row count");
+    for (a, b) in derived.iter().zip(&expected) {
+        assert_eq!(a, b, "order_history");
+    }
+    for status in ["|filled|", "|open|", "|canceled|", "|replaced|"] {
+        assert!(
+            expected.iter().any(|r| r.contains(status)),
+            "the workload's history has {status} rows"
+        );
+    }
+    assert!(
+        expected
+            .iter()
+            .any(|r| r.contains("|open|") && !r.ends_with("|open|0|NULL")),
+        "a replaced order carried its fills into the new one"
+    );
     // Holdings read the same from both, for every user (cost basis included).
     use bourse_order::holdings::HoldingsReader;
     let (pg_read, lite_read) = (

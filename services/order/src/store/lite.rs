@@ -18,6 +18,10 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             2,
             include_str!("../../migrations/lite/0002_trade_legs_from_trades.sql"),
         ),
+        (
+            3,
+            include_str!("../../migrations/lite/0003_order_history_from_orders_and_trades.sql"),
+        ),
     ],
 };
 
@@ -110,7 +114,6 @@ struct Rows {
     users: Vec<(i64, i64)>,
     new: Vec<OrderRow>,
     changed: Vec<OrderRow>,
-    history: Vec<(i64, i64, String, i64, Option<String>)>,
     trades: Vec<crate::settle::TradeRow>,
     ledger: Vec<crate::settle::Leg>,
     balances: Vec<((i64, String), i64)>,
@@ -137,7 +140,7 @@ impl SettlementStore for LiteSettlement {
                     .unwrap_or((0, 0));
                 let mut stmt = c.prepare(
                     "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled,
-                            updated_seq
+                            updated_seq, opened_filled
                      FROM orders WHERE status = 'open'",
                 )?;
                 let open = stmt
@@ -151,6 +154,7 @@ impl SettlementStore for LiteSettlement {
                             price: r.get(5)?,
                             qty: r.get(6)?,
                             filled: r.get(7)?,
+                            opened_filled: r.get(9)?,
                             status: "open".into(),
                             reason: None,
                             updated_seq: r.get(8)?,
@@ -171,7 +175,6 @@ impl SettlementStore for LiteSettlement {
             users: plan.users.clone(),
             new: plan.new_orders().cloned().collect(),
             changed: plan.changed_orders().cloned().collect(),
-            history: plan.history.clone(),
             trades: plan.trades.clone(),
             ledger: plan.ledger.clone(),
             balances: plan.balances.iter().map(|(k, v)| (k.clone(), *v)).collect(),
@@ -189,8 +192,8 @@ impl SettlementStore for LiteSettlement {
                     }
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price,
-                             qty, filled, status, reason, updated_seq)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                             qty, filled, status, reason, updated_seq, opened_filled)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     )?;
                     for o in &rows.new {
                         insert.execute(params![
@@ -204,7 +207,8 @@ impl SettlementStore for LiteSettlement {
                             o.filled,
                             o.status,
                             o.reason,
-                            o.updated_seq
+                            o.updated_seq,
+                            o.opened_filled
                         ])?;
                     }
                     let mut update = tx.prepare_cached(
@@ -220,17 +224,10 @@ impl SettlementStore for LiteSettlement {
                             o.updated_seq
                         ])?;
                     }
-                    let mut history = tx.prepare_cached(
-                        "INSERT INTO order_history (seq, order_seq, status, filled, reason)
-                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?;
-                    for h in &rows.history {
-                        history.execute(params![h.0, h.1, h.2, h.3, h.4])?;
-                    }
                     let mut trades = tx.prepare_cached(
                         "INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller,
-                             buy_order_seq, sell_order_seq, taker_side)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             buy_order_seq, sell_order_seq, taker_side, buy_leaves, sell_leaves)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     )?;
                     for t in &rows.trades {
                         trades.execute(params![
@@ -243,7 +240,9 @@ impl SettlementStore for LiteSettlement {
                             t.seller,
                             t.buy_order_seq,
                             t.sell_order_seq,
-                            t.taker_side
+                            t.taker_side,
+                            t.buy_leaves,
+                            t.sell_leaves
                         ])?;
                     }
                     let mut ledger = tx.prepare_cached(

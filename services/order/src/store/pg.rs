@@ -7,7 +7,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use super::{Loaded, SettlementStore};
 use crate::OrderError;
-use crate::settle::{OrderRow, Plan};
+use crate::settle::{OrderRow, Plan, TradeRow};
 
 /// Settlement's tables in a PostgreSQL database.
 #[derive(Clone, Debug)]
@@ -40,7 +40,8 @@ impl SettlementStore for PgSettlement {
             .await?;
         let open = client
             .query(
-                "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, updated_seq
+                "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, updated_seq,
+                        opened_filled
                  FROM orders WHERE status = 'open'",
                 &[],
             )
@@ -55,6 +56,7 @@ impl SettlementStore for PgSettlement {
                 price: r.get(5),
                 qty: r.get(6),
                 filled: r.get(7),
+                opened_filled: r.get(9),
                 status: "open".into(),
                 reason: None,
                 updated_seq: r.get(8),
@@ -122,6 +124,99 @@ async fn copy_in<const N: usize>(
     Ok(())
 }
 
+/// Copies `orders` (new ones, in their final state) into `table` (`orders`, or a table
+/// made like it).
+pub async fn copy_orders<'a>(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    orders: impl Iterator<Item = &'a OrderRow>,
+) -> Result<(), OrderError> {
+    use Type as T;
+    copy_in(
+        tx,
+        table,
+        "order_seq, user_id, client_id, symbol, side, price, qty, filled, opened_filled, status, \
+         reason, updated_seq",
+        [
+            T::INT8,
+            T::INT8,
+            T::TEXT,
+            T::TEXT,
+            T::TEXT,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::TEXT,
+            T::TEXT,
+            T::INT8,
+        ],
+        orders.map(|o| -> [&(dyn ToSql + Sync); 12] {
+            [
+                &o.order_seq,
+                &o.user_id,
+                &o.client_id,
+                &o.symbol,
+                &o.side,
+                &o.price,
+                &o.qty,
+                &o.filled,
+                &o.opened_filled,
+                &o.status,
+                &o.reason,
+                &o.updated_seq,
+            ]
+        }),
+    )
+    .await
+}
+
+/// Copies `trades` into `table` (`trades`, or a table made like it).
+pub async fn copy_trades(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    trades: &[TradeRow],
+) -> Result<(), OrderError> {
+    use Type as T;
+    copy_in(
+        tx,
+        table,
+        "seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq, sell_order_seq, \
+         buy_leaves, sell_leaves, taker_side",
+        [
+            T::INT8,
+            T::INT8,
+            T::TEXT,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::INT8,
+            T::TEXT,
+        ],
+        trades.iter().map(|t| -> [&(dyn ToSql + Sync); 12] {
+            [
+                &t.seq,
+                &t.cmd_seq,
+                &t.symbol,
+                &t.price,
+                &t.qty,
+                &t.buyer,
+                &t.seller,
+                &t.buy_order_seq,
+                &t.sell_order_seq,
+                &t.buy_leaves,
+                &t.sell_leaves,
+                &t.taker_side,
+            ]
+        }),
+    )
+    .await
+}
+
 async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), OrderError> {
     use Type as T;
     if !plan.users.is_empty() {
@@ -134,20 +229,7 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
         .await?;
     }
     // Orders opened in this batch: inserted (in their final state).
-    let new: Vec<&OrderRow> = plan.new_orders().collect();
-    copy_in(
-        tx,
-        "orders",
-        "order_seq, user_id, client_id, symbol, side, price, qty, filled, status, reason, updated_seq",
-        [T::INT8, T::INT8, T::TEXT, T::TEXT, T::TEXT, T::INT8, T::INT8, T::INT8, T::TEXT, T::TEXT, T::INT8],
-        new.iter().map(|o| -> [&(dyn ToSql + Sync); 11] {
-            [
-                &o.order_seq, &o.user_id, &o.client_id, &o.symbol, &o.side, &o.price, &o.qty,
-                &o.filled, &o.status, &o.reason, &o.updated_seq,
-            ]
-        }),
-    )
-    .await?;
+    copy_orders(tx, "orders", plan.new_orders()).await?;
     // Orders that were open before: updated.
     let changed: Vec<&OrderRow> = plan.changed_orders().collect();
     if !changed.is_empty() {
@@ -167,29 +249,7 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
         )
         .await?;
     }
-    copy_in(
-        tx,
-        "order_history",
-        "seq, order_seq, status, filled, reason",
-        [T::INT8, T::INT8, T::TEXT, T::INT8, T::TEXT],
-        plan.history
-            .iter()
-            .map(|h| -> [&(dyn ToSql + Sync); 5] { [&h.0, &h.1, &h.2, &h.3, &h.4] }),
-    )
-    .await?;
-    copy_in(
-        tx,
-        "trades",
-        "seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq, sell_order_seq, taker_side",
-        [T::INT8, T::INT8, T::TEXT, T::INT8, T::INT8, T::INT8, T::INT8, T::INT8, T::INT8, T::TEXT],
-        plan.trades.iter().map(|t| -> [&(dyn ToSql + Sync); 10] {
-            [
-                &t.seq, &t.cmd_seq, &t.symbol, &t.price, &t.qty, &t.buyer, &t.seller,
-                &t.buy_order_seq, &t.sell_order_seq, &t.taker_side,
-            ]
-        }),
-    )
-    .await?;
+    copy_trades(tx, "trades", &plan.trades).await?;
     copy_in(
         tx,
         "ledger_transfers",
