@@ -655,6 +655,13 @@ fn main() -> anyhow::Result<()> {
             .filter(|e| matches!(e, EngineEvent::Trade { .. }))
             .collect();
         let raw_c = raw_copy(&mut client, &heavy, args.settle_batch, "c").await?;
+        // The same stream's shape again, settled one batch at a time (each planned only
+        // after the one before committed), as the service did before batches were
+        // pipelined.
+        let sequential: Vec<Incoming> = fill_heavy(heavy.last().map_or(0, |e| e.event.seq()) + 1, 60_000)
+            .into_iter()
+            .map(Incoming::from)
+            .collect();
         let mut heavy_settled = 0;
         let heavy_cpu = timed(async {
             heavy_settled = settle_all(&mut settler, &store, &heavy, args.settle_batch).await?;
@@ -663,6 +670,15 @@ fn main() -> anyhow::Result<()> {
         .await?;
         let heavy_time = heavy_cpu.time;
         anyhow::ensure!(heavy_settled == heavy_fills.len());
+        let mut one_by_one = 0;
+        let sequential_cpu = timed(async {
+            for chunk in sequential.chunks(args.settle_batch) {
+                one_by_one += settler.settle(&store, chunk).await?.trades;
+            }
+            Ok(())
+        })
+        .await?;
+        anyhow::ensure!(one_by_one == heavy_fills.len());
         let raw_d = raw_copy(&mut client, &heavy, args.settle_batch, "d").await?;
         client
             .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
@@ -707,7 +723,16 @@ fn main() -> anyhow::Result<()> {
                 raw_c,
                 heavy.len(),
             ),
-            ("**settlement**", heavy_time, heavy.len()),
+            (
+                "**settlement**: each batch planned while the one before commits",
+                heavy_time,
+                heavy.len(),
+            ),
+            (
+                "settlement, one batch at a time (the next stream)",
+                sequential_cpu.time,
+                sequential.len(),
+            ),
             ("raw tokio-postgres: COPY (after)", raw_d, heavy.len()),
         ] {
             println!(
@@ -720,8 +745,14 @@ fn main() -> anyhow::Result<()> {
 
         println!(
             "\nCPU during settlement, in cores: PostgreSQL {:.2} and this process {:.2} \
-             (workload); PostgreSQL {:.2} and this process {:.2} (fill-heavy).",
-            ours_cpu.database, ours_cpu.own, heavy_cpu.database, heavy_cpu.own
+             (workload); PostgreSQL {:.2} and this process {:.2} (fill-heavy, pipelined); \
+             PostgreSQL {:.2} and this process {:.2} (fill-heavy, one batch at a time).",
+            ours_cpu.database,
+            ours_cpu.own,
+            heavy_cpu.database,
+            heavy_cpu.own,
+            sequential_cpu.database,
+            sequential_cpu.own
         );
 
         // --- The same settlement into the embedded SQLite store (the all-in-one mode) ---
@@ -908,16 +939,29 @@ async fn lag_drain(
     Ok(())
 }
 
-/// Settles `events` in batches of `batch`; returns the trades recorded.
-async fn settle_all(
+/// Settles `events` in batches of `batch` as the order service does: each batch
+/// planned while the one before commits on a task of its own; returns the trades
+/// recorded.
+async fn settle_all<S: bourse_order::store::SettlementStore + Clone + 'static>(
     settler: &mut bourse_order::settle::Settler,
-    store: &dyn bourse_order::store::SettlementStore,
+    store: &S,
     events: &[Incoming],
     batch: usize,
 ) -> anyhow::Result<usize> {
     let mut trades = 0;
+    type Commit =
+        tokio::task::JoinHandle<Result<bourse_order::settle::Outcome, bourse_order::OrderError>>;
+    let mut committing: Option<Commit> = None;
     for chunk in events.chunks(batch) {
-        trades += settler.settle(store, chunk).await?.trades;
+        let planned = settler.plan(chunk);
+        if let Some(c) = committing.take() {
+            trades += c.await??.trades;
+        }
+        let store = store.clone();
+        committing = Some(tokio::spawn(async move { planned.commit(&store).await }));
+    }
+    if let Some(c) = committing {
+        trades += c.await??.trades;
     }
     Ok(trades)
 }

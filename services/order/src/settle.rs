@@ -445,13 +445,25 @@ impl Settler {
 
     /// Settles `events` (in sequence order; duplicates and events at or below the
     /// position are dropped, and so are events that came before their predecessor) in
-    /// one transaction. On error nothing changed, here or in the database: settle the
-    /// same events again.
+    /// one transaction: [`plan`](Self::plan), then [`Planned::commit`]. On error
+    /// nothing changed in the database, but this settler has moved on as if it had:
+    /// load it again, then settle the same events again.
     pub async fn settle(
         &mut self,
         store: &dyn SettlementStore,
         events: &[Incoming],
     ) -> Result<Outcome, OrderError> {
+        self.plan(events).commit(store).await
+    }
+
+    /// Works out the rows `events` make (see [`settle`](Self::settle) for which are
+    /// applied) against the open orders and position as they will be once every batch
+    /// planned before has committed, and moves this settler on as if this one had too.
+    /// This is what lets the next batch be planned while the last one commits; the
+    /// batches must then be committed in the order they were planned, each only after
+    /// the one before succeeded. After a failed commit this settler is ahead of the
+    /// database: load it again.
+    pub fn plan(&mut self, events: &[Incoming]) -> Planned {
         let mut order: Vec<usize> = (0..events.len()).collect();
         order.sort_by_key(|&i| events[i].event.seq()); // stable: in order stays in order
         let mut last = self.position;
@@ -470,11 +482,18 @@ impl Settler {
             last = seq;
             todo.push(&e.event);
         }
+        let mut outcome = Outcome {
+            applied: todo.len(),
+            early,
+            ..Outcome::default()
+        };
         if todo.is_empty() {
-            return Ok(Outcome {
-                early,
-                ..Outcome::default()
-            });
+            return Planned {
+                plan: None,
+                seq: last,
+                events: self.events,
+                outcome,
+            };
         }
         let open = referenced_orders(&todo)
             .into_iter()
@@ -484,9 +503,7 @@ impl Settler {
         for e in &todo {
             plan.apply(e);
         }
-        let events_total = self.events + todo.len() as u64;
-        store.commit(&plan, last, events_total).await?;
-        // Committed: bring the cache along.
+        // Bring the cache along, as the commit will the tables.
         for o in plan.orders.values() {
             let key = (o.user_id, o.client_id.clone());
             if o.status == "open" {
@@ -500,13 +517,42 @@ impl Settler {
             }
         }
         self.position = last;
-        self.events = events_total;
-        Ok(Outcome {
-            applied: todo.len(),
-            early,
-            trades: plan.trades.len(),
-            touched: plan.touched,
-        })
+        self.events += todo.len() as u64;
+        outcome.trades = plan.trades.len();
+        outcome.touched = std::mem::take(&mut plan.touched);
+        Planned {
+            plan: Some(plan),
+            seq: last,
+            events: self.events,
+            outcome,
+        }
+    }
+}
+
+/// A batch [`Settler::plan`] worked out: its rows, and the position they move
+/// settlement to.
+#[derive(Debug)]
+pub struct Planned {
+    /// `None`: nothing to write (every event a duplicate or early).
+    plan: Option<Plan>,
+    seq: u64,
+    events: u64,
+    outcome: Outcome,
+}
+
+impl Planned {
+    /// What committing it does.
+    pub fn outcome(&self) -> &Outcome {
+        &self.outcome
+    }
+
+    /// Writes the rows and the new position in one transaction (nothing when there is
+    /// nothing to write). On error nothing changed in the database.
+    pub async fn commit(self, store: &dyn SettlementStore) -> Result<Outcome, OrderError> {
+        if let Some(plan) = &self.plan {
+            store.commit(plan, self.seq, self.events).await?;
+        }
+        Ok(self.outcome)
     }
 }
 
