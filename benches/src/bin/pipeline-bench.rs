@@ -66,6 +66,10 @@ struct Args {
     /// Skip the settlement-lag run (the bridge and the order service together).
     #[arg(long)]
     no_lag: bool,
+    /// Also measure RabbitMQ Streams (runs `scripts/enable-streams.sh` first: the
+    /// `rabbitmq_stream` plugin on 127.0.0.1:5552).
+    #[arg(long)]
+    streams: bool,
     /// Measure settlement only (skip the bus and the lag run).
     #[arg(long, conflicts_with = "bus_only")]
     settle_only: bool,
@@ -549,6 +553,23 @@ fn main() -> anyhow::Result<()> {
         purge(&rabbit).await?;
         let raw2 = timed(raw_envelopes(&rabbit, &envelopes, Routing::Stream)).await?;
         delete_topology(&rabbit).await?;
+        let streams = if args.streams {
+            // One stream message per event (its first message's body), and the same
+            // envelopes as above.
+            let mut per_event: Vec<&[u8]> = Vec::with_capacity(last_event as usize);
+            for m in &messages {
+                if per_event.len() < m.seq as usize {
+                    per_event.push(&m.body);
+                }
+            }
+            let bodies: Vec<&[u8]> = envelopes.iter().map(|e| e.body.as_slice()).collect();
+            Some((
+                stream_round(&format!("{nanos}.events"), &per_event, 1_000, false).await?,
+                stream_round(&format!("{nanos}.envelopes"), &bodies, 1, true).await?,
+            ))
+        } else {
+            None
+        };
         println!("### Engine events into RabbitMQ (persistent, publisher confirms)\n");
         println!(
             "{} commands → {} events → {} messages (one per event and routing key) → {} \
@@ -607,6 +628,30 @@ fn main() -> anyhow::Result<()> {
                 t.broker,
                 t.own
             );
+        }
+        if let Some(((events_out, events_in), (env_out, env_in))) = &streams {
+            println!(
+                "\nRabbitMQ Streams (`rabbitmq-stream-client` 0.4.4, 127.0.0.1:5552), the same \
+                 run: published to a fresh stream in client-side batches, every message \
+                 confirmed; then read back from the first offset (envelopes unpacked).\n"
+            );
+            println!(
+                "| path | time | events/s | broker CPU | own CPU |\n|---|---|---|---|---|"
+            );
+            for (name, t) in [
+                ("stream, one message per event, batches of 1,000: publish", events_out),
+                ("stream, one message per event: consume", events_in),
+                ("stream, the envelopes: publish", env_out),
+                ("stream, the envelopes: consume and unpack", env_in),
+            ] {
+                println!(
+                    "| {name} | {:.2} s | {:.0} | {:.2} | {:.2} |",
+                    t.time.as_secs_f64(),
+                    rate(last_event as usize, t.time),
+                    t.broker,
+                    t.own
+                );
+            }
         }
         if !args.no_lag {
             // The last event settlement applies (later ones are not on its stream).
@@ -937,6 +982,105 @@ async fn lag_drain(
          journal's last event on settlement's stream is {last_settled})."
     );
     Ok(())
+}
+
+/// RabbitMQ Streams: `bodies` published to a fresh stream `name`, `batch` messages a
+/// publish, every one confirmed; then consumed from the first offset (each body
+/// unpacked as an envelope if `envelopes`). The publish and the consume, timed.
+async fn stream_round(
+    name: &str,
+    bodies: &[&[u8]],
+    batch: usize,
+    envelopes: bool,
+) -> anyhow::Result<(Timed, Timed)> {
+    use futures_util::StreamExt;
+    use rabbitmq_stream_client::Environment;
+    use rabbitmq_stream_client::types::{Message as StreamMessage, OffsetSpecification};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let status = std::process::Command::new(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/enable-streams.sh"),
+    )
+    .status()?;
+    anyhow::ensure!(status.success(), "RabbitMQ Streams could not be enabled");
+    let env = Environment::builder()
+        .host("127.0.0.1")
+        .port(5552)
+        .build()
+        .await
+        .map_err(|e| anyhow::anyhow!("RabbitMQ Streams: {e:?}"))?;
+    let _ = env.delete_stream(name).await;
+    env.stream_creator()
+        .create(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating stream {name}: {e:?}"))?;
+    let producer = env
+        .producer()
+        .build(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("producer: {e:?}"))?;
+    let total = bodies.len();
+    let confirmed = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let all_in = Arc::new(tokio::sync::Notify::new());
+    let publish = timed(async {
+        for chunk in bodies.chunks(batch) {
+            let msgs = chunk
+                .iter()
+                .map(|b| StreamMessage::builder().body(b.to_vec()).build())
+                .collect();
+            let (c, r, n) = (confirmed.clone(), refused.clone(), all_in.clone());
+            producer
+                .batch_send(msgs, move |status| {
+                    if !status.is_ok_and(|s| s.confirmed()) {
+                        r.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if c.fetch_add(1, Ordering::AcqRel) + 1 == total {
+                        n.notify_one();
+                    }
+                    async {}
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("publishing: {e:?}"))?;
+        }
+        all_in.notified().await;
+        Ok(())
+    })
+    .await?;
+    anyhow::ensure!(
+        refused.load(Ordering::Relaxed) == 0,
+        "the broker refused messages"
+    );
+    let _ = producer.close().await;
+    let mut consumer = env
+        .consumer()
+        .offset(OffsetSpecification::First)
+        .build(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("consumer: {e:?}"))?;
+    let mut events = 0usize;
+    let consume = timed(async {
+        let mut read = 0;
+        while read < total {
+            let d = consumer
+                .next()
+                .await
+                .context("the stream ended")?
+                .map_err(|e| anyhow::anyhow!("consuming: {e:?}"))?;
+            let body = d.message().data().unwrap_or_default();
+            events += if envelopes {
+                envelope::unpack(body)?.len()
+            } else {
+                1
+            };
+            read += 1;
+        }
+        Ok(())
+    })
+    .await?;
+    let _ = consumer.handle().close().await;
+    let _ = env.delete_stream(name).await;
+    anyhow::ensure!(events > 0);
+    Ok((publish, consume))
 }
 
 /// Settles `events` in batches of `batch` as the order service does: each batch
