@@ -14,10 +14,16 @@
 //!    replaying it through the replica engine, encoding JSON, packing, publishing,
 //!    confirming, checkpointing. Raw envelopes again afterwards (the machine is noisy:
 //!    two baselines). RabbitMQ's own CPU (`beam.smp`, from `/proc`) beside each.
-//! 3. **Settlement.** Raw: tokio-postgres inserts the same trades as multi-row
-//!    `unnest` inserts in transactions of the same size. Order service: `settle` on the
-//!    settlement queue's events in batches of 2,000 (orders, history, trades, ledger,
-//!    balances, idempotency), then raw again.
+//!    With `--streams`, RabbitMQ Streams beside them (`scripts/enable-streams.sh`
+//!    enables the plugin): one message per event, and the same envelopes, published
+//!    confirmed and consumed from the first offset.
+//! 3. **Settlement lag** (unless `--no-lag`): the bridge and the order service together,
+//!    the lag every 500 ms until it drains.
+//! 4. **Settlement** (alone with `--settle-only`). The workload's settlement events
+//!    beside raw tokio-postgres inserting the same trades; then a fill-heavy stream
+//!    settled as the service does (each batch planned while the one before commits)
+//!    and one batch at a time, beside raw binary `COPY` of exactly the rows settlement
+//!    writes for it into tables made like settlement's. Then the same into SQLite.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
