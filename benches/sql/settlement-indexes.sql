@@ -26,95 +26,43 @@ CREATE TABLE src_t AS
            0::bigint AS sell_leaves, 'buy'::text AS taker_side
     FROM generate_series(1::bigint, 60000) s;
 
-DROP TABLE IF EXISTS o, t;
-CREATE TABLE o (LIKE src_o);
-CREATE TABLE t (LIKE src_t);
+-- Fresh tables o (orders) and t (trades) with `indexes` made on them, then the rows:
+-- milliseconds for each table's insert.
+CREATE FUNCTION timed(indexes text, OUT orders_ms numeric, OUT trades_ms numeric) AS $$
+DECLARE
+    start timestamptz;
+BEGIN
+    DROP TABLE IF EXISTS o, t;
+    CREATE TABLE o (LIKE src_o);
+    CREATE TABLE t (LIKE src_t);
+    EXECUTE indexes;
+    start := clock_timestamp();
+    INSERT INTO o SELECT * FROM src_o;
+    orders_ms := round(extract(epoch FROM clock_timestamp() - start) * 1000);
+    start := clock_timestamp();
+    INSERT INTO t SELECT * FROM src_t;
+    trades_ms := round(extract(epoch FROM clock_timestamp() - start) * 1000);
+END $$ LANGUAGE plpgsql;
 
-CHECKPOINT;
-\echo 'heap only (no index)'
-\timing on
-BEGIN;
-INSERT INTO o SELECT * FROM src_o;
-INSERT INTO t SELECT * FROM src_t;
-COMMIT;
-\timing off
-
-DROP TABLE IF EXISTS o, t;
-CREATE TABLE o (LIKE src_o);
-CREATE TABLE t (LIKE src_t);
-ALTER TABLE o ADD PRIMARY KEY (order_seq);
-CHECKPOINT;
-\echo '+ orders primary key'
-\timing on
-BEGIN;
-INSERT INTO o SELECT * FROM src_o;
-INSERT INTO t SELECT * FROM src_t;
-COMMIT;
-\timing off
-
-DROP TABLE IF EXISTS o, t;
-CREATE TABLE o (LIKE src_o);
-CREATE TABLE t (LIKE src_t);
-CREATE INDEX ON o (user_id, client_id);
-CHECKPOINT;
-\echo '+ orders (user_id, client_id)'
-\timing on
-BEGIN;
-INSERT INTO o SELECT * FROM src_o;
-INSERT INTO t SELECT * FROM src_t;
-COMMIT;
-\timing off
-
-DROP TABLE IF EXISTS o, t;
-CREATE TABLE o (LIKE src_o);
-CREATE TABLE t (LIKE src_t);
-CREATE INDEX ON o (user_id, client_id) WHERE status = 'open';
-CHECKPOINT;
-\echo '+ orders open by user (partial)'
-\timing on
-BEGIN;
-INSERT INTO o SELECT * FROM src_o;
-INSERT INTO t SELECT * FROM src_t;
-COMMIT;
-\timing off
-
-DROP TABLE IF EXISTS o, t;
-CREATE TABLE o (LIKE src_o);
-CREATE TABLE t (LIKE src_t);
-ALTER TABLE t ADD PRIMARY KEY (seq);
-CHECKPOINT;
-\echo '+ trades primary key'
-\timing on
-BEGIN;
-INSERT INTO o SELECT * FROM src_o;
-INSERT INTO t SELECT * FROM src_t;
-COMMIT;
-\timing off
-
-DROP TABLE IF EXISTS o, t;
-CREATE TABLE o (LIKE src_o);
-CREATE TABLE t (LIKE src_t);
-CREATE INDEX ON t (buy_order_seq); CREATE INDEX ON t (sell_order_seq);
-CHECKPOINT;
-\echo '+ trades by buy order and by sell order'
-\timing on
-BEGIN;
-INSERT INTO o SELECT * FROM src_o;
-INSERT INTO t SELECT * FROM src_t;
-COMMIT;
-\timing off
-
-DROP TABLE IF EXISTS o, t;
-CREATE TABLE o (LIKE src_o);
-CREATE TABLE t (LIKE src_t);
-ALTER TABLE o ADD PRIMARY KEY (order_seq); CREATE INDEX ON o (user_id, client_id); CREATE INDEX ON o (user_id, client_id) WHERE status = 'open'; ALTER TABLE t ADD PRIMARY KEY (seq); CREATE INDEX ON t (buy_order_seq); CREATE INDEX ON t (sell_order_seq);
-CHECKPOINT;
-\echo 'all of the indexes settlement keeps'
-\timing on
-BEGIN;
-INSERT INTO o SELECT * FROM src_o;
-INSERT INTO t SELECT * FROM src_t;
-COMMIT;
-\timing off
+SELECT v.tables_have, r.orders_ms, r.trades_ms
+FROM (VALUES
+    (1, 'no index', 'SELECT 1'),
+    (2, 'orders: primary key', 'ALTER TABLE o ADD PRIMARY KEY (order_seq)'),
+    (3, 'orders: (user_id, client_id)', 'CREATE INDEX ON o (user_id, client_id)'),
+    (4, 'orders: open by user (partial)',
+        'CREATE INDEX ON o (user_id, client_id) WHERE status = ''open'''),
+    (5, 'trades: primary key', 'ALTER TABLE t ADD PRIMARY KEY (seq)'),
+    (6, 'trades: by buy order and by sell order',
+        'CREATE INDEX ON t (buy_order_seq); CREATE INDEX ON t (sell_order_seq)'),
+    (7, 'all of the indexes settlement keeps',
+        'ALTER TABLE o ADD PRIMARY KEY (order_seq);
+         CREATE INDEX ON o (user_id, client_id);
+         CREATE INDEX ON o (user_id, client_id) WHERE status = ''open'';
+         ALTER TABLE t ADD PRIMARY KEY (seq);
+         CREATE INDEX ON t (buy_order_seq);
+         CREATE INDEX ON t (sell_order_seq)')
+) AS v (n, tables_have, indexes)
+CROSS JOIN LATERAL timed(v.indexes) AS r
+ORDER BY v.n;
 
 DROP SCHEMA settlement_indexes CASCADE;
