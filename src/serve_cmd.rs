@@ -62,8 +62,9 @@ pub(crate) struct Args {
     /// Busy-spin the pipeline threads (for dedicated cores) instead of yielding.
     #[arg(long)]
     pub(crate) spin: bool,
-    /// Snapshot every this many commands (0: never).
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Snapshot every this many commands (0: never): a restart replays at most this
+    /// many after loading the newest snapshot.
+    #[arg(long, default_value_t = bourse_gateway::server::SNAPSHOT_EVERY_COMMANDS)]
     pub(crate) snapshot_every: u64,
     /// Add demo instruments, users and simulated market makers with a status line.
     #[arg(long)]

@@ -31,7 +31,7 @@ struct Args {
     #[arg(long, default_value_t = 10_000_000)]
     commands: u64,
     /// A snapshot every this many commands (the gateway's default).
-    #[arg(long, default_value_t = 1_000_000)]
+    #[arg(long, default_value_t = bourse_gateway::server::SNAPSHOT_EVERY_COMMANDS)]
     snapshot_every: u64,
     /// Commands per journal batch (one `fdatasync` each).
     #[arg(long, default_value_t = 4_096)]
