@@ -20,6 +20,7 @@
 pub mod keys;
 pub mod metrics;
 pub mod protocol;
+mod release;
 pub mod server;
 mod service;
 pub mod session;

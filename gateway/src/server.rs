@@ -4,20 +4,24 @@
 //!  clients ──DEALER──▶ ROUTER (I/O thread: decode, login, throttle)
 //!                        │ publish Inbound                    ▲ send reports
 //!                        ▼                                    │
-//!        input ring ─▶ journal stage ─▶ engine stage ─▶ output ring (polled by I/O)
-//!                      append; fsync      execute on its
-//!                      per batch          own (pinned) core
+//!                  ┌─▶ journal stage: append; fsync per batch ──▶ durable mark
+//!        input ring ┤                                                   │ (gates)
+//!                  └─▶ engine stage: execute (own, pinned core) ─▶ output ring ─▶ I/O
 //! ```
 //!
 //! # Ordering and durability
-//! The engine stage sees a batch only after the journal stage has appended every
-//! command of it and `fdatasync`ed it at the batch's end (the disruptor publishes a
-//! consumer's progress per batch), so every report leaving the gateway is about a
-//! command that is already durable: an `Accepted` is never lost by a crash.
+//! The journal stage and the engine stage read the input ring side by side, as LMAX's
+//! journaller and business logic do: the engine matches a batch while the journal
+//! appends it and `fdatasync`s it, so the sync is no longer on the matching path. Every
+//! event on the output ring carries its command's ring sequence, and its readers (the
+//! I/O thread sending reports, the market data stage) pass it on only once the journal
+//! stage's durable mark has reached that command (`release`): every report leaving the
+//! gateway is about a command that is already durable, and an `Accepted` is never lost
+//! by a crash. A crash loses the engine's state with the reports it held back.
 //!
 //! # Threads
 //! Three: the I/O thread (the caller's), the journal stage and the engine stage (plus
-//! ZeroMQ's own I/O thread). With `spin`, the stages and the I/O loop busy-spin, for
+//! ZeroMQ's own I/O thread, and the market data stage when the feed is on). With `spin`, the stages and the I/O loop busy-spin, for
 //! dedicated cores; otherwise each sleeps when idle and is woken by the thread that
 //! gives it work (`wake`), which is what few shared cores need: a spinning thread
 //! there delays the very thread it waits for.
@@ -41,10 +45,11 @@ use crate::protocol::{
     ClientMsg, EnterOrder, ForRequest, ServerMsg, ServiceMsg, decode_client, encode_for,
     encode_server,
 };
+use crate::release::{DurableMark, FromCommand, Release};
 use crate::service::{self, Origin};
 use crate::session::{Session, Throttle};
 use crate::wake::{
-    ENGINE_THREAD, FEED_THREAD, JOURNAL_THREAD, PARK_TIMEOUT, Park, Stages, io_wake_pipe,
+    ENGINE_THREAD, FEED_THREAD, IoWaker, JOURNAL_THREAD, PARK_TIMEOUT, Park, Stages, io_wake_pipe,
 };
 use bourse_feeds::{Feed, MarketDataSink, ZmqPublisher};
 
@@ -153,6 +158,14 @@ struct Outbound {
     listed: Option<(SymbolId, Symbol)>,
     /// When its command arrived ([`clock_ns`]).
     received: u64,
+    /// Its command's input ring sequence: it leaves the gateway once that is durable.
+    command: i64,
+}
+
+impl FromCommand for Outbound {
+    fn command(&self) -> i64 {
+        self.command
+    }
 }
 
 fn empty_inbound() -> Inbound {
@@ -178,6 +191,7 @@ fn empty_outbound() -> Outbound {
         last: false,
         listed: None,
         received: 0,
+        command: -1,
     }
 }
 
@@ -288,10 +302,15 @@ struct JournalStage {
     /// Arrival times of the batch's commands (preallocated to the ring's size).
     received: Vec<u64>,
     durable: LocalHistogram,
+    /// Where the readers of the engine's events learn what is durable.
+    mark: DurableMark,
+    /// Woken when more is durable: the I/O thread and the market data stage.
+    io_waker: Arc<IoWaker>,
+    stages: Option<&'static Stages>,
 }
 
 impl JournalStage {
-    fn on(&mut self, slot: &Inbound, end_of_batch: bool) {
+    fn on(&mut self, slot: &Inbound, seq: i64, end_of_batch: bool) {
         self.journal.append(&slot.cmd);
         if self.received.len() < self.received.capacity() {
             self.received.push(slot.received);
@@ -307,6 +326,12 @@ impl JournalStage {
         self.metrics
             .fsync
             .record(fsync_start.elapsed().as_nanos() as u64);
+        // The engine's events about this batch may leave now.
+        self.mark.set(seq);
+        self.io_waker.wake();
+        if let Some(stages) = self.stages {
+            stages.feed.wake();
+        }
         self.metrics.journal_seq.store(durable, Ordering::Relaxed);
         self.durable.record_since(clock_ns(), &self.received);
         self.received.clear();
@@ -388,34 +413,57 @@ impl FeedStage {
         }
     }
 
+    /// Takes in one event whose command is durable.
+    fn on(&mut self, o: &Outbound, now: u64) {
+        if let Some((id, symbol)) = o.listed {
+            self.feed.name_instrument(id, &symbol);
+        }
+        self.feed.on_event(&o.event, now);
+        if o.last {
+            self.feed.end_of_command();
+        }
+    }
+
     /// Polls the output ring until the pipeline shuts down; publishes each batch's
-    /// messages, and snapshots (and closed candles) every [`SNAPSHOT_EVERY`] even when
-    /// the market is quiet, so a late joiner can always synchronize.
+    /// messages once their commands are durable (`release`), and snapshots (and closed
+    /// candles) every [`SNAPSHOT_EVERY`] even when the market is quiet, so a late
+    /// joiner can always synchronize.
     fn run(
         mut self,
         mut outputs: disruptor::EventPoller<Outbound, disruptor::SingleProducerBarrier>,
+        mut release: Release<Outbound>,
         stages: Option<&'static Stages>,
     ) {
         let mut seen = 0;
         loop {
+            let now = now_ms();
             match outputs.poll() {
                 Ok(mut guard) => {
-                    let now = now_ms();
-                    for o in &mut guard {
-                        if let Some((id, symbol)) = o.listed {
-                            self.feed.name_instrument(id, &symbol);
-                        }
-                        self.feed.on_event(&o.event, now);
-                        if o.last {
-                            self.feed.end_of_command();
+                    release.pass(&mut guard, |o| self.on(o, now));
+                }
+                Err(Polling::NoEvents) => {
+                    // Woken by the engine's events and by the journal's progress.
+                    if release.pass(std::iter::empty(), |o| self.on(o, now)) == 0 {
+                        match stages {
+                            Some(stages) => seen = stages.feed.park(seen, SNAPSHOT_EVERY / 10),
+                            None => std::hint::spin_loop(),
                         }
                     }
                 }
-                Err(Polling::NoEvents) => match stages {
-                    Some(stages) => seen = stages.feed.park(seen, SNAPSHOT_EVERY / 10),
-                    None => std::hint::spin_loop(),
-                },
-                Err(Polling::Shutdown) => return,
+                Err(Polling::Shutdown) => {
+                    // The pipeline stopped; the journal's last batch is durable by the
+                    // time both stages have ended: publish what it released.
+                    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+                    while release.waiting() && Instant::now() < deadline {
+                        if release.pass(std::iter::empty(), |o| self.on(o, now)) == 0 {
+                            std::thread::sleep(std::time::Duration::from_micros(200));
+                        }
+                    }
+                    for msg in self.feed.drain() {
+                        self.publisher.publish(&msg);
+                    }
+                    return;
+                }
             }
             for msg in self.feed.drain() {
                 self.publisher.publish(&msg);
@@ -472,6 +520,7 @@ fn run_with<W: WaitStrategy + 'static>(
 
     let ring = config.ring_size;
     let ctx = zmq::Context::new();
+    let mark = DurableMark::new();
     let mut feed_endpoint = None;
     let (mut outputs, out_builder) =
         build_single_producer(ring, empty_outbound, wait).new_event_poller();
@@ -485,7 +534,10 @@ fn run_with<W: WaitStrategy + 'static>(
             feed_thread = Some(
                 std::thread::Builder::new()
                     .name(FEED_THREAD.into())
-                    .spawn(move || stage.run(poller, stages))
+                    .spawn({
+                        let release = Release::new(mark.clone(), ring);
+                        move || stage.run(poller, release, stages)
+                    })
                     .map_err(GatewayError::Wake)?,
             );
             OutProducer::WithFeed(out_builder.build())
@@ -511,6 +563,9 @@ fn run_with<W: WaitStrategy + 'static>(
         metrics: metrics.clone(),
         received: Vec::with_capacity(ring),
         durable: LocalHistogram::default(),
+        mark: mark.clone(),
+        io_waker: io_waker.clone(),
+        stages,
     };
     let mut engine_stage = {
         let mut engine = engine;
@@ -524,7 +579,7 @@ fn run_with<W: WaitStrategy + 'static>(
         let mut timed = LocalHistogram::default();
         let mut received: Vec<u64> = Vec::with_capacity(ring);
         let mut matched = LocalHistogram::default();
-        move |slot: &Inbound, _seq: i64, end_of_batch: bool| {
+        move |slot: &Inbound, seq: i64, end_of_batch: bool| {
             events.clear();
             executed += 1;
             if executed.is_multiple_of(SAMPLE_EVERY) {
@@ -559,6 +614,7 @@ fn run_with<W: WaitStrategy + 'static>(
                 last: i + 1 == n,
                 listed,
                 received: slot.received,
+                command: seq,
             }));
             if end_of_batch {
                 matched.record_since(clock_ns(), &received);
@@ -588,19 +644,13 @@ fn run_with<W: WaitStrategy + 'static>(
             }
         }
     };
-    // The journal stage wakes the engine stage at the start of each batch (the previous
-    // batch's progress is published by then) and whenever it starts to wait (`Park`).
-    let mut batch_start = true;
+    // The journal and engine stages read the input ring side by side; the I/O thread
+    // wakes both when it publishes.
     let builder = build_single_producer(ring, empty_inbound, wait)
         .thread_name(JOURNAL_THREAD)
-        .handle_events_with(move |slot: &Inbound, _seq: i64, end: bool| {
-            if batch_start && let Some(stages) = stages {
-                stages.engine.wake();
-            }
-            journal_stage.on(slot, end);
-            batch_start = end;
+        .handle_events_with(move |slot: &Inbound, seq: i64, end: bool| {
+            journal_stage.on(slot, seq, end)
         })
-        .and_then()
         .thread_name(ENGINE_THREAD);
     let builder = match config.engine_core {
         Some(core) => builder.pin_at_core(core),
@@ -644,6 +694,8 @@ fn run_with<W: WaitStrategy + 'static>(
     let mut identity = zmq::Message::new();
     let mut body = zmq::Message::new();
     let mut pending: Vec<Inbound> = Vec::with_capacity(256);
+    // Reports wait here until the journal has made their command durable.
+    let mut release = Release::new(mark, ring);
     while !shutdown.load(Ordering::Relaxed) {
         io.refresh_keys();
         let mut busy = false;
@@ -680,11 +732,12 @@ fn run_with<W: WaitStrategy + 'static>(
             metrics.enqueued.fetch_add(n as u64, Ordering::Relaxed);
             if let Some(stages) = stages {
                 stages.journal.wake();
+                stages.engine.wake();
             }
             pending.drain(..n);
             busy = true;
         }
-        if drain_reports(&mut outputs, &mut io)? {
+        if drain_reports(&mut outputs, &mut release, &mut io)? {
             busy = true;
         }
         if busy || config.spin {
@@ -694,7 +747,7 @@ fn run_with<W: WaitStrategy + 'static>(
         // then look at the output ring once more: a report published before the
         // announcement is seen here, one after it writes to the wake pipe.
         io_waker.going_to_sleep();
-        if drain_reports(&mut outputs, &mut io)? {
+        if drain_reports(&mut outputs, &mut release, &mut io)? {
             io_waker.awake();
             continue;
         }
@@ -710,15 +763,18 @@ fn run_with<W: WaitStrategy + 'static>(
     // Drain the pipeline: dropping the input producer lets the journal and engine stages
     // finish what is in the ring (the last batch is journaled before exit). The engine
     // may be waiting for room in the output ring, so keep draining it meanwhile — and
-    // send those reports: their commands are durable.
+    // send the reports whose commands are durable; once both stages have ended, all are.
     let closing = std::thread::spawn(move || drop(inputs));
     loop {
-        match drain_reports(&mut outputs, &mut io) {
+        match drain_reports(&mut outputs, &mut release, &mut io) {
             Ok(true) => {}
-            Ok(false) if !closing.is_finished() => {
+            Ok(false) | Err(_) if !closing.is_finished() => {
                 std::thread::sleep(std::time::Duration::from_micros(200))
             }
-            Ok(false) | Err(_) => break,
+            Ok(false) | Err(_) => {
+                let _ = drain_reports(&mut outputs, &mut release, &mut io);
+                break;
+            }
         }
     }
     let _ = closing.join();
@@ -1137,23 +1193,30 @@ fn service_request(frame: &[u8]) -> Option<u64> {
 /// The longest the idle I/O loop sleeps before it looks at the shutdown flag, in ms.
 const IDLE_POLL: i64 = 50;
 
-/// Sends the reports waiting in the output ring; whether there were any.
+/// Sends the reports whose commands are durable — those held back before, then those
+/// waiting in the output ring — and holds back the rest (`release`); whether it sent or
+/// took in any.
 fn drain_reports(
     outputs: &mut disruptor::EventPoller<Outbound, disruptor::SingleProducerBarrier>,
+    release: &mut Release<Outbound>,
     io: &mut Io,
 ) -> Result<bool, GatewayError> {
-    match outputs.poll() {
-        Ok(mut guard) => {
-            for o in &mut guard {
-                io.report(o);
-                if o.last && o.received != 0 {
-                    io.reported.record(clock_ns().saturating_sub(o.received));
-                }
-            }
-            io.reported.flush(io.wire.metrics.stage(Stage::Reported));
-            Ok(true)
+    let mut send = |o: &Outbound| {
+        io.report(o);
+        if o.last && o.received != 0 {
+            io.reported.record(clock_ns().saturating_sub(o.received));
         }
-        Err(Polling::NoEvents) => Ok(false),
+    };
+    let mut progress = release.pass(std::iter::empty(), &mut send) > 0;
+    let polled = match outputs.poll() {
+        Ok(mut guard) => {
+            release.pass(&mut guard, &mut send);
+            progress = true;
+            Ok(progress)
+        }
+        Err(Polling::NoEvents) => Ok(progress),
         Err(Polling::Shutdown) => Err(GatewayError::Shutdown),
-    }
+    };
+    io.reported.flush(io.wire.metrics.stage(Stage::Reported));
+    polled
 }

@@ -7,10 +7,13 @@
 //! thread that gives it work:
 //!
 //! ```text
-//! I/O thread ──publish, wake──▶ journal stage ──progress, wake──▶ engine stage
-//!     ▲                                                               │
-//!     └──────────── publish reports, write a byte to the wake pipe ───┘
+//! I/O thread ──publish, wake──┬──▶ journal stage ──durable mark, wake──┐
+//!     ▲                       └──▶ engine stage ──publish reports──┐  │
+//!     └────────────── write a byte to the wake pipe ────────────────┴──┘
 //! ```
+//!
+//! (The market data stage is woken like the I/O thread: by the engine's reports and by
+//! the journal's durable mark, since it too passes on only what is durable.)
 //!
 //! # No lost wake-ups
 //! A [`Sleeper`] has an `epoch` that every [`Sleeper::wake`] bumps *after* the waker's
@@ -86,9 +89,10 @@ pub(crate) struct Stages {
     timeout: Duration,
     /// The journal stage, woken by the I/O thread's publications.
     pub(crate) journal: Sleeper,
-    /// The engine stage, woken by the journal stage's progress.
+    /// The engine stage, woken by the I/O thread's publications.
     pub(crate) engine: Sleeper,
-    /// The market data stage, woken by the engine stage's reports.
+    /// The market data stage, woken by the engine stage's reports and the journal
+    /// stage's durable mark.
     pub(crate) feed: Sleeper,
 }
 
@@ -139,11 +143,6 @@ impl WaitStrategy for Park {
         let calls = if seq == sequence {
             calls.saturating_add(1)
         } else {
-            // A new wait: this stage has just published its progress, so the engine
-            // may have work (the journal stage wakes it here and at each batch start).
-            if std::thread::current().name() == Some(JOURNAL_THREAD) {
-                self.stages.engine.wake();
-            }
             0
         };
         let Some(me) = self.stages.of_current_thread() else {
