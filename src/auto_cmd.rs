@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicBool;
 use anyhow::Context;
 use bourse_auto::service::{PREFETCH, Status, Stores};
 use bourse_auto::store::AutoStore;
-use bourse_bus::rabbit::{QueueSpec, RabbitConsumer};
+use bourse_bus::rabbit::QueueSpec;
 use bourse_shell::config::ShellArgs;
 
 /// Arguments of `bourse serve auto`.
@@ -67,10 +67,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             &status,
         );
         let (rabbit, queue) = (args.bus.rabbit(), QueueSpec::auto(&args.auto_queue));
-        let consumer = move || {
-            let (rabbit, queue) = (rabbit.clone(), queue.clone());
-            async move { RabbitConsumer::connect(&rabbit, &queue, PREFETCH).await }
-        };
+        let consumer = rabbit.consumers(&queue, PREFETCH);
         let stop = Arc::new(AtomicBool::new(false));
         // Held day orders expire at the close (a compare-and-set: any instance may),
         // and the engine's day ends (the instance that claims the close sends it).

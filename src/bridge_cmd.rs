@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bourse_bridge::{BridgeConfig, run};
-use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitPublisher};
+use bourse_bus::rabbit::{QueueSpec, RabbitConfig};
 
 /// Arguments of `bourse bridge`.
 #[derive(clap::Args, Debug, Clone)]
@@ -89,10 +89,7 @@ pub(crate) fn run_bridge(args: Args) -> anyhow::Result<()> {
         args.bus.queue
     );
     rt.block_on(async move {
-        let connect = || {
-            let rabbit = rabbit.clone();
-            async move { RabbitPublisher::connect(&rabbit).await }
-        };
+        let connect = rabbit.publishers();
         let mut last_report = std::time::Instant::now();
         let mut last_published = 0;
         run(config, connect, stop, |p| {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitConsumer, RabbitPublisher};
+use bourse_bus::rabbit::{QueueSpec, RabbitConfig};
 use bourse_notification::service::{PREFETCH, PUSH_PATTERN, Status};
 use bourse_notification::store::NotificationStore;
 use bourse_notification::webhook::{Counters, WebhookConfig};
@@ -89,22 +89,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             let stop = Arc::new(AtomicBool::new(false));
             let rabbit = args.bus.rabbit();
             let events = QueueSpec::notification(&args.notification_queue);
-            let consumer = {
-                let rabbit = rabbit.clone();
-                move || {
-                    let (rabbit, queue) = (rabbit.clone(), events.clone());
-                    async move { RabbitConsumer::connect(&rabbit, &queue, PREFETCH).await }
-                }
-            };
+            let consumer = rabbit.consumers(&events, PREFETCH);
             // The pushes need no queue of their own declared by the publisher.
             let pushes = RabbitConfig {
                 queues: Vec::new(),
                 ..rabbit.clone()
             };
-            let publisher = move || {
-                let pushes = pushes.clone();
-                async move { RabbitPublisher::connect(&pushes).await }
-            };
+            let publisher = pushes.publishers();
             tokio::spawn(bourse_notification::service::run(
                 store.clone(),
                 consumer,
@@ -128,10 +119,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             };
             // One push queue per instance: each needs every push for its own sockets.
             let own = QueueSpec::transient("bourse.notification.push", &[PUSH_PATTERN]);
-            let follower = move || {
-                let (rabbit, queue) = (rabbit.clone(), own.clone());
-                async move { RabbitConsumer::connect(&rabbit, &queue, 1_000).await }
-            };
+            let follower = rabbit.consumers(&own, 1_000);
             tokio::spawn(bourse_notification::push::follow(
                 state.listeners.clone(),
                 follower,

@@ -1,6 +1,5 @@
 //! `bourse order`: the order service's settlement, from RabbitMQ into PostgreSQL.
 
-use bourse_bus::rabbit::{RabbitConsumer, RabbitPublisher};
 use bourse_order::service::{ServiceConfig, prepare, run};
 
 use crate::bridge_cmd::{BusArgs, stop_on_signal};
@@ -39,16 +38,8 @@ pub(crate) fn run_order(args: Args) -> anyhow::Result<()> {
             "bourse order: settling {} from {} into PostgreSQL",
             args.bus.queue, args.bus.amqp
         );
-        let consumer = || {
-            let (rabbit, queue) = (rabbit.clone(), queue.clone());
-            async move {
-                RabbitConsumer::connect(&rabbit, &queue, bourse_order::service::PREFETCH).await
-            }
-        };
-        let publisher = || {
-            let rabbit = rabbit.clone();
-            async move { RabbitPublisher::connect(&rabbit).await }
-        };
+        let consumer = rabbit.consumers(&queue, bourse_order::service::PREFETCH);
+        let publisher = rabbit.publishers();
         let mut last_report = std::time::Instant::now();
         run(
             std::sync::Arc::new(bourse_order::store::pg::PgSettlement::new(pool)),

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
-use bourse_bus::rabbit::{QueueSpec, RabbitConsumer};
+use bourse_bus::rabbit::QueueSpec;
 use bourse_portfolio::{Hub, PortfolioState, StreamConfig, app, changes, prices};
 use bourse_shell::config::ShellArgs;
 use bourse_user::keys::Keys;
@@ -85,10 +85,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             let consuming = Arc::new(AtomicBool::new(false));
             let (hints_pool, hints_hub, up) = (holdings.clone(), hub.clone(), consuming.clone());
             tokio::spawn(async move {
-                let consumer = || {
-                    let (rabbit, queue) = (rabbit.clone(), queue.clone());
-                    async move { RabbitConsumer::connect(&rabbit, &queue, 100).await }
-                };
+                let consumer = rabbit.consumers(&queue, 100);
                 changes::run(hints_pool, hints_hub, consumer, up, stop).await;
             });
             let stream = StreamConfig {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use bourse_bus::rabbit::{QueueSpec, RabbitConsumer};
+use bourse_bus::rabbit::QueueSpec;
 use bourse_shell::config::ShellArgs;
 use bourse_stock::{LiveBook, StockState, app, ingest, prepare};
 use bourse_user::keys::Keys;
@@ -60,10 +60,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let ingest_store = store.clone();
         let up = consuming.clone();
         tokio::spawn(async move {
-            let consumer = || {
-                let (rabbit, queue) = (rabbit.clone(), queue.clone());
-                async move { RabbitConsumer::connect(&rabbit, &queue, ingest::PREFETCH).await }
-            };
+            let consumer = rabbit.consumers(&queue, ingest::PREFETCH);
             ingest::run(ingest_store, consumer, up, stop, |_| {}).await;
         });
         Ok(app(

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bourse_bus::rabbit::{QueueSpec, RabbitConsumer};
+use bourse_bus::rabbit::QueueSpec;
 use bourse_shell::config::ShellArgs;
 use bourse_trader::{TraderState, app};
 use bourse_user::keys::Keys;
@@ -54,10 +54,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         let queue = QueueSpec::transient("bourse.trade-updates", &[bourse_trader::stream::PATTERN]);
         let (stores, listeners) = (state.stream_stores(), state.listeners.clone());
         tokio::spawn(async move {
-            let consumer = || {
-                let (rabbit, queue) = (rabbit.clone(), queue.clone());
-                async move { RabbitConsumer::connect(&rabbit, &queue, 500).await }
-            };
+            let consumer = rabbit.consumers(&queue, 500);
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
             bourse_trader::stream::run(stores, listeners, consumer, stop).await;
         });

@@ -538,10 +538,7 @@ fn main() -> anyhow::Result<()> {
             batch: args.bridge_batch,
             ..BridgeConfig::new(dir.path(), generate_config(args.commands))
         };
-        let connect = || {
-            let rabbit = rabbit.clone();
-            async move { RabbitPublisher::connect(&rabbit).await }
-        };
+        let connect = rabbit.publishers();
         let bridged = timed(async {
             let mut finished = false;
             bourse_bridge::run(config, connect, stop, |p| {
@@ -878,7 +875,6 @@ async fn lag_drain(
     (last_event, last_settled): (u64, u64),
     nanos: u128,
 ) -> anyhow::Result<()> {
-    use bourse_bus::rabbit::RabbitConsumer;
     use std::sync::atomic::{AtomicU64, Ordering};
     let exchange = format!("bench.lag.{nanos}");
     let queue = QueueSpec::settlement(&format!("{exchange}.settlement"));
@@ -901,11 +897,7 @@ async fn lag_drain(
             ..BridgeConfig::new(dir, generate_config(args.commands))
         };
         tokio::spawn(async move {
-            let connect = || {
-                let rabbit = rabbit.clone();
-                async move { RabbitPublisher::connect(&rabbit).await }
-            };
-            bourse_bridge::run(config, connect, stop, |p| {
+            bourse_bridge::run(config, rabbit.publishers(), stop, |p| {
                 published.store(p.checkpoint.event_seq, Ordering::Relaxed)
             })
             .await
@@ -921,17 +913,8 @@ async fn lag_drain(
             ..Default::default()
         };
         tokio::spawn(async move {
-            let consumer = || {
-                let (rabbit, queue) = (rabbit.clone(), queue.clone());
-                async move {
-                    RabbitConsumer::connect(&rabbit, &queue, bourse_order::service::PREFETCH).await
-                }
-            };
-            let publisher = || {
-                let rabbit = rabbit.clone();
-                async move { RabbitPublisher::connect(&rabbit).await }
-            };
-            bourse_order::service::run(store, config, consumer, publisher, stop, |p| {
+            let consumer = rabbit.consumers(&queue, bourse_order::service::PREFETCH);
+            bourse_order::service::run(store, config, consumer, rabbit.publishers(), stop, |p| {
                 settled.store(p.last_seq, Ordering::Relaxed)
             })
             .await

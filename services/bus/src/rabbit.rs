@@ -135,6 +135,36 @@ impl Default for RabbitConfig {
     }
 }
 
+/// A connection in the making, as the services' loops take it to connect (and
+/// reconnect after any failure).
+pub type Connecting<T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, BusError>> + Send>>;
+
+impl RabbitConfig {
+    /// Connects a [`RabbitConsumer`] of `queue` (with about `prefetch` messages in
+    /// flight) each time it is called.
+    pub fn consumers(
+        &self,
+        queue: &QueueSpec,
+        prefetch: u16,
+    ) -> impl FnMut() -> Connecting<RabbitConsumer> + Send + 'static {
+        let (config, queue) = (self.clone(), queue.clone());
+        move || {
+            let (config, queue) = (config.clone(), queue.clone());
+            Box::pin(async move { RabbitConsumer::connect(&config, &queue, prefetch).await })
+        }
+    }
+
+    /// Connects a [`RabbitPublisher`] each time it is called.
+    pub fn publishers(&self) -> impl FnMut() -> Connecting<RabbitPublisher> + Send + 'static {
+        let config = self.clone();
+        move || {
+            let config = config.clone();
+            Box::pin(async move { RabbitPublisher::connect(&config).await })
+        }
+    }
+}
+
 /// Declares `queue` (durable) and binds it to the exchange.
 async fn declare(channel: &Channel, exchange: &str, queue: &QueueSpec) -> Result<(), BusError> {
     let mut args = FieldTable::default();

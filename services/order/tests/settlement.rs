@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bourse_bridge::messages::event_messages;
 use bourse_bridge::{BridgeConfig, run as run_bridge};
-use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitConsumer, RabbitPublisher};
+use bourse_bus::rabbit::{QueueSpec, RabbitConfig, RabbitConsumer};
 use bourse_bus::{BusError, Consumer, Delivery, topic};
 use bourse_core::{Command, Engine, Event, EventKind, State};
 use bourse_journal::Journal;
@@ -192,11 +192,9 @@ impl Pipeline {
         let rabbit = self.rabbit.clone();
         let flag = stop.clone();
         let task = tokio::spawn(async move {
-            let connect = || {
-                let rabbit = rabbit.clone();
-                async move { RabbitPublisher::connect(&rabbit).await }
-            };
-            run_bridge(config, connect, flag, |_| {}).await.unwrap();
+            run_bridge(config, rabbit.publishers(), flag, |_| {})
+                .await
+                .unwrap();
         });
         (task, stop)
     }
@@ -235,10 +233,7 @@ impl Pipeline {
                     })
                 }
             };
-            let publisher = || {
-                let rabbit = rabbit.clone();
-                async move { RabbitPublisher::connect(&rabbit).await }
-            };
+            let publisher = rabbit.publishers();
             run_service(
                 std::sync::Arc::new(bourse_order::store::pg::PgSettlement::new(pool)),
                 ServiceConfig::default(),
