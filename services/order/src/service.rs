@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bourse_bus::{BusError, Consumer, Message, Publisher};
 use deadpool_postgres::Pool;
@@ -281,9 +281,35 @@ where
         }
         let mut failed = false;
         let mut fresh = 0;
-        let mut wait = Duration::from_millis(100);
+        let mut until = Instant::now() + Duration::from_millis(100);
         while fresh < config.batch {
-            match c.next_within(wait).await {
+            // The batch in flight is finished as soon as its commit is: its
+            // acknowledgements and `portfolio.changed` hints do not wait for the next
+            // batch to fill (so, meanwhile, wait for deliveries in short steps).
+            if inflight.as_ref().is_some_and(|b| b.commit.is_finished()) {
+                let batch = inflight.take().expect("checked");
+                let lowest_kept = tags.iter().chain(&unreadable).min().copied();
+                match state
+                    .finish(batch, Some(&mut *c), lowest_kept, &mut on_progress)
+                    .await
+                {
+                    Finished::Done => {}
+                    outcome => {
+                        // What this connection delivered comes again on the next one.
+                        if let Finished::Failed = outcome {
+                            settler = None;
+                        }
+                        failed = true;
+                        break;
+                    }
+                }
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            let step = match &inflight {
+                Some(_) => left.min(Duration::from_millis(1)),
+                None => left,
+            };
+            match c.next_within(step).await {
                 Ok(Some(d)) => {
                     fresh += 1;
                     match serde_json::from_slice::<EngineEvent>(&d.message.body) {
@@ -302,8 +328,9 @@ where
                             )
                         }
                     }
-                    wait = config.linger;
+                    until = Instant::now() + config.linger;
                 }
+                Ok(None) if step < left => {}
                 Ok(None) => break,
                 Err(e) => {
                     eprintln!("bourse-order: consuming failed ({e}); reconnecting");
