@@ -21,10 +21,11 @@
 //!
 //! # Threads
 //! Three: the I/O thread (the caller's), the journal stage and the engine stage (plus
-//! ZeroMQ's own I/O thread, and the market data stage when the feed is on). With `spin`, the stages and the I/O loop busy-spin, for
-//! dedicated cores; otherwise each sleeps when idle and is woken by the thread that
-//! gives it work (`wake`), which is what few shared cores need: a spinning thread
-//! there delays the very thread it waits for.
+//! ZeroMQ's own I/O thread, and the market data stage when the feed is on). With
+//! `spin`, the stages and the I/O loop busy-spin, for dedicated cores; otherwise each
+//! sleeps when idle and is woken by the thread that gives it work (`wake`), which is
+//! what few shared cores need: a spinning thread there delays the very thread it waits
+//! for.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
