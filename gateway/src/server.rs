@@ -456,6 +456,7 @@ impl FeedStage {
                     // time both stages have ended: publish what it released.
                     let deadline = Instant::now() + std::time::Duration::from_secs(5);
                     while release.waiting() && Instant::now() < deadline {
+                        let now = now_ms();
                         if release.pass(std::iter::empty(), |o| self.on(o, now)) == 0 {
                             std::thread::sleep(std::time::Duration::from_micros(200));
                         }
