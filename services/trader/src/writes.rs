@@ -1,5 +1,5 @@
 //! The order path's database writes, in batches (`bourse_shell::batch`): the row an
-//! order is entered under, and the engine's verdict with the answer read back. Orders
+//! order is entered under, and the engine's verdict, returning the order as it now is. Orders
 //! that arrive together share one statement and one commit each way, which is what
 //! lets the service keep up when many clients send at once.
 
@@ -115,7 +115,7 @@ impl Writes {
         self.insert.call(row).await
     }
 
-    /// Records the verdict and reads the order back as the API shows it.
+    /// Records the verdict and returns the order as the API shows it.
     pub async fn finish(&self, verdict: Verdict) -> Result<Option<Value>, ApiError> {
         self.finish.call(verdict).await
     }

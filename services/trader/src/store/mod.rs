@@ -224,7 +224,9 @@ pub trait TraderStore: Send + Sync + std::fmt::Debug {
     /// durably; false for a row whose (user, client id) exists already (nothing
     /// inserted for it).
     async fn insert_pending(&self, rows: Vec<Pending>) -> Result<Vec<bool>, ApiError>;
-    /// Records verdicts and reads the orders back.
+    /// Records verdicts and returns the orders as they now are. Settlement's view of
+    /// them may be left out: a verdict is the engine's answer to the request that
+    /// entered the order, as new as anything settlement knows of it.
     async fn finish(&self, rows: Vec<Verdict>) -> Result<Vec<Option<OrderRecord>>, ApiError>;
     /// One of `user`'s orders.
     async fn order(&self, user: u64, key: OrderKey<'_>) -> Result<Option<OrderRecord>, ApiError>;
