@@ -585,10 +585,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_verdicts_plan_probes_the_primary_key_even_made_on_an_empty_table() {
         let schema = format!("trader_plan_{}", std::process::id());
-        let pool =
-            bourse_shell::db::pool("host=127.0.0.1 user=postgres dbname=test", Some(&schema), 1)
-                .await
-                .expect("pool");
+        let pool = bourse_shell::db::pool(bourse_testkit::PG, Some(&schema), 1)
+            .await
+            .expect("pool");
         PgTrader::new(pool.clone())
             .prepare()
             .await
