@@ -55,6 +55,10 @@ pub(crate) struct Args {
     /// Busy-spin the gateway's threads (for dedicated cores).
     #[arg(long)]
     spin: bool,
+    /// The gateway's journal segments, preallocated, in MiB (0: segments grow as
+    /// written).
+    #[arg(long, value_name = "MIB", default_value_t = bourse_gateway::server::JOURNAL_SEGMENT_BYTES >> 20)]
+    journal_segment_mib: u64,
     /// Write `loadgen.md` and `loadgen.json` here.
     #[arg(long, default_value = "target/loadgen")]
     out: PathBuf,
@@ -129,6 +133,8 @@ impl Child {
             &args.seconds.to_string(),
             "--sessions",
             &args.sessions.to_string(),
+            "--journal-segment-mib",
+            &args.journal_segment_mib.to_string(),
         ]);
         if let Some(c) = args.engine_core {
             cmd.args(["--engine-core", &c.to_string()]);
@@ -239,6 +245,7 @@ fn serve_role(args: &Args, role: Role) -> anyhow::Result<()> {
             config.engine = w.config.engine_config();
             config.bootstrap = w.setup;
             config.snapshot_every = 0;
+            config.segment_bytes = args.journal_segment_mib << 20;
             let metrics = config.metrics.clone();
             run(config, stop, |r| announce(&r.endpoint))?;
             // Where the time went, for the parent's report.

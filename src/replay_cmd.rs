@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use bourse_journal::Records;
+use bourse_journal::{RECORD_HEADER, Records};
 use bourse_replay::Replay;
 
 /// Arguments of `bourse replay`.
@@ -91,7 +91,11 @@ fn replay_journal(path: &Path, replay: &mut Replay, out: &mut impl Write) -> any
     for (i, file) in files.iter().enumerate() {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let mut records = Records::from_start(&bytes);
-        if !bytes.is_empty() && records.next_seq() != expected {
+        // A preallocated segment not yet written to is all zeros: it holds no record.
+        let blank = bytes
+            .get(..RECORD_HEADER)
+            .is_none_or(|h| h.iter().all(|&b| b == 0));
+        if !blank && records.next_seq() != expected {
             bail!(
                 "{} starts at command {} where {expected} was due (journal pruned after a snapshot?)",
                 file.display(),

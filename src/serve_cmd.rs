@@ -66,6 +66,10 @@ pub(crate) struct Args {
     /// many after loading the newest snapshot.
     #[arg(long, default_value_t = bourse_gateway::server::SNAPSHOT_EVERY_COMMANDS)]
     pub(crate) snapshot_every: u64,
+    /// Preallocate journal segments of this many MiB, zero-filled ahead of need, so
+    /// that each group commit syncs data and no file size (0: segments grow as written).
+    #[arg(long, value_name = "MIB", default_value_t = bourse_gateway::server::JOURNAL_SEGMENT_BYTES >> 20)]
+    pub(crate) journal_segment_mib: u64,
     /// Add demo instruments, users and simulated market makers with a status line.
     #[arg(long)]
     pub(crate) demo: bool,
@@ -166,6 +170,7 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
     config.engine_core = args.engine_core;
     config.spin = args.spin;
     config.snapshot_every = args.snapshot_every;
+    config.segment_bytes = args.journal_segment_mib << 20;
     config.engine = engine_config();
     config.bootstrap = boot;
     config.feed = (args.feed != "off").then(|| args.feed.clone());

@@ -34,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use bourse_core::{Command, Engine, EngineConfig, Event, EventKind, Symbol, SymbolId, UserId};
-use bourse_journal::{Journal, Snapshotter};
+use bourse_journal::{Journal, JournalOptions, Snapshotter};
 use disruptor::wait_strategies::WaitStrategy;
 use disruptor::{
     BusySpinWithSpinLoopHint, Polling, ProcessorSettings, Producer, build_single_producer,
@@ -74,6 +74,10 @@ pub struct GatewayConfig {
     /// Take a snapshot every this many commands (0: never); [`SNAPSHOT_EVERY_COMMANDS`]
     /// by default.
     pub snapshot_every: u64,
+    /// Journal segments are preallocated to this many bytes, zero-filled ahead of need,
+    /// so that each group commit's `fdatasync` flushes data and no file size (0:
+    /// segments grow as written); [`JOURNAL_SEGMENT_BYTES`] by default.
+    pub segment_bytes: u64,
     /// Engine preallocation.
     pub engine: EngineConfig,
     /// Commands applied (and journaled) once, when the journal is empty: instruments,
@@ -93,6 +97,10 @@ pub struct GatewayConfig {
 /// snapshot work a command on the background snapshot thread.
 pub const SNAPSHOT_EVERY_COMMANDS: u64 = 500_000;
 
+/// The default journal segment size: 64 MiB, about 900,000 orders, zero-filled on a
+/// background thread in well under a second (PERF.md, "Preallocated journal segments").
+pub const JOURNAL_SEGMENT_BYTES: u64 = 64 << 20;
+
 impl GatewayConfig {
     /// Defaults for a data directory and key store: `tcp://127.0.0.1:5555`, 10,000
     /// messages a second per session, yielding stages, 64Ki-slot rings.
@@ -106,6 +114,7 @@ impl GatewayConfig {
             spin: false,
             ring_size: 1 << 16,
             snapshot_every: SNAPSHOT_EVERY_COMMANDS,
+            segment_bytes: JOURNAL_SEGMENT_BYTES,
             engine: EngineConfig::default(),
             bootstrap: Vec::new(),
             feed: None,
@@ -502,7 +511,13 @@ fn run_with<W: WaitStrategy + 'static>(
             rec.truncated_bytes
         );
     }
-    let mut journal = Journal::open(&config.data_dir, rec.last_seq + 1)?;
+    let mut journal = Journal::open_with(
+        &config.data_dir,
+        rec.last_seq + 1,
+        JournalOptions {
+            segment_bytes: config.segment_bytes,
+        },
+    )?;
     journal.hold_time_at(rec.last_time_ns);
     if rec.last_seq == 0 && !config.bootstrap.is_empty() {
         let mut sink = Vec::new();

@@ -10,7 +10,11 @@
 //!
 //! Files in a journal directory:
 //! - `wal-<first seq, 20 digits>.log`: segments of records, each starting at a sequence
-//!   number; a new segment is started after each snapshot.
+//!   number; a new segment is started after each snapshot, and, with preallocated
+//!   segments ([`JournalOptions`]), when one is full. The newest may end in zeros: the
+//!   preallocated rest not yet written.
+//! - `spare-segment.tmp` (`.partial` while being filled): the next preallocated
+//!   segment, zero-filled and synced ahead of need.
 //! - `snap-<last command seq, 20 digits>.bin`: a snapshot of the state after that command.
 //! - `durable.seq`: the last durable command, for readers in other processes
 //!   ([`DurableReader`]).
@@ -21,6 +25,7 @@ mod record;
 mod recovery;
 mod snapshot_file;
 mod snapshotter;
+mod spare;
 mod writer;
 
 pub use durable::{DURABLE_FILE, DurableReader};
@@ -28,7 +33,7 @@ pub use record::{Entry, RECORD_HEADER, RecordError, Records, frame};
 pub use recovery::{Recovered, recover, recover_with, state_at};
 pub use snapshot_file::{read_snapshot, write_snapshot};
 pub use snapshotter::Snapshotter;
-pub use writer::{Journal, now_ns};
+pub use writer::{Journal, JournalOptions, now_ns};
 
 use std::path::{Path, PathBuf};
 

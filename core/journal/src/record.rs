@@ -8,6 +8,11 @@
 //! write but whose body did not is caught. [`Records`] iterates a segment's bytes and
 //! stops at the first record that is short, too long, fails its CRC, or does not carry
 //! the next sequence number, reporting where and why.
+//!
+//! A header of zeros is not a record: it is where the written part of a
+//! **preallocated** segment ends and its zero-filled rest begins (a record's length and
+//! sequence number are never 0; a record whose length alone reads 0 is damaged). [`Records`] ends there cleanly, as at the end of the bytes, and says
+//! so ([`Records::at_zero_tail`]).
 
 use bourse_core::Command;
 
@@ -71,6 +76,7 @@ pub struct Records<'a> {
     offset: usize,
     next_seq: u64,
     time_ns: u64,
+    zero_tail: bool,
     /// Why iteration stopped early, if it did; `None` after a clean end.
     pub error: Option<RecordError>,
 }
@@ -83,6 +89,7 @@ impl<'a> Records<'a> {
             offset: 0,
             next_seq: first_seq,
             time_ns: 0,
+            zero_tail: false,
             error: None,
         }
     }
@@ -104,6 +111,13 @@ impl<'a> Records<'a> {
     /// The sequence number the next record must carry.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Whether iteration ended at a header of zeros: the zero-filled, never written rest
+    /// of a preallocated segment (a clean end; [`valid_len`](Self::valid_len) is where
+    /// the written part ends).
+    pub fn at_zero_tail(&self) -> bool {
+        self.zero_tail
     }
 
     /// The journal time of the record returned last (0 before the first).
@@ -158,7 +172,11 @@ impl Iterator for Records<'_> {
     type Item = (u64, Command);
 
     fn next(&mut self) -> Option<(u64, Command)> {
-        if self.error.is_some() || self.offset == self.bytes.len() {
+        if self.error.is_some() || self.zero_tail || self.offset == self.bytes.len() {
+            return None;
+        }
+        if self.bytes[self.offset..].starts_with(&[0; RECORD_HEADER]) {
+            self.zero_tail = true;
             return None;
         }
         match self.read() {
@@ -234,6 +252,43 @@ mod tests {
                 assert!(r.error.is_some());
             }
         }
+    }
+
+    #[test]
+    fn a_zero_filled_rest_is_a_clean_end_and_anything_short_of_a_header_is_not() {
+        let mut buf = journal(3);
+        let written = buf.len();
+        buf.resize(written + 4096, 0);
+        let mut r = Records::new(&buf, 1);
+        assert_eq!(r.by_ref().count(), 3);
+        assert_eq!(
+            (r.error, r.at_zero_tail(), r.valid_len()),
+            (None, true, written)
+        );
+        // A blank preallocated segment holds no record.
+        let mut r = Records::from_start(&buf[written..]);
+        assert_eq!(r.by_ref().count(), 0);
+        assert_eq!((r.error, r.at_zero_tail(), r.valid_len()), (None, true, 0));
+        // Fewer zero bytes than a header could be the start of a record still being
+        // written: truncated, not an end.
+        for extra in 1..RECORD_HEADER {
+            let mut r = Records::new(&buf[..written + extra], 1);
+            assert_eq!(r.by_ref().count(), 3);
+            assert_eq!(
+                (r.error, r.at_zero_tail()),
+                (Some(RecordError::Truncated), false)
+            );
+        }
+        // A record whose length alone reads zero is damaged, not the end.
+        let mut bad = journal(2);
+        let one = bad.len() / 2;
+        bad[one..one + 4].fill(0);
+        let mut r = Records::new(&bad, 1);
+        assert_eq!(r.by_ref().count(), 1);
+        assert_eq!(
+            (r.error, r.at_zero_tail()),
+            (Some(RecordError::BadLength(0)), false)
+        );
     }
 
     #[test]

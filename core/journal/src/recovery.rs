@@ -5,6 +5,10 @@
 //! them. A bad record at the tail of the **newest** segment is a torn write from a crash:
 //! the file is cut there (it was never acknowledged). A bad record anywhere else is real
 //! corruption of acknowledged history, and recovery refuses with an error.
+//!
+//! A preallocated segment ends where its zero-filled rest begins (a header of zeros);
+//! the newest one is cut back to its records, and anything but zeros after them — a
+//! write torn by a crash — counts as a torn tail.
 
 use std::fs::OpenOptions;
 use std::path::Path;
@@ -149,14 +153,15 @@ fn rebuild(
                     reason,
                 });
             }
-            let keep = records.valid_len() as u64;
-            truncated_bytes = bytes.len() as u64 - keep;
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(io_err(path))?;
-            f.set_len(keep).map_err(io_err(path))?;
-            f.sync_all().map_err(io_err(path))?;
+            let keep = records.valid_len();
+            truncated_bytes = (bytes.len() - keep) as u64;
+            cut(path, keep)?;
+        } else if last && upto.is_none() && records.at_zero_tail() {
+            let keep = records.valid_len();
+            if bytes[keep..].iter().any(|&b| b != 0) {
+                truncated_bytes = (bytes.len() - keep) as u64;
+            }
+            cut(path, keep)?;
         }
     }
     if upto.is_none()
@@ -178,4 +183,14 @@ fn rebuild(
         truncated_bytes,
         damaged_snapshots,
     })
+}
+
+/// Cuts the segment at `path` to its first `keep` bytes, durably.
+fn cut(path: &Path, keep: usize) -> Result<(), JournalError> {
+    let f = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.set_len(keep as u64).map_err(io_err(path))?;
+    f.sync_all().map_err(io_err(path))
 }

@@ -7,6 +7,16 @@
 //! only then lets the batch be acknowledged, so the cost of the sync is shared by the
 //! whole batch.
 //!
+//! # Preallocated segments
+//! Opened with [`JournalOptions::segment_bytes`], the journal writes into segments that
+//! were zero-filled and synced before it needed them (by a background thread:
+//! `spare.rs`), so a commit's `fdatasync` flushes data and no file size. A batch that
+//! would not fit in what is left of the segment starts the next one (named by its first
+//! record's sequence number, as every segment is) — if a spare is ready; if not, it is
+//! written past the end of the current segment, which then grows as an ordinary file
+//! does, and the next batch tries again. Readers end a segment cleanly at its zero-filled
+//! rest ([`Records::at_zero_tail`](crate::Records::at_zero_tail)).
+//!
 //! # Time
 //! Every record carries the journal's time. The clock is read once per batch (when the
 //! first command of a batch is appended) and held back to the last time written, so
@@ -19,8 +29,18 @@ use std::path::{Path, PathBuf};
 use bourse_core::Command;
 
 use crate::durable::DurableMark;
-use crate::record::frame;
+use crate::record::{RECORD_HEADER, frame};
+use crate::spare::Spares;
 use crate::{JournalError, io_err, numbered_files, segment_name, snapshot_name, sync_dir};
+
+/// How a [`Journal`] lays out its segments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JournalOptions {
+    /// Preallocate each segment to this many bytes, zero-filled and synced before the
+    /// journal writes into it, so that group commits sync data only; a new segment is
+    /// started when one is full. 0 (the default): segments grow with every write.
+    pub segment_bytes: u64,
+}
 
 /// An open journal, appending to its newest segment.
 #[derive(Debug)]
@@ -33,6 +53,13 @@ pub struct Journal {
     durable_seq: u64,
     time_ns: u64,
     mark: DurableMark,
+    /// Bytes written to the current segment.
+    written: u64,
+    /// Bytes a batch may fill in the current segment without growing it (0: it was not
+    /// preallocated). A header's worth of zeros always stays at the end, so that a
+    /// reader knows the written part ended.
+    room: u64,
+    spares: Option<Spares>,
 }
 
 /// Now, in nanoseconds since the Unix epoch.
@@ -44,16 +71,28 @@ pub fn now_ns() -> u64 {
 
 impl Journal {
     /// Starts a new segment in `dir` whose first record will carry `next_seq` (one past
-    /// what [`recover`](crate::recover) returned). Records before it stay where they are.
+    /// what [`recover`](crate::recover) returned), growing with every write. Records
+    /// before it stay where they are.
     pub fn open(dir: &Path, next_seq: u64) -> Result<Journal, JournalError> {
+        Journal::open_with(dir, next_seq, JournalOptions::default())
+    }
+
+    /// As [`open`](Self::open), with segments laid out as `options` says.
+    pub fn open_with(
+        dir: &Path,
+        next_seq: u64,
+        options: JournalOptions,
+    ) -> Result<Journal, JournalError> {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let spares = match options.segment_bytes {
+            0 => None,
+            bytes => Some(Spares::start(dir, bytes.max(2 * RECORD_HEADER as u64))?),
+        };
         let path = dir.join(segment_name(next_seq));
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(&path)
-            .map_err(io_err(&path))?;
+        let (file, room) = match spare_segment(&path, spares.as_ref())? {
+            Some(spare) => spare,
+            None => growing_segment(&path)?,
+        };
         let mark = DurableMark::open(dir)?;
         sync_dir(dir)?;
         // Everything before `next_seq` is durable (recovered, or committed before a
@@ -69,6 +108,9 @@ impl Journal {
             durable_seq: next_seq - 1,
             time_ns: 0,
             mark,
+            written: 0,
+            room,
+            spares,
         })
     }
 
@@ -88,8 +130,12 @@ impl Journal {
     /// Writes the pending batch and syncs it; returns the last durable sequence number.
     pub fn commit(&mut self) -> Result<u64, JournalError> {
         if !self.buf.is_empty() {
+            if self.spares.is_some() && self.written + self.buf.len() as u64 > self.room {
+                self.next_segment(false)?;
+            }
             self.file.write_all(&self.buf).map_err(io_err(&self.path))?;
             self.file.sync_data().map_err(io_err(&self.path))?;
+            self.written += self.buf.len() as u64;
             self.buf.clear();
             self.durable_seq = self.next_seq - 1;
             self.mark
@@ -112,6 +158,12 @@ impl Journal {
         self.time_ns = self.time_ns.max(time_ns);
     }
 
+    /// Whether a preallocated segment is ready to be started.
+    #[cfg(test)]
+    fn spare_ready(&self) -> bool {
+        self.spares.as_ref().is_some_and(Spares::ready)
+    }
+
     /// The last sequence number that is durable.
     pub fn durable_seq(&self) -> u64 {
         self.durable_seq
@@ -126,9 +178,34 @@ impl Journal {
     /// cover, so that [`prune`](Self::prune) can later drop whole old segments.
     pub fn rotate(&mut self) -> Result<(), JournalError> {
         self.commit()?;
-        let time_ns = self.time_ns;
-        *self = Journal::open(&self.dir, self.next_seq)?;
-        self.time_ns = time_ns;
+        if self.written == 0 {
+            return Ok(()); // the current segment starts at the next command already
+        }
+        self.next_segment(true)
+    }
+
+    /// Starts the segment whose first record is the next to be committed: in a ready
+    /// spare, or, with `always`, in a new growing file when none is ready (without,
+    /// nothing changes). A finished preallocated segment is cut back to what was written,
+    /// in the background.
+    fn next_segment(&mut self, always: bool) -> Result<(), JournalError> {
+        let path = self.dir.join(segment_name(self.durable_seq + 1));
+        let (file, room) = match spare_segment(&path, self.spares.as_ref())? {
+            Some(spare) => spare,
+            None if always => growing_segment(&path)?,
+            None => return Ok(()),
+        };
+        // The new name must be durable before anything acknowledged is written there.
+        sync_dir(&self.dir)?;
+        let old = std::mem::replace(&mut self.file, file);
+        if let Some(spares) = &self.spares
+            && self.room > 0
+        {
+            spares.trim(old, self.written);
+        }
+        self.path = path;
+        self.written = 0;
+        self.room = room;
         Ok(())
     }
 
@@ -169,6 +246,36 @@ impl Journal {
     }
 }
 
+/// The ready spare moved to `path`, open for writing, and the room it has; `None` when
+/// there are no spares or none is ready.
+fn spare_segment(
+    path: &Path,
+    spares: Option<&Spares>,
+) -> Result<Option<(File, u64)>, JournalError> {
+    let Some(spares) = spares else {
+        return Ok(None);
+    };
+    if !spares.take(path)? {
+        return Ok(None);
+    }
+    let file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    Ok(Some((file, spares.bytes() - RECORD_HEADER as u64)))
+}
+
+/// A new empty segment file at `path` (replacing one there), which grows as written.
+fn growing_segment(path: &Path) -> Result<(File, u64), JournalError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    Ok((file, 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +293,62 @@ mod tests {
             assert_eq!(records.error, None);
         }
         out
+    }
+
+    #[test]
+    fn preallocated_segments_are_filled_in_turn_and_cut_back_when_left() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_bytes: 4096,
+        };
+        let mut j = Journal::open_with(dir.path(), 1, options).unwrap();
+        let mut n = 0;
+        while crate::segments(dir.path()).unwrap().len() < 4 {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while !j.spare_ready() {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no spare segment made"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            for _ in 0..7 {
+                n += 1;
+                j.append(&Command::AddUser { user: UserId(n) });
+            }
+            j.commit().unwrap();
+        }
+        let segments = crate::segments(dir.path()).unwrap();
+        // The newest: the spare's full size, its records, then zeros.
+        let newest = std::fs::read(segments.last().unwrap()).unwrap();
+        assert_eq!(newest.len(), 4096);
+        let mut records = Records::from_start(&newest);
+        assert!(records.by_ref().count() > 0);
+        assert!(records.at_zero_tail() && records.error.is_none());
+        assert!(newest[records.valid_len()..].iter().all(|&b| b == 0));
+        drop(j); // waits for the background work
+        // Each segment left behind was cut to exactly its records, and they follow on.
+        let mut expected = 1;
+        for path in &segments[..segments.len() - 1] {
+            let bytes = std::fs::read(path).unwrap();
+            assert_eq!(crate::segment_first_seq(path), Some(expected));
+            let mut records = Records::new(&bytes, expected);
+            expected += records.by_ref().count() as u64;
+            assert_eq!(records.error, None);
+            assert!(!records.at_zero_tail(), "{} not cut back", path.display());
+            assert!(bytes.len() <= 4096 - RECORD_HEADER);
+        }
+        assert_eq!(
+            crate::segment_first_seq(segments.last().unwrap()),
+            Some(expected)
+        );
+        let rec = crate::recover(dir.path(), Default::default()).unwrap();
+        assert_eq!((rec.last_seq, rec.truncated_bytes), (n, 0));
+        assert_eq!(
+            std::fs::metadata(segments.last().unwrap()).unwrap().len(),
+            records.valid_len() as u64,
+            "recovery cuts the zeros off the newest segment"
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Crash test: a child process writing the journal is killed with SIGKILL at random
 //! points, again and again on the same directory. After every kill, recovery must hold
 //! every command the child acknowledged, and its state hash must equal a clean replay of
-//! exactly the recovered commands.
+//! exactly the recovered commands. Run with growing segments and with small preallocated
+//! ones (many segment changes, spares taken and half-made when the kill comes).
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -31,6 +32,16 @@ fn clean_hash(all: &[bourse_core::Command], n: usize, cfg: WorkloadConfig) -> u6
 
 #[test]
 fn every_acknowledged_command_survives_kill_9() {
+    kill_9_again_and_again(None);
+}
+
+#[test]
+fn every_acknowledged_command_survives_kill_9_with_preallocated_segments() {
+    kill_9_again_and_again(Some(16 << 10));
+}
+
+fn kill_9_again_and_again(segment_bytes: Option<u64>) {
+    let segment = segment_bytes.map(|b| b.to_string());
     let cfg = WorkloadConfig::single_symbol(COMMANDS);
     let w = generate(cfg);
     let all: Vec<_> = w.setup.iter().chain(&w.commands).copied().collect();
@@ -46,11 +57,13 @@ fn every_acknowledged_command_survives_kill_9() {
     let mut rng = Rng::new(42);
     let mut finished = false;
     let mut kills = 0;
+    let (mut full_sized_newest, mut moved_on) = (false, false);
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
             .arg(dir.path())
             .arg(&input)
             .arg("1500")
+            .args(&segment)
             .stdout(Stdio::piped())
             .spawn()
             .expect("spawn crash_writer");
@@ -88,6 +101,19 @@ fn every_acknowledged_command_survives_kill_9() {
             }
             finished |= line.starts_with("done");
         }
+        // What the kill left: with preallocation, segments the writer moved on from
+        // (cut back to their records) and a newest one of the spare's full size.
+        let segments = bourse_journal::segments(dir.path()).expect("segments");
+        let sizes: Vec<u64> = segments
+            .iter()
+            .map(|p| std::fs::metadata(p).map_or(0, |m| m.len()))
+            .collect();
+        if let Some(bytes) = segment_bytes {
+            full_sized_newest |= sizes.last() == Some(&bytes);
+            moved_on |= sizes[..sizes.len().saturating_sub(1)]
+                .iter()
+                .any(|&s| s > 0 && s < bytes);
+        }
         let rec = recover(dir.path(), cfg.engine_config()).expect("recovery");
         eprintln!(
             "round {round}: acked {acked}, recovered {} (snapshot {:?}, replayed {}, cut {} torn bytes)",
@@ -113,12 +139,19 @@ fn every_acknowledged_command_survives_kill_9() {
         kills >= 3,
         "the writer finished before it could be killed enough"
     );
+    if segment_bytes.is_some() {
+        assert!(
+            full_sized_newest && moved_on,
+            "preallocated segments were used ({full_sized_newest}) and left when full ({moved_on})"
+        );
+    }
     // Let a last writer finish the stream, then check the end state.
     if !finished {
         let status = Command::new(&exe)
             .arg(dir.path())
             .arg(&input)
             .arg("1500")
+            .args(&segment)
             .stdout(Stdio::null())
             .status()
             .expect("final writer");
@@ -135,6 +168,18 @@ fn every_acknowledged_command_survives_kill_9() {
 /// and check recovery cuts exactly the damaged part and nothing acknowledged before it.
 #[test]
 fn torn_and_corrupt_tails_are_cut_never_misread() {
+    torn_tails(false);
+}
+
+/// The same in a preallocated segment, where whatever was written is followed by the
+/// zeros it was filled with: zeros end the records cleanly (nothing torn), anything
+/// else after the last whole record is cut.
+#[test]
+fn torn_tails_of_a_preallocated_segment_are_cut_and_its_zeros_are_not_records() {
+    torn_tails(true);
+}
+
+fn torn_tails(preallocated: bool) {
     let cfg = WorkloadConfig::single_symbol(400);
     let w = generate(cfg);
     let all: Vec<_> = w.setup.iter().chain(&w.commands).copied().collect();
@@ -162,21 +207,40 @@ fn torn_and_corrupt_tails_are_cut_never_misread() {
             _ if cut > 0 => damaged[rng.below(cut as u64) as usize] ^= 1 << rng.below(8),
             _ => {}
         }
+        let written = damaged.len();
+        if preallocated {
+            damaged.resize(written + 24 + rng.below(4096) as usize, 0);
+        }
         std::fs::write(&seg, &damaged).expect("damage");
         let rec = recover(dir.path(), cfg.engine_config()).expect("recovery");
         let n = rec.last_seq as usize;
+        if preallocated {
+            // Zeros right after the last whole record are the clean end of what was
+            // written; anything else is a torn tail.
+            assert_eq!(
+                rec.truncated_bytes == 0,
+                damaged[ends[n] as usize..].iter().all(|&b| b == 0),
+                "trial {trial}: cut {} bytes of {written} written, {} kept",
+                rec.truncated_bytes,
+                ends[n]
+            );
+        }
         // Everything recovered is a whole, original record, and nothing whole before
         // the damage was dropped (a flipped bit cuts from the record it hit).
         assert!(ends[n] as usize <= damaged.len());
         assert_eq!(&damaged[..ends[n] as usize], &full[..ends[n] as usize]);
         if trial % 3 != 2 {
+            // Every record whose bytes are all there is kept (in a preallocated segment a
+            // record cut where its own bytes were zeros is whole again).
             assert_eq!(
                 ends[n],
                 ends.iter()
                     .copied()
-                    .filter(|&e| e as usize <= cut)
+                    .filter(|&e| e as usize <= damaged.len()
+                        && damaged[..e as usize] == full[..e as usize])
                     .max()
-                    .unwrap_or(0)
+                    .unwrap_or(0),
+                "trial {trial}"
             );
         }
         assert_eq!(

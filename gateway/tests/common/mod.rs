@@ -77,6 +77,8 @@ impl Gateway {
         config.bind = "tcp://127.0.0.1:*".into();
         config.throttle = throttle;
         config.ring_size = 1024;
+        // Small preallocated segments: the tests' traffic fills several.
+        config.segment_bytes = 64 << 10;
         config.bootstrap = vec![
             Command::AddInstrument {
                 symbol: s("ACME"),

@@ -8,7 +8,8 @@
 //! and never again (the cursor and the records always agree on the sequence number).
 //!
 //! # What stops a read
-//! - The end of what is written, or a record still being written: wait, read it later.
+//! - The end of what is written (the end of the file, or the zero-filled rest of a
+//!   preallocated segment), or a record still being written: wait, read it later.
 //! - The end of a segment that has a successor: go on to it if it starts exactly at the
 //!   next command, else [`BridgeError::Gap`].
 //! - A damaged record (bad checksum, length or payload) in a segment that has a
@@ -276,6 +277,8 @@ impl JournalTail {
             cursor.seq = records.next_seq();
             let stop = match records.error {
                 _ if n == max => Stop::Full,
+                // The zero-filled rest of a preallocated segment: what is written ends.
+                None if records.at_zero_tail() => Stop::End { torn: false },
                 // A window boundary: carry on from the cursor.
                 None | Some(RecordError::Truncated) if full => {
                     debug_assert!(records.valid_len() > 0, "a window holds a whole record");

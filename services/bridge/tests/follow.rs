@@ -11,11 +11,13 @@ use bourse_bridge::{BridgeConfig, Checkpoint, run};
 use bourse_bus::Consumer;
 use bourse_bus::memory::MemoryBus;
 use bourse_core::{Engine, Event};
-use bourse_journal::{Journal, write_snapshot};
+use bourse_journal::{Journal, JournalOptions, write_snapshot};
 use bourse_workload::{WorkloadConfig, generate};
 
 /// Writes the workload into `dir` as a gateway would (batches, one commit each, a
-/// rotation and snapshot every 3,000 commands); returns the events the engine made.
+/// rotation and snapshot every 3,000 commands, small preallocated segments: a new one
+/// whenever one fills, each ending in zeros while it is the newest); returns the events
+/// the engine made.
 /// Halfway through it waits for a word on `halfway`, so that whoever follows the
 /// journal can be stopped while there is certainly more to come.
 fn write_journal(
@@ -26,7 +28,10 @@ fn write_journal(
 ) -> Vec<Event> {
     let w = generate(config);
     let mut engine = Engine::new(w.config.engine_config());
-    let mut journal = Journal::open(&dir, 1).unwrap();
+    let options = JournalOptions {
+        segment_bytes: 32 << 10,
+    };
+    let mut journal = Journal::open_with(&dir, 1, options).unwrap();
     let mut events = Vec::new();
     let all: Vec<_> = w.setup.iter().chain(&w.commands).collect();
     let chunks = all.len().div_ceil(97);

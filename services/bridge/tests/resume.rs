@@ -391,3 +391,60 @@ fn a_journal_without_a_durable_mark_is_read_as_written() {
         3
     );
 }
+
+/// Preallocated segments end in zeros: the newest until it is written full, a finished
+/// one until it is cut back. The tail and the head probe read through them, in windows
+/// smaller than the zeros, from the start and from any resume point, with the durable
+/// mark and without.
+#[test]
+fn the_tail_reads_on_through_the_zeros_of_preallocated_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut journal = Journal::open(dir.path(), 1).unwrap();
+    for u in 1..=100 {
+        journal.append(&Command::AddUser {
+            user: bourse_core::UserId(u),
+        });
+    }
+    journal.rotate().unwrap();
+    for u in 101..=150 {
+        journal.append(&Command::AddUser {
+            user: bourse_core::UserId(u),
+        });
+    }
+    journal.commit().unwrap();
+    drop(journal);
+    for segment in bourse_journal::segments(dir.path()).unwrap() {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&segment)
+            .unwrap();
+        let len = file.metadata().unwrap().len();
+        file.set_len(len + (3 << 20)).unwrap(); // reads as zeros
+    }
+    let read_all = |from: u64| {
+        let mut tail = JournalTail::new(dir.path(), from);
+        let mut out = Vec::new();
+        while tail.read(100, &mut out).unwrap() > 0 {}
+        assert_eq!(tail.read(100, &mut out).unwrap(), 0);
+        assert!(tail.damaged().is_none(), "zeros are not damage");
+        out.iter().map(|e| e.seq).collect::<Vec<u64>>()
+    };
+    for with_mark in [true, false] {
+        if !with_mark {
+            std::fs::remove_file(dir.path().join(bourse_journal::DURABLE_FILE)).unwrap();
+        }
+        for from in [1, 50, 100, 101, 120, 150, 151] {
+            assert_eq!(
+                read_all(from),
+                (from..=150).collect::<Vec<u64>>(),
+                "from {from}, durable mark: {with_mark}"
+            );
+        }
+    }
+    assert_eq!(
+        bourse_bridge::HeadProbe::default()
+            .head(dir.path())
+            .unwrap(),
+        150
+    );
+}

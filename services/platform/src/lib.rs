@@ -126,7 +126,7 @@ pub struct PlatformConfig {
     pub throttle: u32,
     /// The candle interval the market data stream sends as bars.
     pub bar_interval: &'static str,
-    /// Ring sizes and preallocation (small for tests).
+    /// Ring sizes, preallocation and journal segments (small for tests).
     pub small: bool,
     /// How the notification service calls webhooks.
     pub webhooks: bourse_notification::webhook::WebhookConfig,
@@ -240,6 +240,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
     gw.throttle = config.throttle;
     if config.small {
         gw.ring_size = 1024;
+        gw.segment_bytes = 1 << 20;
     }
     gw.bootstrap = config.bootstrap.clone();
     let gateway_metrics = gw.metrics.clone();

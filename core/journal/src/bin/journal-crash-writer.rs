@@ -7,19 +7,24 @@
 //! from the newest snapshot on disk, not from this process's start, so a writer killed
 //! again and again still snapshots, and a snapshot a kill interrupted is started again.
 //!
-//! Usage: `journal-crash-writer DIR INPUT SNAPSHOT_EVERY`
+//! With SEGMENT_BYTES, segments are preallocated to that size (`JournalOptions`).
+//!
+//! Usage: `journal-crash-writer DIR INPUT SNAPSHOT_EVERY [SEGMENT_BYTES]`
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use bourse_core::EngineConfig;
-use bourse_journal::{Journal, Records, Snapshotter, recover};
+use bourse_journal::{Journal, JournalOptions, Records, Snapshotter, recover};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        return Err("usage: journal-crash-writer DIR INPUT SNAPSHOT_EVERY".into());
+    if !(4..=5).contains(&args.len()) {
+        return Err("usage: journal-crash-writer DIR INPUT SNAPSHOT_EVERY [SEGMENT_BYTES]".into());
     }
+    let options = JournalOptions {
+        segment_bytes: args.get(4).map_or(Ok(0), |b| b.parse())?,
+    };
     let dir = PathBuf::from(&args[1]);
     let input = std::fs::read(&args[2])?;
     let snapshot_every: u64 = args[3].parse()?;
@@ -31,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let rec = recover(&dir, EngineConfig::default())?;
     let mut engine = rec.engine;
-    let mut journal = Journal::open(&dir, rec.last_seq + 1)?;
+    let mut journal = Journal::open_with(&dir, rec.last_seq + 1, options)?;
     // Batch sizes from a small LCG seeded by where we start: deterministic per restart.
     let mut state = rec
         .last_seq
