@@ -45,6 +45,8 @@ pub(crate) struct Spares {
     dir: PathBuf,
     bytes: u64,
     ready: Arc<AtomicBool>,
+    /// Set when the journal closes: a fill in progress stops at its next write.
+    closing: Arc<AtomicBool>,
     jobs: Option<Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -64,21 +66,25 @@ impl Spares {
         let spare = dir.join(SPARE_FILE);
         let whole = std::fs::metadata(&spare).is_ok_and(|m| m.len() == bytes);
         let ready = Arc::new(AtomicBool::new(whole));
+        let closing = Arc::new(AtomicBool::new(false));
         let (jobs, rx) = channel();
         let thread = {
             let at = dir.to_path_buf();
             let ready = ready.clone();
+            let closing = closing.clone();
             std::thread::Builder::new()
                 .name("journal-spare".into())
                 .spawn(move || {
                     for job in rx {
                         let done = match job {
-                            Job::Prepare => prepare(&at, bytes).map(|()| {
+                            Job::Prepare => prepare(&at, bytes, &closing).map(|()| {
                                 ready.store(true, Ordering::Release);
                             }),
                             Job::Trim(file, len) => file.set_len(len),
                         };
-                        if let Err(e) = done {
+                        if let Err(e) = done
+                            && !closing.load(Ordering::Relaxed)
+                        {
                             // The journal goes on writing into a growing segment:
                             // slower commits, nothing lost.
                             eprintln!(
@@ -97,6 +103,7 @@ impl Spares {
             dir: dir.to_path_buf(),
             bytes,
             ready,
+            closing,
             jobs: Some(jobs),
             thread: Some(thread),
         })
@@ -142,6 +149,8 @@ impl Spares {
 
 impl Drop for Spares {
     fn drop(&mut self) {
+        // A half-made spare is removed by the next start.
+        self.closing.store(true, Ordering::Relaxed);
         self.jobs = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
@@ -160,7 +169,7 @@ pub(crate) const PAGE: u64 = 4096;
 /// pages for the kernel to write back at once) in 256 KiB writes with a pause after
 /// each, leaving the core and the disk to the journal's own writes and syncs. Where the
 /// file system refuses `O_DIRECT`, ordinary writes.
-fn prepare(dir: &Path, bytes: u64) -> std::io::Result<()> {
+fn prepare(dir: &Path, bytes: u64, closing: &AtomicBool) -> std::io::Result<()> {
     const CHUNK: usize = 256 << 10;
     let partial = dir.join(PARTIAL_FILE);
     let open = |flags| {
@@ -178,6 +187,9 @@ fn prepare(dir: &Path, bytes: u64) -> std::io::Result<()> {
     let fill = |mut file: File| -> std::io::Result<File> {
         let mut left = bytes;
         while left > 0 {
+            if closing.load(Ordering::Relaxed) {
+                return Err(std::io::ErrorKind::Interrupted.into());
+            }
             let n = left.min(CHUNK as u64) as usize;
             file.write_all(&zeros[..n])?;
             left -= n as u64;
@@ -187,6 +199,7 @@ fn prepare(dir: &Path, bytes: u64) -> std::io::Result<()> {
     };
     let file = match open(libc::O_DIRECT).and_then(fill) {
         Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(e),
         Err(_) => fill(open(0)?)?,
     };
     file.sync_all()?;
