@@ -140,6 +140,8 @@ async fn prometheus_scrapes_the_engine_and_the_services_and_sees_them_move() {
 
     // The demo's market makers are logged in on the gateway.
     until(&prom, "bourse_gateway_sessions", |v| v >= 1.0).await;
+    // Its journal writes into a preallocated segment once the first is zero-filled.
+    until(&prom, "bourse_journal_segment_preallocated", |v| v == 1.0).await;
     // The round trip's percentiles are computable from the stage histograms.
     until(
         &prom,

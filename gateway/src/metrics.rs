@@ -306,6 +306,8 @@ pub struct GatewayMetrics {
     pub(crate) event_seq: AtomicU64,
     /// The journal's last durable command sequence number.
     pub(crate) journal_seq: AtomicU64,
+    /// 1 while the journal writes into a preallocated segment's zeros.
+    pub(crate) journal_preallocated: AtomicU64,
     /// The command sequence number of the newest snapshot (written or recovered).
     pub(crate) snapshot_seq: AtomicU64,
     /// When the newest snapshot of this process finished, in ms since its start (0:
@@ -337,6 +339,7 @@ impl Default for GatewayMetrics {
             events: AtomicU64::new(0),
             event_seq: AtomicU64::new(0),
             journal_seq: AtomicU64::new(0),
+            journal_preallocated: AtomicU64::new(0),
             snapshot_seq: AtomicU64::new(0),
             snapshot_at_ms: AtomicU64::new(0),
             ring_size: AtomicU64::new(0),
@@ -420,6 +423,12 @@ impl GatewayMetrics {
             "gauge",
             "The last command sequence number the journal made durable.",
             load(&self.journal_seq) as f64,
+        );
+        one(
+            "bourse_journal_segment_preallocated",
+            "gauge",
+            "1 while batches are written into a preallocated segment's zeros (syncs flush data only); 0 while the segment grows.",
+            load(&self.journal_preallocated) as f64,
         );
         let journal = load(&self.journal_seq);
         let snapshot = load(&self.snapshot_seq);

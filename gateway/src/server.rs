@@ -343,6 +343,9 @@ impl JournalStage {
             stages.feed.wake();
         }
         self.metrics.journal_seq.store(durable, Ordering::Relaxed);
+        self.metrics
+            .journal_preallocated
+            .store(u64::from(self.journal.preallocated()), Ordering::Relaxed);
         self.durable.record_since(clock_ns(), &self.received);
         self.received.clear();
         self.durable.flush(self.metrics.stage(Stage::Durable));

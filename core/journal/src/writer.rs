@@ -158,6 +158,12 @@ impl Journal {
         self.time_ns = self.time_ns.max(time_ns);
     }
 
+    /// Whether the last commit was written into the preallocated zeros of its segment
+    /// (its sync flushed data only), rather than growing the file.
+    pub fn preallocated(&self) -> bool {
+        self.room > 0 && self.written <= self.room
+    }
+
     /// Whether a preallocated segment is ready to be started.
     #[cfg(test)]
     fn spare_ready(&self) -> bool {
@@ -317,6 +323,7 @@ mod tests {
                 j.append(&Command::AddUser { user: UserId(n) });
             }
             j.commit().unwrap();
+            assert!(j.preallocated(), "batch {n} grew its segment");
         }
         let segments = crate::segments(dir.path()).unwrap();
         // The newest: the spare's full size, its records, then zeros.
@@ -360,6 +367,7 @@ mod tests {
             j.append(&Command::AddUser { user: UserId(u) });
         }
         j.commit().unwrap();
+        assert!(!j.preallocated(), "a growing segment");
         std::thread::sleep(std::time::Duration::from_millis(2));
         j.append(&Command::EndOfDay);
         j.rotate().unwrap();
