@@ -120,21 +120,25 @@ impl Spares {
         self.bytes
     }
 
-    /// Moves the ready spare to `path` (replacing a file there) and asks for the next;
-    /// `false` when none is ready yet. The caller syncs the directory before writing
-    /// anything it will acknowledge into `path`.
+    /// Moves the ready spare to `path` (replacing a file there); `false` when none is
+    /// ready yet. The caller syncs the directory before writing anything it will
+    /// acknowledge into `path`, and asks for the next spare ([`refill`](Self::refill)).
     pub(crate) fn take(&self, path: &Path) -> Result<bool, JournalError> {
         if !self.ready.load(Ordering::Acquire) {
             return Ok(false);
         }
         self.ready.store(false, Ordering::Relaxed);
         std::fs::rename(self.dir.join(SPARE_FILE), path).map_err(io_err(path))?;
-        self.send(Job::Prepare);
         Ok(true)
     }
 
+    /// Starts making the next spare, after the one taken.
+    pub(crate) fn refill(&self) {
+        self.send(Job::Prepare);
+    }
+
     /// Cuts `file`, a segment the journal has finished with, to `len` bytes, in the
-    /// background.
+    /// background (before the next spare is made, if asked first).
     pub(crate) fn trim(&self, file: File, len: u64) {
         self.send(Job::Trim(file, len));
     }

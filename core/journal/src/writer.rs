@@ -93,6 +93,11 @@ impl Journal {
             Some(spare) => spare,
             None => growing_segment(&path)?,
         };
+        if let Some(spares) = &spares
+            && room > 0
+        {
+            spares.refill();
+        }
         let mark = DurableMark::open(dir)?;
         sync_dir(dir)?;
         // Everything before `next_seq` is durable (recovered, or committed before a
@@ -204,10 +209,13 @@ impl Journal {
         // The new name must be durable before anything acknowledged is written there.
         sync_dir(&self.dir)?;
         let old = std::mem::replace(&mut self.file, file);
-        if let Some(spares) = &self.spares
-            && self.room > 0
-        {
-            spares.trim(old, self.written);
+        if let Some(spares) = &self.spares {
+            if self.room > 0 {
+                spares.trim(old, self.written);
+            }
+            if room > 0 {
+                spares.refill();
+            }
         }
         self.path = path;
         self.written = 0;

@@ -342,10 +342,13 @@ impl HeadProbe {
             self.buf.clear();
             (&mut file).take(SKIP_WINDOW).read_to_end(&mut self.buf)?;
             let mut pos = 0;
+            let mut zeros = false;
             while let Some(header) = self.buf.get(pos..pos + RECORD_HEADER) {
                 let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
                 let end = pos + RECORD_HEADER + len as usize;
                 if len == 0 || len as usize > MAX_COMMAND_LEN || end > self.buf.len() {
+                    // A header of zeros: a preallocated segment's unwritten rest.
+                    zeros = header.iter().all(|&b| b == 0);
                     break;
                 }
                 let mut seq = [0u8; 8];
@@ -354,7 +357,7 @@ impl HeadProbe {
                 pos = end;
             }
             offset += pos as u64;
-            if (self.buf.len() as u64) < SKIP_WINDOW || pos == 0 {
+            if (self.buf.len() as u64) < SKIP_WINDOW || pos == 0 || zeros {
                 break;
             }
         }
