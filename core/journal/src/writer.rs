@@ -367,6 +367,41 @@ mod tests {
     }
 
     #[test]
+    fn a_spare_left_by_the_last_process_is_used_at_once_and_a_half_made_one_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = JournalOptions {
+            segment_bytes: 8192,
+        };
+        let mut j = Journal::open_with(dir.path(), 1, options).unwrap();
+        while !j.spare_ready() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        j.append(&Command::EndOfDay);
+        j.commit().unwrap();
+        drop(j); // its next spare is made (or stopped half-way) and left behind
+        let spare = dir.path().join(crate::spare::SPARE_FILE);
+        let partial = dir.path().join("spare-segment.partial");
+        std::fs::write(&partial, b"a fill a crash cut short").unwrap();
+        if !spare.exists() {
+            std::fs::write(&spare, vec![0u8; 8192]).unwrap();
+        }
+        let mut j = Journal::open_with(dir.path(), 2, options).unwrap();
+        // Gone, or a new fill of zeros under way: never the old half-made one.
+        assert!(std::fs::read(&partial).map_or(true, |b| b.iter().all(|&x| x == 0)));
+        j.append(&Command::EndOfDay);
+        j.commit().unwrap();
+        assert!(
+            j.preallocated(),
+            "the left spare is the first segment, no wait"
+        );
+        let segment = dir.path().join(segment_name(2));
+        assert_eq!(std::fs::metadata(&segment).unwrap().len(), 8192);
+        drop(j);
+        let rec = crate::recover(dir.path(), Default::default()).unwrap();
+        assert_eq!((rec.last_seq, rec.truncated_bytes), (2, 0));
+    }
+
+    #[test]
     fn every_record_carries_the_time_of_its_batch_and_time_never_goes_back() {
         let dir = tempfile::tempdir().unwrap();
         let before = now_ns();
