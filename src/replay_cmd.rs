@@ -5,7 +5,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use bourse_journal::{RECORD_HEADER, Records};
+use bourse_journal::Records;
 use bourse_replay::Replay;
 
 /// Arguments of `bourse replay`.
@@ -91,18 +91,16 @@ fn replay_journal(path: &Path, replay: &mut Replay, out: &mut impl Write) -> any
     for (i, file) in files.iter().enumerate() {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
         let mut records = Records::from_start(&bytes);
-        // A preallocated segment not yet written to is all zeros: it holds no record.
-        let blank = bytes
-            .get(..RECORD_HEADER)
-            .is_none_or(|h| h.iter().all(|&b| b == 0));
-        if !blank && records.next_seq() != expected {
-            bail!(
-                "{} starts at command {} where {expected} was due (journal pruned after a snapshot?)",
-                file.display(),
-                records.next_seq()
-            );
-        }
         for (seq, cmd) in records.by_ref() {
+            // The records of a segment follow on from its first (`Records` checks), so
+            // only the first can be out of place. A segment with none (empty, or a
+            // preallocated one not yet written to) is no gap.
+            if seq != expected {
+                bail!(
+                    "{} starts at command {seq} where {expected} was due (journal pruned after a snapshot?)",
+                    file.display(),
+                );
+            }
             replay.apply(&cmd, out)?;
             expected = seq + 1;
         }

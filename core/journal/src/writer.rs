@@ -309,6 +309,17 @@ mod tests {
         out
     }
 
+    fn wait_for_spare(j: &Journal) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !j.spare_ready() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no spare segment made"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn preallocated_segments_are_filled_in_turn_and_cut_back_when_left() {
         let dir = tempfile::tempdir().unwrap();
@@ -318,14 +329,7 @@ mod tests {
         let mut j = Journal::open_with(dir.path(), 1, options).unwrap();
         let mut n = 0;
         while crate::segments(dir.path()).unwrap().len() < 4 {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-            while !j.spare_ready() {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "no spare segment made"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            wait_for_spare(&j);
             for _ in 0..7 {
                 n += 1;
                 j.append(&Command::AddUser { user: UserId(n) });
@@ -373,9 +377,7 @@ mod tests {
             segment_bytes: 8192,
         };
         let mut j = Journal::open_with(dir.path(), 1, options).unwrap();
-        while !j.spare_ready() {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
+        wait_for_spare(&j);
         j.append(&Command::EndOfDay);
         j.commit().unwrap();
         drop(j); // its next spare is made (or stopped half-way) and left behind
