@@ -101,8 +101,10 @@ pub(crate) const BALANCES: &str = "SELECT asset, amount FROM balances
      WHERE user_id = $1 AND (asset = $2 OR (amount > 0 AND ($3::TEXT IS NULL OR asset = $3)))
      ORDER BY asset";
 
-/// The user's own trades in a symbol, in sequence.
-pub(crate) const OWN_TRADES: &str = "SELECT price, qty, buyer = $1 FROM trades
+/// The user's own trades in a symbol, in sequence: the cost basis is worked out from
+/// them on every read, so they are found by index (`trades_by_buyer`,
+/// `trades_by_seller`), never by a scan of every trade.
+pub const OWN_TRADES: &str = "SELECT price, qty, buyer = $1 FROM trades
      WHERE symbol = $2 AND (buyer = $1 OR seller = $1) ORDER BY seq";
 
 /// The last trade in a symbol.

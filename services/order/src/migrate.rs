@@ -24,6 +24,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             6,
             include_str!("../migrations/0006_order_history_from_orders_and_trades.sql"),
         ),
+        (7, include_str!("../migrations/0007_own_trades.sql")),
     ],
 };
 

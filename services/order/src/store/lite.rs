@@ -22,6 +22,7 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             3,
             include_str!("../../migrations/lite/0003_order_history_from_orders_and_trades.sql"),
         ),
+        (4, include_str!("../../migrations/lite/0004_own_trades.sql")),
     ],
 };
 
