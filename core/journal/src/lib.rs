@@ -29,7 +29,7 @@ mod spare;
 mod writer;
 
 pub use durable::{DURABLE_FILE, DurableReader};
-pub use record::{Entry, RECORD_HEADER, RecordError, Records, frame};
+pub use record::{Entry, RECORD_HEADER, RecordError, Records, frame, unwritten};
 pub use recovery::{Recovered, recover, recover_with, state_at};
 pub use snapshot_file::{read_snapshot, write_snapshot};
 pub use snapshotter::Snapshotter;

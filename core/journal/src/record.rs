@@ -11,8 +11,9 @@
 //!
 //! A header of zeros is not a record: it is where the written part of a
 //! **preallocated** segment ends and its zero-filled rest begins (a record's length and
-//! sequence number are never 0; a record whose length alone reads 0 is damaged). [`Records`] ends there cleanly, as at the end of the bytes, and says
-//! so ([`Records::at_zero_tail`]).
+//! sequence number are never 0; a record whose length alone reads 0 is damaged).
+//! [`Records`] ends there cleanly, as at the end of the bytes, and says so
+//! ([`Records::at_zero_tail`]); [`unwritten`] tells it for any reader of raw bytes.
 
 use bourse_core::Command;
 
@@ -44,6 +45,13 @@ pub enum RecordError {
     /// The payload is not a command.
     #[error("payload: {0}")]
     BadPayload(codec::CodecError),
+}
+
+/// Whether `bytes` (read at a record's place) begin with a header of zeros: the
+/// zero-filled, never written rest of a preallocated segment, not a record. Fewer bytes
+/// than a header are not enough to tell.
+pub fn unwritten(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0; RECORD_HEADER])
 }
 
 /// A command as the journal holds it.
@@ -175,7 +183,7 @@ impl Iterator for Records<'_> {
         if self.error.is_some() || self.zero_tail || self.offset == self.bytes.len() {
             return None;
         }
-        if self.bytes[self.offset..].starts_with(&[0; RECORD_HEADER]) {
+        if unwritten(&self.bytes[self.offset..]) {
             self.zero_tail = true;
             return None;
         }

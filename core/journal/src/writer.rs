@@ -86,7 +86,7 @@ impl Journal {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         let spares = match options.segment_bytes {
             0 => None,
-            bytes => Some(Spares::start(dir, bytes.max(2 * RECORD_HEADER as u64))?),
+            bytes => Some(Spares::start(dir, bytes)?),
         };
         let path = dir.join(segment_name(next_seq));
         let (file, room) = match spare_segment(&path, spares.as_ref())? {

@@ -347,8 +347,7 @@ impl HeadProbe {
                 let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
                 let end = pos + RECORD_HEADER + len as usize;
                 if len == 0 || len as usize > MAX_COMMAND_LEN || end > self.buf.len() {
-                    // A header of zeros: a preallocated segment's unwritten rest.
-                    zeros = header.iter().all(|&b| b == 0);
+                    zeros = bourse_journal::unwritten(header);
                     break;
                 }
                 let mut seq = [0u8; 8];
