@@ -25,6 +25,7 @@ pub const MIGRATIONS: Migrations = Migrations {
             include_str!("../migrations/0006_order_history_from_orders_and_trades.sql"),
         ),
         (7, include_str!("../migrations/0007_own_trades.sql")),
+        (8, include_str!("../migrations/0008_order_fill_value.sql")),
     ],
 };
 

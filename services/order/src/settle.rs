@@ -46,6 +46,9 @@ pub struct OrderRow {
     pub qty: i64,
     /// Filled so far.
     pub filled: i64,
+    /// The value of this row's own fills (price × quantity of each trade, in cents):
+    /// what the order it replaced had filled is not in it.
+    pub filled_value: i64,
     /// Filled when it opened: 0, or what the order it replaced had filled.
     pub opened_filled: i64,
     /// `open`, `filled`, `canceled` or `replaced`.
@@ -187,10 +190,19 @@ impl Plan {
         }
     }
 
-    fn fill(&mut self, seq: i64, user: u64, id: &str, qty: i64, leaves: i64) -> Option<i64> {
+    fn fill(
+        &mut self,
+        seq: i64,
+        user: u64,
+        id: &str,
+        qty: i64,
+        notional: i64,
+        leaves: i64,
+    ) -> Option<i64> {
         let order_seq = *self.open.get(&(user as i64, id.to_string()))?;
         self.change(seq, order_seq, |o| {
             o.filled += qty;
+            o.filled_value = o.filled_value.saturating_add(notional);
             if leaves == 0 {
                 o.status = "filled".into();
             }
@@ -252,6 +264,7 @@ impl Plan {
                     price: *price,
                     qty: *qty,
                     filled: 0,
+                    filled_value: 0,
                     opened_filled: 0,
                     status: "open".into(),
                     reason: None,
@@ -275,8 +288,9 @@ impl Plan {
                 taker_side,
                 ..
             } => {
-                let maker = self.fill(seq, *maker_user, maker_id, *qty, *maker_leaves);
-                let taker = self.fill(seq, *taker_user, taker_id, *qty, *taker_leaves);
+                let notional = price.saturating_mul(*qty);
+                let maker = self.fill(seq, *maker_user, maker_id, *qty, notional, *maker_leaves);
+                let taker = self.fill(seq, *taker_user, taker_id, *qty, notional, *taker_leaves);
                 let (buyer, seller, buy_order, sell_order, buy_leaves, sell_leaves) =
                     if taker_side == "buy" {
                         (
@@ -299,7 +313,6 @@ impl Plan {
                     };
                 // The trade's ledger legs follow from its row (the `ledger` view derives
                 // them): only the balances move here.
-                let notional = price.saturating_mul(*qty);
                 self.balance(buyer, CASH, -notional);
                 self.balance(seller, CASH, notional);
                 self.balance(seller, symbol, -qty);
@@ -349,6 +362,7 @@ impl Plan {
                         price: Some(*price),
                         qty: *qty,
                         opened_filled: old.filled,
+                        filled_value: 0,
                         status: "open".into(),
                         reason: None,
                         updated_seq: seq,
@@ -591,6 +605,11 @@ mod tests {
         assert_eq!(plan.orders[&3].status, "canceled");
         assert_eq!(plan.orders[&3].filled, 4);
         assert_eq!(plan.orders[&4].status, "filled");
+        // Each side's row carries the value of its fills.
+        assert_eq!(
+            (plan.orders[&3].filled_value, plan.orders[&4].filled_value),
+            (404, 404)
+        );
         assert_eq!(plan.trades[0].buy_order_seq, Some(4));
         assert_eq!(plan.trades[0].sell_order_seq, Some(3));
         assert_eq!(plan.touched, BTreeSet::from([1, 2]));
@@ -607,6 +626,7 @@ mod tests {
             price: Some(100),
             qty: 10,
             filled: 3,
+            filled_value: 300,
             opened_filled: 0,
             status: "open".into(),
             reason: None,
@@ -622,6 +642,8 @@ mod tests {
             (new.client_id.as_str(), new.price, new.qty, new.filled),
             ("b", Some(99), 8, 3)
         );
+        // The fills' value stays with the row that made them.
+        assert_eq!((plan.orders[&10].filled_value, new.filled_value), (300, 0));
         plan.apply(&ev(
             r#"{"event":"canceled","seq":21,"user":7,"id":"b","qty":5,"reason":"user"}"#,
         ));

@@ -315,3 +315,61 @@ async fn own_trades_plan(client: &tokio_postgres::Client) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// 0008 keeps each order's fill value on its row: what settlement wrote before it gets
+/// the sum of its own trades (a replacing order not what its predecessor filled), and a
+/// trade between orders settlement never saw adds to none.
+#[tokio::test]
+async fn each_orders_fill_value_is_worked_out_from_its_own_trades() {
+    let (schema, mut client) = schema_before(8).await;
+    client
+        .batch_execute(
+            "INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty, filled,
+                                 opened_filled, status, reason, updated_seq) VALUES
+                 (3, 1, 's1', 'ACME', 'sell', 101, 10, 4, 0, 'canceled', 'user', 6),
+                 (4, 2, 'b1', 'ACME', 'buy', 102, 4, 4, 0, 'filled', NULL, 5),
+                 (7, 2, 'b2', 'ACME', 'buy', 100, 10, 3, 0, 'replaced', NULL, 10),
+                 (8, 1, 's2', 'ACME', 'sell', 100, 3, 3, 0, 'filled', NULL, 9),
+                 (10, 2, 'b3', 'ACME', 'buy', 99, 8, 8, 3, 'filled', NULL, 12),
+                 (11, 1, 's3', 'ACME', 'sell', 99, 9, 5, 0, 'open', NULL, 12),
+                 (14, 1, 's4', 'ACME', 'sell', 99, 9, 0, 0, 'open', NULL, 14);
+             INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller, buy_order_seq,
+                                 sell_order_seq, taker_side) VALUES
+                 (5, 4, 'ACME', 101, 4, 2, 1, 4, 3, 'buy'),
+                 (9, 8, 'ACME', 100, 3, 2, 1, 7, 8, 'sell'),
+                 (12, 11, 'ACME', 99, 5, 2, 1, 10, 11, 'sell'),
+                 (13, 12, 'ACME', 99, 1, 2, 1, NULL, NULL, 'buy');",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        MIGRATIONS.run(&mut client).await.unwrap(),
+        MIGRATIONS.steps.len() - 7
+    );
+    let values: Vec<(i64, i64)> = client
+        .query(
+            "SELECT order_seq, filled_value FROM orders ORDER BY order_seq",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            (3, 404),
+            (4, 404),
+            (7, 300),
+            (8, 300),
+            (10, 495),
+            (11, 495),
+            (14, 0)
+        ]
+    );
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}

@@ -96,7 +96,7 @@ const TABLES: [(&str, &str); 7] = [
     (
         "orders",
         "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, opened_filled,
-                status, reason, updated_seq
+                status, reason, updated_seq, filled_value
          FROM orders ORDER BY order_seq",
     ),
     (
@@ -269,6 +269,19 @@ async fn sqlite_settles_every_row_as_postgresql_does() {
         }
     }
     assert!(trades > 100, "the workload traded: {trades}");
+    // The fill value settlement keeps on each order is the value of its own trades.
+    let values = pg_rows(
+        &pool,
+        "SELECT count(*) FILTER (WHERE filled_value > 0),
+                count(*) FILTER (WHERE filled_value <> COALESCE(
+                    (SELECT sum(t.price * t.qty) FROM trades t
+                     WHERE t.buy_order_seq = o.order_seq OR t.sell_order_seq = o.order_seq), 0))
+         FROM orders o",
+    )
+    .await;
+    let (with_fills, wrong) = values[0].split_once('|').unwrap();
+    assert!(with_fills.parse::<u64>().unwrap() > 100, "{with_fills}");
+    assert_eq!(wrong, "0", "orders whose fill value is not their trades'");
     // The derived history is the history settlement wrote per change, row for row.
     let expected = history_per_change(&events);
     let derived = pg_rows(&pool, TABLES[3].1).await;

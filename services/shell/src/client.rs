@@ -106,6 +106,26 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, ClientError> {
+        let (status, headers, bytes) = self.exchange(method, path, body).await?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Ok(Reply {
+            status,
+            headers,
+            json,
+            text,
+        })
+    }
+
+    /// Sends a request as [`send`](Self::send) does and returns the status, headers and
+    /// body as they came, unparsed: for a caller that only counts answers (a load
+    /// generator, whose own parsing would compete with the server it measures).
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, axum::http::HeaderMap, axum::body::Bytes), ClientError> {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
@@ -124,14 +144,7 @@ impl Client {
         let status = resp.status();
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await?.to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Reply {
-            status,
-            headers,
-            json,
-            text,
-        })
+        Ok((status, headers, bytes))
     }
 
     /// `GET path`.

@@ -31,6 +31,7 @@ use crate::store::{
 };
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use bourse_core::{
     CancelReason, FixedStr, OrderType, Price, Qty, RejectReason, Side, TimeInForce, UserId,
 };
@@ -569,64 +570,107 @@ fn engine(state: &TraderState) -> Result<&GatewayClient, ApiError> {
 
 /// An order's status, filled quantity and fill value: settlement's, once it has seen
 /// an event at or after the row's verdict; the verdict's until then.
-fn merged(r: &OrderRecord) -> (String, i64, i64) {
+fn merged(r: &OrderRecord) -> (&str, i64, i64) {
     match &r.settled {
         Some(s) if s.updated_seq >= r.known_seq => {
             let status = match (s.status.as_str(), s.filled) {
-                ("open", 0) => "new".into(),
-                ("open", _) => "partially_filled".into(),
-                ("canceled", _) if s.reason.as_deref() == Some("expired") => "expired".into(),
-                (other, _) => other.into(),
+                ("open", 0) => "new",
+                ("open", _) => "partially_filled",
+                ("canceled", _) if s.reason.as_deref() == Some("expired") => "expired",
+                (other, _) => other,
             };
             (status, s.filled, s.value)
         }
-        _ => (r.status.clone(), r.filled_qty, r.filled_value),
+        _ => (r.status.as_str(), r.filled_qty, r.filled_value),
+    }
+}
+
+/// An order row as Alpaca's order object, borrowing the row, serialized field by field
+/// in this order (no map built: a page of orders is most of a list's cost otherwise).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct OrderView<'a> {
+    id: &'a str,
+    client_order_id: &'a str,
+    created_at: &'a str,
+    updated_at: &'a str,
+    submitted_at: &'a str,
+    filled_at: Option<&'a str>,
+    expired_at: Option<&'a str>,
+    canceled_at: Option<&'a str>,
+    failed_at: Option<&'a str>,
+    replaced_at: Option<&'a str>,
+    replaced_by: Option<&'a str>,
+    replaces: Option<&'a str>,
+    asset_id: String,
+    symbol: &'a str,
+    asset_class: &'static str,
+    notional: Option<&'static str>,
+    qty: String,
+    filled_qty: String,
+    filled_avg_price: Option<String>,
+    order_class: &'a str,
+    order_type: &'a str,
+    #[serde(rename = "type")]
+    type_: &'a str,
+    side: &'a str,
+    time_in_force: &'a str,
+    limit_price: Option<String>,
+    stop_price: Option<String>,
+    /// Alpaca's status, merged from the verdict and settlement's view.
+    pub status: &'a str,
+    extended_hours: bool,
+    legs: Option<&'static str>,
+    trail_percent: Option<String>,
+    trail_price: Option<String>,
+    hwm: Option<String>,
+}
+
+impl<'a> OrderView<'a> {
+    /// `r` as the API shows it, with its asset's id.
+    fn new(r: &'a OrderRecord, asset_id: String) -> Self {
+        let (status, filled, value) = merged(r);
+        let updated = r.updated_at.as_str();
+        let at = |wanted: &str| (status == wanted).then_some(updated);
+        OrderView {
+            id: &r.id,
+            client_order_id: &r.client_order_id,
+            created_at: &r.created_at,
+            updated_at: updated,
+            submitted_at: &r.created_at,
+            filled_at: at("filled"),
+            expired_at: at("expired"),
+            canceled_at: at("canceled"),
+            failed_at: at("rejected"),
+            replaced_at: at("replaced"),
+            replaced_by: r.replaced_by.as_deref(),
+            replaces: r.replaces.as_deref(),
+            asset_id,
+            symbol: &r.symbol,
+            asset_class: "us_equity",
+            notional: None,
+            qty: r.qty.to_string(),
+            filled_qty: filled.to_string(),
+            filled_avg_price: (filled > 0).then(|| format_cents(value / filled)),
+            order_class: &r.order_class,
+            order_type: &r.order_type,
+            type_: &r.order_type,
+            side: &r.side,
+            time_in_force: &r.time_in_force,
+            limit_price: r.limit_price.map(format_cents),
+            stop_price: r.condition.stop_price.map(format_cents),
+            status,
+            extended_hours: false,
+            legs: None,
+            trail_percent: r.condition.trail_ppm.map(percent_text),
+            trail_price: r.condition.trail_price.map(format_cents),
+            hwm: r.hwm.map(format_cents),
+        }
     }
 }
 
 /// An order row as Alpaca's order object.
 pub(crate) fn order_json(r: &OrderRecord) -> Value {
-    let qty = r.qty;
-    let updated = r.updated_at.clone();
-    let (status, filled, value) = merged(r);
-    let created = r.created_at.clone();
-    let avg = (filled > 0).then(|| format_cents(value / filled));
-    let at = |wanted: &[&str]| wanted.contains(&status.as_str()).then(|| updated.clone());
-    let order_type = r.order_type.clone();
-    json!({
-        "id": r.id,
-        "client_order_id": r.client_order_id,
-        "created_at": created,
-        "updated_at": updated,
-        "submitted_at": created,
-        "filled_at": at(&["filled"]),
-        "expired_at": at(&["expired"]),
-        "canceled_at": at(&["canceled"]),
-        "failed_at": at(&["rejected"]),
-        "replaced_at": at(&["replaced"]),
-        "replaced_by": r.replaced_by,
-        "replaces": r.replaces,
-        "asset_id": asset_id(&r.symbol),
-        "symbol": r.symbol,
-        "asset_class": "us_equity",
-        "notional": null,
-        "qty": qty.to_string(),
-        "filled_qty": filled.to_string(),
-        "filled_avg_price": avg,
-        "order_class": r.order_class,
-        "order_type": order_type,
-        "type": order_type,
-        "side": r.side,
-        "time_in_force": r.time_in_force,
-        "limit_price": r.limit_price.map(format_cents),
-        "stop_price": r.condition.stop_price.map(format_cents),
-        "status": status,
-        "extended_hours": false,
-        "legs": null,
-        "trail_percent": r.condition.trail_ppm.map(percent_text),
-        "trail_price": r.condition.trail_price.map(format_cents),
-        "hwm": r.hwm.map(format_cents),
-    })
+    serde_json::to_value(OrderView::new(r, asset_id(&r.symbol))).unwrap_or(Value::Null)
 }
 
 /// Parts per million of one as a percent (`15000` → `"1.5"`).
@@ -965,7 +1009,30 @@ pub async fn list(
     State(state): State<TraderState>,
     principal: Principal,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    let rows = page(&state, principal.user, &q).await?;
+    // A page is mostly one symbol or a few: each asset id worked out once.
+    let mut asset_ids: std::collections::HashMap<&str, String> = Default::default();
+    let orders: Vec<OrderView> = rows
+        .iter()
+        .map(|r| {
+            let id = asset_ids
+                .entry(&r.symbol)
+                .or_insert_with(|| asset_id(&r.symbol))
+                .clone();
+            OrderView::new(r, id)
+        })
+        .collect();
+    let body = serde_json::to_vec(&orders).map_err(ApiError::internal)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+/// The orders a list query asks for, in its order, at most its limit.
+async fn page(state: &TraderState, user: u64, q: &ListQuery) -> Result<Vec<OrderRecord>, ApiError> {
     let status = q.status.as_deref().unwrap_or("open");
     if !matches!(status, "open" | "closed" | "all") {
         return Err(ApiError::unprocessable("status: open, closed or all"));
@@ -1010,7 +1077,7 @@ pub async fn list(
     let rows = state
         .store
         .list(&ListFilter {
-            user: principal.user,
+            user,
             which,
             symbols,
             after,
@@ -1019,20 +1086,18 @@ pub async fn list(
             limit,
         })
         .await?;
-    let orders = rows
-        .iter()
-        .map(order_json)
-        .filter(|o| {
-            let s = o["status"].as_str().unwrap_or("");
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            let merged = merged(r).0;
             match status {
-                "open" => OPEN.contains(&s),
-                "closed" => !OPEN.contains(&s),
+                "open" => OPEN.contains(&merged),
+                "closed" => !OPEN.contains(&merged),
                 _ => true,
             }
         })
         .take(limit as usize)
-        .collect();
-    Ok(Json(orders))
+        .collect())
 }
 
 /// `PATCH /v2/orders/{id}` body: what changes (absent: as it is).
@@ -1280,22 +1345,22 @@ pub async fn cancel_all(
     State(state): State<TraderState>,
     principal: Principal,
 ) -> Result<(StatusCode, Json<Vec<Value>>), ApiError> {
-    let Json(open) = list(
-        State(state.clone()),
-        principal.clone(),
-        Query(ListQuery {
+    let open = page(
+        &state,
+        principal.user,
+        &ListQuery {
             status: Some("open".into()),
             limit: Some(500),
             after: None,
             until: None,
             direction: None,
             symbols: None,
-        }),
+        },
     )
     .await?;
     let mut results = Vec::with_capacity(open.len());
     for order in open {
-        let id = order["id"].as_str().unwrap_or_default().to_string();
+        let id = order.id;
         let status = match cancel(State(state.clone()), principal.clone(), Path(id.clone())).await {
             Ok(_) => 200,
             Err(e) => e.status.as_u16(),

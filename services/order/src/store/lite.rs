@@ -23,6 +23,10 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             include_str!("../../migrations/lite/0003_order_history_from_orders_and_trades.sql"),
         ),
         (4, include_str!("../../migrations/lite/0004_own_trades.sql")),
+        (
+            5,
+            include_str!("../../migrations/lite/0005_order_fill_value.sql"),
+        ),
     ],
 };
 
@@ -141,7 +145,7 @@ impl SettlementStore for LiteSettlement {
                     .unwrap_or((0, 0));
                 let mut stmt = c.prepare(
                     "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled,
-                            updated_seq, opened_filled
+                            updated_seq, opened_filled, filled_value
                      FROM orders WHERE status = 'open'",
                 )?;
                 let open = stmt
@@ -155,6 +159,7 @@ impl SettlementStore for LiteSettlement {
                             price: r.get(5)?,
                             qty: r.get(6)?,
                             filled: r.get(7)?,
+                            filled_value: r.get(10)?,
                             opened_filled: r.get(9)?,
                             status: "open".into(),
                             reason: None,
@@ -193,8 +198,8 @@ impl SettlementStore for LiteSettlement {
                     }
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price,
-                             qty, filled, status, reason, updated_seq, opened_filled)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                             qty, filled, status, reason, updated_seq, opened_filled, filled_value)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                     )?;
                     for o in &rows.new {
                         insert.execute(params![
@@ -209,11 +214,13 @@ impl SettlementStore for LiteSettlement {
                             o.status,
                             o.reason,
                             o.updated_seq,
-                            o.opened_filled
+                            o.opened_filled,
+                            o.filled_value
                         ])?;
                     }
                     let mut update = tx.prepare_cached(
-                        "UPDATE orders SET filled = ?2, status = ?3, reason = ?4, updated_seq = ?5
+                        "UPDATE orders SET filled = ?2, status = ?3, reason = ?4, updated_seq = ?5,
+                             filled_value = ?6
                          WHERE order_seq = ?1",
                     )?;
                     for o in &rows.changed {
@@ -222,7 +229,8 @@ impl SettlementStore for LiteSettlement {
                             o.filled,
                             o.status,
                             o.reason,
-                            o.updated_seq
+                            o.updated_seq,
+                            o.filled_value
                         ])?;
                     }
                     let mut trades = tx.prepare_cached(

@@ -41,7 +41,7 @@ impl SettlementStore for PgSettlement {
         let open = client
             .query(
                 "SELECT order_seq, user_id, client_id, symbol, side, price, qty, filled, updated_seq,
-                        opened_filled
+                        opened_filled, filled_value
                  FROM orders WHERE status = 'open'",
                 &[],
             )
@@ -56,6 +56,7 @@ impl SettlementStore for PgSettlement {
                 price: r.get(5),
                 qty: r.get(6),
                 filled: r.get(7),
+                filled_value: r.get(10),
                 opened_filled: r.get(9),
                 status: "open".into(),
                 reason: None,
@@ -136,7 +137,7 @@ pub async fn copy_orders<'a>(
         tx,
         table,
         "order_seq, user_id, client_id, symbol, side, price, qty, filled, opened_filled, status, \
-         reason, updated_seq",
+         reason, updated_seq, filled_value",
         [
             T::INT8,
             T::INT8,
@@ -150,8 +151,9 @@ pub async fn copy_orders<'a>(
             T::TEXT,
             T::TEXT,
             T::INT8,
+            T::INT8,
         ],
-        orders.map(|o| -> [&(dyn ToSql + Sync); 12] {
+        orders.map(|o| -> [&(dyn ToSql + Sync); 13] {
             [
                 &o.order_seq,
                 &o.user_id,
@@ -165,6 +167,7 @@ pub async fn copy_orders<'a>(
                 &o.status,
                 &o.reason,
                 &o.updated_seq,
+                &o.filled_value,
             ]
         }),
     )
@@ -235,9 +238,10 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
     if !changed.is_empty() {
         tx.execute(
             "UPDATE orders o SET filled = c.filled, status = c.status, reason = c.reason,
-                 updated_seq = c.updated_seq
-             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
-                 AS c(order_seq, filled, status, reason, updated_seq)
+                 updated_seq = c.updated_seq, filled_value = c.filled_value
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
+                         $6::bigint[])
+                 AS c(order_seq, filled, status, reason, updated_seq, filled_value)
              WHERE o.order_seq = c.order_seq",
             &[
                 &changed.iter().map(|o| o.order_seq).collect::<Vec<_>>(),
@@ -245,6 +249,7 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
                 &changed.iter().map(|o| o.status.clone()).collect::<Vec<_>>(),
                 &changed.iter().map(|o| o.reason.clone()).collect::<Vec<_>>(),
                 &changed.iter().map(|o| o.updated_seq).collect::<Vec<_>>(),
+                &changed.iter().map(|o| o.filled_value).collect::<Vec<_>>(),
             ],
         )
         .await?;

@@ -38,8 +38,7 @@ const SELECT: &str = "SELECT t.id, t.client_order_id, t.symbol, t.side, t.type, 
         t.qty, t.limit_price, t.status, t.filled_qty, t.filled_value, t.known_seq,
         t.created_at, t.updated_at,
         o.status, o.filled, o.updated_seq, o.reason,
-        t.carried_value + COALESCE((SELECT sum(x.price * x.qty) FROM trades x
-          WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0),
+        t.carried_value + COALESCE(o.filled_value, 0),
         t.replaces, t.replaced_by, t.token,
         t.stop_price, t.trail_price, t.trail_ppm, t.hwm, t.order_class, t.oco_with,
         t.parent_id

@@ -35,15 +35,31 @@ fn columns(settled: &str) -> String {
     )
 }
 
-/// The columns every read selects: the row, and settlement's view of its token.
+/// The columns every read selects: the row, and settlement's view of its token (the
+/// fill value: what a replaced order carried over, and settlement's value of the fills
+/// of the order's own row).
 fn select() -> String {
-    let settled = "o.status, o.filled, o.updated_seq, o.reason,
-            t.carried_value + COALESCE((SELECT sum(x.price * x.qty)::BIGINT FROM trades x
-              WHERE x.buy_order_seq = o.order_seq OR x.sell_order_seq = o.order_seq), 0)";
     format!(
         "SELECT {} FROM trader_orders t
          LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token",
-        columns(settled)
+        columns(
+            "o.status, o.filled, o.updated_seq, o.reason,
+             t.carried_value + COALESCE(o.filled_value, 0)"
+        )
+    )
+}
+
+/// A row and settlement's view of it, as one row (`t.*` and `o_status`, `o_filled`,
+/// `o_updated_seq`, `o_reason`, `o_filled_value`): what a list filters, sorts and cuts
+/// to a page before [`listed`] renders the page.
+const JOINED: &str = "t.*, o.status AS o_status, o.filled AS o_filled,
+    o.updated_seq AS o_updated_seq, o.reason AS o_reason, o.filled_value AS o_filled_value";
+
+/// The columns of a page of [`JOINED`] rows (aliased `t`), as [`record`] reads them.
+fn listed() -> String {
+    columns(
+        "t.o_status, t.o_filled, t.o_updated_seq, t.o_reason,
+         t.carried_value + COALESCE(t.o_filled_value, 0)",
     )
 }
 
@@ -316,41 +332,48 @@ impl TraderStore for PgTrader {
         };
         let direction = if f.ascending { "ASC" } else { "DESC" };
         let open_list: Vec<&str> = OPEN.to_vec();
-        // Open orders are found through indexes, not by walking the user's history:
-        // the candidates (an array, so that each is one primary key probe) are
-        // settlement's open orders, the rows whose verdict is newer than settlement's
-        // position (the account stream is settled in order, so every other row's
-        // settled state is current), and rows with no verdict yet; the filter below
-        // then decides each as the merged status does.
-        let candidates = if f.which == Which::Open {
-            "AND t.id = ANY(ARRAY(
-               SELECT t2.id FROM orders o2
-                 JOIN trader_orders t2 ON t2.user_id = o2.user_id AND t2.token = o2.client_id
-                WHERE o2.user_id = $1 AND o2.status = 'open'
-               UNION
-               SELECT id FROM trader_orders WHERE user_id = $1
-                  AND known_seq > (SELECT seq FROM settlement_position WHERE id = 1)
-               UNION
-               SELECT id FROM trader_orders WHERE user_id = $1 AND known_seq = 0))"
+        // Open orders are found through indexes, not by walking the user's history: the
+        // candidates are settlement's open orders (a partial index) with their rows,
+        // and the rows whose verdict is newer than settlement's position (the account
+        // stream is settled in order, so every other row's settled state is current) or
+        // that have no verdict yet, each with settlement's view; the filter below then
+        // decides each as the merged status does. Any other list walks the user's rows
+        // newest (or oldest) first and stops at a full page.
+        let rows = if f.which == Which::Open {
+            format!(
+                "SELECT {JOINED} FROM orders o
+                   JOIN trader_orders t ON t.user_id = o.user_id AND t.token = o.client_id
+                  WHERE o.user_id = $1 AND o.status = 'open'
+                 UNION ALL
+                 SELECT {JOINED} FROM trader_orders t
+                   LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token
+                  WHERE t.user_id = $1 AND o.status IS DISTINCT FROM 'open'
+                    AND (t.known_seq = 0
+                         OR t.known_seq > (SELECT seq FROM settlement_position WHERE id = 1))"
+            )
         } else {
-            ""
+            format!(
+                "SELECT {JOINED} FROM trader_orders t
+                   LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token
+                  WHERE t.user_id = $1"
+            )
         };
-        // The page is chosen first (ids only), then only its rows are read in full: the
-        // fill value's subquery runs for the rows shown, not for every candidate.
+        // One pass: the rows are filtered, sorted and cut to the page with settlement's
+        // view beside them, and only the page is rendered (times as text). A page of ids
+        // read again by primary key cost three times as much (an `= ANY(array)` probe
+        // per candidate, then the joins again; PERF.md).
         let sql = format!(
-            "{}
-             JOIN (SELECT t.id, t.created_at FROM trader_orders t
-                     LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token
-                    WHERE t.user_id = $1 {candidates}
-                      AND (cardinality($2::TEXT[]) = 0 OR t.symbol = ANY($2))
-                      AND ($3::TEXT IS NULL OR t.created_at > $3::TIMESTAMPTZ)
-                      AND ($4::TEXT IS NULL OR t.created_at < $4::TIMESTAMPTZ)
-                      AND ($5::TEXT = 'all' OR (CASE WHEN o.updated_seq >= t.known_seq
-                                                     THEN o.status = 'open'
-                                                     ELSE t.status = ANY($6) END) = ($5::TEXT = 'open'))
-                    ORDER BY t.created_at {direction}, t.id LIMIT $7) page ON page.id = t.id
+            "SELECT {} FROM (
+               SELECT * FROM ({rows}) t
+                WHERE (cardinality($2::TEXT[]) = 0 OR t.symbol = ANY($2))
+                  AND ($3::TEXT IS NULL OR t.created_at > $3::TIMESTAMPTZ)
+                  AND ($4::TEXT IS NULL OR t.created_at < $4::TIMESTAMPTZ)
+                  AND ($5::TEXT = 'all' OR (CASE WHEN t.o_updated_seq >= t.known_seq
+                                                 THEN t.o_status = 'open'
+                                                 ELSE t.status = ANY($6) END) = ($5::TEXT = 'open'))
+                ORDER BY t.created_at {direction}, t.id LIMIT $7) t
              ORDER BY t.created_at {direction}, t.id",
-            select()
+            listed()
         );
         let client = self.pool.get().await?;
         let rows = client
