@@ -5,8 +5,10 @@
 //!
 //! The cost basis is the average cost of the user's own trades in the symbol, in
 //! sequence: a buy adds its price × quantity, a sell takes away its share of the cost.
-//! Shares deposited by an admin come in at no cost. Everything stays in integer cents
-//! and shares.
+//! Shares deposited by an admin come in at no cost. Settlement keeps that walk's state
+//! on each balance row as it settles the trades ([`Cost`]: `balances.traded` and
+//! `balances.cost`), so a read is one row a symbol, whatever the user's history.
+//! Everything stays in integer cents and shares.
 
 use bourse_core::CASH;
 use deadpool_postgres::GenericClient;
@@ -35,20 +37,51 @@ pub struct Holdings {
     pub positions: Vec<Held>,
 }
 
-/// The remaining `(shares, cost)` after `trades` (price, qty, bought), in order.
-pub fn average_cost(trades: &[(i64, i64, bool)]) -> (i64, i64) {
-    let (mut held, mut cost) = (0i64, 0i128);
-    for &(price, qty, bought) in trades {
-        if bought {
-            held += qty;
-            cost += i128::from(price) * i128::from(qty);
+/// Where the average-cost walk over one user's trades in one symbol stands: the shares
+/// bought and not sold since, and what they cost (cents). Settlement steps it with each
+/// trade ([`Cost::after`]) and keeps it on the balance row.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cost {
+    /// Shares from trading still held (never below zero: a sell of shares that came
+    /// in by deposit takes none away).
+    pub traded: i64,
+    /// What those shares cost, in cents.
+    pub cost: i64,
+}
+
+impl Cost {
+    /// The state after a trade of `qty` at `price`, `bought` or sold: a buy adds its
+    /// price × quantity; a sell takes away its share of the cost (rounded toward zero),
+    /// and sells no more shares than trading brought.
+    pub fn after(self, price: i64, qty: i64, bought: bool) -> Cost {
+        let (held, cost) = (i128::from(self.traded), i128::from(self.cost));
+        let (held, cost) = if bought {
+            (
+                held + i128::from(qty),
+                cost + i128::from(price) * i128::from(qty),
+            )
         } else if held > 0 {
-            let sold = qty.min(held);
-            cost -= cost * i128::from(sold) / i128::from(held);
-            held -= sold;
+            let sold = i128::from(qty).min(held);
+            (held - sold, cost - cost * sold / held)
+        } else {
+            (held, cost)
+        };
+        let clamp = |v: i128| v.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
+        Cost {
+            traded: clamp(held),
+            cost: clamp(cost),
         }
     }
-    (held, cost as i64)
+}
+
+/// The remaining `(shares, cost)` after `trades` (price, qty, bought), in order.
+pub fn average_cost(trades: &[(i64, i64, bool)]) -> (i64, i64) {
+    let end = trades
+        .iter()
+        .fold(Cost::default(), |c, &(price, qty, bought)| {
+            c.after(price, qty, bought)
+        });
+    (end.traded, end.cost)
 }
 
 /// Reads holdings from settlement's tables: [`crate::store::pg::PgSettlement`] and
@@ -64,26 +97,27 @@ pub trait HoldingsReader: Send + Sync + std::fmt::Debug {
     fn check(&self) -> Box<dyn bourse_shell::health::Check>;
 }
 
-/// What a store reads for one symbol held: its balance, the user's own trades in it
-/// (price, qty, bought) in sequence, and the last trade's price (anyone's).
+/// What a store reads for one symbol held: its balance with the cost walk settlement
+/// keeps on it, and the last trade's price (anyone's).
 #[derive(Debug, Default)]
 pub struct HeldRows {
     /// Ticker.
     pub symbol: String,
     /// The balance.
     pub qty: i64,
-    /// The user's trades in it.
-    pub trades: Vec<(i64, i64, bool)>,
+    /// The average-cost walk over the user's trades in it.
+    pub traded: Cost,
     /// The last trade's price.
     pub last_price: Option<i64>,
 }
 
-/// A position from its rows: the cost basis of the trades, scaled down when more
-/// shares are held than trading explains (the rest were deposited, at no cost).
+/// A position from its rows: the cost basis of the trades, scaled down when fewer
+/// shares are held than trading brought (some were withdrawn); shares held beyond
+/// what trading brought were deposited, at no cost.
 pub fn held(rows: HeldRows) -> Held {
-    let (traded, cost) = average_cost(&rows.trades);
+    let Cost { traded, cost } = rows.traded;
     let cost = if traded > rows.qty && traded > 0 {
-        cost * rows.qty / traded
+        (i128::from(cost) * i128::from(rows.qty.max(0)) / i128::from(traded)) as i64
     } else {
         cost
     };
@@ -96,16 +130,11 @@ pub fn held(rows: HeldRows) -> Held {
 }
 
 /// The balances a holdings read looks at: cash (always) and every symbol held (only
-/// `symbol`, if given). PostgreSQL's form; the SQLite store's differs only in `?`.
-pub(crate) const BALANCES: &str = "SELECT asset, amount FROM balances
+/// `symbol`, if given), each with its cost walk. PostgreSQL's form; the SQLite store's
+/// differs only in `?`.
+pub(crate) const BALANCES: &str = "SELECT asset, amount, traded, cost FROM balances
      WHERE user_id = $1 AND (asset = $2 OR (amount > 0 AND ($3::TEXT IS NULL OR asset = $3)))
      ORDER BY asset";
-
-/// The user's own trades in a symbol, in sequence: the cost basis is worked out from
-/// them on every read, so they are found by index (`trades_by_buyer`,
-/// `trades_by_seller`), never by a scan of every trade.
-pub const OWN_TRADES: &str = "SELECT price, qty, buyer = $1 FROM trades
-     WHERE symbol = $2 AND (buyer = $1 OR seller = $1) ORDER BY seq";
 
 /// The last trade in a symbol.
 pub(crate) const LAST_TRADE: &str =
@@ -132,17 +161,15 @@ pub(crate) async fn load(
             out.cash = qty;
             continue;
         }
-        let trades: Vec<(i64, i64, bool)> = client
-            .query(&client.prepare_cached(OWN_TRADES).await?, &[&user, &asset])
-            .await?
-            .iter()
-            .map(|t| (t.get(0), t.get(1), t.get(2)))
-            .collect();
+        let traded = Cost {
+            traded: row.get(2),
+            cost: row.get(3),
+        };
         let last_price = last_trade(client, &asset).await?.map(|(price, _)| price);
         out.positions.push(held(HeldRows {
             symbol: asset,
             qty,
-            trades,
+            traded,
             last_price,
         }));
     }
@@ -180,5 +207,23 @@ mod tests {
             (0, 0),
             "a sell of deposited shares"
         );
+    }
+
+    #[test]
+    fn a_position_scales_its_cost_to_the_shares_still_held() {
+        let rows = |qty| HeldRows {
+            symbol: "ACME".into(),
+            qty,
+            traded: Cost {
+                traded: 20,
+                cost: 2_100,
+            },
+            last_price: None,
+        };
+        // Half withdrawn: half the cost stays.
+        assert_eq!(held(rows(10)).cost, 1_050);
+        // Ten more deposited: they came at no cost.
+        assert_eq!(held(rows(30)).cost, 2_100);
+        assert_eq!(held(rows(20)).cost, 2_100);
     }
 }

@@ -1,8 +1,9 @@
 //! Settling a batch of engine events in one transaction.
 //!
-//! [`Plan`] is the pure part: given the open orders the batch refers to, it applies the
-//! events in sequence and says which rows to write. [`Settler`] is the single writer:
-//! it keeps the open orders in memory (loaded once, updated after each commit) and the
+//! [`Plan`] is the pure part: given the open orders and the holdings' cost walks the
+//! batch refers to, it applies the events in sequence and says which rows to write.
+//! [`Settler`] is the single writer: it keeps the open orders and each holding's cost
+//! walk ([`Cost`]) in memory (loaded once, updated after each commit) and the
 //! settlement position (the highest event sequence number settled), drops every event
 //! at or below the position — a redelivered batch changes nothing — and has the store
 //! ([`crate::store`]) write a batch in one transaction with the new position.
@@ -25,6 +26,7 @@ use bourse_core::CASH;
 
 use crate::OrderError;
 use crate::event::EngineEvent;
+use crate::holdings::Cost;
 use crate::store::SettlementStore;
 
 /// An order row as settlement keeps it.
@@ -121,6 +123,11 @@ pub struct Plan {
     pub ledger: Vec<Leg>,
     /// Balance changes per (user, asset).
     pub balances: BTreeMap<(i64, String), i64>,
+    /// The cost walk after the batch ([`Cost`]) of every (user, symbol) in `balances`
+    /// (cash has none): written onto the balance row as it stands, not as a change.
+    pub costs: BTreeMap<(i64, String), Cost>,
+    /// The cost walks as they stood before the batch, of the pairs it refers to.
+    costs_before: HashMap<(i64, String), Cost>,
     /// New users: (user, seq).
     pub users: Vec<(i64, i64)>,
     /// Users whose portfolio changed.
@@ -153,10 +160,48 @@ pub fn referenced_orders(events: &[&EngineEvent]) -> Vec<(i64, String)> {
     keys.into_iter().collect()
 }
 
+/// The (user, symbol) pairs whose shares `events` move: each trade's two sides, and
+/// each deposit or withdrawal of shares.
+pub fn referenced_holdings(events: &[&EngineEvent]) -> Vec<(i64, String)> {
+    let mut keys = HashSet::new();
+    for e in events {
+        match e {
+            EngineEvent::Trade {
+                symbol,
+                maker_user,
+                taker_user,
+                ..
+            } => {
+                keys.insert((*maker_user as i64, symbol.clone()));
+                keys.insert((*taker_user as i64, symbol.clone()));
+            }
+            EngineEvent::Done {
+                user: Some(user),
+                asset: Some(asset),
+                ..
+            } if asset != CASH => {
+                keys.insert((*user as i64, asset.clone()));
+            }
+            _ => {}
+        }
+    }
+    keys.into_iter().collect()
+}
+
 impl Plan {
-    /// A plan over these open orders (those the batch refers to).
+    /// A plan over these open orders (those the batch refers to), with no shares held
+    /// by anyone before it.
     pub fn new(open: Vec<OrderRow>) -> Plan {
-        let mut plan = Plan::default();
+        Plan::with_costs(open, HashMap::new())
+    }
+
+    /// A plan over these open orders and the cost walks of the holdings the batch refers
+    /// to (a pair absent held no shares from trading).
+    pub fn with_costs(open: Vec<OrderRow>, costs: HashMap<(i64, String), Cost>) -> Plan {
+        let mut plan = Plan {
+            costs_before: costs,
+            ..Plan::default()
+        };
         for o in open {
             plan.open
                 .insert((o.user_id, o.client_id.clone()), o.order_seq);
@@ -231,15 +276,24 @@ impl Plan {
         self.balance(user, asset, amount);
     }
 
-    /// A balance change (user 0, the world outside the exchange, has none).
-    fn balance(&mut self, user: u64, asset: &str, amount: i64) {
-        if user != 0 {
-            *self
-                .balances
-                .entry((user as i64, asset.to_string()))
-                .or_insert(0) += amount;
-            self.touched.insert(user);
+    /// A balance change (user 0, the world outside the exchange, has none); a
+    /// holding's cost walk comes along, so that its row is written as it stands.
+    fn balance(&mut self, user: u64, asset: &str, amount: i64) -> Option<&mut Cost> {
+        if user == 0 {
+            return None;
         }
+        let key = (user as i64, asset.to_string());
+        *self.balances.entry(key.clone()).or_insert(0) += amount;
+        self.touched.insert(user);
+        if asset == CASH {
+            return None;
+        }
+        let before = &self.costs_before;
+        Some(
+            self.costs
+                .entry(key)
+                .or_insert_with_key(|k| before.get(k).copied().unwrap_or_default()),
+        )
     }
 
     /// Applies one event (events must come in sequence order).
@@ -315,8 +369,12 @@ impl Plan {
                 // them): only the balances move here.
                 self.balance(buyer, CASH, -notional);
                 self.balance(seller, CASH, notional);
-                self.balance(seller, symbol, -qty);
-                self.balance(buyer, symbol, *qty);
+                if let Some(c) = self.balance(seller, symbol, -qty) {
+                    *c = c.after(*price, *qty, false);
+                }
+                if let Some(c) = self.balance(buyer, symbol, *qty) {
+                    *c = c.after(*price, *qty, true);
+                }
                 self.trades.push(TradeRow {
                     seq,
                     cmd_seq: *cmd_seq as i64,
@@ -433,12 +491,14 @@ pub struct Outcome {
 #[derive(Debug)]
 pub struct Settler {
     open: HashMap<(i64, String), OrderRow>,
+    /// The cost walk of every holding with shares from trading (a pair absent: none).
+    costs: HashMap<(i64, String), Cost>,
     position: u64,
     events: u64,
 }
 
 impl Settler {
-    /// Loads the open orders and the position.
+    /// Loads the open orders, the holdings' cost walks and the position.
     pub async fn load(store: &dyn SettlementStore) -> Result<Settler, OrderError> {
         let loaded = store.load().await?;
         Ok(Settler {
@@ -447,6 +507,7 @@ impl Settler {
                 .into_iter()
                 .map(|o| ((o.user_id, o.client_id.clone()), o))
                 .collect(),
+            costs: loaded.costs.into_iter().collect(),
             position: loaded.seq,
             events: loaded.events,
         })
@@ -513,9 +574,20 @@ impl Settler {
             .into_iter()
             .filter_map(|k| self.open.get(&k).cloned())
             .collect();
-        let mut plan = Plan::new(open);
+        let costs = referenced_holdings(&todo)
+            .into_iter()
+            .filter_map(|k| self.costs.get(&k).map(|c| (k, *c)))
+            .collect();
+        let mut plan = Plan::with_costs(open, costs);
         for e in &todo {
             plan.apply(e);
+        }
+        for (k, c) in &plan.costs {
+            if *c == Cost::default() {
+                self.costs.remove(k);
+            } else {
+                self.costs.insert(k.clone(), *c);
+            }
         }
         // Bring the cache along, as the commit will the tables.
         for o in plan.orders.values() {
@@ -613,6 +685,44 @@ mod tests {
         assert_eq!(plan.trades[0].buy_order_seq, Some(4));
         assert_eq!(plan.trades[0].sell_order_seq, Some(3));
         assert_eq!(plan.touched, BTreeSet::from([1, 2]));
+    }
+
+    #[test]
+    fn trades_step_each_sides_cost_walk_from_where_it_stood() {
+        let key = |u: i64| (u, "ACME".to_string());
+        // User 1 holds 10 from trading, bought for 1,000; user 2 none.
+        let mut plan = Plan::with_costs(
+            Vec::new(),
+            HashMap::from([(
+                key(1),
+                Cost {
+                    traded: 10,
+                    cost: 1_000,
+                },
+            )]),
+        );
+        for e in [
+            // 1 sells 4 to 2 at 1.50, then 2 deposits 5 more, then 2 sells 6 to 1 at 1.20.
+            r#"{"event":"trade","seq":5,"cmd_seq":4,"symbol":"ACME","price":150,"qty":4,"maker_user":1,"maker_id":"s1","maker_leaves":0,"taker_user":2,"taker_id":"b1","taker_leaves":0,"taker_side":"buy"}"#,
+            r#"{"event":"done","seq":6,"op":"deposit","user":2,"asset":"ACME","amount":5}"#,
+            r#"{"event":"trade","seq":7,"cmd_seq":6,"symbol":"ACME","price":120,"qty":6,"maker_user":1,"maker_id":"b2","maker_leaves":0,"taker_user":2,"taker_id":"s2","taker_leaves":0,"taker_side":"sell"}"#,
+        ] {
+            plan.apply(&ev(e));
+        }
+        // 1: 10 for 1,000, sells 4 (6 for 600), buys 6 at 120 (12 for 1,320).
+        assert_eq!(
+            plan.costs[&key(1)],
+            Cost {
+                traded: 12,
+                cost: 1_320
+            }
+        );
+        // 2: buys 4 at 150 (4 for 600); the deposit adds no cost; sells 6, but only the
+        // 4 from trading leave the walk, with all their cost.
+        assert_eq!(plan.costs[&key(2)], Cost::default());
+        assert_eq!(plan.balances[&key(2)], 3);
+        // Cash carries no walk.
+        assert!(!plan.costs.contains_key(&(1, CASH.to_string())));
     }
 
     #[test]

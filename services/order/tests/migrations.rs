@@ -263,57 +263,105 @@ async fn the_embedded_store_derives_the_same_history_or_refuses() {
     }
 }
 
-/// A position's cost basis is read from the user's own trades in the symbol on every
-/// positions request: among 20,000 trades of 1,000 users, the plan finds a user's by
-/// index (before 0007 the only plan was a scan of every trade).
+/// What settlement wrote before 0009: user 1 buys 10 at 1.00 and 10 at 1.10, sells 5 at
+/// 1.20 and buys 5 at 1.25 (20 at an average of 1.10); user 2 sells 30 (20 of them
+/// deposited: the walk goes from zero and stays there); users 3 and 4 trade ZZZZ once;
+/// user 5 holds only cash.
+const BEFORE_0009: &str = "
+    INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller, taker_side)
+        VALUES (5, 4, 'ACME', 100, 10, 1, 2, 'buy'), (7, 6, 'ACME', 110, 10, 1, 2, 'buy'),
+               (9, 8, 'ACME', 120, 5, 2, 1, 'sell'), (11, 10, 'ACME', 125, 5, 1, 2, 'buy'),
+               (13, 12, 'ZZZZ', 333, 3, 3, 4, 'buy');
+    INSERT INTO balances (user_id, asset, amount) VALUES
+        (1, 'ACME', 20), (2, 'ACME', 0), (1, 'USD', -2125), (3, 'ZZZZ', 3),
+        (4, 'ZZZZ', 0), (5, 'USD', 100);";
+
+/// Every balance's cost walk, in key order.
+const WALKS: &str = "SELECT user_id, asset, traded, cost FROM balances ORDER BY user_id, asset";
+
+/// (user, asset, traded, cost).
+type Walks = Vec<(i64, String, i64, i64)>;
+
+/// What [`WALKS`] reads after 0009 over [`BEFORE_0009`]: user 1's walk as the read
+/// worked it out from the trades before.
+fn walks_after_0009() -> Walks {
+    let (held, cost) = bourse_order::holdings::average_cost(&[
+        (100, 10, true),
+        (110, 10, true),
+        (120, 5, false),
+        (125, 5, true),
+    ]);
+    assert_eq!((held, cost), (20, 2_200));
+    let row = |u: i64, a: &str, t: i64, c: i64| (u, a.to_string(), t, c);
+    vec![
+        row(1, "ACME", held, cost),
+        row(1, "USD", 0, 0),
+        row(2, "ACME", 0, 0),
+        row(3, "ZZZZ", 3, 999),
+        row(4, "ZZZZ", 0, 0),
+        row(5, "USD", 0, 0),
+    ]
+}
+
+/// The same walk on the embedded store (`migrations/lite/0006`, a recursive walk).
 #[tokio::test]
-async fn a_users_own_trades_in_a_symbol_are_found_by_index() {
-    let (schema, client) = schema_before(MIGRATIONS.steps.len() + 1).await;
-    client
-        .batch_execute(
-            "INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller, taker_side)
-                 SELECT g, g, 'S' || (g % 10), 100, 1, g % 1000, (g + 1) % 1000, 'buy'
-                 FROM generate_series(1, 20000) g;
-             ANALYZE trades",
+async fn the_embedded_store_works_out_the_same_cost_walks() {
+    use bourse_order::store::lite::MIGRATIONS as LITE;
+    use bourse_shell::lite::{Lite, LiteMigrations};
+    let dir = tempfile::tempdir().unwrap();
+    let lite = Lite::open(dir.path().join("bourse.db")).unwrap();
+    let before = LiteMigrations {
+        steps: &LITE.steps[..5],
+        ..LITE
+    };
+    assert_eq!(lite.migrate(before).await.unwrap(), 5);
+    lite.write(|c| c.execute_batch(BEFORE_0009)).await.unwrap();
+    assert_eq!(lite.migrate(LITE).await.unwrap(), LITE.steps.len() - 5);
+    let walks = lite
+        .read(|c| {
+            let mut stmt = c.prepare(WALKS)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+            rows.collect::<Result<Walks, _>>()
+        })
+        .await
+        .unwrap();
+    assert_eq!(walks, walks_after_0009());
+}
+
+/// 0009 keeps each holding's average-cost walk on its balance row: what settlement
+/// wrote before it gets the walk over the user's own trades in the symbol, in sequence
+/// (a sell of shares the walk does not hold takes none away), as the read worked it out
+/// from the trades before; the indexes that read used go.
+#[tokio::test]
+async fn each_holdings_cost_walk_is_worked_out_from_its_own_trades() {
+    let (schema, mut client) = schema_before(9).await;
+    client.batch_execute(BEFORE_0009).await.unwrap();
+    assert_eq!(
+        MIGRATIONS.run(&mut client).await.unwrap(),
+        MIGRATIONS.steps.len() - 8
+    );
+    let walks: Walks = client
+        .query(WALKS, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(walks, walks_after_0009());
+    let indexes: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema()
+               AND indexname IN ('trades_by_buyer', 'trades_by_seller')",
+            &[],
         )
         .await
-        .unwrap();
-    let with_indexes = own_trades_plan(&client).await;
-    assert!(
-        !with_indexes.contains("Seq Scan")
-            && with_indexes.contains("trades_by_buyer")
-            && with_indexes.contains("trades_by_seller"),
-        "{with_indexes}"
-    );
-    // The same check, failing without the indexes: it can tell.
-    client
-        .batch_execute("DROP INDEX trades_by_buyer, trades_by_seller")
-        .await
-        .unwrap();
-    let without = own_trades_plan(&client).await;
-    assert!(without.contains("Seq Scan on trades"), "{without}");
+        .unwrap()
+        .get(0);
+    assert_eq!(indexes, 0, "the own-trades indexes are gone");
     client
         .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .await
         .unwrap();
-}
-
-/// The plan of the own-trades read for user 42 in ACME.
-async fn own_trades_plan(client: &tokio_postgres::Client) -> String {
-    let sql = format!(
-        "EXPLAIN {}",
-        bourse_order::holdings::OWN_TRADES
-            .replace("$1", "42")
-            .replace("$2", "'ACME'")
-    );
-    client
-        .query(&sql, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get::<_, String>(0))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// 0008 keeps each order's fill value on its row: what settlement wrote before it gets

@@ -83,6 +83,9 @@ async fn settle(store: &dyn SettlementStore, events: &[Incoming]) {
     );
 }
 
+/// One side of a trade: price, quantity, bought.
+type Leg = (i64, i64, bool);
+
 /// Every row of settlement's tables, as text, in key order.
 const TABLES: [(&str, &str); 7] = [
     (
@@ -115,7 +118,7 @@ const TABLES: [(&str, &str); 7] = [
     ),
     (
         "balances",
-        "SELECT user_id, asset, amount FROM balances ORDER BY user_id, asset",
+        "SELECT user_id, asset, amount, traded, cost FROM balances ORDER BY user_id, asset",
     ),
 ];
 
@@ -329,6 +332,50 @@ async fn sqlite_settles_every_row_as_postgresql_does() {
         }
     }
     assert!(positions > 0, "someone holds shares");
+    // The cost walk settlement kept on each balance row, batch by batch and across the
+    // restart, is the walk over that user's trades in that symbol from the start (each
+    // trade's seller side first, as its ledger legs).
+    let legs = pg_rows(
+        &pool,
+        "SELECT user_id, symbol, price, qty, bought FROM (
+             SELECT seq, buyer AS user_id, symbol, price, qty, 1 AS bought FROM trades
+             UNION ALL
+             SELECT seq, seller, symbol, price, qty, 0 FROM trades) l
+         ORDER BY seq, bought",
+    )
+    .await;
+    let mut walks: std::collections::BTreeMap<(String, String), Vec<Leg>> = Default::default();
+    for l in &legs {
+        let f: Vec<&str> = l.split('|').collect();
+        walks
+            .entry((f[0].to_string(), f[1].to_string()))
+            .or_default()
+            .push((f[2].parse().unwrap(), f[3].parse().unwrap(), f[4] == "1"));
+    }
+    let (mut checked, mut costed) = (0, 0);
+    for row in pg_rows(
+        &pool,
+        "SELECT user_id, asset, traded, cost FROM balances WHERE asset <> 'USD'",
+    )
+    .await
+    {
+        let f: Vec<&str> = row.split('|').collect();
+        let walk = walks
+            .get(&(f[0].to_string(), f[1].to_string()))
+            .map(|t| bourse_order::holdings::average_cost(t))
+            .unwrap_or_default();
+        assert_eq!(
+            (f[2].parse::<i64>().unwrap(), f[3].parse::<i64>().unwrap()),
+            walk,
+            "{row}"
+        );
+        checked += 1;
+        costed += usize::from(walk.1 > 0);
+    }
+    assert!(
+        checked > 10 && costed > 0,
+        "{checked} holdings, {costed} with a cost"
+    );
     let symbol = &pg_rows(&pool, "SELECT symbol FROM trades LIMIT 1").await[0];
     assert_eq!(
         pg_read.last_trade(symbol).await.unwrap(),

@@ -27,6 +27,10 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             5,
             include_str!("../../migrations/lite/0005_order_fill_value.sql"),
         ),
+        (
+            6,
+            include_str!("../../migrations/lite/0006_cost_on_balances.sql"),
+        ),
     ],
 };
 
@@ -55,30 +59,31 @@ impl crate::holdings::HoldingsReader for LiteSettlement {
         user: u64,
         symbol: Option<&str>,
     ) -> Result<crate::holdings::Holdings, OrderError> {
-        use crate::holdings::{BALANCES, HeldRows, Holdings, LAST_TRADE, OWN_TRADES, held};
+        use crate::holdings::{BALANCES, Cost, HeldRows, Holdings, LAST_TRADE, held};
         let symbol = symbol.map(str::to_string);
         Ok(self
             .lite
             .read(move |c| {
                 let user = user as i64;
                 let mut balances = c.prepare_cached(&sqlite(BALANCES))?;
-                let rows: Vec<(String, i64)> = balances
+                let rows: Vec<(String, i64, Cost)> = balances
                     .query_map(params![user, bourse_core::CASH, symbol], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            Cost {
+                                traded: r.get(2)?,
+                                cost: r.get(3)?,
+                            },
+                        ))
                     })?
                     .collect::<Result<_, _>>()?;
                 let mut out = Holdings::default();
-                for (asset, qty) in rows {
+                for (asset, qty, traded) in rows {
                     if asset == bourse_core::CASH {
                         out.cash = qty;
                         continue;
                     }
-                    let mut own = c.prepare_cached(&sqlite(OWN_TRADES))?;
-                    let trades = own
-                        .query_map(params![user, asset], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                        })?
-                        .collect::<Result<_, _>>()?;
                     let last_price = c
                         .prepare_cached(&sqlite(LAST_TRADE))?
                         .query_row([&asset], |r| r.get(0))
@@ -86,7 +91,7 @@ impl crate::holdings::HoldingsReader for LiteSettlement {
                     out.positions.push(held(HeldRows {
                         symbol: asset,
                         qty,
-                        trades,
+                        traded,
                         last_price,
                     }));
                 }
@@ -121,7 +126,7 @@ struct Rows {
     changed: Vec<OrderRow>,
     trades: Vec<crate::settle::TradeRow>,
     ledger: Vec<crate::settle::Leg>,
-    balances: Vec<((i64, String), i64)>,
+    balances: Vec<((i64, String), i64, crate::holdings::Cost)>,
 }
 
 #[async_trait::async_trait]
@@ -167,10 +172,26 @@ impl SettlementStore for LiteSettlement {
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
+                let mut stmt = c.prepare(
+                    "SELECT user_id, asset, traded, cost FROM balances
+                     WHERE traded <> 0 OR cost <> 0",
+                )?;
+                let costs = stmt
+                    .query_map([], |r| {
+                        Ok((
+                            (r.get(0)?, r.get(1)?),
+                            crate::holdings::Cost {
+                                traded: r.get(2)?,
+                                cost: r.get(3)?,
+                            },
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(Loaded {
                     seq: seq as u64,
                     events: events as u64,
                     open,
+                    costs,
                 })
             })
             .await?)
@@ -183,7 +204,17 @@ impl SettlementStore for LiteSettlement {
             changed: plan.changed_orders().cloned().collect(),
             trades: plan.trades.clone(),
             ledger: plan.ledger.clone(),
-            balances: plan.balances.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            balances: plan
+                .balances
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        *v,
+                        plan.costs.get(k).copied().unwrap_or_default(),
+                    )
+                })
+                .collect(),
         };
         self.lite
             .write(move |c| {
@@ -262,11 +293,13 @@ impl SettlementStore for LiteSettlement {
                         ledger.execute(params![l.seq, l.leg, l.user_id, l.asset, l.amount, l.kind])?;
                     }
                     let mut balances = tx.prepare_cached(
-                        "INSERT INTO balances (user_id, asset, amount) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (user_id, asset) DO UPDATE SET amount = amount + excluded.amount",
+                        "INSERT INTO balances (user_id, asset, amount, traded, cost)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (user_id, asset) DO UPDATE SET amount = amount + excluded.amount,
+                             traded = excluded.traded, cost = excluded.cost",
                     )?;
-                    for ((user, asset), amount) in &rows.balances {
-                        balances.execute(params![user, asset, amount])?;
+                    for ((user, asset), amount, c) in &rows.balances {
+                        balances.execute(params![user, asset, amount, c.traded, c.cost])?;
                     }
                     tx.execute(
                         "UPDATE settlement_position SET seq = ?1, events = ?2, updated_at = ?3

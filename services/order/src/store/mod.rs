@@ -19,6 +19,8 @@ pub struct Loaded {
     pub events: u64,
     /// The open orders.
     pub open: Vec<OrderRow>,
+    /// The cost walk of every holding with shares from trading.
+    pub costs: Vec<((i64, String), crate::holdings::Cost)>,
 }
 
 /// Settlement's tables.
@@ -26,7 +28,7 @@ pub struct Loaded {
 pub trait SettlementStore: Send + Sync + std::fmt::Debug {
     /// Makes the tables (idempotent; safe with several instances starting at once).
     async fn prepare(&self) -> Result<(), OrderError>;
-    /// The position and the open orders.
+    /// The position, the open orders and the holdings' cost walks.
     async fn load(&self) -> Result<Loaded, OrderError>;
     /// Writes `plan`'s rows and the new position (`seq`, `events`) in one transaction:
     /// all of it or, on error, nothing.

@@ -63,10 +63,29 @@ impl SettlementStore for PgSettlement {
                 updated_seq: r.get(8),
             })
             .collect();
+        let costs = client
+            .query(
+                "SELECT user_id, asset, traded, cost FROM balances
+                 WHERE traded <> 0 OR cost <> 0",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                (
+                    (r.get(0), r.get(1)),
+                    crate::holdings::Cost {
+                        traded: r.get(2),
+                        cost: r.get(3),
+                    },
+                )
+            })
+            .collect();
         Ok(Loaded {
             seq: row.get::<_, i64>(0) as u64,
             events: row.get::<_, i64>(1) as u64,
             open,
+            costs,
         })
     }
 
@@ -267,14 +286,21 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
     .await?;
     if !plan.balances.is_empty() {
         let b = &plan.balances;
+        // The amount moves by the batch's change; a holding's cost walk is written as
+        // it stands after the batch (cash has none).
+        let cost = |k: &(i64, String)| plan.costs.get(k).copied().unwrap_or_default();
         tx.execute(
-            "INSERT INTO balances (user_id, asset, amount)
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])
-             ON CONFLICT (user_id, asset) DO UPDATE SET amount = balances.amount + EXCLUDED.amount",
+            "INSERT INTO balances (user_id, asset, amount, traded, cost)
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
+                                  $5::bigint[])
+             ON CONFLICT (user_id, asset) DO UPDATE SET amount = balances.amount + EXCLUDED.amount,
+                 traded = EXCLUDED.traded, cost = EXCLUDED.cost",
             &[
                 &b.keys().map(|k| k.0).collect::<Vec<_>>(),
                 &b.keys().map(|k| k.1.clone()).collect::<Vec<_>>(),
                 &b.values().copied().collect::<Vec<_>>(),
+                &b.keys().map(|k| cost(k).traded).collect::<Vec<_>>(),
+                &b.keys().map(|k| cost(k).cost).collect::<Vec<_>>(),
             ],
         )
         .await?;
