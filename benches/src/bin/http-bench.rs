@@ -291,8 +291,9 @@ fn main() -> anyhow::Result<()> {
         let reads: Vec<u64> = args.read_rate.iter().copied().filter(|&r| r > 0).collect();
         if !reads.is_empty() {
             // Orders spread over the users, a tenth of each user's open, every one with a
-            // settled row, and a holding per user, as settlement would have left them
-            // (its position past them all).
+            // settled row, each filled one with its trade (against the next user's sell),
+            // and a holding per user, as settlement would have left them (its position
+            // past them all).
             let c = pool.get().await?;
             c.batch_execute(&format!(
                 "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
@@ -307,6 +308,11 @@ fn main() -> anyhow::Result<()> {
                         CASE WHEN (g / {USERS}) % 10 = 0 THEN 0 ELSE 10 END,
                         CASE WHEN (g / {USERS}) % 10 = 0 THEN 'open' ELSE 'filled' END, 1000000 + g
                  FROM generate_series(1, {n}) g;
+                 INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller,
+                     buy_order_seq, taker_side)
+                 SELECT 3000000 + g, 3000000 + g, 'ACME', 100, 10, 1 + g % {USERS},
+                        1 + (g + 1) % {USERS}, 1000000 + g, 'buy'
+                 FROM generate_series(1, {n}) g WHERE (g / {USERS}) % 10 <> 0;
                  INSERT INTO balances (user_id, asset, amount)
                  SELECT u, 'ACME', 900 FROM generate_series(1, {USERS}) u
                  ON CONFLICT DO NOTHING;
