@@ -136,56 +136,48 @@ pub struct Plan {
     existing: HashSet<i64>,
 }
 
-/// The (user, client id) pairs of existing orders `events` refer to.
-pub fn referenced_orders(events: &[&EngineEvent]) -> Vec<(i64, String)> {
-    let mut keys = HashSet::new();
+/// What a batch of events refers to that was there before it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Referenced {
+    /// (user, client id) of the existing orders it fills, cancels or replaces.
+    pub orders: HashSet<(i64, String)>,
+    /// (user, symbol) of the holdings whose shares it moves: each trade's two sides,
+    /// and each deposit or withdrawal of shares.
+    pub holdings: HashSet<(i64, String)>,
+}
+
+/// What `events` refer to (one pass).
+pub fn referenced(events: &[&EngineEvent]) -> Referenced {
+    let mut r = Referenced::default();
     for e in events {
         match e {
             EngineEvent::Trade {
+                symbol,
                 maker_user,
                 maker_id,
                 taker_user,
                 taker_id,
                 ..
             } => {
-                keys.insert((*maker_user as i64, maker_id.clone()));
-                keys.insert((*taker_user as i64, taker_id.clone()));
+                for (user, id) in [(*maker_user, maker_id), (*taker_user, taker_id)] {
+                    r.orders.insert((user as i64, id.clone()));
+                    r.holdings.insert((user as i64, symbol.clone()));
+                }
             }
             EngineEvent::Canceled { user, id, .. } | EngineEvent::Replaced { user, id, .. } => {
-                keys.insert((*user as i64, id.clone()));
-            }
-            _ => {}
-        }
-    }
-    keys.into_iter().collect()
-}
-
-/// The (user, symbol) pairs whose shares `events` move: each trade's two sides, and
-/// each deposit or withdrawal of shares.
-pub fn referenced_holdings(events: &[&EngineEvent]) -> Vec<(i64, String)> {
-    let mut keys = HashSet::new();
-    for e in events {
-        match e {
-            EngineEvent::Trade {
-                symbol,
-                maker_user,
-                taker_user,
-                ..
-            } => {
-                keys.insert((*maker_user as i64, symbol.clone()));
-                keys.insert((*taker_user as i64, symbol.clone()));
+                r.orders.insert((*user as i64, id.clone()));
             }
             EngineEvent::Done {
                 user: Some(user),
                 asset: Some(asset),
                 ..
             } if asset != CASH => {
-                keys.insert((*user as i64, asset.clone()));
+                r.holdings.insert((*user as i64, asset.clone()));
             }
             _ => {}
         }
     }
-    keys.into_iter().collect()
+    r
 }
 
 impl Plan {
@@ -570,11 +562,14 @@ impl Settler {
                 outcome,
             };
         }
-        let open = referenced_orders(&todo)
-            .into_iter()
-            .filter_map(|k| self.open.get(&k).cloned())
+        let referenced = referenced(&todo);
+        let open = referenced
+            .orders
+            .iter()
+            .filter_map(|k| self.open.get(k).cloned())
             .collect();
-        let costs = referenced_holdings(&todo)
+        let costs = referenced
+            .holdings
             .into_iter()
             .filter_map(|k| self.costs.get(&k).map(|c| (k, *c)))
             .collect();
