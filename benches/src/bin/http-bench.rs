@@ -292,8 +292,8 @@ fn main() -> anyhow::Result<()> {
         if !reads.is_empty() {
             // Orders spread over the users, a tenth of each user's open, every one with a
             // settled row, each filled one with its trade (against the next user's sell),
-            // and a holding per user, as settlement would have left them (its position
-            // past them all).
+            // and two holdings per user — ACME, and QUIET, deposited and never traded —
+            // as settlement would have left them (its position past them all).
             let c = pool.get().await?;
             c.batch_execute(&format!(
                 "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
@@ -315,6 +315,8 @@ fn main() -> anyhow::Result<()> {
                  FROM generate_series(1, {n}) g WHERE (g / {USERS}) % 10 <> 0;
                  INSERT INTO balances (user_id, asset, amount)
                  SELECT u, 'ACME', 900 FROM generate_series(1, {USERS}) u
+                 UNION ALL
+                 SELECT u, 'QUIET', 100 FROM generate_series(1, {USERS}) u
                  ON CONFLICT DO NOTHING;
                  UPDATE settlement_position SET seq = 1000000 + {n} WHERE id = 1;
                  ANALYZE",

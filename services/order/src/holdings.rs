@@ -130,15 +130,16 @@ pub fn held(rows: HeldRows) -> Held {
 }
 
 /// The balances a holdings read looks at: cash (always) and every symbol held (only
-/// `symbol`, if given), each with its cost walk. PostgreSQL's form; the SQLite store's
-/// differs only in `?`.
-pub(crate) const BALANCES: &str = "SELECT asset, amount, traded, cost FROM balances
-     WHERE user_id = $1 AND (asset = $2 OR (amount > 0 AND ($3::TEXT IS NULL OR asset = $3)))
-     ORDER BY asset";
+/// `symbol`, if given), each with its cost walk and its symbol's last trade price, in
+/// one statement. PostgreSQL's form; the SQLite store's differs only in `?`.
+pub(crate) const BALANCES: &str = "SELECT b.asset, b.amount, b.traded, b.cost, l.price
+     FROM balances b LEFT JOIN last_trades l ON l.symbol = b.asset
+     WHERE b.user_id = $1
+       AND (b.asset = $2 OR (b.amount > 0 AND ($3::TEXT IS NULL OR b.asset = $3)))
+     ORDER BY b.asset";
 
-/// The last trade in a symbol.
-pub(crate) const LAST_TRADE: &str =
-    "SELECT price, seq FROM trades WHERE symbol = $1 ORDER BY seq DESC LIMIT 1";
+/// The last trade in a symbol (settlement keeps it, `last_trades`).
+pub(crate) const LAST_TRADE: &str = "SELECT price, seq FROM last_trades WHERE symbol = $1";
 
 /// Settlement's tables in PostgreSQL, read through `client` (a pooled connection or a
 /// transaction): [`HoldingsReader::holdings`] inside a caller's own transaction.
@@ -161,16 +162,14 @@ pub(crate) async fn load(
             out.cash = qty;
             continue;
         }
-        let traded = Cost {
-            traded: row.get(2),
-            cost: row.get(3),
-        };
-        let last_price = last_trade(client, &asset).await?.map(|(price, _)| price);
         out.positions.push(held(HeldRows {
             symbol: asset,
             qty,
-            traded,
-            last_price,
+            traded: Cost {
+                traded: row.get(2),
+                cost: row.get(3),
+            },
+            last_price: row.get(4),
         }));
     }
     Ok(out)

@@ -128,6 +128,8 @@ pub struct Plan {
     pub costs: BTreeMap<(i64, String), Cost>,
     /// The cost walks as they stood before the batch, of the pairs it refers to.
     costs_before: HashMap<(i64, String), Cost>,
+    /// Each traded symbol's last trade in the batch: (price, event sequence number).
+    pub last_trades: BTreeMap<String, (i64, i64)>,
     /// New users: (user, seq).
     pub users: Vec<(i64, i64)>,
     /// Users whose portfolio changed.
@@ -367,6 +369,7 @@ impl Plan {
                 if let Some(c) = self.balance(buyer, symbol, *qty) {
                     *c = c.after(*price, *qty, true);
                 }
+                self.last_trades.insert(symbol.clone(), (*price, seq));
                 self.trades.push(TradeRow {
                     seq,
                     cmd_seq: *cmd_seq as i64,
@@ -678,6 +681,7 @@ mod tests {
             (404, 404)
         );
         assert_eq!(plan.trades[0].buy_order_seq, Some(4));
+        assert_eq!(plan.last_trades["ACME"], (101, 5));
         assert_eq!(plan.trades[0].sell_order_seq, Some(3));
         assert_eq!(plan.touched, BTreeSet::from([1, 2]));
     }

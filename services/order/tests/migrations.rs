@@ -282,6 +282,14 @@ const WALKS: &str = "SELECT user_id, asset, traded, cost FROM balances ORDER BY 
 /// (user, asset, traded, cost).
 type Walks = Vec<(i64, String, i64, i64)>;
 
+/// Each symbol's last trade, in symbol order.
+const LAST_TRADES: &str = "SELECT symbol, price, seq FROM last_trades ORDER BY symbol";
+
+/// What [`LAST_TRADES`] reads after 0010 over [`BEFORE_0009`].
+fn last_trades_after_0010() -> Vec<(String, i64, i64)> {
+    vec![("ACME".into(), 125, 11), ("ZZZZ".into(), 333, 13)]
+}
+
 /// What [`WALKS`] reads after 0009 over [`BEFORE_0009`]: user 1's walk as the read
 /// worked it out from the trades before.
 fn walks_after_0009() -> Walks {
@@ -326,6 +334,15 @@ async fn the_embedded_store_works_out_the_same_cost_walks() {
         .await
         .unwrap();
     assert_eq!(walks, walks_after_0009());
+    let last = lite
+        .read(|c| {
+            let mut stmt = c.prepare(LAST_TRADES)?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<Result<Vec<(String, i64, i64)>, _>>()
+        })
+        .await
+        .unwrap();
+    assert_eq!(last, last_trades_after_0010());
 }
 
 /// 0009 keeps each holding's average-cost walk on its balance row: what settlement
@@ -348,6 +365,15 @@ async fn each_holdings_cost_walk_is_worked_out_from_its_own_trades() {
         .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
     assert_eq!(walks, walks_after_0009());
+    // And 0010 keeps each symbol's last trade.
+    let last: Vec<(String, i64, i64)> = client
+        .query(LAST_TRADES, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(last, last_trades_after_0010());
     let indexes: i64 = client
         .query_one(
             "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema()

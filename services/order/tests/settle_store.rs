@@ -87,7 +87,7 @@ async fn settle(store: &dyn SettlementStore, events: &[Incoming]) {
 type Leg = (i64, i64, bool);
 
 /// Every row of settlement's tables, as text, in key order.
-const TABLES: [(&str, &str); 7] = [
+const TABLES: [(&str, &str); 8] = [
     (
         "settlement_position",
         "SELECT seq, events FROM settlement_position",
@@ -119,6 +119,10 @@ const TABLES: [(&str, &str); 7] = [
     (
         "balances",
         "SELECT user_id, asset, amount, traded, cost FROM balances ORDER BY user_id, asset",
+    ),
+    (
+        "last_trades",
+        "SELECT symbol, price, seq FROM last_trades ORDER BY symbol",
     ),
 ];
 
@@ -272,6 +276,15 @@ async fn sqlite_settles_every_row_as_postgresql_does() {
         }
     }
     assert!(trades > 100, "the workload traded: {trades}");
+    // The last trade settlement keeps per symbol is the newest of its trades.
+    assert_eq!(
+        pg_rows(&pool, TABLES[7].1).await,
+        pg_rows(
+            &pool,
+            "SELECT DISTINCT ON (symbol) symbol, price, seq FROM trades ORDER BY symbol, seq DESC"
+        )
+        .await
+    );
     // The fill value settlement keeps on each order is the value of its own trades.
     let values = pg_rows(
         &pool,

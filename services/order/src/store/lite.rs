@@ -31,6 +31,10 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             6,
             include_str!("../../migrations/lite/0006_cost_on_balances.sql"),
         ),
+        (
+            7,
+            include_str!("../../migrations/lite/0007_last_trades.sql"),
+        ),
     ],
 };
 
@@ -59,41 +63,33 @@ impl crate::holdings::HoldingsReader for LiteSettlement {
         user: u64,
         symbol: Option<&str>,
     ) -> Result<crate::holdings::Holdings, OrderError> {
-        use crate::holdings::{BALANCES, Cost, HeldRows, Holdings, LAST_TRADE, held};
+        use crate::holdings::{BALANCES, Cost, HeldRows, Holdings, held};
         let symbol = symbol.map(str::to_string);
         Ok(self
             .lite
             .read(move |c| {
                 let user = user as i64;
                 let mut balances = c.prepare_cached(&sqlite(BALANCES))?;
-                let rows: Vec<(String, i64, Cost)> = balances
+                let rows: Vec<HeldRows> = balances
                     .query_map(params![user, bourse_core::CASH, symbol], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            Cost {
+                        Ok(HeldRows {
+                            symbol: r.get(0)?,
+                            qty: r.get(1)?,
+                            traded: Cost {
                                 traded: r.get(2)?,
                                 cost: r.get(3)?,
                             },
-                        ))
+                            last_price: r.get(4)?,
+                        })
                     })?
                     .collect::<Result<_, _>>()?;
                 let mut out = Holdings::default();
-                for (asset, qty, traded) in rows {
-                    if asset == bourse_core::CASH {
-                        out.cash = qty;
-                        continue;
+                for row in rows {
+                    if row.symbol == bourse_core::CASH {
+                        out.cash = row.qty;
+                    } else {
+                        out.positions.push(held(row));
                     }
-                    let last_price = c
-                        .prepare_cached(&sqlite(LAST_TRADE))?
-                        .query_row([&asset], |r| r.get(0))
-                        .optional()?;
-                    out.positions.push(held(HeldRows {
-                        symbol: asset,
-                        qty,
-                        traded,
-                        last_price,
-                    }));
                 }
                 Ok(out)
             })
@@ -127,6 +123,7 @@ struct Rows {
     trades: Vec<crate::settle::TradeRow>,
     ledger: Vec<crate::settle::Leg>,
     balances: Vec<((i64, String), i64, crate::holdings::Cost)>,
+    last_trades: Vec<(String, (i64, i64))>,
 }
 
 #[async_trait::async_trait]
@@ -215,6 +212,11 @@ impl SettlementStore for LiteSettlement {
                     )
                 })
                 .collect(),
+            last_trades: plan
+                .last_trades
+                .iter()
+                .map(|(s, t)| (s.clone(), *t))
+                .collect(),
         };
         self.lite
             .write(move |c| {
@@ -300,6 +302,14 @@ impl SettlementStore for LiteSettlement {
                     )?;
                     for ((user, asset), amount, c) in &rows.balances {
                         balances.execute(params![user, asset, amount, c.traded, c.cost])?;
+                    }
+                    let mut last = tx.prepare_cached(
+                        "INSERT INTO last_trades (symbol, price, seq) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (symbol) DO UPDATE SET price = excluded.price, seq = excluded.seq
+                         WHERE last_trades.seq < excluded.seq",
+                    )?;
+                    for (symbol, (price, seq)) in &rows.last_trades {
+                        last.execute(params![symbol, price, seq])?;
                     }
                     tx.execute(
                         "UPDATE settlement_position SET seq = ?1, events = ?2, updated_at = ?3

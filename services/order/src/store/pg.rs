@@ -284,6 +284,21 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
         }),
     )
     .await?;
+    if !plan.last_trades.is_empty() {
+        let t = &plan.last_trades;
+        tx.execute(
+            "INSERT INTO last_trades (symbol, price, seq)
+             SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[])
+             ON CONFLICT (symbol) DO UPDATE SET price = EXCLUDED.price, seq = EXCLUDED.seq
+             WHERE last_trades.seq < EXCLUDED.seq",
+            &[
+                &t.keys().collect::<Vec<_>>(),
+                &t.values().map(|v| v.0).collect::<Vec<_>>(),
+                &t.values().map(|v| v.1).collect::<Vec<_>>(),
+            ],
+        )
+        .await?;
+    }
     if !plan.balances.is_empty() {
         let b = &plan.balances;
         // The amount moves by the batch's change; a holding's cost walk is written as
