@@ -138,6 +138,10 @@ pub(crate) const BALANCES: &str = "SELECT b.asset, b.amount, b.traded, b.cost, l
        AND (b.asset = $2 OR (b.amount > 0 AND ($3::TEXT IS NULL OR b.asset = $3)))
      ORDER BY b.asset";
 
+/// Every holding's cost walk that is not zero: what settlement loads at start.
+pub(crate) const COSTS: &str = "SELECT user_id, asset, traded, cost FROM balances
+     WHERE traded <> 0 OR cost <> 0";
+
 /// The last trade in a symbol (settlement keeps it, `last_trades`).
 pub(crate) const LAST_TRADE: &str = "SELECT price, seq FROM last_trades WHERE symbol = $1";
 

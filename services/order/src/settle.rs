@@ -212,6 +212,14 @@ impl Plan {
             .filter(|o| !self.existing.contains(&o.order_seq))
     }
 
+    /// Each balance the batch changes: (user, asset), the change of its amount, and the
+    /// cost walk to write beside it as it stands after the batch (cash has none: zero).
+    pub fn balance_rows(&self) -> impl Iterator<Item = (&(i64, String), i64, Cost)> {
+        self.balances
+            .iter()
+            .map(|(k, amount)| (k, *amount, self.costs.get(k).copied().unwrap_or_default()))
+    }
+
     /// Orders that were open before the batch and changed (to update).
     pub fn changed_orders(&self) -> impl Iterator<Item = &OrderRow> {
         self.orders

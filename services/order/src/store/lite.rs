@@ -169,10 +169,7 @@ impl SettlementStore for LiteSettlement {
                         })
                     })?
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut stmt = c.prepare(
-                    "SELECT user_id, asset, traded, cost FROM balances
-                     WHERE traded <> 0 OR cost <> 0",
-                )?;
+                let mut stmt = c.prepare(crate::holdings::COSTS)?;
                 let costs = stmt
                     .query_map([], |r| {
                         Ok((
@@ -202,15 +199,8 @@ impl SettlementStore for LiteSettlement {
             trades: plan.trades.clone(),
             ledger: plan.ledger.clone(),
             balances: plan
-                .balances
-                .iter()
-                .map(|(k, v)| {
-                    (
-                        k.clone(),
-                        *v,
-                        plan.costs.get(k).copied().unwrap_or_default(),
-                    )
-                })
+                .balance_rows()
+                .map(|(k, amount, cost)| (k.clone(), amount, cost))
                 .collect(),
             last_trades: plan
                 .last_trades

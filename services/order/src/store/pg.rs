@@ -64,11 +64,7 @@ impl SettlementStore for PgSettlement {
             })
             .collect();
         let costs = client
-            .query(
-                "SELECT user_id, asset, traded, cost FROM balances
-                 WHERE traded <> 0 OR cost <> 0",
-                &[],
-            )
+            .query(crate::holdings::COSTS, &[])
             .await?
             .iter()
             .map(|r| {
@@ -300,10 +296,9 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
         .await?;
     }
     if !plan.balances.is_empty() {
-        let b = &plan.balances;
         // The amount moves by the batch's change; a holding's cost walk is written as
-        // it stands after the batch (cash has none).
-        let cost = |k: &(i64, String)| plan.costs.get(k).copied().unwrap_or_default();
+        // it stands after the batch.
+        let b: Vec<_> = plan.balance_rows().collect();
         tx.execute(
             "INSERT INTO balances (user_id, asset, amount, traded, cost)
              SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[],
@@ -311,11 +306,11 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
              ON CONFLICT (user_id, asset) DO UPDATE SET amount = balances.amount + EXCLUDED.amount,
                  traded = EXCLUDED.traded, cost = EXCLUDED.cost",
             &[
-                &b.keys().map(|k| k.0).collect::<Vec<_>>(),
-                &b.keys().map(|k| k.1.clone()).collect::<Vec<_>>(),
-                &b.values().copied().collect::<Vec<_>>(),
-                &b.keys().map(|k| cost(k).traded).collect::<Vec<_>>(),
-                &b.keys().map(|k| cost(k).cost).collect::<Vec<_>>(),
+                &b.iter().map(|r| r.0.0).collect::<Vec<_>>(),
+                &b.iter().map(|r| &r.0.1).collect::<Vec<_>>(),
+                &b.iter().map(|r| r.1).collect::<Vec<_>>(),
+                &b.iter().map(|r| r.2.traded).collect::<Vec<_>>(),
+                &b.iter().map(|r| r.2.cost).collect::<Vec<_>>(),
             ],
         )
         .await?;
