@@ -37,6 +37,10 @@ use crate::BridgeError;
 /// Bytes read at once while skipping to the resume point.
 const SKIP_WINDOW: u64 = 1 << 20;
 
+/// Bytes the head probe reads at once: hundreds of records, and small enough that a
+/// probe past the end of what is written (a preallocated segment's zeros) reads little.
+const PROBE_WINDOW: usize = 64 << 10;
+
 /// Where the next record is.
 #[derive(Clone, Debug)]
 struct Cursor {
@@ -314,12 +318,27 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, BridgeError> {
 
 /// Finds the journal's head — the last whole record written — by reading only record
 /// headers, from where it looked last time: each byte of the journal is looked at once.
-/// It tells how far behind a reader is.
-#[derive(Debug, Default)]
+/// It tells how far behind a reader is. Its buffer is made once, with the probe: a
+/// running probe allocates nothing.
 pub struct HeadProbe {
     /// The newest segment, where its whole records end, and the last seq seen.
     at: Option<(PathBuf, u64, u64)>,
-    buf: Vec<u8>,
+    buf: Box<[u8]>,
+}
+
+impl Default for HeadProbe {
+    fn default() -> Self {
+        HeadProbe {
+            at: None,
+            buf: vec![0; PROBE_WINDOW].into_boxed_slice(),
+        }
+    }
+}
+
+impl std::fmt::Debug for HeadProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeadProbe").field("at", &self.at).finish()
+    }
 }
 
 impl HeadProbe {
@@ -339,14 +358,14 @@ impl HeadProbe {
         };
         loop {
             file.seek(SeekFrom::Start(offset))?;
-            self.buf.clear();
-            (&mut file).take(SKIP_WINDOW).read_to_end(&mut self.buf)?;
+            let read = fill(&mut file, &mut self.buf)?;
+            let buf = &self.buf[..read];
             let mut pos = 0;
             let mut zeros = false;
-            while let Some(header) = self.buf.get(pos..pos + RECORD_HEADER) {
+            while let Some(header) = buf.get(pos..pos + RECORD_HEADER) {
                 let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
                 let end = pos + RECORD_HEADER + len as usize;
-                if len == 0 || len as usize > MAX_COMMAND_LEN || end > self.buf.len() {
+                if len == 0 || len as usize > MAX_COMMAND_LEN || end > buf.len() {
                     zeros = bourse_journal::unwritten(header);
                     break;
                 }
@@ -356,11 +375,63 @@ impl HeadProbe {
                 pos = end;
             }
             offset += pos as u64;
-            if (self.buf.len() as u64) < SKIP_WINDOW || pos == 0 || zeros {
+            if read < PROBE_WINDOW || pos == 0 || zeros {
                 break;
             }
         }
         self.at = Some((path, offset, last));
         Ok(last)
+    }
+}
+
+/// Reads into all of `buf` unless the file ends first; how much it read.
+fn fill(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records `first..first + n` of `len`-byte commands, as the journal writes them.
+    fn records(first: u64, n: u64, len: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for seq in first..first + n {
+            let mut header = [0u8; RECORD_HEADER];
+            header[0..4].copy_from_slice(&(len as u32).to_le_bytes());
+            header[8..16].copy_from_slice(&seq.to_le_bytes());
+            out.extend_from_slice(&header);
+            out.extend(std::iter::repeat_n(7u8, len));
+        }
+        out
+    }
+
+    #[test]
+    fn the_probe_walks_many_windows_and_stops_at_the_zeros_of_a_preallocated_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("wal-{:020}.log", 1));
+        // Several probe windows of records, a record straddling each window's end,
+        // then a preallocated segment's zeros.
+        let n = 3 * PROBE_WINDOW as u64 / 60 + 17;
+        let mut bytes = records(1, n, 36);
+        bytes.resize(bytes.len() + 3 * PROBE_WINDOW, 0);
+        std::fs::write(&path, &bytes).unwrap();
+        let mut probe = HeadProbe::default();
+        assert_eq!(probe.head(dir.path()).unwrap(), n);
+        // More records written over the zeros: found from where the probe stopped.
+        let more = records(n + 1, 5, 36);
+        let at = n as usize * 60;
+        bytes[at..at + more.len()].copy_from_slice(&more);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(probe.head(dir.path()).unwrap(), n + 5);
     }
 }
