@@ -298,13 +298,13 @@ fn main() -> anyhow::Result<()> {
             c.batch_execute(&format!(
                 "INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
                      time_in_force, qty, limit_price, status, known_seq, created_at)
-                 SELECT 'seed-' || g, 1 + g % {USERS}, 'seed-' || g, 'S' || g, 'ACME', 'buy',
+                 SELECT 'seed-' || g, 1 + g % {USERS}, 'seed-' || g, 'H' || g, 'ACME', 'buy',
                         'limit', 'gtc', 10, 100, CASE WHEN (g / {USERS}) % 10 = 0 THEN 'new' ELSE 'filled' END,
                         g, now() - make_interval(secs => g)
                  FROM generate_series(1, {n}) g;
                  INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty,
                      filled, status, updated_seq)
-                 SELECT 1000000 + g, 1 + g % {USERS}, 'S' || g, 'ACME', 'buy', 100, 10,
+                 SELECT 1000000 + g, 1 + g % {USERS}, 'H' || g, 'ACME', 'buy', 100, 10,
                         CASE WHEN (g / {USERS}) % 10 = 0 THEN 0 ELSE 10 END,
                         CASE WHEN (g / {USERS}) % 10 = 0 THEN 'open' ELSE 'filled' END, 1000000 + g
                  FROM generate_series(1, {n}) g;

@@ -13,7 +13,8 @@
 //! Map: [`migrate`] (schema migrations from `migrations/`), [`event`] (the messages),
 //! [`holdings`] (a user's cash and holdings with cost basis, for the services that read them),
 //! [`settle`] (a batch in one transaction), [`store`] (where it is written: PostgreSQL
-//! or the embedded SQLite file), [`service`] (the loop), [`db`] (the pool).
+//! or the embedded SQLite file), [`service`] (the loop), [`db`] (the pool), [`token`]
+//! (how the trader's orders are found by their client id).
 
 pub mod db;
 pub mod event;
@@ -22,6 +23,7 @@ pub mod migrate;
 pub mod service;
 pub mod settle;
 pub mod store;
+pub mod token;
 
 /// Errors of the order service.
 #[derive(Debug, thiserror::Error)]

@@ -28,6 +28,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (8, include_str!("../migrations/0008_order_fill_value.sql")),
         (9, include_str!("../migrations/0009_cost_on_balances.sql")),
         (10, include_str!("../migrations/0010_last_trades.sql")),
+        (11, include_str!("../migrations/0011_orders_by_token.sql")),
     ],
 };
 

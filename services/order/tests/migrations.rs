@@ -447,3 +447,75 @@ async fn each_orders_fill_value_is_worked_out_from_its_own_trades() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_traders_orders_are_found_by_token_through_the_index_of_trader_tokens() {
+    let (schema, mut client) = schema_before(11).await;
+    assert_eq!(
+        MIGRATIONS.run(&mut client).await.unwrap(),
+        MIGRATIONS.steps.len() - 10
+    );
+    client
+        .batch_execute(
+            "INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty, status,
+                                 updated_seq)
+             SELECT g, 1 + g % 7, CASE WHEN g % 2 = 0 THEN 'H' || g ELSE 'mm' || g END, 'ACME',
+                    'buy', 100, 10, 'filled', g
+             FROM generate_series(1, 2000) g;
+             ANALYZE orders;
+             SET enable_seqscan = off;",
+        )
+        .await
+        .unwrap();
+    let by_token = bourse_order::token::by_token("o", "t");
+    let rows = |condition: String| {
+        format!(
+            "SELECT t.token, o.order_seq
+             FROM (VALUES (6::BIGINT, 'H2000'), (5::BIGINT, 'H4'), (3::BIGINT, 'H4')) AS t(user_id, token)
+             LEFT JOIN orders o ON {condition} ORDER BY t.token, t.user_id"
+        )
+    };
+    // Every trader token is found, and only for its own user.
+    let found: Vec<(String, Option<i64>)> = client
+        .query(&rows(by_token.clone()), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("H2000".to_string(), Some(2000)),
+            ("H4".to_string(), None),
+            ("H4".to_string(), Some(4))
+        ]
+    );
+    // Through the index of trader tokens, which the gateway's orders are not in.
+    let plan = |sql: String| {
+        let client = &client;
+        async move {
+            client
+                .query(&format!("EXPLAIN {sql}"), &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    };
+    let with = plan(rows(by_token)).await;
+    assert!(with.contains("orders_by_token"), "{with}");
+    // Without the index's predicate stated, PostgreSQL cannot use it: why the
+    // condition states it.
+    let without = plan(rows(
+        "o.user_id = t.user_id AND o.client_id = t.token".into(),
+    ))
+    .await;
+    assert!(!without.contains("orders_by_token"), "{without}");
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}

@@ -283,10 +283,12 @@ pub fn new_id() -> String {
     uuid_text(&b)
 }
 
-/// A fresh engine token: 16 characters, random.
+/// A fresh engine token: 16 characters, random, after
+/// [`TOKEN_PREFIX`](bourse_order::token::TOKEN_PREFIX) (settlement indexes the orders
+/// whose client id begins with it).
 pub fn new_token() -> String {
     const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    std::iter::once('H')
+    std::iter::once(bourse_order::token::TOKEN_PREFIX)
         .chain(
             random_bytes(15)
                 .iter()

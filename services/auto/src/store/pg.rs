@@ -1,6 +1,7 @@
 //! [`AutoStore`] on PostgreSQL: `trader_orders` (the trader service's) and
 //! `auto_position` (`migrations/`).
 
+use bourse_order::token::by_token;
 use bourse_shell::ApiError;
 use bourse_shell::db::{micros_sql as micros, rfc3339_sql as time};
 use bourse_shell::health::{Check, Database};
@@ -216,12 +217,13 @@ impl AutoStore for PgAuto {
 
     async fn activate_brackets(&self) -> Result<Vec<Fired>, ApiError> {
         let client = self.pool.get().await?;
+        let by_token = by_token("o", "p");
         let stmt = client
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "WITH ready AS (
                      SELECT t.id, t.parent_id FROM trader_orders t
                      JOIN trader_orders p ON p.id = t.parent_id
-                     JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
+                     JOIN orders o ON {by_token}
                      WHERE t.parent_id IS NOT NULL AND t.activated_at IS NULL
                        AND t.status = 'held' AND t.type = 'limit' AND o.status = 'filled'
                  ), tp AS (
@@ -241,14 +243,14 @@ impl AutoStore for PgAuto {
                      UPDATE trader_orders s
                      SET activated_at = clock_timestamp(), updated_at = clock_timestamp()
                      FROM trader_orders p
-                     JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
+                     JOIN orders o ON {by_token}
                      WHERE p.id = s.parent_id AND s.parent_id IS NOT NULL
                        AND s.activated_at IS NULL AND s.status = 'held'
                        AND s.oco_with IS NULL AND s.type <> 'limit' AND o.status = 'filled'
                  )
                  SELECT id, user_id, token, symbol, side, type, time_in_force, qty, limit_price
                  FROM tp",
-            )
+            ))
             .await?;
         Ok(client.query(&stmt, &[]).await?.iter().map(fired).collect())
     }
@@ -257,13 +259,16 @@ impl AutoStore for PgAuto {
         let client = self.pool.get().await?;
         Ok(client
             .execute(
-                "UPDATE trader_orders t SET status = 'canceled', updated_at = clock_timestamp()
-                 FROM trader_orders p
-                 LEFT JOIN orders o ON o.user_id = p.user_id AND o.client_id = p.token
-                 WHERE p.id = t.parent_id AND t.parent_id IS NOT NULL
-                   AND t.activated_at IS NULL AND t.status = 'held'
-                   AND (p.status IN ('rejected', 'canceled', 'expired')
-                        OR o.status IN ('canceled', 'replaced'))",
+                &format!(
+                    "UPDATE trader_orders t SET status = 'canceled', updated_at = clock_timestamp()
+                     FROM trader_orders p
+                     LEFT JOIN orders o ON {}
+                     WHERE p.id = t.parent_id AND t.parent_id IS NOT NULL
+                       AND t.activated_at IS NULL AND t.status = 'held'
+                       AND (p.status IN ('rejected', 'canceled', 'expired')
+                            OR o.status IN ('canceled', 'replaced'))",
+                    by_token("o", "p")
+                ),
                 &[],
             )
             .await?)

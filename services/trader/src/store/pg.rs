@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bourse_core::CASH;
+use bourse_order::token::by_token;
 use bourse_shell::ApiError;
 use bourse_shell::health::{Check, Database};
 use deadpool_postgres::Pool;
@@ -40,12 +41,12 @@ fn columns(settled: &str) -> String {
 /// of the order's own row).
 fn select() -> String {
     format!(
-        "SELECT {} FROM trader_orders t
-         LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token",
+        "SELECT {} FROM trader_orders t LEFT JOIN orders o ON {}",
         columns(
             "o.status, o.filled, o.updated_seq, o.reason,
              t.carried_value + COALESCE(o.filled_value, 0)"
-        )
+        ),
+        by_token("o", "t")
     )
 }
 
@@ -339,6 +340,7 @@ impl TraderStore for PgTrader {
         // that have no verdict yet, each with settlement's view; the filter below then
         // decides each as the merged status does. Any other list walks the user's rows
         // newest (or oldest) first and stops at a full page.
+        let by_token = by_token("o", "t");
         let rows = if f.which == Which::Open {
             format!(
                 "SELECT {JOINED} FROM orders o
@@ -346,7 +348,7 @@ impl TraderStore for PgTrader {
                   WHERE o.user_id = $1 AND o.status = 'open'
                  UNION ALL
                  SELECT {JOINED} FROM trader_orders t
-                   LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token
+                   LEFT JOIN orders o ON {by_token}
                   WHERE t.user_id = $1 AND o.status IS DISTINCT FROM 'open'
                     AND (t.known_seq = 0
                          OR t.known_seq > (SELECT seq FROM settlement_position WHERE id = 1))"
@@ -354,7 +356,7 @@ impl TraderStore for PgTrader {
         } else {
             format!(
                 "SELECT {JOINED} FROM trader_orders t
-                   LEFT JOIN orders o ON o.user_id = t.user_id AND o.client_id = t.token
+                   LEFT JOIN orders o ON {by_token}
                   WHERE t.user_id = $1"
             )
         };
@@ -557,14 +559,14 @@ impl TraderStore for PgTrader {
     async fn unresolved(&self, grace: Duration) -> Result<Vec<String>, ApiError> {
         let client = self.pool.get().await?;
         let stmt = client
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT t.id FROM trader_orders t
                  WHERE t.status = 'pending_new' AND t.known_seq = 0
                    AND t.updated_at < clock_timestamp() - make_interval(secs => $1)
-                   AND NOT EXISTS (SELECT 1 FROM orders o
-                                   WHERE o.user_id = t.user_id AND o.client_id = t.token)
+                   AND NOT EXISTS (SELECT 1 FROM orders o WHERE {})
                  ORDER BY t.updated_at LIMIT 1000",
-            )
+                by_token("o", "t")
+            ))
             .await?;
         Ok(client
             .query(&stmt, &[&grace.as_secs_f64()])
@@ -583,12 +585,14 @@ impl TraderStore for PgTrader {
         let client = self.pool.get().await?;
         Ok(client
             .execute(
-                "UPDATE trader_orders t
-                 SET status = 'rejected', reject_reason = $3, known_seq = $2,
-                     updated_at = clock_timestamp()
-                 WHERE t.id = ANY($1) AND t.status = 'pending_new' AND t.known_seq = 0
-                   AND NOT EXISTS (SELECT 1 FROM orders o
-                                   WHERE o.user_id = t.user_id AND o.client_id = t.token)",
+                &format!(
+                    "UPDATE trader_orders t
+                     SET status = 'rejected', reject_reason = $3, known_seq = $2,
+                         updated_at = clock_timestamp()
+                     WHERE t.id = ANY($1) AND t.status = 'pending_new' AND t.known_seq = 0
+                       AND NOT EXISTS (SELECT 1 FROM orders o WHERE {})",
+                    by_token("o", "t")
+                ),
                 &[&ids, &probe, &reason],
             )
             .await?)
