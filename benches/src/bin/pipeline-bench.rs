@@ -79,6 +79,10 @@ struct Args {
     /// Measure settlement only (skip the bus and the lag run).
     #[arg(long, conflicts_with = "bus_only")]
     settle_only: bool,
+    /// The fill-heavy stream's orders are the trader's (HTTP orders, whose client ids
+    /// settlement indexes) instead of the binary gateway's.
+    #[arg(long)]
+    trader_orders: bool,
 }
 
 /// CPU time (user + system) of every process named `comm`, in seconds, from `/proc`.
@@ -693,7 +697,13 @@ fn main() -> anyhow::Result<()> {
         );
         let raw_b = raw_insert(&mut client, &trades, "raw_trades_b").await?;
         // A fill-heavy stream: each taker order meets a resting order and fills it.
-        let heavy: Vec<Incoming> = fill_heavy(settler.position() + 1, 60_000)
+        // Client ids as the gateway's clients choose them, or as the trader mints them.
+        let prefix = if args.trader_orders {
+            bourse_order::token::TOKEN_PREFIX
+        } else {
+            'g'
+        };
+        let heavy: Vec<Incoming> = fill_heavy(settler.position() + 1, 60_000, prefix)
             .into_iter()
             .map(Incoming::from)
             .collect();
@@ -706,7 +716,7 @@ fn main() -> anyhow::Result<()> {
         // The same stream's shape again, settled one batch at a time (each planned only
         // after the one before committed), as the service did before batches were
         // pipelined.
-        let sequential: Vec<Incoming> = fill_heavy(heavy.last().map_or(0, |e| e.event.seq()) + 1, 60_000)
+        let sequential: Vec<Incoming> = fill_heavy(heavy.last().map_or(0, |e| e.event.seq()) + 1, 60_000, prefix)
             .into_iter()
             .map(Incoming::from)
             .collect();
@@ -760,9 +770,14 @@ fn main() -> anyhow::Result<()> {
         }
         println!(
             "\nFill-heavy stream: {} events, {} fills (maker accepted, taker accepted, trade; \
-             every order filled).\n",
+             every order filled), {}.\n",
             heavy.len(),
-            heavy_fills.len()
+            heavy_fills.len(),
+            if args.trader_orders {
+                "every order the trader's (its client id indexed)"
+            } else {
+                "every order the gateway's"
+            }
         );
         println!("| path | time | fills/s | events/s |\n|---|---|---|---|");
         for (name, d, events) in [
@@ -1100,11 +1115,11 @@ async fn settle_all<S: bourse_order::store::SettlementStore + Clone + 'static>(
 }
 
 /// `fills` rounds of: a sell rests, a buy arrives and takes all of it; from `seq` on.
-fn fill_heavy(mut seq: u64, fills: usize) -> Vec<EngineEvent> {
+fn fill_heavy(mut seq: u64, fills: usize, prefix: char) -> Vec<EngineEvent> {
     let mut out = Vec::with_capacity(fills * 3);
     for i in 0..fills {
         let (maker, taker) = (1 + (i % 50) as u64, 51 + (i % 50) as u64);
-        let (sell, buy) = (format!("hs{i}"), format!("hb{i}"));
+        let (sell, buy) = (format!("{prefix}s{i}"), format!("{prefix}b{i}"));
         let price = 10_000 + (i % 20) as i64;
         out.push(EngineEvent::Accepted {
             seq,
