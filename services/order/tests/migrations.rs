@@ -24,6 +24,21 @@ async fn legs(client: &tokio_postgres::Client) -> Legs {
         .collect()
 }
 
+/// The rows of `sql`, as pairs of their first two columns.
+async fn pairs<A, B>(client: &tokio_postgres::Client, sql: &str) -> Vec<(A, B)>
+where
+    A: for<'a> tokio_postgres::types::FromSql<'a>,
+    B: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
 /// A schema of its own holding the migrations before `version` (the pool keeps it as
 /// the search path).
 async fn schema_before(version: usize) -> (String, deadpool_postgres::Object) {
@@ -420,16 +435,11 @@ async fn each_orders_fill_value_is_worked_out_from_its_own_trades() {
         MIGRATIONS.run(&mut client).await.unwrap(),
         MIGRATIONS.steps.len() - 7
     );
-    let values: Vec<(i64, i64)> = client
-        .query(
-            "SELECT order_seq, filled_value FROM orders ORDER BY order_seq",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let values: Vec<(i64, i64)> = pairs(
+        &client,
+        "SELECT order_seq, filled_value FROM orders ORDER BY order_seq",
+    )
+    .await;
     assert_eq!(
         values,
         [
@@ -476,13 +486,7 @@ async fn the_traders_orders_are_found_by_token_through_the_index_of_trader_token
         )
     };
     // Every trader token is found, and only for its own user.
-    let found: Vec<(String, Option<i64>)> = client
-        .query(&rows(by_token.clone()), &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let found: Vec<(String, Option<i64>)> = pairs(&client, &rows(by_token.clone())).await;
     assert_eq!(
         found,
         [
