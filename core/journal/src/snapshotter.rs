@@ -9,6 +9,10 @@
 //! the copy and its page faults — about 0.7 s per million resting orders, measured in
 //! `PERF.md`. Only after the new file is durable may the journal segments it covers be
 //! pruned ([`Snapshotter::finished`] says when).
+//!
+//! The snapshot thread runs in the scheduler's idle class ([`run_when_idle`]): on a
+//! core it shares with the pipeline's threads it takes only time they leave, and where
+//! a core is free it runs there at full speed.
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -50,6 +54,7 @@ impl Snapshotter {
         let dir = self.dir.clone();
         let config = self.config;
         self.running = Some(std::thread::spawn(move || {
+            run_when_idle();
             let engine = state_at(&dir, seq, config)?;
             write_snapshot(&dir, seq, &engine.state()).map(|_| seq)
         }));
@@ -83,9 +88,49 @@ impl Snapshotter {
     }
 }
 
+/// Puts the calling thread in the scheduler's idle class (`SCHED_IDLE`): it runs only
+/// when its core has nothing else to run. A snapshot replays up to an interval of
+/// commands (half a second of CPU and more); at normal priority, on the one core a
+/// gateway shares with it, that stalled the journal stage for 50–230 ms at 100,000
+/// commands/s (PERF.md, "Snapshots in the idle class"). Best effort: if the kernel
+/// refuses, the thread keeps its priority and the snapshot is taken all the same.
+#[allow(unsafe_code)]
+fn run_when_idle() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is an initialised `sched_param` that outlives the call, the only
+    // pointer passed; pid 0 is the calling thread, whose scheduling class is all that
+    // changes.
+    let _ = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The scheduling policy of the calling thread, from `/proc` (field 41 of its
+    /// `stat`).
+    fn policy() -> u32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // The command name (field 2) is in parentheses and may hold spaces.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        after_name.split(' ').nth(41 - 3).unwrap().parse().unwrap()
+    }
+
+    #[test]
+    fn a_thread_run_when_idle_is_in_the_idle_class_and_others_are_not() {
+        let idle = std::thread::spawn(|| {
+            run_when_idle();
+            policy()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(idle, libc::SCHED_IDLE as u32);
+        assert_eq!(
+            policy(),
+            libc::SCHED_OTHER as u32,
+            "the caller's own thread is untouched"
+        );
+    }
     use crate::Journal;
     use bourse_core::{Command, Engine, UserId};
 
