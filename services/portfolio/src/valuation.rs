@@ -39,10 +39,10 @@ pub struct Valuation {
 impl Valuation {
     /// `holdings` valued at the live `prices` (price, event sequence number); a symbol
     /// without one falls back to the last price read with the holdings.
-    pub fn new(
+    pub fn new<S: std::hash::BuildHasher>(
         user: u64,
         holdings: &Holdings,
-        prices: &HashMap<String, (i64, u64)>,
+        prices: &HashMap<String, (i64, u64), S>,
         holdings_gen: u64,
     ) -> Self {
         let lines = holdings
