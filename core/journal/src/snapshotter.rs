@@ -91,7 +91,7 @@ impl Snapshotter {
 /// Puts the calling thread in the scheduler's idle class (`SCHED_IDLE`): it runs only
 /// when its core has nothing else to run. A snapshot replays up to an interval of
 /// commands (half a second of CPU and more); at normal priority, on the one core a
-/// gateway shares with it, that stalled the journal stage for 50–230 ms at 100,000
+/// gateway shares with it, that stalled the journal stage for 16–293 ms at 100,000
 /// commands/s (PERF.md, "Snapshots in the idle class"). Best effort: if the kernel
 /// refuses, the thread keeps its priority and the snapshot is taken all the same.
 #[allow(unsafe_code)]
@@ -106,6 +106,8 @@ fn run_when_idle() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Journal;
+    use bourse_core::{Command, Engine, UserId};
 
     /// The scheduling policy of the calling thread, from `/proc` (field 41 of its
     /// `stat`).
@@ -131,8 +133,6 @@ mod tests {
             "the caller's own thread is untouched"
         );
     }
-    use crate::Journal;
-    use bourse_core::{Command, Engine, UserId};
 
     #[test]
     fn background_snapshot_is_the_state_at_its_seq_while_the_journal_grows() {
