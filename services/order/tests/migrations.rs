@@ -39,6 +39,14 @@ where
         .collect()
 }
 
+/// Drops a test's schema and everything in it.
+async fn drop_schema(client: &tokio_postgres::Client, schema: &str) {
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
+
 /// A schema of its own holding the migrations before `version` (the pool keeps it as
 /// the search path).
 async fn schema_before(version: usize) -> (String, deadpool_postgres::Object) {
@@ -93,10 +101,7 @@ async fn trade_legs_derived_by_the_view_equal_the_legs_stored_before() {
         .unwrap()
         .get(0);
     assert_eq!(kept, 2, "only the deposit's legs are still stored");
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
+    drop_schema(&client, &schema).await;
 }
 
 /// (seq, order_seq, status, filled, reason), in order.
@@ -193,10 +198,7 @@ async fn order_history_derived_by_the_view_equals_the_history_stored_before() {
             (13, None, None)
         ]
     );
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
+    drop_schema(&client, &schema).await;
 }
 
 #[tokio::test]
@@ -229,10 +231,7 @@ async fn a_stored_history_the_view_cannot_give_stops_the_migration_and_keeps_the
         .unwrap()
         .get(0);
     assert_eq!(kind, "BASE TABLE", "still the table");
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
+    drop_schema(&client, &schema).await;
 }
 
 /// The same on the embedded store (`migrations/lite/0003`), which checks its view with
@@ -399,10 +398,7 @@ async fn each_holdings_cost_walk_is_worked_out_from_its_own_trades() {
         .unwrap()
         .get(0);
     assert_eq!(indexes, 0, "the own-trades indexes are gone");
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
+    drop_schema(&client, &schema).await;
 }
 
 /// 0008 keeps each order's fill value on its row: what settlement wrote before it gets
@@ -452,10 +448,7 @@ async fn each_orders_fill_value_is_worked_out_from_its_own_trades() {
             (14, 0)
         ]
     );
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
+    drop_schema(&client, &schema).await;
 }
 
 #[tokio::test]
@@ -518,8 +511,5 @@ async fn the_traders_orders_are_found_by_token_through_the_index_of_trader_token
     ))
     .await;
     assert!(!without.contains("orders_by_token"), "{without}");
-    client
-        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .await
-        .unwrap();
+    drop_schema(&client, &schema).await;
 }
