@@ -33,6 +33,7 @@ use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
 use crate::hashing::{Map, map};
 use crate::order_index::{self, OrderIndex};
 use crate::slab::{NIL, Slab};
+use crate::user_index::UserIndex;
 use crate::types::{
     Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce, UserId,
 };
@@ -95,7 +96,7 @@ pub struct Engine {
     pub(crate) symbols: Map<Symbol, u32>,
     pub(crate) books: Vec<Book>,
     pub(crate) accounts: Vec<Account>,
-    pub(crate) users: Map<UserId, u32>,
+    pub(crate) users: UserIndex,
     pub(crate) positions: Vec<Position>,
     pub(crate) position_index: Map<u64, u32>,
     pub(crate) orders: Slab<Order>,
@@ -137,7 +138,7 @@ impl Engine {
             symbols: map(config.instruments),
             books: Vec::with_capacity(config.instruments),
             accounts: Vec::with_capacity(config.users),
-            users: map(config.users),
+            users: UserIndex::with_capacity(config.users),
             positions: Vec::with_capacity(config.positions),
             position_index: map(config.positions),
             orders: Slab::with_capacity(config.orders),

@@ -1,7 +1,7 @@
 //! The engine's hash maps: `std` maps (hashbrown) with FxHash.
 //!
 //! FxHash is one multiply per word, fast on the short keys used here (an `i64` price, a
-//! `u64` user, an account + instrument pair) and deterministic, so nothing
+//! sparse `u64` user id, an account + instrument pair) and deterministic, so nothing
 //! about the engine depends on a random seed (and nothing observable depends on map
 //! order anyway). foldhash was measured in its place (`PERF.md`): no difference beyond
 //! this machine's noise, so the engine keeps the single, smaller dependency.

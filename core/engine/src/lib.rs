@@ -31,6 +31,7 @@ mod slab;
 pub mod snapshot;
 pub mod state;
 pub mod types;
+mod user_index;
 
 pub use account::{Balance, Limits};
 pub use command::{AdminOp, Asset, CASH, Command, LimitsUpdate, NewOrder};

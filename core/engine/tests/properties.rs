@@ -13,7 +13,9 @@ use bourse_core::{
 };
 use proptest::prelude::*;
 
-const USERS: u64 = 4;
+/// The users: small ids, as the user service numbers them, and one far past the
+/// engine's table of small ids, so that both ways of finding an account are exercised.
+const USERS: [u64; 4] = [1, 2, 3, 1 << 40];
 
 fn setup() -> Vec<Command> {
     let mut cmds = vec![
@@ -28,7 +30,7 @@ fn setup() -> Vec<Command> {
             lot: Qty(10),
         },
     ];
-    for u in 1..=USERS {
+    for u in USERS {
         cmds.push(Command::AddUser { user: UserId(u) });
         cmds.push(Command::Deposit {
             user: UserId(u),
@@ -47,7 +49,11 @@ fn setup() -> Vec<Command> {
 }
 
 fn user() -> impl Strategy<Value = UserId> {
-    prop_oneof![20 => (1..=USERS).prop_map(UserId), 1 => Just(UserId(99))]
+    prop_oneof![
+        20 => prop::sample::select(&USERS[..]).prop_map(UserId),
+        1 => Just(UserId(99)),
+        1 => Just(UserId((1 << 40) + 1)),
+    ]
 }
 
 fn id() -> impl Strategy<Value = FixedStr> {
