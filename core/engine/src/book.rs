@@ -32,7 +32,7 @@
 //! rarely created in practice; a radix tree would remove the cost at the price of
 //! pointer chasing on every access.
 
-use crate::hashing::Map;
+use crate::level_index::LevelIndex;
 use crate::slab::{NIL, Slab};
 use crate::types::{ClientOrderId, Side, TimeInForce};
 
@@ -66,6 +66,8 @@ const _: () = assert!(std::mem::size_of::<Order>() == 64);
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Level {
     pub(crate) total: i64,
+    /// The level's price, by which the side's [`LevelIndex`] confirms a match.
+    pub(crate) price: i64,
     pub(crate) head: u32,
     pub(crate) tail: u32,
 }
@@ -88,7 +90,7 @@ pub(crate) struct Book {
     tombstones: [u32; 2],
     /// Price → level, per side, for every entry of `bids` / `asks` (tombstones too), so
     /// that an order joining an existing level needs no search.
-    index: [Map<i64, u32>; 2],
+    index: [LevelIndex; 2],
 }
 
 impl Book {
@@ -134,8 +136,8 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
         (ord.side, ord.price, ord.open)
     };
     let index = &mut book.index[side as usize];
-    let level = match index.get(&price) {
-        Some(&l) => {
+    let level = match index.get(levels, price) {
+        Some(l) => {
             if levels[l].head == NIL {
                 book.tombstones[side as usize] -= 1;
             }
@@ -144,16 +146,10 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
         None => {
             let l = levels.insert(Level {
                 total: 0,
+                price,
                 head: NIL,
                 tail: NIL,
             });
-            // Keep the index at most half full: a fuller hashbrown table under this
-            // insert/remove churn fills with deleted markers and rehashes in place, an
-            // O(capacity) stall on the order path. Growing here only happens when the
-            // book reaches a new high-water mark of levels.
-            if (index.len() + 1) * 2 > index.capacity() {
-                index.reserve(index.len() + 1);
-            }
             index.insert(price, l);
             let refs = match side {
                 Side::Buy => &mut book.bids,
@@ -249,7 +245,7 @@ fn level_emptied(book: &mut Book, levels: &mut Slab<Level>, side: Side, level: u
                 book.tombstones[s] -= 1;
             }
             levels.remove(top.level);
-            index.remove(&top.price);
+            index.remove(top.price, top.level);
             refs.pop();
         }
         return;
@@ -261,7 +257,7 @@ fn level_emptied(book: &mut Book, levels: &mut Slab<Level>, side: Side, level: u
             let keep = levels[l.level].head != NIL;
             if !keep {
                 levels.remove(l.level);
-                index.remove(&l.price);
+                index.remove(l.price, l.level);
             }
             keep
         });

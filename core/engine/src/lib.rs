@@ -25,6 +25,7 @@ pub mod command;
 mod engine;
 pub mod event;
 mod hashing;
+mod level_index;
 mod order_index;
 pub mod reference;
 mod slab;
