@@ -626,7 +626,7 @@ impl Engine {
             MatchEnd::Normal if o.tif == TimeInForce::Fok => CancelReason::Fok,
             MatchEnd::Normal => {
                 let slot = self.orders.insert(taker);
-                self.rest(slot, h);
+                self.rest(slot, h, sym, a);
                 return;
             }
         };
@@ -636,11 +636,9 @@ impl Engine {
         self.report_canceled(&taker, reason, out);
     }
 
-    /// Links an order already in the slab into its book and indexes it under its key's
-    /// hash `h`.
-    fn rest(&mut self, slot: u32, h: u64) {
-        let o = self.orders[slot];
-        let sym = self.symbol_of(&o);
+    /// Links an order already in the slab, `account`'s in instrument `sym`, into its
+    /// book and indexes it under its key's hash `h`.
+    fn rest(&mut self, slot: u32, h: u64, sym: u32, account: u32) {
         enqueue(
             &mut self.books[sym as usize],
             &mut self.levels,
@@ -648,7 +646,7 @@ impl Engine {
             slot,
         );
         self.order_index.insert_hashed(&self.orders, h, slot);
-        self.accounts[o.account as usize].open_orders += 1;
+        self.accounts[account as usize].open_orders += 1;
     }
 
     /// Gives back what an order still reserves for its open quantity. For a market buy
