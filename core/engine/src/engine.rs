@@ -33,10 +33,10 @@ use crate::event::{CancelReason, Event, EventKind, EventSink, RejectReason};
 use crate::hashing::{Map, map};
 use crate::order_index::{self, OrderIndex};
 use crate::slab::{NIL, Slab};
-use crate::user_index::UserIndex;
 use crate::types::{
     Amount, ClientOrderId, OrderType, Price, Qty, Seq, Side, Symbol, SymbolId, TimeInForce, UserId,
 };
+use crate::user_index::UserIndex;
 
 /// How much to preallocate. Exceeding a figure costs an amortised reallocation, never an
 /// error.

@@ -83,7 +83,15 @@ mod tests {
         for id in [0, 2, 4, 999, 1_001, DENSE_LIMIT + 1, u64::MAX - 1] {
             assert_eq!(users.get(&UserId(id)), None, "user {id}");
         }
-        assert_eq!(users.sparse.len(), 2, "only the ids past the limit are hashed");
-        assert_eq!(users.dense.len() as u64, DENSE_LIMIT, "the table ends at the limit");
+        assert_eq!(
+            users.sparse.len(),
+            2,
+            "only the ids past the limit are hashed"
+        );
+        assert_eq!(
+            users.dense.len() as u64,
+            DENSE_LIMIT,
+            "the table ends at the limit"
+        );
     }
 }
