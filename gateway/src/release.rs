@@ -28,12 +28,22 @@ impl DurableMark {
     /// Every command up to ring sequence `seq` is durable. Call after the sync, before
     /// waking the readers.
     pub(crate) fn set(&self, seq: i64) {
-        self.0.store(seq, Ordering::Release);
+        self.0.store(seq, Ordering::SeqCst);
     }
 
     /// The ring sequence up to which commands are durable.
     pub(crate) fn get(&self) -> i64 {
         self.0.load(Ordering::Acquire)
+    }
+
+    /// Whether events of the command at ring sequence `seq`, just published to the
+    /// output ring, may leave now. When they may not, their readers need no wake-up
+    /// from the publisher: the journal stage wakes them once it has set the mark past
+    /// `seq`. The fence orders the publication before the mark's read, so either this
+    /// read sees the journal's mark or the readers, woken after it, see the events.
+    pub(crate) fn passes(&self, seq: i64) -> bool {
+        std::sync::atomic::fence(Ordering::SeqCst);
+        self.0.load(Ordering::SeqCst) >= seq
     }
 }
 
@@ -143,6 +153,19 @@ mod tests {
         assert!(!r.waiting());
         // Caught up: what is durable on arrival passes at once.
         assert_eq!(pass(&mut r, &[E(5, 9)]), [E(5, 9)]);
+    }
+
+    #[test]
+    fn the_publisher_wakes_readers_only_for_what_is_durable() {
+        let mark = DurableMark::new();
+        assert!(!mark.passes(0), "nothing is durable at first");
+        mark.set(4);
+        assert!(mark.passes(3));
+        assert!(mark.passes(4), "the mark's own command may leave");
+        assert!(
+            !mark.passes(5),
+            "a command past the mark waits for the journal's wake"
+        );
     }
 
     #[test]

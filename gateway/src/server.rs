@@ -593,6 +593,7 @@ fn run_with<W: WaitStrategy + 'static>(
         let mut buf: Vec<Outbound> = Vec::with_capacity(ring);
         let chunk = (ring / 2).max(1);
         let io_waker = io_waker.clone();
+        let engine_mark = mark.clone();
         let metrics = metrics.clone();
         let mut executed = metrics.executed.load(Ordering::Relaxed);
         let mut emitted = 0;
@@ -657,7 +658,12 @@ fn run_with<W: WaitStrategy + 'static>(
                     });
                 }
                 buf.clear();
-                io_waker.wake();
+                // Wake the I/O thread only if these reports may leave now: waking it
+                // while they wait for the journal costs the shared core a wake-up and
+                // a sleep for nothing (the journal stage wakes it once they may).
+                if engine_mark.passes(seq) {
+                    io_waker.wake();
+                }
                 if let Some(stages) = stages {
                     stages.feed.wake();
                 }

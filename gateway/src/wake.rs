@@ -12,8 +12,14 @@
 //!     └────────────── write a byte to the wake pipe ────────────────┴──┘
 //! ```
 //!
-//! (The market data stage is woken like the I/O thread: by the engine's reports and by
-//! the journal's durable mark, since it too passes on only what is durable.)
+//! The engine stage writes to the pipe only when the reports it published may already
+//! leave (the journal's mark is past their command: the journal was faster). Usually
+//! the engine is done long before the `fdatasync`, and waking the I/O thread then would
+//! only make it find the reports held and sleep again — a wake-up and a sleep of the
+//! shared core for nothing; the journal stage's wake, after its mark, brings it once
+//! they may go (`release::DurableMark::passes` says why none is lost). (The market data
+//! stage is woken by both, unconditionally, since it too passes on only what is
+//! durable.)
 //!
 //! # No lost wake-ups
 //! A [`Sleeper`] has an `epoch` that every [`Sleeper::wake`] bumps *after* the waker's
