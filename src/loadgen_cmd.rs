@@ -59,6 +59,11 @@ pub(crate) struct Args {
     /// written).
     #[arg(long, value_name = "MIB", default_value_t = bourse_gateway::server::JOURNAL_SEGMENT_BYTES >> 20)]
     journal_segment_mib: u64,
+    /// The gateway's small batches: a batch of at most this many commands that finds the pipeline idle is journaled
+    /// and executed on the I/O thread itself, with no hand-over between threads (0:
+    /// every batch goes through the journal and engine threads; ignored with `--spin`).
+    #[arg(long, value_name = "COMMANDS", default_value_t = bourse_gateway::server::INLINE_BATCH)]
+    inline_batch: usize,
     /// Write `loadgen.md` and `loadgen.json` here.
     #[arg(long, default_value = "target/loadgen")]
     out: PathBuf,
@@ -135,6 +140,8 @@ impl Child {
             &args.sessions.to_string(),
             "--journal-segment-mib",
             &args.journal_segment_mib.to_string(),
+            "--inline-batch",
+            &args.inline_batch.to_string(),
         ]);
         if let Some(c) = args.engine_core {
             cmd.args(["--engine-core", &c.to_string()]);
@@ -246,6 +253,7 @@ fn serve_role(args: &Args, role: Role) -> anyhow::Result<()> {
             config.bootstrap = w.setup;
             config.snapshot_every = 0;
             config.segment_bytes = args.journal_segment_mib << 20;
+            config.inline_batch = args.inline_batch;
             let metrics = config.metrics.clone();
             run(config, stop, |r| announce(&r.endpoint))?;
             // Where the time went, for the parent's report.
@@ -265,6 +273,7 @@ fn serve_role(args: &Args, role: Role) -> anyhow::Result<()> {
                 );
             }
             let _ = writeln!(out, "executed {}", metrics.executed());
+            let _ = writeln!(out, "inline {}", metrics.inline());
             let _ = out.flush();
         }
     }
@@ -286,6 +295,8 @@ fn workload(args: &Args) -> (bourse_workload::Workload, usize) {
 struct Inside {
     stages: Vec<(String, Percentiles)>,
     executed: u64,
+    /// Of those, run on the I/O thread (small batches that found the pipeline idle).
+    inline: u64,
 }
 
 impl Inside {
@@ -309,6 +320,7 @@ impl Inside {
                     ));
                 }
                 ["executed", n] => inside.executed = n.parse().unwrap_or(0),
+                ["inline", n] => inside.inline = n.parse().unwrap_or(0),
                 _ => {}
             }
         }
@@ -683,7 +695,14 @@ pub(crate) fn run_loadgen(args: Args) -> anyhow::Result<()> {
         core_name(args.loadgen_core),
         core_name(args.gateway_core),
         core_name(args.engine_core),
-        if args.spin { ", busy-spin" } else { "" }
+        if args.spin {
+            ", busy-spin".to_string()
+        } else {
+            format!(
+                ", batches of up to {} commands journaled and executed on the I/O thread when the pipeline is idle",
+                args.inline_batch
+            )
+        }
     );
     let _ = writeln!(
         md,
@@ -731,6 +750,14 @@ pub(crate) fn run_loadgen(args: Args) -> anyhow::Result<()> {
                 "| {} | commands per batch | {:.1} | | | | |",
                 r.rate,
                 r.inside.executed as f64 / f.count as f64
+            );
+        }
+        if r.inside.executed > 0 {
+            let _ = writeln!(
+                md,
+                "| {} | commands run on the I/O thread | {:.0}% | | | | |",
+                r.rate,
+                100.0 * r.inside.inline as f64 / r.inside.executed as f64
             );
         }
     }

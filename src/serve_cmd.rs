@@ -70,6 +70,11 @@ pub(crate) struct Args {
     /// that each group commit syncs data and no file size (0: segments grow as written).
     #[arg(long, value_name = "MIB", default_value_t = bourse_gateway::server::JOURNAL_SEGMENT_BYTES >> 20)]
     pub(crate) journal_segment_mib: u64,
+    /// A batch of at most this many commands that finds the pipeline idle is journaled
+    /// and executed on the I/O thread itself, with no hand-over between threads (0:
+    /// every batch goes through the journal and engine threads; ignored with `--spin`).
+    #[arg(long, value_name = "COMMANDS", default_value_t = bourse_gateway::server::INLINE_BATCH)]
+    pub(crate) inline_batch: usize,
     /// Add demo instruments, users and simulated market makers with a status line.
     #[arg(long)]
     pub(crate) demo: bool,
@@ -171,6 +176,7 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
     config.spin = args.spin;
     config.snapshot_every = args.snapshot_every;
     config.segment_bytes = args.journal_segment_mib << 20;
+    config.inline_batch = args.inline_batch;
     config.engine = engine_config();
     config.bootstrap = boot;
     config.feed = (args.feed != "off").then(|| args.feed.clone());

@@ -18,7 +18,9 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
-fn start(dir: &Path, port: u16) -> Child {
+/// Starts `bourse serve`; `inline_batch` is its `--inline-batch` (0: every batch
+/// through the journal and engine threads; large: nearly every batch on the I/O thread).
+fn start(dir: &Path, port: u16, inline_batch: usize) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bourse"))
         .arg("serve")
         .arg("--data-dir")
@@ -30,6 +32,7 @@ fn start(dir: &Path, port: u16) -> Child {
         .arg("--bootstrap")
         .arg(dir.join("bootstrap.jsonl"))
         .args(["--throttle", "0", "--snapshot-every", "700"])
+        .args(["--inline-batch", &inline_batch.to_string()])
         .args(["--feed", "tcp://127.0.0.1:*"])
         .stderr(Stdio::piped())
         .spawn()
@@ -108,8 +111,11 @@ fn every_accepted_order_survives_kill_9_and_sequences_continue() {
     let port = free_port();
     let mut next = 0u64;
     let mut max_seq_seen = 0u64;
-    for round in 0..3u64 {
-        let mut child = start(dir.path(), port);
+    // Each round runs the gateway another way: small batches on the I/O thread (the
+    // default), every batch through the stages, and (nearly) every batch on the I/O
+    // thread, so that a kill lands in each path and a restart follows each.
+    for (round, inline_batch) in [(0u64, 8), (1, 0), (2, 100_000)] {
+        let mut child = start(dir.path(), port, inline_batch);
         let client = Client::connect(port);
         // Load: sells that all rest, pipelined without waiting for replies.
         let mut accepted = Vec::new();
@@ -148,7 +154,7 @@ fn every_accepted_order_survives_kill_9_and_sequences_continue() {
         }
         drop(client);
 
-        let mut child = start(dir.path(), port);
+        let mut child = start(dir.path(), port, inline_batch);
         let client = Client::connect(port);
         let mut seqs = Vec::new();
         for t in &accepted {

@@ -300,6 +300,8 @@ pub struct GatewayMetrics {
     pub(crate) enqueued: AtomicU64,
     /// Commands the engine executed.
     pub(crate) executed: AtomicU64,
+    /// Commands the I/O thread journaled and executed itself, the pipeline being idle.
+    pub(crate) inline: AtomicU64,
     /// Events the engine emitted.
     pub(crate) events: AtomicU64,
     /// The engine's last event sequence number.
@@ -336,6 +338,7 @@ impl Default for GatewayMetrics {
             started: Instant::now(),
             enqueued: AtomicU64::new(0),
             executed: AtomicU64::new(0),
+            inline: AtomicU64::new(0),
             events: AtomicU64::new(0),
             event_seq: AtomicU64::new(0),
             journal_seq: AtomicU64::new(0),
@@ -367,6 +370,12 @@ impl GatewayMetrics {
     /// Commands the engine has executed since the gateway started.
     pub fn executed(&self) -> u64 {
         self.executed.load(Ordering::Relaxed)
+    }
+
+    /// Commands the I/O thread journaled and executed itself (part of
+    /// [`Self::executed`]; see `GatewayConfig::inline_batch`).
+    pub fn inline(&self) -> u64 {
+        self.inline.load(Ordering::Relaxed)
     }
 
     /// Sessions logged in now.
@@ -405,6 +414,12 @@ impl GatewayMetrics {
             "counter",
             "Commands the engine executed.",
             load(&self.executed) as f64,
+        );
+        one(
+            "bourse_gateway_inline_commands_total",
+            "counter",
+            "Commands the I/O thread journaled and executed itself, in small batches that found the pipeline idle (no hand-over to the stages).",
+            load(&self.inline) as f64,
         );
         one(
             "bourse_engine_events_total",

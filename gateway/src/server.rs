@@ -19,6 +19,21 @@
 //! gateway is about a command that is already durable, and an `Accepted` is never lost
 //! by a crash. A crash loses the engine's state with the reports it held back.
 //!
+//! # Small batches on the I/O thread
+//! At everyday rates a batch is a command or two, and handing it to two threads and
+//! being woken back by them costs more than the work (on a shared core, tens of
+//! microseconds of system calls and wake-ups each way). So a batch of at most
+//! `inline_batch` commands that finds the pipeline idle — every command handed over
+//! before it journaled and executed — while the journal's syncs cover few commands
+//! each, is run by the I/O thread itself with the stages' own code: appended and synced
+//! (the durable mark moves), then executed, its events going through the output ring as
+//! ever. The order and the invariant are the same; the stages' state sits behind a lock
+//! that a stage takes once a batch and the I/O thread only while the stage is idle, so
+//! nobody waits for it on the command path. Under load the syncs cover many commands
+//! and every batch goes to the stages, which journal one while the engine matches the
+//! next. Commands are numbered by the I/O thread (`Inbound::seq`) whichever way they
+//! go: the durable mark and the events count in those numbers, not in ring sequences.
+//!
 //! # Threads
 //! Three: the I/O thread (the caller's), the journal stage and the engine stage (plus
 //! ZeroMQ's own I/O thread, and the market data stage when the feed is on). With
@@ -30,7 +45,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bourse_core::{Command, Engine, EngineConfig, Event, EventKind, Symbol, SymbolId, UserId};
@@ -39,6 +54,7 @@ use disruptor::wait_strategies::WaitStrategy;
 use disruptor::{
     BusySpinWithSpinLoopHint, Polling, ProcessorSettings, Producer, build_single_producer,
 };
+use parking_lot::{ArcMutexGuard, Mutex, RawMutex};
 
 use crate::keys::{KeyStore, SharedKeys};
 use crate::metrics::{GatewayMetrics, LocalHistogram, RejectSource, SAMPLE_EVERY, Stage, clock_ns};
@@ -78,6 +94,13 @@ pub struct GatewayConfig {
     /// so that each group commit's `fdatasync` flushes data and no file size (0:
     /// segments grow as written); [`JOURNAL_SEGMENT_BYTES`] by default.
     pub segment_bytes: u64,
+    /// A batch of at most this many commands that finds the pipeline idle (everything
+    /// handed over before it journaled and executed) is journaled and executed by the
+    /// I/O thread itself: the same stages' code in the same order, without waking the
+    /// journal and engine threads and being woken back by them. 0: every batch goes
+    /// through the stages. Ignored with `spin` (the stages have cores of their own).
+    /// [`INLINE_BATCH`] by default.
+    pub inline_batch: usize,
     /// Engine preallocation.
     pub engine: EngineConfig,
     /// Commands applied (and journaled) once, when the journal is empty: instruments,
@@ -97,6 +120,13 @@ pub struct GatewayConfig {
 /// snapshot work a command on the background snapshot thread.
 pub const SNAPSHOT_EVERY_COMMANDS: u64 = 500_000;
 
+/// The default [`GatewayConfig::inline_batch`]. At everyday rates a batch is a command
+/// or two, and on a shared core each hand-over between threads costs tens of
+/// microseconds of system calls and wake-ups; under load, batches grow past this and
+/// go to the stages, which journal one batch while the engine matches the next
+/// (PERF.md, "Small batches on the I/O thread").
+pub const INLINE_BATCH: usize = 8;
+
 /// The default journal segment size: 64 MiB, about 900,000 orders, zero-filled on a
 /// background thread in well under a second (PERF.md, "Preallocated journal segments").
 pub const JOURNAL_SEGMENT_BYTES: u64 = 64 << 20;
@@ -115,6 +145,7 @@ impl GatewayConfig {
             ring_size: 1 << 16,
             snapshot_every: SNAPSHOT_EVERY_COMMANDS,
             segment_bytes: JOURNAL_SEGMENT_BYTES,
+            inline_batch: INLINE_BATCH,
             engine: EngineConfig::default(),
             bootstrap: Vec::new(),
             feed: None,
@@ -153,6 +184,9 @@ struct Inbound {
     origin: Origin,
     /// When the I/O thread decoded it ([`clock_ns`]).
     received: u64,
+    /// Its number among the commands the I/O thread handed to the pipeline or ran
+    /// itself, from 0: what the durable mark and the engine stage's progress count.
+    seq: i64,
 }
 
 /// An engine event on its way back, with the order of the command that caused it.
@@ -168,7 +202,8 @@ struct Outbound {
     listed: Option<(SymbolId, Symbol)>,
     /// When its command arrived ([`clock_ns`]).
     received: u64,
-    /// Its command's input ring sequence: it leaves the gateway once that is durable.
+    /// Its command's number ([`Inbound::seq`]): it leaves the gateway once that is
+    /// durable.
     command: i64,
 }
 
@@ -184,6 +219,7 @@ fn empty_inbound() -> Inbound {
         order: None,
         origin: Origin::default(),
         received: 0,
+        seq: -1,
     }
 }
 
@@ -317,11 +353,20 @@ struct JournalStage {
     /// Woken when more is durable: the I/O thread and the market data stage.
     io_waker: Arc<IoWaker>,
     stages: Option<&'static Stages>,
+    /// Commands appended since the last sync.
+    batch: usize,
+    /// How many commands the last sync made durable: the load the I/O thread reads to
+    /// decide whether a small batch may run on it (many a sync means the stages are
+    /// needed, journaling one batch while the engine matches the next).
+    last_batch: Arc<AtomicUsize>,
 }
 
 impl JournalStage {
-    fn on(&mut self, slot: &Inbound, seq: i64, end_of_batch: bool) {
+    /// Appends one command; at the end of a batch, makes the batch durable and moves
+    /// the durable mark to it.
+    fn on(&mut self, slot: &Inbound, end_of_batch: bool) {
         self.journal.append(&slot.cmd);
+        self.batch += 1;
         if self.received.len() < self.received.capacity() {
             self.received.push(slot.received);
         }
@@ -336,8 +381,10 @@ impl JournalStage {
         self.metrics
             .fsync
             .record(fsync_start.elapsed().as_nanos() as u64);
+        self.last_batch.store(self.batch, Ordering::Relaxed);
+        self.batch = 0;
         // The engine's events about this batch may leave now.
-        self.mark.set(seq);
+        self.mark.set(slot.seq);
         self.io_waker.wake();
         if let Some(stages) = self.stages {
             stages.feed.wake();
@@ -366,6 +413,126 @@ impl JournalStage {
             }
             self.snapshots.start(durable);
             self.last_snapshot = durable;
+        }
+    }
+}
+
+/// The engine stage: the engine, and what it keeps between commands.
+struct EngineStage {
+    engine: Engine,
+    /// One command's events (preallocated).
+    events: Vec<Event>,
+    /// Events on their way to the output ring (preallocated to the ring's size).
+    buf: Vec<Outbound>,
+    /// The most events published to the output ring at once: half of it.
+    chunk: usize,
+    out: OutProducer,
+    io_waker: Arc<IoWaker>,
+    mark: DurableMark,
+    stages: Option<&'static Stages>,
+    metrics: Arc<GatewayMetrics>,
+    executed: u64,
+    emitted: u64,
+    timed: LocalHistogram,
+    /// Arrival times of the batch's commands (preallocated to the ring's size).
+    received: Vec<u64>,
+    matched: LocalHistogram,
+    /// The number of the last command whose events are published: with the durable
+    /// mark, tells the I/O thread that the pipeline is idle.
+    done: Arc<AtomicI64>,
+}
+
+impl EngineStage {
+    /// Executes one command; at the end of a batch (or when `buf` is full) publishes
+    /// the events to the output ring, calling `readers_wanted` while it is full (see
+    /// [`OutProducer::publish`]).
+    fn on(&mut self, slot: &Inbound, end_of_batch: bool, readers_wanted: &mut dyn FnMut()) {
+        self.events.clear();
+        self.executed += 1;
+        if self.executed.is_multiple_of(SAMPLE_EVERY) {
+            let start = Instant::now();
+            self.engine.execute(&slot.cmd, &mut self.events);
+            self.timed.record(start.elapsed().as_nanos() as u64);
+        } else {
+            self.engine.execute(&slot.cmd, &mut self.events);
+        }
+        if self.received.len() < self.received.capacity() {
+            self.received.push(slot.received);
+        }
+        let n = self.events.len();
+        self.emitted += n as u64;
+        let origin = match slot.cmd {
+            Command::AddInstrument { symbol, .. } if slot.origin.service != 0 => Origin {
+                symbol: self.engine.symbol_id(&symbol),
+                ..slot.origin
+            },
+            _ => slot.origin,
+        };
+        let listed = match slot.cmd {
+            Command::AddInstrument { symbol, .. } => {
+                self.engine.symbol_id(&symbol).map(|id| (id, symbol))
+            }
+            _ => None,
+        };
+        self.buf
+            .extend(self.events.iter().enumerate().map(|(i, &event)| Outbound {
+                event,
+                order: slot.order,
+                origin,
+                last: i + 1 == n,
+                listed,
+                received: slot.received,
+                command: slot.seq,
+            }));
+        let metrics = &self.metrics;
+        if end_of_batch {
+            self.matched.record_since(clock_ns(), &self.received);
+            self.received.clear();
+            self.matched.flush(metrics.stage(Stage::Matched));
+            self.timed.flush(&metrics.command);
+            metrics.events.fetch_add(self.emitted, Ordering::Relaxed);
+            self.emitted = 0;
+            metrics
+                .event_seq
+                .store(self.engine.seq().0, Ordering::Relaxed);
+            // Last: whoever reads `executed` finds the batch's figures in place.
+            metrics.executed.store(self.executed, Ordering::Relaxed);
+        }
+        if end_of_batch || self.buf.len() >= self.chunk {
+            for part in self.buf.chunks(self.chunk) {
+                self.out.publish(part, &mut *readers_wanted);
+            }
+            self.buf.clear();
+            // Wake the I/O thread only if these reports may leave now: waking it
+            // while they wait for the journal costs the shared core a wake-up and
+            // a sleep for nothing (the journal stage wakes it once they may).
+            if self.mark.passes(slot.seq) {
+                self.io_waker.wake();
+            }
+            if let Some(stages) = self.stages {
+                stages.feed.wake();
+            }
+        }
+        if end_of_batch {
+            self.done.store(slot.seq, Ordering::Release);
+        }
+    }
+}
+
+/// A stage's handler for its ring thread: `on` for each command, with the stage's
+/// lock taken at a batch's first command and given back after its last — the I/O
+/// thread takes it only while the stage has nothing to do, so it is never waited
+/// for on the command path, and taken once a batch, not once a command.
+fn locked_stage<S: Send + 'static>(
+    stage: Arc<Mutex<S>>,
+    mut on: impl FnMut(&mut S, &Inbound, bool) + Send + 'static,
+) -> impl FnMut(&Inbound, i64, bool) + Send + 'static {
+    let mut held: Option<ArcMutexGuard<RawMutex, S>> = None;
+    move |slot: &Inbound, _ring_seq: i64, end_of_batch: bool| {
+        let s = held.get_or_insert_with(|| stage.lock_arc());
+        on(s, slot, end_of_batch);
+        if end_of_batch {
+            held = None;
         }
     }
 }
@@ -545,7 +712,7 @@ fn run_with<W: WaitStrategy + 'static>(
     let (mut outputs, out_builder) =
         build_single_producer(ring, empty_outbound, wait).new_event_poller();
     let mut feed_thread = None;
-    let mut out_producer = match &config.feed {
+    let out_producer = match &config.feed {
         Some(bind) => {
             let publisher = ZmqPublisher::bind(&ctx, bind)?;
             feed_endpoint = Some(publisher.endpoint().to_string());
@@ -575,7 +742,8 @@ fn run_with<W: WaitStrategy + 'static>(
     // gateway restarted often must still snapshot (and so restart quickly).
     let snapshot_seq = rec.snapshot_seq.unwrap_or(0);
     metrics.snapshot_seq.store(snapshot_seq, Ordering::Relaxed);
-    let mut journal_stage = JournalStage {
+    let last_batch = Arc::new(AtomicUsize::new(0));
+    let journal_stage = Arc::new(Mutex::new(JournalStage {
         journal,
         snapshots: Snapshotter::new(&config.data_dir, config.engine),
         every: config.snapshot_every,
@@ -586,87 +754,34 @@ fn run_with<W: WaitStrategy + 'static>(
         mark: mark.clone(),
         io_waker: io_waker.clone(),
         stages,
-    };
-    let mut engine_stage = {
-        let mut engine = engine;
-        let mut events: Vec<Event> = Vec::with_capacity(1024);
-        let mut buf: Vec<Outbound> = Vec::with_capacity(ring);
-        let chunk = (ring / 2).max(1);
+        batch: 0,
+        last_batch: last_batch.clone(),
+    }));
+    let engine_done = Arc::new(AtomicI64::new(-1));
+    let engine_stage = Arc::new(Mutex::new(EngineStage {
+        executed: metrics.executed.load(Ordering::Relaxed),
+        engine,
+        events: Vec::with_capacity(1024),
+        buf: Vec::with_capacity(ring),
+        chunk: (ring / 2).max(1),
+        out: out_producer,
+        io_waker: io_waker.clone(),
+        mark: mark.clone(),
+        stages,
+        metrics: metrics.clone(),
+        emitted: 0,
+        timed: LocalHistogram::default(),
+        received: Vec::with_capacity(ring),
+        matched: LocalHistogram::default(),
+        done: engine_done.clone(),
+    }));
+    // Woken while the output ring is full: its readers free the room.
+    let wake_readers = {
         let io_waker = io_waker.clone();
-        let engine_mark = mark.clone();
-        let metrics = metrics.clone();
-        let mut executed = metrics.executed.load(Ordering::Relaxed);
-        let mut emitted = 0;
-        let mut timed = LocalHistogram::default();
-        let mut received: Vec<u64> = Vec::with_capacity(ring);
-        let mut matched = LocalHistogram::default();
-        move |slot: &Inbound, seq: i64, end_of_batch: bool| {
-            events.clear();
-            executed += 1;
-            if executed.is_multiple_of(SAMPLE_EVERY) {
-                let start = Instant::now();
-                engine.execute(&slot.cmd, &mut events);
-                timed.record(start.elapsed().as_nanos() as u64);
-            } else {
-                engine.execute(&slot.cmd, &mut events);
-            }
-            if received.len() < received.capacity() {
-                received.push(slot.received);
-            }
-            let n = events.len();
-            emitted += n as u64;
-            let origin = match slot.cmd {
-                Command::AddInstrument { symbol, .. } if slot.origin.service != 0 => Origin {
-                    symbol: engine.symbol_id(&symbol),
-                    ..slot.origin
-                },
-                _ => slot.origin,
-            };
-            let listed = match slot.cmd {
-                Command::AddInstrument { symbol, .. } => {
-                    engine.symbol_id(&symbol).map(|id| (id, symbol))
-                }
-                _ => None,
-            };
-            buf.extend(events.iter().enumerate().map(|(i, &event)| Outbound {
-                event,
-                order: slot.order,
-                origin,
-                last: i + 1 == n,
-                listed,
-                received: slot.received,
-                command: seq,
-            }));
-            if end_of_batch {
-                matched.record_since(clock_ns(), &received);
-                received.clear();
-                matched.flush(metrics.stage(Stage::Matched));
-                timed.flush(&metrics.command);
-                metrics.events.fetch_add(emitted, Ordering::Relaxed);
-                emitted = 0;
-                metrics.event_seq.store(engine.seq().0, Ordering::Relaxed);
-                // Last: whoever reads `executed` finds the batch's figures in place.
-                metrics.executed.store(executed, Ordering::Relaxed);
-            }
-            if end_of_batch || buf.len() >= chunk {
-                for part in buf.chunks(chunk) {
-                    out_producer.publish(part, || {
-                        io_waker.wake();
-                        if let Some(stages) = stages {
-                            stages.feed.wake();
-                        }
-                    });
-                }
-                buf.clear();
-                // Wake the I/O thread only if these reports may leave now: waking it
-                // while they wait for the journal costs the shared core a wake-up and
-                // a sleep for nothing (the journal stage wakes it once they may).
-                if engine_mark.passes(seq) {
-                    io_waker.wake();
-                }
-                if let Some(stages) = stages {
-                    stages.feed.wake();
-                }
+        move || {
+            io_waker.wake();
+            if let Some(stages) = stages {
+                stages.feed.wake();
             }
         }
     };
@@ -674,17 +789,22 @@ fn run_with<W: WaitStrategy + 'static>(
     // wakes both when it publishes.
     let builder = build_single_producer(ring, empty_inbound, wait)
         .thread_name(JOURNAL_THREAD)
-        .handle_events_with(move |slot: &Inbound, seq: i64, end: bool| {
-            journal_stage.on(slot, seq, end)
-        })
+        .handle_events_with(locked_stage(
+            journal_stage.clone(),
+            |stage: &mut JournalStage, slot, end| stage.on(slot, end),
+        ))
         .thread_name(ENGINE_THREAD);
     let builder = match config.engine_core {
         Some(core) => builder.pin_at_core(core),
         None => builder,
     };
     let mut inputs = builder
-        .handle_events_with(move |slot: &Inbound, seq: i64, end: bool| engine_stage(slot, seq, end))
+        .handle_events_with(locked_stage(engine_stage.clone(), {
+            let mut wake_readers = wake_readers.clone();
+            move |stage: &mut EngineStage, slot, end| stage.on(slot, end, &mut wake_readers)
+        }))
         .build();
+    let inline_batch = if config.spin { 0 } else { config.inline_batch };
 
     let socket = ctx.socket(zmq::ROUTER)?;
     socket.set_linger(0)?;
@@ -720,8 +840,10 @@ fn run_with<W: WaitStrategy + 'static>(
     let mut identity = zmq::Message::new();
     let mut body = zmq::Message::new();
     let mut pending: Vec<Inbound> = Vec::with_capacity(256);
+    // The number the next command handed over gets (`Inbound::seq`).
+    let mut next_seq: i64 = 0;
     // Reports wait here until the journal has made their command durable.
-    let mut release = Release::new(mark, ring);
+    let mut release = Release::new(mark.clone(), ring);
     while !shutdown.load(Ordering::Relaxed) {
         io.refresh_keys();
         let mut busy = false;
@@ -741,20 +863,47 @@ fn run_with<W: WaitStrategy + 'static>(
                 }
             }
         }
+        // A small batch that finds the pipeline idle, while syncs cover few commands
+        // (the load is light): journal and execute it here.
+        let handed = next_seq - 1;
+        if !pending.is_empty()
+            && pending.len() <= inline_batch
+            && last_batch.load(Ordering::Relaxed) <= inline_batch
+            && mark.get() >= handed
+            && engine_done.load(Ordering::Acquire) >= handed
+        {
+            for p in &mut pending {
+                p.seq = next_seq;
+                next_seq += 1;
+            }
+            let n = pending.len() as u64;
+            metrics.enqueued.fetch_add(n, Ordering::Relaxed);
+            metrics.inline.fetch_add(n, Ordering::Relaxed);
+            run_inline(&pending, &journal_stage, &engine_stage, &mut || {
+                let _ = drain_reports(&mut outputs, &mut release, &mut io);
+                if let Some(stages) = stages {
+                    stages.feed.wake();
+                }
+            });
+            pending.clear();
+            busy = true;
+        }
         // One batch into the ring (the journal commits it with one fsync), as much as
         // the ring has room for. Never block here: this thread also drains the output
         // ring, and the engine may be waiting for room there.
         while !pending.is_empty() {
             let n = pending.len().min(ring / 2);
             let batch = &pending[..n];
+            let first = next_seq;
             let published = inputs.try_batch_publish(n, |iter| {
-                for (dst, src) in iter.zip(batch) {
-                    *dst = *src;
+                for (seq, (dst, src)) in (first..).zip(iter.zip(batch)) {
+                    *dst = Inbound { seq, ..*src };
                 }
             });
             if published.is_err() {
                 break;
             }
+            next_seq += n as i64;
             metrics.enqueued.fetch_add(n as u64, Ordering::Relaxed);
             if let Some(stages) = stages {
                 stages.journal.wake();
@@ -790,7 +939,12 @@ fn run_with<W: WaitStrategy + 'static>(
     // finish what is in the ring (the last batch is journaled before exit). The engine
     // may be waiting for room in the output ring, so keep draining it meanwhile — and
     // send the reports whose commands are durable; once both stages have ended, all are.
-    let closing = std::thread::spawn(move || drop(inputs));
+    // The stages' state goes with them (the engine stage's end of the output ring with
+    // it, which ends the market data stage); this thread's handles go too.
+    let closing = std::thread::spawn(move || {
+        drop(inputs);
+        drop((journal_stage, engine_stage));
+    });
     loop {
         match drain_reports(&mut outputs, &mut release, &mut io) {
             Ok(true) => {}
@@ -808,6 +962,29 @@ fn run_with<W: WaitStrategy + 'static>(
         let _ = t.join(); // ends once the engine stage's producer is gone
     }
     Ok(())
+}
+
+/// Journals and executes `batch` on the calling thread — the I/O thread, while both
+/// stages are idle — with the stages' own code and in their order: the batch is
+/// appended and synced (its reports may leave once the engine has made them), then
+/// executed. `readers_wanted` is called while the output ring is full; it must drain
+/// it, since the caller is one of its readers.
+fn run_inline(
+    batch: &[Inbound],
+    journal: &Mutex<JournalStage>,
+    engine: &Mutex<EngineStage>,
+    readers_wanted: &mut dyn FnMut(),
+) {
+    let last = batch.len().saturating_sub(1);
+    let mut journal = journal.lock();
+    for (i, slot) in batch.iter().enumerate() {
+        journal.on(slot, i == last);
+    }
+    drop(journal);
+    let mut engine = engine.lock();
+    for (i, slot) in batch.iter().enumerate() {
+        engine.on(slot, i == last, readers_wanted);
+    }
 }
 
 /// The ROUTER socket and the buffer reports are encoded into.
@@ -1081,12 +1258,14 @@ impl Io {
                 order: Some(o),
                 origin: Origin::default(),
                 received: clock_ns(),
+                seq: -1, // numbered when handed over
             }),
             (ClientMsg::Cancel { token }, Some(user)) => Some(Inbound {
                 cmd: Command::Cancel { user, id: token },
                 order: None,
                 origin: Origin::default(),
                 received: clock_ns(),
+                seq: -1, // numbered when handed over
             }),
             (
                 ClientMsg::Replace {
@@ -1107,6 +1286,7 @@ impl Io {
                 order: None,
                 origin: Origin::default(),
                 received: clock_ns(),
+                seq: -1, // numbered when handed over
             }),
             (ClientMsg::Service(m), Some(_)) => {
                 let Some(handle) = service else {
@@ -1134,6 +1314,7 @@ impl Io {
                         user: m.user(),
                     },
                     received: clock_ns(),
+                    seq: -1, // numbered when handed over
                 })
             }
         }

@@ -8,13 +8,38 @@ use std::time::Duration;
 
 use bourse_core::{CancelReason, Price, Qty, RejectReason, Side};
 use bourse_gateway::protocol::{ClientMsg, Liquidity, ServerMsg};
+use bourse_gateway::server::GatewayConfig;
 use common::{Client, Gateway, SECRET_A, SECRET_B, Watchdog, limit, s};
 
 #[test]
 fn orders_trade_between_sessions_and_bad_input_gets_reason_codes() {
+    // Each command waits for the one before it, so each finds the pipeline idle and
+    // runs on the I/O thread.
+    let executed = trading_session(|_| {});
+    assert_eq!(
+        executed,
+        (6, 6),
+        "(commands executed, of them on the I/O thread)"
+    );
+}
+
+#[test]
+fn the_same_session_through_the_journal_and_engine_threads() {
+    let executed = trading_session(|c| c.inline_batch = 0);
+    assert_eq!(
+        executed,
+        (6, 0),
+        "(commands executed, of them on the I/O thread)"
+    );
+}
+
+/// Two sessions trade, refuse and replace, with the gateway configured by
+/// `configure`; returns the commands it executed and how many of them ran on the I/O
+/// thread.
+fn trading_session(configure: impl FnOnce(&mut GatewayConfig)) -> (u64, u64) {
     let _watchdog = Watchdog::new(120, "the session test");
     let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), 0);
+    let gw = Gateway::start_configured(dir.path(), 0, configure);
     let a = Client::connect(&gw.endpoint);
     let b = Client::connect(&gw.endpoint);
 
@@ -132,6 +157,7 @@ fn orders_trade_between_sessions_and_bad_input_gets_reason_codes() {
             ..
         }
     ));
+    (gw.metrics.executed(), gw.metrics.inline())
 }
 
 #[test]
