@@ -755,7 +755,7 @@ pub(crate) fn run_loadgen(args: Args) -> anyhow::Result<()> {
         if r.inside.executed > 0 {
             let _ = writeln!(
                 md,
-                "| {} | commands run on the I/O thread | {:.0}% | | | | |",
+                "| {} | commands run on the I/O thread | {:.1}% | | | | |",
                 r.rate,
                 100.0 * r.inside.inline as f64 / r.inside.executed as f64
             );

@@ -25,7 +25,7 @@
 //! microseconds of system calls and wake-ups each way). So a batch of at most
 //! `inline_batch` commands that finds the pipeline idle — every command handed over
 //! before it journaled and executed — while the journal's syncs cover few commands
-//! each, is run by the I/O thread itself with the stages' own code: appended and synced
+//! (on average over about eight syncs, at most half of `inline_batch`), is run by the I/O thread itself with the stages' own code: appended and synced
 //! (the durable mark moves), then executed, its events going through the output ring as
 //! ever. The order and the invariant are the same; the stages' state sits behind a lock
 //! that a stage takes once a batch and the I/O thread only while the stage is idle, so
@@ -95,7 +95,8 @@ pub struct GatewayConfig {
     /// segments grow as written); [`JOURNAL_SEGMENT_BYTES`] by default.
     pub segment_bytes: u64,
     /// A batch of at most this many commands that finds the pipeline idle (everything
-    /// handed over before it journaled and executed) is journaled and executed by the
+    /// handed over before it journaled and executed), while the journal's syncs cover
+    /// on average at most half this many commands, is journaled and executed by the
     /// I/O thread itself: the same stages' code in the same order, without waking the
     /// journal and engine threads and being woken back by them. 0: every batch goes
     /// through the stages. Ignored with `spin` (the stages have cores of their own).
@@ -355,10 +356,12 @@ struct JournalStage {
     stages: Option<&'static Stages>,
     /// Commands appended since the last sync.
     batch: usize,
-    /// How many commands the last sync made durable: the load the I/O thread reads to
-    /// decide whether a small batch may run on it (many a sync means the stages are
-    /// needed, journaling one batch while the engine matches the next).
-    last_batch: Arc<AtomicUsize>,
+    /// Commands per sync, an exponential average over about the last eight syncs, in
+    /// sixteenths: the load the I/O thread reads to decide whether a small batch may run
+    /// on it (many commands a sync mean the stages are needed, journaling one batch
+    /// while the engine matches the next; one small batch among large ones is not a
+    /// lull).
+    sync_load: Arc<AtomicUsize>,
 }
 
 impl JournalStage {
@@ -381,7 +384,9 @@ impl JournalStage {
         self.metrics
             .fsync
             .record(fsync_start.elapsed().as_nanos() as u64);
-        self.last_batch.store(self.batch, Ordering::Relaxed);
+        let load = self.sync_load.load(Ordering::Relaxed);
+        self.sync_load
+            .store(load - load / 8 + self.batch * 2, Ordering::Relaxed);
         self.batch = 0;
         // The engine's events about this batch may leave now.
         self.mark.set(slot.seq);
@@ -742,7 +747,7 @@ fn run_with<W: WaitStrategy + 'static>(
     // gateway restarted often must still snapshot (and so restart quickly).
     let snapshot_seq = rec.snapshot_seq.unwrap_or(0);
     metrics.snapshot_seq.store(snapshot_seq, Ordering::Relaxed);
-    let last_batch = Arc::new(AtomicUsize::new(0));
+    let sync_load = Arc::new(AtomicUsize::new(0));
     let journal_stage = Arc::new(Mutex::new(JournalStage {
         journal,
         snapshots: Snapshotter::new(&config.data_dir, config.engine),
@@ -755,7 +760,7 @@ fn run_with<W: WaitStrategy + 'static>(
         io_waker: io_waker.clone(),
         stages,
         batch: 0,
-        last_batch: last_batch.clone(),
+        sync_load: sync_load.clone(),
     }));
     let engine_done = Arc::new(AtomicI64::new(-1));
     let engine_stage = Arc::new(Mutex::new(EngineStage {
@@ -863,12 +868,13 @@ fn run_with<W: WaitStrategy + 'static>(
                 }
             }
         }
-        // A small batch that finds the pipeline idle, while syncs cover few commands
-        // (the load is light): journal and execute it here.
+        // A small batch that finds the pipeline idle, while syncs cover few commands —
+        // on average at most half a small batch's worth (the load is light): journal
+        // and execute it here.
         let handed = next_seq - 1;
         if !pending.is_empty()
             && pending.len() <= inline_batch
-            && last_batch.load(Ordering::Relaxed) <= inline_batch
+            && sync_load.load(Ordering::Relaxed) <= inline_batch * 8
             && mark.get() >= handed
             && engine_done.load(Ordering::Acquire) >= handed
         {
