@@ -24,10 +24,10 @@
 //! being woken back by them costs more than the work (on a shared core, tens of
 //! microseconds of system calls and wake-ups each way). So a batch of at most
 //! `inline_batch` commands that finds the pipeline idle — every command handed over
-//! before it journaled and executed — while the journal's syncs cover few commands
-//! (on average over about eight syncs, at most half of `inline_batch`), is run by the I/O thread itself with the stages' own code: appended and synced
-//! (the durable mark moves), then executed, its events going through the output ring as
-//! ever. The order and the invariant are the same; the stages' state sits behind a lock
+//! before it journaled and executed — while the journal's syncs cover few commands (on
+//! average over about eight syncs, at most half of `inline_batch`), is run by the I/O
+//! thread itself with the stages' own code: appended and synced (the durable mark
+//! moves), then executed, its events going through the output ring as ever. The order and the invariant are the same; the stages' state sits behind a lock
 //! that a stage takes once a batch and the I/O thread only while the stage is idle, so
 //! nobody waits for it on the command path. Under load the syncs cover many commands
 //! and every batch goes to the stages, which journal one while the engine matches the
@@ -780,16 +780,6 @@ fn run_with<W: WaitStrategy + 'static>(
         matched: LocalHistogram::default(),
         done: engine_done.clone(),
     }));
-    // Woken while the output ring is full: its readers free the room.
-    let wake_readers = {
-        let io_waker = io_waker.clone();
-        move || {
-            io_waker.wake();
-            if let Some(stages) = stages {
-                stages.feed.wake();
-            }
-        }
-    };
     // The journal and engine stages read the input ring side by side; the I/O thread
     // wakes both when it publishes.
     let builder = build_single_producer(ring, empty_inbound, wait)
@@ -805,7 +795,14 @@ fn run_with<W: WaitStrategy + 'static>(
     };
     let mut inputs = builder
         .handle_events_with(locked_stage(engine_stage.clone(), {
-            let mut wake_readers = wake_readers.clone();
+            // Called while the output ring is full: its readers free the room.
+            let io_waker = io_waker.clone();
+            let mut wake_readers = move || {
+                io_waker.wake();
+                if let Some(stages) = stages {
+                    stages.feed.wake();
+                }
+            };
             move |stage: &mut EngineStage, slot, end| stage.on(slot, end, &mut wake_readers)
         }))
         .build();
