@@ -305,3 +305,72 @@ fn a_service_ends_the_day_and_only_day_orders_expire() {
         }
     ));
 }
+
+/// An end of day whose events overflow the output ring (1,024 slots in the tests)
+/// reaches every owner and the service, in full and in order — whether the I/O thread
+/// runs it itself (it must then drain the ring it is filling) or hands it to the engine
+/// thread.
+#[test]
+fn an_end_of_day_larger_than_the_output_ring_reaches_everyone_on_either_path() {
+    for inline_batch in [bourse_gateway::server::INLINE_BATCH, 0] {
+        end_of_day_overflowing_the_output_ring(inline_batch);
+    }
+}
+
+fn end_of_day_overflowing_the_output_ring(inline_batch: usize) {
+    use bourse_core::{CancelReason, TimeInForce};
+    use common::SECRET_B;
+    const ORDERS: usize = 1_500;
+    let _w = Watchdog::new(120, "the large end of day");
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_configured(dir.path(), 0, |c| c.inline_batch = inline_batch);
+    let svc = service(&gw);
+    let b = Client::connect(&gw.endpoint);
+    b.login("key-b", SECRET_B);
+    for i in 0..ORDERS {
+        b.send(&ClientMsg::Enter(bourse_gateway::protocol::EnterOrder {
+            tif: TimeInForce::Day,
+            ..limit(&format!("d{i}"), Side::Buy, 1, 1)
+        }));
+    }
+    for _ in 0..ORDERS {
+        assert!(matches!(b.recv(), ServerMsg::Accepted { .. }));
+    }
+    // The burst raised the gateway's load average (commands per sync): light traffic,
+    // one command at a time, brings it back to running commands on the I/O thread.
+    let before = gw.metrics.inline();
+    for _ in 0..200 {
+        if inline_batch == 0 || gw.metrics.inline() > before {
+            break;
+        }
+        b.send(&ClientMsg::Cancel { token: s("none") });
+        assert!(matches!(b.recv(), ServerMsg::Rejected { .. }));
+    }
+    assert_eq!(gw.metrics.inline() > before, inline_batch > 0);
+    let inline_before = gw.metrics.inline();
+    svc.send(&ClientMsg::Service(ServiceMsg::EndOfDay { request: 7 }));
+    for i in 0..ORDERS {
+        let m = b.recv();
+        assert!(
+            matches!(m, ServerMsg::Canceled { token, reason: CancelReason::Expired, .. }
+                if token == s(&format!("d{i}"))),
+            "order {i} (inline_batch {inline_batch}): {m:?}"
+        );
+    }
+    for i in 0..ORDERS {
+        let r = svc.recv_for();
+        assert!(
+            !r.last && matches!(r.msg, ServerMsg::Canceled { .. }),
+            "event {i}: {r:?}"
+        );
+    }
+    done(7, AdminOp::EndOfDay, 0, svc.recv_for());
+    // The end of day came alone to an idle pipeline: it ran on the I/O thread unless
+    // that was turned off.
+    let inline = gw.metrics.inline() - inline_before;
+    assert_eq!(
+        inline,
+        u64::from(inline_batch > 0),
+        "inline_batch {inline_batch}"
+    );
+}
