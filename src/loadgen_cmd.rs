@@ -59,9 +59,11 @@ pub(crate) struct Args {
     /// written).
     #[arg(long, value_name = "MIB", default_value_t = bourse_gateway::server::JOURNAL_SEGMENT_BYTES >> 20)]
     journal_segment_mib: u64,
-    /// The gateway's small batches: a batch of at most this many commands that finds the pipeline idle is journaled
-    /// and executed on the I/O thread itself, with no hand-over between threads (0:
-    /// every batch goes through the journal and engine threads; ignored with `--spin`).
+    /// The gateway's small batches: a batch of at most this many commands that finds the
+    /// pipeline idle, while the load is light (the journal's syncs cover on average at most
+    /// half that many), is journaled and executed on the I/O thread itself, with no
+    /// hand-over between threads (0: every batch goes through the journal and engine
+    /// threads; ignored with `--spin`).
     #[arg(long, value_name = "COMMANDS", default_value_t = bourse_gateway::server::INLINE_BATCH)]
     inline_batch: usize,
     /// Write `loadgen.md` and `loadgen.json` here.

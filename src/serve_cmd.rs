@@ -70,9 +70,10 @@ pub(crate) struct Args {
     /// that each group commit syncs data and no file size (0: segments grow as written).
     #[arg(long, value_name = "MIB", default_value_t = bourse_gateway::server::JOURNAL_SEGMENT_BYTES >> 20)]
     pub(crate) journal_segment_mib: u64,
-    /// A batch of at most this many commands that finds the pipeline idle is journaled
-    /// and executed on the I/O thread itself, with no hand-over between threads (0:
-    /// every batch goes through the journal and engine threads; ignored with `--spin`).
+    /// A batch of at most this many commands that finds the pipeline idle, while the load
+    /// is light (the journal's syncs cover on average at most half that many), is journaled
+    /// and executed on the I/O thread itself, with no hand-over between threads (0: every
+    /// batch goes through the journal and engine threads; ignored with `--spin`).
     #[arg(long, value_name = "COMMANDS", default_value_t = bourse_gateway::server::INLINE_BATCH)]
     pub(crate) inline_batch: usize,
     /// Add demo instruments, users and simulated market makers with a status line.
