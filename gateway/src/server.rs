@@ -354,8 +354,6 @@ struct JournalStage {
     /// Woken when more is durable: the I/O thread and the market data stage.
     io_waker: Arc<IoWaker>,
     stages: Option<&'static Stages>,
-    /// Commands appended since the last sync.
-    batch: usize,
     /// Commands per sync, an exponential average over about the last eight syncs, in
     /// sixteenths: the load the I/O thread reads to decide whether a small batch may run
     /// on it (many commands a sync mean the stages are needed, journaling one batch
@@ -369,7 +367,6 @@ impl JournalStage {
     /// the durable mark to it.
     fn on(&mut self, slot: &Inbound, end_of_batch: bool) {
         self.journal.append(&slot.cmd);
-        self.batch += 1;
         if self.received.len() < self.received.capacity() {
             self.received.push(slot.received);
         }
@@ -384,10 +381,10 @@ impl JournalStage {
         self.metrics
             .fsync
             .record(fsync_start.elapsed().as_nanos() as u64);
+        // `received` holds the whole batch: a batch never exceeds the ring.
         let load = self.sync_load.load(Ordering::Relaxed);
         self.sync_load
-            .store(load - load / 8 + self.batch * 2, Ordering::Relaxed);
-        self.batch = 0;
+            .store(load - load / 8 + self.received.len() * 2, Ordering::Relaxed);
         // The engine's events about this batch may leave now.
         self.mark.set(slot.seq);
         self.io_waker.wake();
@@ -759,7 +756,6 @@ fn run_with<W: WaitStrategy + 'static>(
         mark: mark.clone(),
         io_waker: io_waker.clone(),
         stages,
-        batch: 0,
         sync_load: sync_load.clone(),
     }));
     let engine_done = Arc::new(AtomicI64::new(-1));
