@@ -699,6 +699,8 @@ pub(crate) fn run_loadgen(args: Args) -> anyhow::Result<()> {
         core_name(args.engine_core),
         if args.spin {
             ", busy-spin".to_string()
+        } else if args.inline_batch == 0 {
+            ", every batch through the journal and engine threads".to_string()
         } else {
             format!(
                 ", batches of up to {} commands journaled and executed on the I/O thread when the pipeline is idle",

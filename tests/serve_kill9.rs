@@ -114,7 +114,8 @@ fn every_accepted_order_survives_kill_9_and_sequences_continue() {
     // Each round runs the gateway another way: small batches on the I/O thread (the
     // default), every batch through the stages, and (nearly) every batch on the I/O
     // thread, so that a kill lands in each path and a restart follows each.
-    for (round, inline_batch) in [(0u64, 8), (1, 0), (2, 100_000)] {
+    let default = bourse_gateway::server::INLINE_BATCH;
+    for (round, inline_batch) in [(0u64, default), (1, 0), (2, 100_000)] {
         let mut child = start(dir.path(), port, inline_batch);
         let client = Client::connect(port);
         // Load: sells that all rest, pipelined without waiting for replies.

@@ -5,7 +5,8 @@
 //! writes and syncs it. So the engine's events can be ready before their command is on
 //! disk, and whoever reads them — the I/O thread sending reports, the market data stage
 //! publishing — passes them on only once the journal stage has published a durable
-//! position at or past their command's ring sequence ([`DurableMark`]). Until then they
+//! position at or past their command's number ([`DurableMark`]; the I/O thread numbers
+//! the commands it hands over, from 0, whichever thread journals them). Until then they
 //! wait, in order, in a [`Release`]: no report and no market data about a command a
 //! crash could still take back.
 
@@ -13,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-/// The input ring sequence up to which every command is journaled and synced (`-1`:
+/// The command number up to which every command is journaled and synced (`-1`:
 /// none yet). Written by the journal stage after each `fdatasync`, read by the
 /// readers of the engine's events.
 #[derive(Clone, Debug)]
@@ -25,18 +26,18 @@ impl DurableMark {
         DurableMark(Arc::new(AtomicI64::new(-1)))
     }
 
-    /// Every command up to ring sequence `seq` is durable. Call after the sync, before
+    /// Every command up to number `seq` is durable. Call after the sync, before
     /// waking the readers.
     pub(crate) fn set(&self, seq: i64) {
         self.0.store(seq, Ordering::SeqCst);
     }
 
-    /// The ring sequence up to which commands are durable.
+    /// The command number up to which commands are durable.
     pub(crate) fn get(&self) -> i64 {
         self.0.load(Ordering::Acquire)
     }
 
-    /// Whether events of the command at ring sequence `seq`, just published to the
+    /// Whether events of the command numbered `seq`, just published to the
     /// output ring, may leave now. When they may not, their readers need no wake-up
     /// from the publisher: the journal stage wakes them once it has set the mark past
     /// `seq`. The fence orders the publication before the mark's read, so either this
@@ -47,9 +48,9 @@ impl DurableMark {
     }
 }
 
-/// Something that came from a command at an input ring sequence.
+/// Something that came from a numbered command.
 pub(crate) trait FromCommand: Copy {
-    /// The input ring sequence of the command it came from.
+    /// The number of the command it came from.
     fn command(&self) -> i64;
 }
 

@@ -13,7 +13,7 @@
 //! The journal stage and the engine stage read the input ring side by side, as LMAX's
 //! journaller and business logic do: the engine matches a batch while the journal
 //! appends it and `fdatasync`s it, so the sync is no longer on the matching path. Every
-//! event on the output ring carries its command's ring sequence, and its readers (the
+//! event on the output ring carries its command's number, and its readers (the
 //! I/O thread sending reports, the market data stage) pass it on only once the journal
 //! stage's durable mark has reached that command (`release`): every report leaving the
 //! gateway is about a command that is already durable, and an `Accepted` is never lost
