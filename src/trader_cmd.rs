@@ -15,6 +15,10 @@ pub(crate) struct Args {
     /// Address to listen on (port 0: any free port; the chosen one is printed).
     #[arg(long, env = "BOURSE_TRADER_LISTEN", default_value = "127.0.0.1:8082")]
     listen: SocketAddr,
+    /// MiB of rendered `GET /v2/orders` pages this instance keeps, answered again while
+    /// their user's orders have not changed (0: none).
+    #[arg(long, env = "BOURSE_TRADER_PAGE_CACHE_MIB", default_value_t = bourse_trader::pages::DEFAULT_BYTES >> 20)]
+    page_cache_mib: u64,
     #[command(flatten)]
     shell: ShellArgs,
     #[command(flatten)]
@@ -37,7 +41,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if engine.is_none() {
             tracing::warn!("no --gateway: order entry answers 503");
         }
-        let state = TraderState::new(pool, auth, engine.clone());
+        let mut state = TraderState::new(pool, auth, engine.clone());
+        state.pages = bourse_trader::pages::PageCache::new(args.page_cache_mib << 20);
         if let Some(engine) = engine {
             // Orders whose verdict never came: rejected once it is certain the engine
             // never received them.

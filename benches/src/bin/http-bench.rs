@@ -51,6 +51,10 @@ struct Args {
     /// Orders seeded before the reads.
     #[arg(long, default_value_t = 100_000)]
     orders: u64,
+    /// While `GET /v2/orders` is measured, also offer this many `POST /v2/orders` a
+    /// second (each moves its user's versions, so cached pages give way).
+    #[arg(long, default_value_t = 0)]
+    read_writes: u64,
 }
 
 const SECRET: [u8; 32] = [9; 32];
@@ -241,12 +245,13 @@ fn main() -> anyhow::Result<()> {
                 NonZeroU32::new(1_000_000).expect("burst"),
             ),
         });
-        let trader = serve(bourse_trader::app(bourse_trader::TraderState::new(
-            pool.clone(),
-            auth,
-            Some(engine),
-        )))
-        .await?;
+        let state = bourse_trader::TraderState::new(pool.clone(), auth, Some(engine));
+        let cache = state.pages.clone();
+        // The baseline for reads in the same run: the same service without its cache.
+        let mut uncached = state.clone();
+        uncached.pages = bourse_trader::pages::PageCache::new(0);
+        let trader = serve(bourse_trader::app(state)).await?;
+        let trader_uncached = serve(bourse_trader::app(uncached)).await?;
         // The floor for reads: the same page of orders the trader answers, as a fixed
         // body (set once the database is seeded).
         let page: Arc<std::sync::OnceLock<axum::body::Bytes>> = Default::default();
@@ -271,6 +276,7 @@ fn main() -> anyhow::Result<()> {
                 .collect()
         };
         let (trader_clients, bare_clients) = (clients(trader)?, clients(bare)?);
+        let uncached_clients = clients(trader_uncached)?;
         let order = json!({"symbol": "ACME", "qty": "1", "side": "buy", "type": "limit",
                            "time_in_force": "ioc", "limit_price": "0.01"});
         println!(
@@ -330,10 +336,11 @@ fn main() -> anyhow::Result<()> {
             anyhow::ensure!(status.is_success(), "GET /v2/orders: {status}");
             let shown = serde_json::from_slice::<Vec<serde_json::Value>>(&body)?.len();
             println!(
-                "\nReads with {} orders in the database ({} a user): `GET /v2/orders` (the open ones, the first page: {shown} orders, {} bytes) and `GET /v2/positions`; the floor is a bare axum handler answering the same page's bytes.\n",
+                "\nReads with {} orders in the database ({} a user): `GET /v2/orders` (the open ones, the first page: {shown} orders, {} bytes) and `GET /v2/positions`; the floor is a bare axum handler answering the same page's bytes; `POST /v2/orders` offered meanwhile: {}/s.\n",
                 args.orders,
                 args.orders / USERS,
-                body.len()
+                body.len(),
+                args.read_writes
             );
             let _ = page.set(body);
             println!("| rate/s | path | sent | 2xx | achieved/s | p50 | p99 | p99.9 | max |");
@@ -341,11 +348,40 @@ fn main() -> anyhow::Result<()> {
             for &rate in &reads {
                 for (name, path, clients) in [
                     ("bare axum handler, the same page (floor)", "/v2/orders", &bare_clients),
+                    ("GET /v2/orders, no cache (baseline)", "/v2/orders", &uncached_clients),
                     ("GET /v2/orders", "/v2/orders", &trader_clients),
                     ("GET /v2/positions", "/v2/positions", &trader_clients),
                 ] {
+                    let writes = (args.read_writes > 0).then(|| {
+                        let (clients, order, seconds, in_flight) =
+                            (trader_clients.clone(), order.clone(), args.seconds, args.in_flight);
+                        let rate = args.read_writes;
+                        tokio::spawn(async move {
+                            offer(&clients, "/v2/orders", &order, rate, seconds, in_flight).await
+                        })
+                    });
+                    let before = cache.hits_and_misses();
                     let r = offer(clients, path, &serde_json::Value::Null, rate, args.seconds, args.in_flight).await;
+                    let after = cache.hits_and_misses();
                     row(rate, name, &r);
+                    let (hits, misses) = (after.0 - before.0, after.1 - before.1);
+                    if hits + misses > 0 {
+                        println!(
+                            "|  | (pages from the cache: {hits} of {}, {:.1}%) | | | | | | | |",
+                            hits + misses,
+                            100.0 * hits as f64 / (hits + misses) as f64
+                        );
+                    }
+                    if let Some(w) = writes {
+                        let w = w.await?;
+                        println!(
+                            "|  | (`POST /v2/orders` meanwhile: {} of {} 2xx, p50 {}, p99 {}) | | | | | | | |",
+                            w.ok,
+                            w.sent,
+                            ms(w.hist.value_at_quantile(0.5)),
+                            ms(w.hist.value_at_quantile(0.99))
+                        );
+                    }
                 }
             }
         }

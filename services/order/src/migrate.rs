@@ -29,6 +29,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (9, include_str!("../migrations/0009_cost_on_balances.sql")),
         (10, include_str!("../migrations/0010_last_trades.sql")),
         (11, include_str!("../migrations/0011_orders_by_token.sql")),
+        (12, include_str!("../migrations/0012_order_versions.sql")),
     ],
 };
 

@@ -27,6 +27,7 @@
 
 pub mod account;
 pub mod orders;
+pub mod pages;
 pub mod positions;
 pub mod reconcile;
 pub mod schema;
@@ -57,6 +58,7 @@ pub const MIGRATIONS: Migrations = Migrations {
         (6, include_str!("../migrations/0006_oco.sql")),
         (7, include_str!("../migrations/0007_bracket.sql")),
         (8, include_str!("../migrations/0008_oto.sql")),
+        (9, include_str!("../migrations/0009_order_versions.sql")),
     ],
 };
 
@@ -77,6 +79,9 @@ pub struct TraderState {
     pub writes: writes::Writes,
     /// The `trade_updates` streams open here.
     pub listeners: Arc<stream::Listeners>,
+    /// Rendered pages of `GET /v2/orders`, answered again while their user's orders
+    /// have not changed.
+    pub pages: pages::PageCache,
 }
 
 impl TraderState {
@@ -108,6 +113,7 @@ impl TraderState {
             auth,
             engine,
             listeners: stream::Listeners::new(),
+            pages: pages::PageCache::new(pages::DEFAULT_BYTES),
         }
     }
 

@@ -1012,7 +1012,22 @@ pub async fn list(
     principal: Principal,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::response::Response, ApiError> {
-    let rows = page(&state, principal.user, &q).await?;
+    let filter = list_filter(principal.user, &q)?;
+    // Read before the page, so that the page is at least as new as its tag (see
+    // `crate::pages`).
+    let body = match state.store.versions(filter.user).await? {
+        Some(v) => {
+            let make = || render(&state, &filter);
+            state.pages.get_or_make(&filter, v, make).await?
+        }
+        None => render(&state, &filter).await?,
+    };
+    Ok(json_body(body))
+}
+
+/// The page `filter` asks for, as the answer's body.
+async fn render(state: &TraderState, filter: &ListFilter) -> Result<axum::body::Bytes, ApiError> {
+    let rows = page(state, filter).await?;
     // A page is mostly one symbol or a few: each asset id worked out once.
     let mut asset_ids: std::collections::HashMap<&str, String> = Default::default();
     let orders: Vec<OrderView> = rows
@@ -1028,15 +1043,20 @@ pub async fn list(
     // An order is ~700 bytes of JSON: the page's buffer made once, not grown by copies.
     let mut body = Vec::with_capacity(orders.len() * 768 + 2);
     serde_json::to_writer(&mut body, &orders).map_err(ApiError::internal)?;
-    Ok((
+    Ok(axum::body::Bytes::from(body))
+}
+
+/// A JSON answer of `body`.
+fn json_body(body: axum::body::Bytes) -> axum::response::Response {
+    (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
-/// The orders a list query asks for, in its order, at most its limit.
-async fn page(state: &TraderState, user: u64, q: &ListQuery) -> Result<Vec<OrderRecord>, ApiError> {
+/// A list query of `user`'s, checked: 422 for a value out of its range.
+fn list_filter(user: u64, q: &ListQuery) -> Result<ListFilter, ApiError> {
     let status = q.status.as_deref().unwrap_or("open");
     if !matches!(status, "open" | "closed" | "all") {
         return Err(ApiError::unprocessable("status: open, closed or all"));
@@ -1078,29 +1098,31 @@ async fn page(state: &TraderState, user: u64, q: &ListQuery) -> Result<Vec<Order
         "closed" => Which::Closed,
         _ => Which::All,
     };
-    let rows = state
-        .store
-        .list(&ListFilter {
-            user,
-            which,
-            symbols,
-            after,
-            until,
-            ascending,
-            limit,
-        })
-        .await?;
+    Ok(ListFilter {
+        user,
+        which,
+        symbols,
+        after,
+        until,
+        ascending,
+        limit,
+    })
+}
+
+/// The orders a list query asks for, in its order, at most its limit.
+async fn page(state: &TraderState, filter: &ListFilter) -> Result<Vec<OrderRecord>, ApiError> {
+    let rows = state.store.list(filter).await?;
     Ok(rows
         .into_iter()
         .filter(|r| {
             let merged = merged(r).0;
-            match status {
-                "open" => OPEN.contains(&merged),
-                "closed" => !OPEN.contains(&merged),
-                _ => true,
+            match filter.which {
+                Which::Open => OPEN.contains(&merged),
+                Which::Closed => !OPEN.contains(&merged),
+                Which::All => true,
             }
         })
-        .take(limit as usize)
+        .take(filter.limit as usize)
         .collect())
 }
 
@@ -1351,15 +1373,17 @@ pub async fn cancel_all(
 ) -> Result<(StatusCode, Json<Vec<Value>>), ApiError> {
     let open = page(
         &state,
-        principal.user,
-        &ListQuery {
-            status: Some("open".into()),
-            limit: Some(500),
-            after: None,
-            until: None,
-            direction: None,
-            symbols: None,
-        },
+        &list_filter(
+            principal.user,
+            &ListQuery {
+                status: Some("open".into()),
+                limit: Some(500),
+                after: None,
+                until: None,
+                direction: None,
+                symbols: None,
+            },
+        )?,
     )
     .await?;
     let mut results = Vec::with_capacity(open.len());

@@ -726,6 +726,145 @@ async fn the_open_list_is_the_orders_open_now_settled_or_not(store: Store) {
     p.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_page_is_answered_only_until_any_writer_changes_the_users_orders() {
+    // A second instance of the service beside the platform's, with its own cache: a
+    // page it keeps must give way to every other writer's change — the platform's
+    // instance, settlement, a statement from outside (the auto service's kind).
+    use bourse_trader::store::{ListFilter, Which};
+    let p = Platform::start().await;
+    let (alice_id, alice) = p.user("alice").await;
+    let (bob_id, bob) = p.user("bob").await;
+    p.fund(alice_id, "USD", "100000").await;
+    p.fund(bob_id, "ACME", "100").await;
+    let auth = Arc::new(Auth {
+        tokens: TokenKeys::new(TOKEN_SECRET, Duration::from_secs(900)),
+        keys: Arc::new(Keys::pg(p.pool().clone())),
+        limit: RateLimit::new(
+            NonZeroU32::new(1_000).unwrap(),
+            NonZeroU32::new(1_000).unwrap(),
+        ),
+    });
+    let other = TraderState::new(p.pool().clone(), auth, Some(p.running.engine.clone()));
+    let bob_there = Client::new(&serve(bourse_trader::app(other.clone())).await)
+        .with_token(&p.token("bob").await);
+    for (id, price) in [("s1", "100"), ("s2", "101")] {
+        let sell = json!({"symbol": "ACME", "qty": "10", "side": "sell", "type": "limit",
+                          "time_in_force": "gtc", "limit_price": price, "client_order_id": id});
+        let r = bob.post("/v2/orders", &sell).await.unwrap();
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let listed = bob_there.get("/v2/orders").await.unwrap();
+    assert_eq!(listed.json.as_array().unwrap().len(), 2, "{}", listed.text);
+    // The page the list above made, as the cache keys it; a marker put in its place
+    // at the current versions shows when the cache answers.
+    let default_page = ListFilter {
+        user: bob_id,
+        which: Which::Open,
+        symbols: vec![],
+        after: None,
+        until: None,
+        ascending: false,
+        limit: 50,
+    };
+    let mark = || async {
+        let versions = other.store.versions(bob_id).await.unwrap().unwrap();
+        other.pages.put(
+            default_page.clone(),
+            versions,
+            axum::body::Bytes::from_static(b"[\"cached\"]"),
+        );
+    };
+    // Settlement writes Bob's two orders when it gets to them, moving his versions:
+    // once it has, nothing more moves them until the steps below.
+    let started = Instant::now();
+    loop {
+        let settled: i64 = p
+            .pool()
+            .get()
+            .await
+            .unwrap()
+            .query_one(
+                "SELECT count(*) FROM orders WHERE user_id = $1",
+                &[&(bob_id as i64)],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if settled == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "settlement stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    mark().await;
+    assert_eq!(
+        bob_there.get("/v2/orders").await.unwrap().json,
+        json!(["cached"]),
+        "unchanged orders: the cache answers"
+    );
+    assert_eq!(
+        bob.get("/v2/orders")
+            .await
+            .unwrap()
+            .json
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "the other instance has a cache of its own"
+    );
+
+    // 1. The platform's instance cancels s2: the other's next answer has it gone.
+    let s2 = listed
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["client_order_id"] == "s2")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = bob.delete(&format!("/v2/orders/{s2}")).await.unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let r = bob_there.get("/v2/orders").await.unwrap();
+    let open: Vec<&Value> = r.json.as_array().unwrap().iter().collect();
+    assert_eq!(open.len(), 1, "{}", r.text);
+    assert_eq!(open[0]["client_order_id"], "s1");
+
+    // 2. Settlement: Alice's buy fills part of s1; only settlement writes Bob's side.
+    mark().await;
+    let buy = json!({"symbol": "ACME", "qty": "4", "side": "buy", "type": "market",
+                     "time_in_force": "day"});
+    let r = alice.post("/v2/orders", &buy).await.unwrap();
+    assert_eq!(r.json["status"], "filled", "{}", r.text);
+    let filled = eventually(&bob_there, "/v2/orders", |v| {
+        v.as_array().unwrap().iter().any(|o| o["filled_qty"] == "4")
+    })
+    .await;
+    assert_eq!(filled[0]["status"], "partially_filled", "{filled}");
+
+    // 3. A statement from outside the service (as the auto service saves a mark).
+    mark().await;
+    p.pool()
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "UPDATE trader_orders SET hwm = 12345 WHERE user_id = $1",
+            &[&(bob_id as i64)],
+        )
+        .await
+        .unwrap();
+    let r = bob_there.get("/v2/orders").await.unwrap();
+    assert_eq!(r.json[0]["hwm"], "123.45", "{}", r.text);
+    p.stop().await;
+}
+
 bourse_testkit::on_both_stores!(
     orders_over_http_trade_settle_and_stay_their_owners,
     an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_it,

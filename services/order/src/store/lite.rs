@@ -35,6 +35,10 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
             7,
             include_str!("../../migrations/lite/0007_last_trades.sql"),
         ),
+        (
+            8,
+            include_str!("../../migrations/lite/0008_order_versions.sql"),
+        ),
     ],
 };
 

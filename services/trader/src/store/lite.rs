@@ -12,7 +12,7 @@ use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros, rfc3339_mi
 
 use super::{
     AccountRow, Condition, HELD_REPLACEMENT_COLUMNS, HeldReplace, ListFilter, OPEN, OrderKey,
-    OrderRecord, Replacement, Settled, TokenStatus, TraderStore, Which,
+    OrderRecord, Replacement, Settled, TokenStatus, TraderStore, Versions, Which,
 };
 use crate::writes::{Pending, Verdict};
 
@@ -30,6 +30,10 @@ pub const MIGRATIONS: LiteMigrations = LiteMigrations {
         ),
         (3, include_str!("../../migrations/lite/0003_oco.sql")),
         (4, include_str!("../../migrations/lite/0004_bracket.sql")),
+        (
+            5,
+            include_str!("../../migrations/lite/0005_order_versions.sql"),
+        ),
     ],
 };
 
@@ -482,6 +486,24 @@ impl TraderStore for LiteTrader {
             )
             .await?
             .unwrap_or_default())
+    }
+
+    async fn versions(&self, user: u64) -> Result<Option<Versions>, ApiError> {
+        let read = self
+            .lite
+            .row(
+                "SELECT COALESCE((SELECT version FROM trader_order_versions WHERE user_id = ?1), 0),
+                        COALESCE((SELECT version FROM order_versions WHERE user_id = ?1), 0)",
+                [user as i64],
+                |r| {
+                    Ok(Versions {
+                        trader: r.get(0)?,
+                        settled: r.get(1)?,
+                    })
+                },
+            )
+            .await?;
+        Ok(read)
     }
 
     async fn settled_upto(&self) -> Result<u64, ApiError> {

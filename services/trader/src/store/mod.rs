@@ -120,7 +120,7 @@ pub enum OrderKey<'a> {
 }
 
 /// Which orders a list shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Which {
     /// Open (by settlement's status once it has caught up with the verdict).
     Open,
@@ -131,7 +131,7 @@ pub enum Which {
 }
 
 /// A page of `GET /v2/orders`.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ListFilter {
     /// Whose.
     pub user: u64,
@@ -147,6 +147,18 @@ pub struct ListFilter {
     pub ascending: bool,
     /// At most this many.
     pub limit: i64,
+}
+
+/// The versions of a user's orders: counters that every committed change to the
+/// user's rows moves, in the changing transaction (`trader_order_versions` for this
+/// service's rows, settlement's `order_versions` for its view of them; both kept by
+/// triggers). Equal versions read before two lists mean no change between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Versions {
+    /// Changes to the user's rows of this service.
+    pub trader: i64,
+    /// Changes to settlement's rows of the user's orders entered here.
+    pub settled: i64,
 }
 
 /// The statuses of a verdict that count as open.
@@ -241,6 +253,12 @@ pub trait TraderStore: Send + Sync + std::fmt::Debug {
     /// A page of a user's orders, newest (or oldest) first; the caller filters by the
     /// merged status again and cuts to the limit. `Err` 422 for an unreadable time.
     async fn list(&self, filter: &ListFilter) -> Result<Vec<OrderRecord>, ApiError>;
+    /// The versions of `user`'s orders; `None` from a store that keeps none (no page of
+    /// it is then cached).
+    async fn versions(&self, user: u64) -> Result<Option<Versions>, ApiError> {
+        let _ = user;
+        Ok(None)
+    }
     /// Marks an order canceled as of engine event `seq`.
     async fn canceled(&self, id: &str, seq: i64) -> Result<(), ApiError>;
     /// Inserts a replacement's row (`pending_replace`); false if its client id is taken.

@@ -14,7 +14,7 @@ use tokio_postgres::types::ToSql;
 
 use super::{
     AccountRow, Condition, HELD_REPLACEMENT_COLUMNS, HeldReplace, ListFilter, OPEN, OrderKey,
-    OrderRecord, Replacement, Settled, TokenStatus, TraderStore, Which,
+    OrderRecord, Replacement, Settled, TokenStatus, TraderStore, Versions, Which,
 };
 use crate::writes::{Pending, Verdict};
 
@@ -399,6 +399,21 @@ impl TraderStore for PgTrader {
                 _ => ApiError::from(e),
             })?;
         Ok(rows.iter().map(record).collect())
+    }
+
+    async fn versions(&self, user: u64) -> Result<Option<Versions>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT COALESCE((SELECT version FROM trader_order_versions WHERE user_id = $1), 0),
+                        COALESCE((SELECT version FROM order_versions WHERE user_id = $1), 0)",
+            )
+            .await?;
+        let row = client.query_one(&stmt, &[&(user as i64)]).await?;
+        Ok(Some(Versions {
+            trader: row.get(0),
+            settled: row.get(1),
+        }))
     }
 
     async fn canceled(&self, id: &str, seq: i64) -> Result<(), ApiError> {

@@ -1,0 +1,118 @@
+-- What the order-version triggers (trader migration 0009, settlement migration 0012)
+-- cost the writes that fire them, with no client in the way, each timing taken with
+-- the triggers disabled and enabled, alternated twice:
+--   - the trader's order path: 20,000 single-row `pending_new` inserts and 20,000
+--     single-row verdict updates into `trader_orders` (100,000 rows already in it);
+--   - settlement: 120,000 orders of 100 users (half the trader's, half the binary
+--     gateway's) inserted in statements of 1,000 rows, then each updated once in
+--     statements of 1,000 rows, as settlement's batches do.
+-- Run from the repository root (PERF.md, "Cached order pages"):
+--
+--     psql -h 127.0.0.1 -U postgres -d test -q -f benches/sql/order-versions.sql
+--
+-- It works in a schema of its own and drops it at the end.
+\set ON_ERROR_STOP on
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS order_versions_cost CASCADE;
+CREATE SCHEMA order_versions_cost;
+SET search_path = order_versions_cost;
+\i services/order/migrations/0001_settlement.sql
+\i services/order/migrations/0002_cash_is_usd.sql
+\i services/order/migrations/0003_trade_lookups.sql
+\i services/order/migrations/0004_open_orders.sql
+\i services/order/migrations/0005_trade_legs_from_trades.sql
+\i services/order/migrations/0006_order_history_from_orders_and_trades.sql
+\i services/order/migrations/0007_own_trades.sql
+\i services/order/migrations/0008_order_fill_value.sql
+\i services/order/migrations/0009_cost_on_balances.sql
+\i services/order/migrations/0010_last_trades.sql
+\i services/order/migrations/0011_orders_by_token.sql
+\i services/order/migrations/0012_order_versions.sql
+\i services/trader/migrations/0001_trader_orders.sql
+\i services/trader/migrations/0002_replacements.sql
+\i services/trader/migrations/0003_open_candidates.sql
+\i services/trader/migrations/0004_unresolved.sql
+\i services/trader/migrations/0005_held_orders.sql
+\i services/trader/migrations/0006_oco.sql
+\i services/trader/migrations/0007_bracket.sql
+\i services/trader/migrations/0008_oto.sql
+\i services/trader/migrations/0009_order_versions.sql
+SET search_path = order_versions_cost;
+
+CREATE PROCEDURE seed() LANGUAGE sql AS $$
+    TRUNCATE trader_orders, orders, trader_order_versions, order_versions;
+    INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
+                               time_in_force, qty, limit_price, status)
+    SELECT 's' || g, 1 + g % 100, 'c' || g, 'T' || g, 'ACME', 'buy',
+           'limit', 'day', 1, 1, 'pending_new'
+    FROM generate_series(1, 100000) g;
+$$;
+
+-- Milliseconds for each write, with the triggers on both tables `enabled` or not; every
+-- statement its own transaction (a counter row updated many times in one transaction
+-- costs more than in many), committed without waiting for the WAL flush.
+CREATE PROCEDURE timed(enabled boolean) AS $$
+DECLARE
+    start timestamptz;
+    ms numeric[] := '{}';
+BEGIN
+    IF enabled THEN
+        ALTER TABLE trader_orders ENABLE TRIGGER USER;
+        ALTER TABLE orders ENABLE TRIGGER USER;
+    ELSE
+        ALTER TABLE trader_orders DISABLE TRIGGER USER;
+        ALTER TABLE orders DISABLE TRIGGER USER;
+    END IF;
+    COMMIT;
+    start := clock_timestamp();
+    FOR i IN 1..20000 LOOP
+        INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
+                                   time_in_force, qty, limit_price, status)
+        VALUES ('n' || i, 1 + i % 100, 'n' || i, 'N' || i, 'ACME', 'buy',
+                'limit', 'day', 1, 1, 'pending_new')
+        ON CONFLICT (user_id, client_order_id) DO NOTHING;
+        COMMIT;
+    END LOOP;
+    ms := ms || round(extract(epoch FROM clock_timestamp() - start) * 1000);
+    start := clock_timestamp();
+    FOR i IN 1..20000 LOOP
+        UPDATE trader_orders SET status = 'new', known_seq = i, order_seq = i,
+            updated_at = clock_timestamp()
+        WHERE id = 'n' || i;
+        COMMIT;
+    END LOOP;
+    ms := ms || round(extract(epoch FROM clock_timestamp() - start) * 1000);
+    start := clock_timestamp();
+    FOR b IN 0..119 LOOP
+        INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty, filled,
+                            status, updated_seq)
+        SELECT s, 1 + s % 100, CASE WHEN s % 2 = 0 THEN 'H' || s ELSE 'g' || s END, 'ACME',
+               'buy', 100, 10, 0, 'open', s
+        FROM generate_series(b * 1000 + 1, b * 1000 + 1000) s;
+        COMMIT;
+    END LOOP;
+    ms := ms || round(extract(epoch FROM clock_timestamp() - start) * 1000);
+    start := clock_timestamp();
+    FOR b IN 0..119 LOOP
+        UPDATE orders SET filled = 10, status = 'filled', updated_seq = order_seq + 1
+        WHERE order_seq BETWEEN b * 1000 + 1 AND b * 1000 + 1000;
+        COMMIT;
+    END LOOP;
+    ms := ms || round(extract(epoch FROM clock_timestamp() - start) * 1000);
+    RAISE WARNING 'triggers %: trader inserts % ms, verdicts % ms; settlement inserts % ms, updates % ms',
+        CASE WHEN enabled THEN 'on ' ELSE 'off' END, ms[1], ms[2], ms[3], ms[4];
+END $$ LANGUAGE plpgsql;
+
+SET synchronous_commit = off;
+\echo triggers off, on, off, on:
+CALL seed(); VACUUM ANALYZE trader_orders, orders;
+CALL timed(false);
+CALL seed(); VACUUM ANALYZE trader_orders, orders;
+CALL timed(true);
+CALL seed(); VACUUM ANALYZE trader_orders, orders;
+CALL timed(false);
+CALL seed(); VACUUM ANALYZE trader_orders, orders;
+CALL timed(true);
+
+RESET search_path;
+DROP SCHEMA order_versions_cost CASCADE;
