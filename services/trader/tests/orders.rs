@@ -865,7 +865,68 @@ async fn a_cached_page_is_answered_only_until_any_writer_changes_the_users_order
     p.stop().await;
 }
 
+async fn every_write_to_a_users_orders_moves_their_versions_and_no_one_elses(store: Store) {
+    // What a cached page's tag rests on, on both stores: the service's writes and
+    // settlement's each move the user's versions; another user's move only theirs.
+    use bourse_trader::store::Versions;
+    let p = Platform::start_on(store).await;
+    let (alice_id, alice) = p.user("alice").await;
+    let (bob_id, bob) = p.user("bob").await;
+    p.fund(alice_id, "ACME", "100").await;
+    p.fund(bob_id, "ACME", "100").await;
+    let versions = |user: u64| {
+        let store = p.stores.trader.clone();
+        async move {
+            store
+                .versions(user)
+                .await
+                .unwrap()
+                .expect("kept on both stores")
+        }
+    };
+    // Waits until `user`'s settled version passes `than`'s (settlement is asynchronous).
+    let settled_past = |user: u64, than: Versions| async move {
+        let start = Instant::now();
+        loop {
+            let v = versions(user).await;
+            if v.settled > than.settled {
+                return v;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "settlement never wrote"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let v0 = versions(alice_id).await;
+    let sell = json!({"symbol": "ACME", "qty": "1", "side": "sell", "type": "limit",
+                      "time_in_force": "gtc", "limit_price": "500"});
+    let r = alice.post("/v2/orders", &sell).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let id = r.json["id"].as_str().unwrap().to_string();
+    let v1 = versions(alice_id).await;
+    assert!(
+        v1.trader > v0.trader,
+        "the entry and the verdict: {v0:?} → {v1:?}"
+    );
+    let v2 = settled_past(alice_id, v1).await;
+    let r = alice.delete(&format!("/v2/orders/{id}")).await.unwrap();
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
+    let v3 = versions(alice_id).await;
+    assert!(v3.trader > v2.trader, "the cancel: {v2:?} → {v3:?}");
+    let v4 = settled_past(alice_id, v3).await;
+    // Bob's order, settled, leaves Alice's versions where they were.
+    let b0 = versions(bob_id).await;
+    let r = bob.post("/v2/orders", &sell).await.unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    settled_past(bob_id, b0).await;
+    assert_eq!(versions(alice_id).await, v4);
+    p.stop().await;
+}
+
 bourse_testkit::on_both_stores!(
+    every_write_to_a_users_orders_moves_their_versions_and_no_one_elses,
     orders_over_http_trade_settle_and_stay_their_owners,
     an_http_order_fills_against_one_from_the_binary_gateway_and_both_hear_it,
     the_official_alpaca_sdk_trades_through_the_service,
