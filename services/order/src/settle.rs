@@ -220,6 +220,21 @@ impl Plan {
             .map(|(k, amount)| (k, *amount, self.costs.get(k).copied().unwrap_or_default()))
     }
 
+    /// The users whose orders of the trader service (client ids of its tokens) the
+    /// batch writes, ascending: whose `order_versions` the batch moves, which the
+    /// trader's cached pages are tagged with (migration 0012).
+    pub fn trader_users(&self) -> Vec<i64> {
+        let mut users: Vec<i64> = self
+            .orders
+            .values()
+            .filter(|o| o.client_id.starts_with(crate::token::TOKEN_PREFIX))
+            .map(|o| o.user_id)
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
     /// Orders that were open before the batch and changed (to update).
     pub fn changed_orders(&self) -> impl Iterator<Item = &OrderRow> {
         self.orders

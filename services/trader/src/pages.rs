@@ -6,17 +6,18 @@
 //! and a client polling its orders asks for the same page again and again while
 //! nothing has changed. Each cached page is tagged with its user's [`Versions`], read
 //! *before* the page: counters that every committed change to the user's orders
-//! moves, in the transaction that changes them (triggers on `trader_orders` and on
-//! settlement's `orders`, so no writer — this instance, another instance, the auto
-//! service, settlement — can skip them). A request reads the versions (two
-//! primary-key look-ups) and answers from the cache only when they are the tag:
+//! moves, in the transaction that changes them: a trigger on `trader_orders` (so none
+//! of its writers — every instance, the auto service, the reconciler — can skip it),
+//! and settlement's own batch for its `orders`, of which it is the only writer. A
+//! request reads the versions (two primary-key look-ups) and answers from the cache
+//! only when they are the tag:
 //!
 //! - a change committed before the versions were read is in the page (it was read
 //!   after them);
 //! - a change committed after moved a version, so the page is not used again.
 //!
 //! So a client reads its own writes, and every instance's, as without the cache.
-//! Stores without versions (the embedded one) cache nothing.
+//! A store without versions caches nothing (both stores here keep them).
 
 use std::future::Future;
 use std::sync::Arc;

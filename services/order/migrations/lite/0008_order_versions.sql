@@ -1,19 +1,8 @@
--- A counter per user that every change to the user's orders of the trader service
--- bumps, in the changing transaction (see ../0012_order_versions.sql; SQLite's
--- triggers are per row).
+-- A counter per user that moves, in the same transaction, whenever settlement writes
+-- the user's orders of the trader service (see ../0012_order_versions.sql): once per
+-- user a batch, by settlement's store (`store::lite`), the only writer of `orders`.
+-- (Row triggers, SQLite's only kind, cost settlement ~15% here.)
 CREATE TABLE order_versions (
     user_id INTEGER PRIMARY KEY,
     version INTEGER NOT NULL
 );
-CREATE TRIGGER orders_inserted AFTER INSERT ON orders WHEN NEW.client_id LIKE 'H%' BEGIN
-    INSERT INTO order_versions (user_id, version) VALUES (NEW.user_id, 1)
-    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
-END;
-CREATE TRIGGER orders_updated AFTER UPDATE ON orders WHEN NEW.client_id LIKE 'H%' BEGIN
-    INSERT INTO order_versions (user_id, version) VALUES (NEW.user_id, 1)
-    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
-END;
-CREATE TRIGGER orders_deleted AFTER DELETE ON orders WHEN OLD.client_id LIKE 'H%' BEGIN
-    INSERT INTO order_versions (user_id, version) VALUES (OLD.user_id, 1)
-    ON CONFLICT (user_id) DO UPDATE SET version = version + 1;
-END;

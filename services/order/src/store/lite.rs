@@ -122,6 +122,8 @@ impl crate::holdings::HoldingsReader for LiteSettlement {
 /// The rows of a plan, owned, for the blocking writer.
 struct Rows {
     users: Vec<(i64, i64)>,
+    /// [`Plan::trader_users`].
+    versions: Vec<i64>,
     new: Vec<OrderRow>,
     changed: Vec<OrderRow>,
     trades: Vec<crate::settle::TradeRow>,
@@ -198,6 +200,7 @@ impl SettlementStore for LiteSettlement {
     async fn commit(&self, plan: &Plan, seq: u64, events: u64) -> Result<(), OrderError> {
         let rows = Rows {
             users: plan.users.clone(),
+            versions: plan.trader_users(),
             new: plan.new_orders().cloned().collect(),
             changed: plan.changed_orders().cloned().collect(),
             trades: plan.trades.clone(),
@@ -259,6 +262,13 @@ impl SettlementStore for LiteSettlement {
                             o.updated_seq,
                             o.filled_value
                         ])?;
+                    }
+                    let mut versions = tx.prepare_cached(
+                        "INSERT INTO order_versions (user_id, version) VALUES (?1, 1)
+                         ON CONFLICT (user_id) DO UPDATE SET version = version + 1",
+                    )?;
+                    for user in &rows.versions {
+                        versions.execute([user])?;
                     }
                     let mut trades = tx.prepare_cached(
                         "INSERT INTO trades (seq, cmd_seq, symbol, price, qty, buyer, seller,

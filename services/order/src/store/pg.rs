@@ -269,6 +269,16 @@ async fn write(tx: &tokio_postgres::Transaction<'_>, plan: &Plan) -> Result<(), 
         )
         .await?;
     }
+    // The versions the trader's cached pages are tagged with (migration 0012).
+    let versions = plan.trader_users();
+    if !versions.is_empty() {
+        tx.execute(
+            "INSERT INTO order_versions AS v (user_id, version) SELECT unnest($1::bigint[]), 1
+             ON CONFLICT (user_id) DO UPDATE SET version = v.version + 1",
+            &[&versions],
+        )
+        .await?;
+    }
     copy_trades(tx, "trades", &plan.trades).await?;
     copy_in(
         tx,

@@ -151,8 +151,9 @@ pub struct ListFilter {
 
 /// The versions of a user's orders: counters that every committed change to the
 /// user's rows moves, in the changing transaction (`trader_order_versions` for this
-/// service's rows, settlement's `order_versions` for its view of them; both kept by
-/// triggers). Equal versions read before two lists mean no change between them.
+/// service's rows, moved by a trigger; settlement's `order_versions` for its view of
+/// them, moved by settlement's batches). Equal versions read before two lists mean no
+/// change between them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Versions {
     /// Changes to the user's rows of this service.
