@@ -91,6 +91,12 @@ enum Role {
     All(Box<all_cmd::Args>),
 }
 
+/// The allocator of every role: the services allocate per request (JSON, HTTP, SQL
+/// rows), and glibc's malloc was ~11% of the HTTP order path's samples (PERF.md,
+/// "mimalloc"). The engine's hot path does not allocate at all.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runs the command; an error is one line on stderr (its causes after colons, never a
 /// backtrace, whatever `RUST_BACKTRACE` says) and exit status 1. Output cut short by
 /// its reader (`bourse replay ... | head`) is not an error.

@@ -57,6 +57,10 @@ struct Args {
     read_writes: u64,
 }
 
+/// The allocator the `bourse` binary runs the services with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECRET: [u8; 32] = [9; 32];
 const USERS: u64 = 100;
 
