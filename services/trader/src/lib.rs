@@ -6,7 +6,9 @@
 //! answer carries the engine's verdict: an order reported `accepted` is durable.
 //! Reads come from PostgreSQL: this service's `trader_orders` (what it entered, with the
 //! verdict as of the request, so a client reads its own writes) joined with the order
-//! service's settled `orders`, `trades` and `balances`.
+//! service's settled `orders`, `trades` and `balances`. Pages of `GET /v2/orders` are
+//! kept per instance and answered again only while the user's order versions are
+//! unchanged ([`pages`]).
 //!
 //! | route | what |
 //! |---|---|

@@ -171,18 +171,9 @@ impl PageCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Which;
 
     fn query(user: u64) -> ListFilter {
-        ListFilter {
-            user,
-            which: Which::Open,
-            symbols: vec![],
-            after: None,
-            until: None,
-            ascending: false,
-            limit: 50,
-        }
+        ListFilter::first_page(user)
     }
 
     const V: Versions = Versions {

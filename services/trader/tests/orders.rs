@@ -731,7 +731,7 @@ async fn a_cached_page_is_answered_only_until_any_writer_changes_the_users_order
     // A second instance of the service beside the platform's, with its own cache: a
     // page it keeps must give way to every other writer's change — the platform's
     // instance, settlement, a statement from outside (the auto service's kind).
-    use bourse_trader::store::{ListFilter, Which};
+    use bourse_trader::store::ListFilter;
     let p = Platform::start().await;
     let (alice_id, alice) = p.user("alice").await;
     let (bob_id, bob) = p.user("bob").await;
@@ -758,15 +758,7 @@ async fn a_cached_page_is_answered_only_until_any_writer_changes_the_users_order
     assert_eq!(listed.json.as_array().unwrap().len(), 2, "{}", listed.text);
     // The page the list above made, as the cache keys it; a marker put in its place
     // at the current versions shows when the cache answers.
-    let default_page = ListFilter {
-        user: bob_id,
-        which: Which::Open,
-        symbols: vec![],
-        after: None,
-        until: None,
-        ascending: false,
-        limit: 50,
-    };
+    let default_page = ListFilter::first_page(bob_id);
     let mark = || async {
         let versions = other.store.versions(bob_id).await.unwrap().unwrap();
         other.pages.put(

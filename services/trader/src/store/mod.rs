@@ -162,6 +162,22 @@ pub struct Versions {
     pub settled: i64,
 }
 
+impl ListFilter {
+    /// What `GET /v2/orders` with no parameters asks for: `user`'s open orders, newest
+    /// first, 50.
+    pub fn first_page(user: u64) -> Self {
+        ListFilter {
+            user,
+            which: Which::Open,
+            symbols: vec![],
+            after: None,
+            until: None,
+            ascending: false,
+            limit: 50,
+        }
+    }
+}
+
 /// The statuses of a verdict that count as open.
 pub const OPEN: [&str; 6] = [
     "held",
