@@ -3,10 +3,7 @@
 -- enabled, alternated twice: the trader's order path, 20,000 single-row `pending_new`
 -- inserts and 20,000 single-row verdict updates into `trader_orders` (100,000 rows
 -- already in it). (Settlement's `orders` has no trigger: settlement moves
--- `order_versions` itself, once per user a batch — pipeline-bench measures it. The
--- last two columns time its writes of 120,000 orders in statements of 1,000 rows, the
--- same with the trader's triggers on or off: a check that the toggle is all that
--- changed.)
+-- `order_versions` itself, once per user a batch — pipeline-bench measures that.)
 -- Run from the repository root (PERF.md, "Cached order pages"):
 --
 --     psql -h 127.0.0.1 -U postgres -d test -q -f benches/sql/order-versions.sql
@@ -17,31 +14,12 @@ SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS order_versions_cost CASCADE;
 CREATE SCHEMA order_versions_cost;
 SET search_path = order_versions_cost;
-\i services/order/migrations/0001_settlement.sql
-\i services/order/migrations/0002_cash_is_usd.sql
-\i services/order/migrations/0003_trade_lookups.sql
-\i services/order/migrations/0004_open_orders.sql
-\i services/order/migrations/0005_trade_legs_from_trades.sql
-\i services/order/migrations/0006_order_history_from_orders_and_trades.sql
-\i services/order/migrations/0007_own_trades.sql
-\i services/order/migrations/0008_order_fill_value.sql
-\i services/order/migrations/0009_cost_on_balances.sql
-\i services/order/migrations/0010_last_trades.sql
-\i services/order/migrations/0011_orders_by_token.sql
-\i services/order/migrations/0012_order_versions.sql
-\i services/trader/migrations/0001_trader_orders.sql
-\i services/trader/migrations/0002_replacements.sql
-\i services/trader/migrations/0003_open_candidates.sql
-\i services/trader/migrations/0004_unresolved.sql
-\i services/trader/migrations/0005_held_orders.sql
-\i services/trader/migrations/0006_oco.sql
-\i services/trader/migrations/0007_bracket.sql
-\i services/trader/migrations/0008_oto.sql
+\i benches/sql/trader-tables.psql
 \i services/trader/migrations/0009_order_versions.sql
 SET search_path = order_versions_cost;
 
 CREATE PROCEDURE seed() LANGUAGE sql AS $$
-    TRUNCATE trader_orders, orders, trader_order_versions, order_versions;
+    TRUNCATE trader_orders, trader_order_versions;
     INSERT INTO trader_orders (id, user_id, client_order_id, token, symbol, side, type,
                                time_in_force, qty, limit_price, status)
     SELECT 's' || g, 1 + g % 100, 'c' || g, 'T' || g, 'ACME', 'buy',
@@ -81,36 +59,19 @@ BEGIN
         COMMIT;
     END LOOP;
     ms := ms || round(extract(epoch FROM clock_timestamp() - start) * 1000);
-    start := clock_timestamp();
-    FOR b IN 0..119 LOOP
-        INSERT INTO orders (order_seq, user_id, client_id, symbol, side, price, qty, filled,
-                            status, updated_seq)
-        SELECT s, 1 + s % 100, CASE WHEN s % 2 = 0 THEN 'H' || s ELSE 'g' || s END, 'ACME',
-               'buy', 100, 10, 0, 'open', s
-        FROM generate_series(b * 1000 + 1, b * 1000 + 1000) s;
-        COMMIT;
-    END LOOP;
-    ms := ms || round(extract(epoch FROM clock_timestamp() - start) * 1000);
-    start := clock_timestamp();
-    FOR b IN 0..119 LOOP
-        UPDATE orders SET filled = 10, status = 'filled', updated_seq = order_seq + 1
-        WHERE order_seq BETWEEN b * 1000 + 1 AND b * 1000 + 1000;
-        COMMIT;
-    END LOOP;
-    ms := ms || round(extract(epoch FROM clock_timestamp() - start) * 1000);
-    RAISE WARNING 'triggers %: trader inserts % ms, verdicts % ms; settlement inserts % ms, updates % ms',
-        CASE WHEN enabled THEN 'on ' ELSE 'off' END, ms[1], ms[2], ms[3], ms[4];
+    RAISE WARNING 'triggers %: trader inserts % ms, verdicts % ms',
+        CASE WHEN enabled THEN 'on ' ELSE 'off' END, ms[1], ms[2];
 END $$ LANGUAGE plpgsql;
 
 SET synchronous_commit = off;
 \echo triggers off, on, off, on:
-CALL seed(); VACUUM ANALYZE trader_orders, orders;
+CALL seed(); VACUUM ANALYZE trader_orders;
 CALL timed(false);
-CALL seed(); VACUUM ANALYZE trader_orders, orders;
+CALL seed(); VACUUM ANALYZE trader_orders;
 CALL timed(true);
-CALL seed(); VACUUM ANALYZE trader_orders, orders;
+CALL seed(); VACUUM ANALYZE trader_orders;
 CALL timed(false);
-CALL seed(); VACUUM ANALYZE trader_orders, orders;
+CALL seed(); VACUUM ANALYZE trader_orders;
 CALL timed(true);
 
 RESET search_path;

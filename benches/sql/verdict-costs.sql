@@ -14,14 +14,7 @@ SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS verdict_costs CASCADE;
 CREATE SCHEMA verdict_costs;
 SET search_path = verdict_costs;
-\i services/trader/migrations/0001_trader_orders.sql
-\i services/trader/migrations/0002_replacements.sql
-\i services/trader/migrations/0003_open_candidates.sql
-\i services/trader/migrations/0004_unresolved.sql
-\i services/trader/migrations/0005_held_orders.sql
-\i services/trader/migrations/0006_oco.sql
-\i services/trader/migrations/0007_bracket.sql
-\i services/trader/migrations/0008_oto.sql
+\i benches/sql/trader-tables.psql
 SET search_path = verdict_costs;
 ALTER TABLE trader_orders SET (fillfactor = 80);
 

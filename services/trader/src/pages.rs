@@ -162,8 +162,8 @@ impl PageCache {
     }
 
     fn count(&self, hit: bool) {
-        let (outcome, slot) = if hit { ("hit", 0) } else { ("miss", 1) };
-        self.counts[slot].fetch_add(1, Ordering::Relaxed);
+        let (outcome, i) = if hit { ("hit", 0) } else { ("miss", 1) };
+        self.counts[i].fetch_add(1, Ordering::Relaxed);
         metrics::counter!("trader_order_pages_total", "cache" => outcome).increment(1);
     }
 }
