@@ -1,37 +1,22 @@
 //! Order books: price levels with intrusive FIFO queues of orders.
 //!
 //! # Book layout
-//! Each side of a book is a `Vec<LevelRef>` sorted so that the **best level is last**:
-//! bids ascending by price, asks descending. Taking the best level, and removing it once
-//! empty, is O(1) at the end of the vector; a new level is found by binary search and
-//! inserted with a `memmove` of the levels *better* than it, which near the top of the
-//! book (where nearly all activity is) moves only a handful of entries.
+//! Each side of a book is a [`Ladder`] of its levels in price order (a bitmap over a
+//! window of prices, the best level kept at hand) and a [`LevelIndex`] from price to
+//! level. Opening or closing a level sets or clears a bit; taking the best level is a
+//! field read; finding the next best after it empties is a few word operations.
 //!
 //! Levels and orders live in two [`Slab`]s shared by every book of the engine; a level
 //! holds the head and tail of a doubly linked list threaded through its orders
 //! (`prev`/`next` indices), so enqueue, dequeue and removal from the middle are O(1)
-//! without allocation.
+//! without allocation. A level that loses its last order is freed at once: every level
+//! on a side has at least one order.
 //!
 //! # Ordering invariant
 //! Within a level orders are in arrival order (time priority); across levels, price
 //! priority. A book never rests crossed: matching runs before any order rests.
-//!
-//! # Empty levels
-//! A level that empties below the top of the book is not removed at once: it stays in
-//! the vector, empty (a *tombstone*), so that the next order at that price — in a busy
-//! book, very soon — finds it in place with no `memmove` at all. The top level is never
-//! empty: emptying it pops it and any tombstones behind it. When tombstones outnumber
-//! live levels four to one (and there are more than 64), the side is compacted in one
-//! O(n) pass, so the cost is amortised and the vector stays bounded by five times the
-//! live levels plus 64.
-//! Tombstones are invisible: every walk over levels skips empty ones.
-//!
-//! # Known limitation
-//! Inserting a level deep in a very long side costs a `memmove` proportional to the
-//! number of better levels (about 1 µs for 1,000 levels). Levels far from the top are
-//! rarely created in practice; a radix tree would remove the cost at the price of
-//! pointer chasing on every access.
 
+use crate::ladder::Ladder;
 use crate::level_index::LevelIndex;
 use crate::slab::{NIL, Slab};
 use crate::types::{ClientOrderId, Side, TimeInForce};
@@ -72,7 +57,7 @@ pub(crate) struct Level {
     pub(crate) tail: u32,
 }
 
-/// A level's entry in its side's sorted vector.
+/// A level and its price.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LevelRef {
     pub(crate) price: i64,
@@ -80,33 +65,50 @@ pub(crate) struct LevelRef {
 }
 
 /// One instrument's book.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub(crate) struct Book {
-    /// Ascending by price: best bid last.
-    pub(crate) bids: Vec<LevelRef>,
-    /// Descending by price: best ask last.
-    pub(crate) asks: Vec<LevelRef>,
-    /// Empty levels kept in `bids` / `asks` (never at the top; see the module docs).
-    tombstones: [u32; 2],
-    /// Price → level, per side, for every entry of `bids` / `asks` (tombstones too), so
-    /// that an order joining an existing level needs no search.
+    /// Each side's levels in price order (`[bids, asks]`).
+    ladders: [Ladder; 2],
+    /// Price → level, per side, so that an order joining an existing level needs no
+    /// search.
     index: [LevelIndex; 2],
 }
 
-impl Book {
-    /// The side's levels, best last.
-    #[inline]
-    pub(crate) fn side(&self, side: Side) -> &Vec<LevelRef> {
-        match side {
-            Side::Buy => &self.bids,
-            Side::Sell => &self.asks,
+impl Default for Book {
+    fn default() -> Self {
+        Book {
+            ladders: [Ladder::new(Side::Buy), Ladder::new(Side::Sell)],
+            index: Default::default(),
         }
+    }
+}
+
+impl Book {
+    /// The best level on `side`.
+    #[inline]
+    pub(crate) fn best_level(&self, side: Side) -> Option<LevelRef> {
+        self.ladders[side as usize].best()
     }
 
     /// The best price on `side`.
     #[inline]
     pub(crate) fn best(&self, side: Side) -> Option<i64> {
-        self.side(side).last().map(|l| l.price)
+        self.best_level(side).map(|l| l.price)
+    }
+
+    /// `side`'s levels, best first.
+    pub(crate) fn levels<'a>(
+        &'a self,
+        side: Side,
+        levels: &'a Slab<Level>,
+    ) -> impl Iterator<Item = LevelRef> + 'a {
+        let s = side as usize;
+        self.ladders[s].iter(&self.index[s], levels)
+    }
+
+    /// Number of levels on both sides.
+    pub(crate) fn level_count(&self) -> usize {
+        self.ladders[0].len() + self.ladders[1].len()
     }
 }
 
@@ -119,15 +121,6 @@ pub(crate) fn crosses(side: Side, limit: i64, resting: i64) -> bool {
     }
 }
 
-/// `true` when price `a` is better than `b` for a level on `side`.
-#[inline]
-fn better(side: Side, a: i64, b: i64) -> bool {
-    match side {
-        Side::Buy => a > b,
-        Side::Sell => a < b,
-    }
-}
-
 /// Appends order `o` (already in `orders`, with `side` and `price` set) at the back of its
 /// price level, creating the level if needed.
 pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Slab<Order>, o: u32) {
@@ -135,14 +128,10 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
         let ord = &orders[o];
         (ord.side, ord.price, ord.open)
     };
-    let index = &mut book.index[side as usize];
+    let s = side as usize;
+    let index = &mut book.index[s];
     let level = match index.get(levels, price) {
-        Some(l) => {
-            if levels[l].head == NIL {
-                book.tombstones[side as usize] -= 1;
-            }
-            l
-        }
+        Some(l) => l,
         None => {
             let l = levels.insert(Level {
                 total: 0,
@@ -151,13 +140,7 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
                 tail: NIL,
             });
             index.insert(price, l);
-            let refs = match side {
-                Side::Buy => &mut book.bids,
-                Side::Sell => &mut book.asks,
-            };
-            // Levels are stored worst first: insert before the first better one.
-            let pos = level_position(refs, side, price);
-            refs.insert(pos, LevelRef { price, level: l });
+            book.ladders[s].insert(price, l, index, levels);
             l
         }
     };
@@ -174,27 +157,6 @@ pub(crate) fn enqueue(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sl
     ord.level = level;
     ord.prev = tail;
     ord.next = NIL;
-}
-
-/// Index just past the last level that is not better than `price`: where a new level
-/// at `price` goes.
-#[inline]
-fn level_position(refs: &[LevelRef], side: Side, price: i64) -> usize {
-    let n = refs.len();
-    // A short linear scan from the top covers the common case cheaply.
-    let mut i = n;
-    let mut steps = 0;
-    while i > 0 && steps < 8 {
-        if !better(side, refs[i - 1].price, price) {
-            return i;
-        }
-        i -= 1;
-        steps += 1;
-    }
-    if i == 0 {
-        return 0;
-    }
-    refs[..i].partition_point(|l| !better(side, l.price, price))
 }
 
 /// Unlinks order `o` from its level, adjusting the level total by its open quantity, and
@@ -227,42 +189,13 @@ pub(crate) fn unlink(book: &mut Book, levels: &mut Slab<Level>, orders: &mut Sla
     }
 }
 
-/// Called when `level` on `side` has just lost its last order: pops it if it is the
-/// top (with any tombstones behind it), otherwise leaves it as a tombstone.
+/// Called when `level` on `side` has just lost its last order: frees it.
 fn level_emptied(book: &mut Book, levels: &mut Slab<Level>, side: Side, level: u32) {
     let s = side as usize;
-    let index = &mut book.index[s];
-    let refs = match side {
-        Side::Buy => &mut book.bids,
-        Side::Sell => &mut book.asks,
-    };
-    if refs.last().is_some_and(|l| l.level == level) {
-        while let Some(&top) = refs.last() {
-            if top.level != level && levels[top.level].head != NIL {
-                break;
-            }
-            if top.level != level {
-                book.tombstones[s] -= 1;
-            }
-            levels.remove(top.level);
-            index.remove(top.price, top.level);
-            refs.pop();
-        }
-        return;
-    }
-    book.tombstones[s] += 1;
-    let dead = book.tombstones[s] as usize;
-    if dead > 64 && dead > 4 * (refs.len() - dead) {
-        refs.retain(|l| {
-            let keep = levels[l.level].head != NIL;
-            if !keep {
-                levels.remove(l.level);
-                index.remove(l.price, l.level);
-            }
-            keep
-        });
-        book.tombstones[s] = 0;
-    }
+    let price = levels[level].price;
+    book.ladders[s].remove(price, level, &book.index[s], levels);
+    book.index[s].remove(price, level);
+    levels.remove(level);
 }
 
 /// Iterates a level's orders from the front of the queue (nothing for a tombstone).
@@ -305,8 +238,12 @@ mod tests {
         }
     }
 
+    fn prices(book: &Book, side: Side, levels: &Slab<Level>) -> Vec<i64> {
+        book.levels(side, levels).map(|l| l.price).collect()
+    }
+
     #[test]
-    fn levels_stay_sorted_best_last_and_fifo_within_level() {
+    fn levels_come_best_first_and_fifo_within_level() {
         let mut book = Book::default();
         let mut levels = Slab::with_capacity(4);
         let mut orders = Slab::with_capacity(4);
@@ -321,16 +258,17 @@ mod tests {
             let o = orders.insert(order(Side::Buy, 50 + p, 1));
             enqueue(&mut book, &mut levels, &mut orders, o);
         }
-        let prices: Vec<i64> = book.bids.iter().map(|l| l.price).collect();
-        let mut sorted = prices.clone();
-        sorted.sort();
+        let bids = prices(&book, Side::Buy, &levels);
+        let mut sorted = bids.clone();
+        sorted.sort_by(|a, b| b.cmp(a));
         sorted.dedup();
-        assert_eq!(
-            prices, sorted,
-            "bids ascending, best last, no duplicate levels"
-        );
+        assert_eq!(bids, sorted, "bids descending, no duplicate levels");
         assert_eq!(book.best(Side::Buy), Some(105));
-        let at_100 = book.bids.iter().find(|l| l.price == 100).unwrap().level;
+        let at_100 = book
+            .levels(Side::Buy, &levels)
+            .find(|l| l.price == 100)
+            .unwrap()
+            .level;
         let queue: Vec<u32> = level_orders(&levels, &orders, at_100).collect();
         assert_eq!(queue, vec![ids[0], ids[3]], "time priority within a level");
         assert_eq!(levels[at_100].total, 5);
@@ -338,70 +276,20 @@ mod tests {
         unlink(&mut book, &mut levels, &mut orders, ids[0]);
         assert_eq!(levels[at_100].total, 4);
         unlink(&mut book, &mut levels, &mut orders, ids[3]);
-        // Below the top, an emptied level stays as an invisible tombstone...
-        assert_eq!(level_orders(&levels, &orders, at_100).count(), 0);
-        assert_eq!(book.tombstones[0], 1);
-        // ...and is reused, not recreated, by the next order at its price.
+        // An emptied level is gone from the side and its slot freed...
+        assert!(!prices(&book, Side::Buy, &levels).contains(&100));
+        assert_eq!(levels.len(), 33);
+        // ...and the next order at its price opens a new one.
         let again = orders.insert(order(Side::Buy, 100, 7));
         enqueue(&mut book, &mut levels, &mut orders, again);
-        assert_eq!(orders[again].level, at_100);
-        assert_eq!(book.tombstones[0], 0);
+        assert_eq!(levels[orders[again].level].total, 7);
         unlink(&mut book, &mut levels, &mut orders, again);
-        // Emptying the top pops it and every tombstone behind it.
+        // Emptying the top makes the next level best.
         unlink(&mut book, &mut levels, &mut orders, ids[1]);
         assert_eq!(book.best(Side::Buy), Some(103));
         unlink(&mut book, &mut levels, &mut orders, ids[4]);
-        assert_eq!(
-            book.best(Side::Buy),
-            Some(95),
-            "the tombstone at 100 went with the top"
-        );
-        assert_eq!(book.tombstones[0], 0);
-    }
-
-    #[test]
-    fn tombstones_are_compacted_when_they_outnumber_live_levels_four_to_one() {
-        let mut book = Book::default();
-        let mut levels = Slab::with_capacity(4);
-        let mut orders = Slab::with_capacity(4);
-        let ids: Vec<u32> = (0..300)
-            .map(|p| {
-                let o = orders.insert(order(Side::Sell, 1_000 + p, 1));
-                enqueue(&mut book, &mut levels, &mut orders, o);
-                o
-            })
-            .collect();
-        // Empty every level but the best (1000) and every tenth.
-        for (p, &o) in ids.iter().enumerate().skip(1) {
-            if p % 10 != 0 {
-                unlink(&mut book, &mut levels, &mut orders, o);
-            }
-        }
-        let live = book
-            .asks
-            .iter()
-            .filter(|l| levels[l.level].head != NIL)
-            .count();
-        assert_eq!(live, 30);
-        assert!(book.asks.len() < 300, "a compaction ran");
-        assert!(
-            book.asks.len() <= 5 * live + 65,
-            "compacted: {} refs",
-            book.asks.len()
-        );
-        let dead = book.asks.len() - live;
-        assert_eq!(book.tombstones[1] as usize, dead);
-        assert_eq!(
-            levels.len(),
-            book.asks.len(),
-            "compaction freed the dead levels"
-        );
-        let prices: Vec<i64> = book.asks.iter().map(|l| l.price).collect();
-        assert!(
-            prices.windows(2).all(|w| w[0] > w[1]),
-            "still sorted, best last"
-        );
-        assert_eq!(book.best(Side::Sell), Some(1_000));
+        assert_eq!(book.best(Side::Buy), Some(95));
+        assert_eq!(book.level_count(), 31);
     }
 
     #[test]
@@ -413,8 +301,7 @@ mod tests {
             let o = orders.insert(order(Side::Sell, p, 1));
             enqueue(&mut book, &mut levels, &mut orders, o);
         }
-        let prices: Vec<i64> = book.asks.iter().map(|l| l.price).collect();
-        assert_eq!(prices, vec![110, 100, 90]);
+        assert_eq!(prices(&book, Side::Sell, &levels), vec![90, 100, 110]);
         assert!(crosses(Side::Buy, 90, 90));
         assert!(!crosses(Side::Buy, 89, 90));
         assert!(crosses(Side::Sell, 90, 95));

@@ -182,16 +182,9 @@ impl Engine {
         }
     }
 
-    /// Price levels with resting orders in an instrument's book, both sides together
-    /// (a walk over the levels: for statistics, not the hot path).
+    /// Price levels with resting orders in an instrument's book, both sides together.
     pub fn price_levels(&self, id: SymbolId) -> usize {
-        self.books.get(id.0 as usize).map_or(0, |b| {
-            b.bids
-                .iter()
-                .chain(&b.asks)
-                .filter(|l| self.levels[l.level].head != crate::slab::NIL)
-                .count()
-        })
+        self.books.get(id.0 as usize).map_or(0, Book::level_count)
     }
 
     /// An open order of `user`: its instrument, side, price and open quantity.
@@ -405,7 +398,7 @@ impl Engine {
         let mut day = Vec::new();
         for book in &self.books {
             for side in [Side::Buy, Side::Sell] {
-                for l in book.side(side).iter().rev() {
+                for l in book.levels(side, &self.levels) {
                     day.extend(
                         level_orders(&self.levels, &self.orders, l.level)
                             .filter(|&o| self.orders[o].tif == TimeInForce::Day),
@@ -919,7 +912,7 @@ impl Engine {
     fn can_fill(&self, taker: &Order, symbol: u32, stp: bool) -> bool {
         let book = &self.books[symbol as usize];
         let mut need = taker.open;
-        for l in book.side(taker.side.opposite()).iter().rev() {
+        for l in book.levels(taker.side.opposite(), &self.levels) {
             if !crosses(taker.side, taker.price, l.price) {
                 return false;
             }
@@ -973,7 +966,7 @@ impl Engine {
         let taker_user = accounts[taker.account as usize].user;
         let opp = taker.side.opposite();
         while taker.open > 0 {
-            let Some(best) = book.side(opp).last().copied() else {
+            let Some(best) = book.best_level(opp) else {
                 return MatchEnd::Normal;
             };
             if !market && !crosses(taker.side, taker.price, best.price) {

@@ -12,7 +12,8 @@
 //! - [`types`]: `Price`, `Qty`, `UserId`, `SymbolId`, fixed-size strings, enums.
 //! - [`command`] and [`event`]: what goes in and what comes out; [`RejectReason`] codes.
 //! - `engine`: risk checks, reservations, order entry, cancel, replace, matching.
-//! - `book`: price levels with intrusive FIFO queues; `slab`: the preallocated storage.
+//! - `book`: price levels with intrusive FIFO queues, `ladder`: each side's levels in
+//!   price order, `level_index`: price → level; `slab`: the preallocated storage.
 //! - [`account`]: balances and trading limits.
 //! - [`state`]: the canonical state, its hash, rebuild from it; [`snapshot`]: its bytes.
 //! - `hashing`: the engine's maps (FxHash) and why they are sized as they are;
@@ -25,6 +26,7 @@ pub mod command;
 mod engine;
 pub mod event;
 mod hashing;
+mod ladder;
 mod level_index;
 mod order_index;
 pub mod reference;

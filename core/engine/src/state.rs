@@ -171,9 +171,7 @@ impl Engine {
             .zip(&self.books)
             .map(|(inst, book)| {
                 let side = |s: Side| {
-                    book.side(s)
-                        .iter()
-                        .rev()
+                    book.levels(s, &self.levels)
                         .flat_map(|l| level_orders(&self.levels, &self.orders, l.level))
                         .map(|o| {
                             let o = &self.orders[o];

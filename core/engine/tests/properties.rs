@@ -68,6 +68,12 @@ fn price() -> impl Strategy<Value = Price> {
     prop_oneof![30 => (90..=110i64).prop_map(|p| Price(p / 5 * 5)), 3 => (88..=112i64).prop_map(Price), 1 => (-5..=0i64).prop_map(Price)]
 }
 
+/// Mostly [`price`]'s, and some thousands of ticks away: outside the engine's window of
+/// directly indexed prices on either side, so that its levels outside it are exercised.
+fn wide_price() -> impl Strategy<Value = Price> {
+    prop_oneof![10 => price(), 2 => (1..=14i64).prop_map(|k| Price(k * 500))]
+}
+
 fn qty() -> impl Strategy<Value = Qty> {
     prop_oneof![30 => (1..=8i64).prop_map(|q| Qty(q * 10)), 3 => (1..=25i64).prop_map(Qty), 1 => (-5..=0i64).prop_map(Qty)]
 }
@@ -81,14 +87,14 @@ fn tif() -> impl Strategy<Value = TimeInForce> {
     ]
 }
 
-fn new_order() -> impl Strategy<Value = Command> {
+fn new_order(price: BoxedStrategy<Price>) -> impl Strategy<Value = Command> {
     (
         user(),
         id(),
         symbol(),
         any::<bool>(),
         prop_oneof![8 => Just(OrderType::Limit), 1 => Just(OrderType::Market)],
-        price(),
+        price,
         qty(),
         tif(),
         prop_oneof![8 => Just(false), 1 => Just(true)],
@@ -111,10 +117,14 @@ fn new_order() -> impl Strategy<Value = Command> {
 }
 
 fn command() -> impl Strategy<Value = Command> {
+    command_priced(price().boxed())
+}
+
+fn command_priced(price: BoxedStrategy<Price>) -> impl Strategy<Value = Command> {
     prop_oneof![
-        40 => new_order(),
+        40 => new_order(price.clone()),
         8 => (user(), id()).prop_map(|(user, id)| Command::Cancel { user, id }),
-        12 => (user(), id(), id(), price(), qty()).prop_map(|(user, id, new_id, price, qty)| {
+        12 => (user(), id(), id(), price, qty()).prop_map(|(user, id, new_id, price, qty)| {
             Command::Replace { user, id, new_id, price, qty }
         }),
         2 => (user(), prop_oneof![Just(Asset::Cash), symbol().prop_map(Asset::Shares)], -10..5_000i64)
@@ -333,6 +343,11 @@ proptest! {
             again.execute(cmd, &mut events);
         }
         prop_assert_eq!(first, events);
+    }
+
+    #[test]
+    fn fast_engine_matches_reference_with_levels_far_apart(cmds in prop::collection::vec(command_priced(wide_price().boxed()), 1..250)) {
+        run_both(&cmds);
     }
 
     #[test]
