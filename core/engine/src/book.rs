@@ -198,7 +198,7 @@ fn level_emptied(book: &mut Book, levels: &mut Slab<Level>, side: Side, level: u
     levels.remove(level);
 }
 
-/// Iterates a level's orders from the front of the queue (nothing for a tombstone).
+/// Iterates a level's orders from the front of the queue.
 pub(crate) fn level_orders<'a>(
     levels: &'a Slab<Level>,
     orders: &'a Slab<Order>,

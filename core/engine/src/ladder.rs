@@ -40,25 +40,31 @@ const LEAF: usize = SUMMARY * 64;
 pub(crate) const WINDOW: i64 = (LEAF * 64) as i64;
 
 /// One side's live levels in price order. See the module docs.
+///
+/// What every operation reads (the best level, the window's place, the summary, the
+/// far levels' vector) shares the first cache line; a leaf word is the only other.
 #[derive(Clone, Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Ladder {
-    /// `1` for bids, `-1` for asks: `rank = sign * price`.
-    sign: i64,
+    /// The best level (`level == NIL` when the side is empty).
+    best: LevelRef,
     /// Rank of the window's bit 0.
     origin: i64,
     /// Bit `w % 64` of word `w / 64`: leaf word `w` is not zero.
     summary: [u64; SUMMARY],
-    /// Bit `r % 64` of word `r / 64`: a level at rank `origin + r`.
-    leaf: [u64; LEAF],
+    /// `1` for bids, `-1` for asks: `rank = sign * price`.
+    sign: i32,
     /// Levels in the window.
     in_window: u32,
     /// Levels outside the window, ascending by rank (best last).
     far: Vec<LevelRef>,
     /// `far` longer than this re-centres the window.
     far_limit: usize,
-    /// The best level (`level == NIL` when the side is empty).
-    best: LevelRef,
+    /// Bit `r % 64` of word `r / 64`: a level at rank `origin + r`.
+    leaf: [u64; LEAF],
 }
+
+const _: () = assert!(std::mem::offset_of!(Ladder, far_limit) == 64);
 
 const NONE: LevelRef = LevelRef {
     price: 0,
@@ -85,7 +91,7 @@ impl Ladder {
 
     #[inline]
     fn rank(&self, price: i64) -> i64 {
-        self.sign * price
+        self.sign as i64 * price
     }
 
     /// The bit of `rank` in the window, if it is in it.
@@ -125,7 +131,7 @@ impl Ladder {
             self.set(off);
             return;
         }
-        let pos = self.far.partition_point(|l| self.sign * l.price < rank);
+        let pos = self.far.partition_point(|l| self.rank(l.price) < rank);
         self.far.insert(pos, LevelRef { price, level });
         if self.far.len() > self.far_limit || self.in_window == 0 {
             self.recentre(index, levels);
@@ -146,7 +152,7 @@ impl Ladder {
         match self.offset(rank) {
             Some(off) => self.clear(off),
             None => {
-                let pos = self.far.partition_point(|l| self.sign * l.price < rank);
+                let pos = self.far.partition_point(|l| self.rank(l.price) < rank);
                 debug_assert_eq!(self.far[pos].level, level);
                 self.far.remove(pos);
             }
@@ -184,14 +190,14 @@ impl Ladder {
     }
 
     fn price_at(&self, off: usize) -> i64 {
-        self.sign * (self.origin + off as i64)
+        self.sign as i64 * (self.origin + off as i64)
     }
 
     /// Which level is best, searched (after the best one went).
     fn find_best(&self, index: &LevelIndex, levels: &Slab<Level>) -> LevelRef {
         let above = self.origin.saturating_add(WINDOW);
         match self.far.last() {
-            Some(&top) if self.sign * top.price >= above => return top,
+            Some(&top) if self.rank(top.price) >= above => return top,
             _ => {}
         }
         if let Some(off) = self.top_offset() {
@@ -214,7 +220,7 @@ impl Ladder {
         if n > 0 {
             let split = self
                 .far
-                .partition_point(|l| self.sign * l.price < self.origin);
+                .partition_point(|l| self.rank(l.price) < self.origin);
             let len = self.far.len();
             self.far.resize(len + n, NONE);
             self.far.copy_within(split..len, split + n);
@@ -239,18 +245,18 @@ impl Ladder {
         let Some(best) = self.far.last() else {
             return;
         };
-        let top = self.sign * best.price;
+        let top = self.rank(best.price);
         self.origin = top
             .saturating_sub(WINDOW - WINDOW / 4 - 1)
             .min(i64::MAX - WINDOW);
         let lo = self
             .far
-            .partition_point(|l| self.sign * l.price < self.origin);
+            .partition_point(|l| self.rank(l.price) < self.origin);
         let hi = self
             .far
-            .partition_point(|l| self.sign * l.price < self.origin + WINDOW);
+            .partition_point(|l| self.rank(l.price) < self.origin + WINDOW);
         for i in lo..hi {
-            let off = (self.sign * self.far[i].price - self.origin) as usize;
+            let off = (self.rank(self.far[i].price) - self.origin) as usize;
             self.set(off);
         }
         self.far.drain(lo..hi);
@@ -267,7 +273,7 @@ impl Ladder {
     ) -> impl Iterator<Item = LevelRef> + 'a {
         let split = self
             .far
-            .partition_point(|l| self.sign * l.price < self.origin);
+            .partition_point(|l| self.rank(l.price) < self.origin);
         let mut word = LEAF;
         let mut bits = 0u64;
         let window = std::iter::from_fn(move || {
