@@ -303,7 +303,7 @@ impl Ladder {
     fn summary_below(&self, w: usize) -> Option<usize> {
         let mut s = w / 64;
         // Bits of summary word `s` for leaf words below `w`.
-        let mut mask = if w % 64 == 0 {
+        let mut mask = if w.is_multiple_of(64) {
             0
         } else {
             u64::MAX >> (64 - w % 64)
