@@ -409,11 +409,11 @@ mod tests {
             let mut most_far = 0;
             for step in 0..30_000 {
                 // A walk over ~10 windows, prices mostly near it, a few far away.
-                if step % 7 == 0 {
+                if step.is_multiple_of(7) {
                     mid += (xorshift(&mut rng) % 41) as i64 - 18;
                 }
                 let r = xorshift(&mut rng);
-                let price = if r % 50 == 0 {
+                let price = if r.is_multiple_of(50) {
                     1 + (r >> 8) as i64 % (4 * WINDOW * 10)
                 } else {
                     (mid + (r >> 8) as i64 % 200 - 100).max(1)
@@ -421,7 +421,7 @@ mod tests {
                 m.toggle(price);
                 origins.insert(m.ladder.origin);
                 most_far = most_far.max(m.ladder.far.len());
-                if step % 97 == 0 {
+                if step.is_multiple_of(97) {
                     m.check();
                 }
             }
