@@ -407,7 +407,7 @@ mod tests {
             let mut mid = 50_000i64;
             let mut origins = std::collections::BTreeSet::new();
             let mut most_far = 0;
-            for step in 0..30_000 {
+            for step in 0..30_000u32 {
                 // A walk over ~10 windows, prices mostly near it, a few far away.
                 if step.is_multiple_of(7) {
                     mid += (xorshift(&mut rng) % 41) as i64 - 18;
