@@ -94,6 +94,13 @@ impl Ladder {
         self.sign as i64 * price
     }
 
+    /// How many of the levels outside the window rank below `rank`: where one at `rank`
+    /// goes in `far`, or is.
+    #[inline]
+    fn far_below(&self, rank: i64) -> usize {
+        self.far.partition_point(|l| self.rank(l.price) < rank)
+    }
+
     /// The bit of `rank` in the window, if it is in it.
     #[inline]
     fn offset(&self, rank: i64) -> Option<usize> {
@@ -131,7 +138,7 @@ impl Ladder {
             self.set(off);
             return;
         }
-        let pos = self.far.partition_point(|l| self.rank(l.price) < rank);
+        let pos = self.far_below(rank);
         self.far.insert(pos, LevelRef { price, level });
         if self.far.len() > self.far_limit || self.in_window == 0 {
             self.recentre(index, levels);
@@ -152,7 +159,7 @@ impl Ladder {
         match self.offset(rank) {
             Some(off) => self.clear(off),
             None => {
-                let pos = self.far.partition_point(|l| self.rank(l.price) < rank);
+                let pos = self.far_below(rank);
                 debug_assert_eq!(self.far[pos].level, level);
                 self.far.remove(pos);
             }
@@ -218,9 +225,7 @@ impl Ladder {
         // below it and the ones above it.
         let n = self.in_window as usize;
         if n > 0 {
-            let split = self
-                .far
-                .partition_point(|l| self.rank(l.price) < self.origin);
+            let split = self.far_below(self.origin);
             let len = self.far.len();
             self.far.resize(len + n, NONE);
             self.far.copy_within(split..len, split + n);
@@ -249,12 +254,8 @@ impl Ladder {
         self.origin = top
             .saturating_sub(WINDOW - WINDOW / 4 - 1)
             .min(i64::MAX - WINDOW);
-        let lo = self
-            .far
-            .partition_point(|l| self.rank(l.price) < self.origin);
-        let hi = self
-            .far
-            .partition_point(|l| self.rank(l.price) < self.origin + WINDOW);
+        let lo = self.far_below(self.origin);
+        let hi = self.far_below(self.origin + WINDOW);
         for i in lo..hi {
             let off = (self.rank(self.far[i].price) - self.origin) as usize;
             self.set(off);
@@ -271,9 +272,7 @@ impl Ladder {
         index: &'a LevelIndex,
         levels: &'a Slab<Level>,
     ) -> impl Iterator<Item = LevelRef> + 'a {
-        let split = self
-            .far
-            .partition_point(|l| self.rank(l.price) < self.origin);
+        let split = self.far_below(self.origin);
         let mut word = LEAF;
         let mut bits = 0u64;
         let window = std::iter::from_fn(move || {
