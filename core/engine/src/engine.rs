@@ -566,7 +566,7 @@ impl Engine {
                 qty: o.qty,
             },
         );
-        let mut taker = Order {
+        let order = Order {
             id: o.id,
             account: a,
             position,
@@ -580,6 +580,17 @@ impl Engine {
             tif: o.tif,
             post_only: o.post_only,
         };
+        // Most orders rest without trading: skip the match pass when nothing crosses,
+        // and write the order straight into its slot.
+        let crossing = market
+            || self.books[sym as usize]
+                .best(o.side.opposite())
+                .is_some_and(|b| crosses(o.side, o.price.0, b));
+        if !crossing && o.tif.rests() {
+            let slot = self.orders.insert(order);
+            return self.rest(slot, h, sym, a);
+        }
+        let mut taker = order;
         if !market
             && o.tif == TimeInForce::Fok
             && !self.can_fill(&taker, sym, limits.self_trade_prevention)
@@ -587,12 +598,7 @@ impl Engine {
             self.release(&taker, market, budget);
             return self.report_canceled(&taker, CancelReason::Fok, out);
         }
-        // Most orders rest without trading: skip the match pass when nothing crosses.
-        let end = if market
-            || self.books[sym as usize]
-                .best(o.side.opposite())
-                .is_some_and(|b| crosses(o.side, o.price.0, b))
-        {
+        let end = if crossing {
             self.match_order(
                 &mut taker,
                 sym,
