@@ -413,10 +413,18 @@ impl Engine {
     }
 
     /// The position index of (`account`, `symbol`), created empty if missing.
+    #[inline]
     pub(crate) fn position(&mut self, account: u32, symbol: u32) -> u32 {
-        if let Some(p) = self.find_position(account, symbol) {
-            return p;
+        match self.find_position(account, symbol) {
+            Some(p) => p,
+            None => self.new_position(account, symbol),
         }
+    }
+
+    /// Creates the empty position of (`account`, `symbol`).
+    #[cold]
+    #[inline(never)]
+    fn new_position(&mut self, account: u32, symbol: u32) -> u32 {
         let p = self.positions.len() as u32;
         self.positions.push(Position {
             account,
