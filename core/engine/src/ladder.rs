@@ -180,6 +180,10 @@ impl Ladder {
     #[inline]
     fn clear(&mut self, off: usize) {
         let w = off / 64;
+        debug_assert!(
+            self.leaf[w] & (1 << (off % 64)) != 0,
+            "clearing an unset bit"
+        );
         let word = self.leaf[w] & !(1 << (off % 64));
         self.leaf[w] = word;
         if word == 0 {
