@@ -200,8 +200,13 @@ impl Ladder {
         Some(w * 64 + 63 - self.leaf[w].leading_zeros() as usize)
     }
 
-    fn price_at(&self, off: usize) -> i64 {
-        self.sign as i64 * (self.origin + off as i64)
+    /// The level whose bit is `off`, found through the side's index.
+    fn level_at(&self, off: usize, index: &LevelIndex, levels: &Slab<Level>) -> LevelRef {
+        let price = self.sign as i64 * (self.origin + off as i64);
+        let level = index
+            .get(levels, price)
+            .expect("a ladder bit has its level");
+        LevelRef { price, level }
     }
 
     /// Which level is best, searched (after the best one went).
@@ -212,11 +217,7 @@ impl Ladder {
             _ => {}
         }
         if let Some(off) = self.top_offset() {
-            let price = self.price_at(off);
-            let level = index
-                .get(levels, price)
-                .expect("a ladder bit has its level");
-            return LevelRef { price, level };
+            return self.level_at(off, index, levels);
         }
         self.far.last().copied().unwrap_or(NONE)
     }
@@ -237,11 +238,8 @@ impl Ladder {
             for w in 0..LEAF {
                 let mut bits = self.leaf[w];
                 while bits != 0 {
-                    let price = self.price_at(w * 64 + bits.trailing_zeros() as usize);
-                    let level = index
-                        .get(levels, price)
-                        .expect("a ladder bit has its level");
-                    self.far[at] = LevelRef { price, level };
+                    self.far[at] =
+                        self.level_at(w * 64 + bits.trailing_zeros() as usize, index, levels);
                     at += 1;
                     bits &= bits - 1;
                 }
@@ -288,11 +286,7 @@ impl Ladder {
             }
             let b = 63 - bits.leading_zeros() as usize;
             bits &= !(1 << b);
-            let price = self.price_at(word * 64 + b);
-            let level = index
-                .get(levels, price)
-                .expect("a ladder bit has its level");
-            Some(LevelRef { price, level })
+            Some(self.level_at(word * 64 + b, index, levels))
         });
         self.far[split..]
             .iter()
