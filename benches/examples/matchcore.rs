@@ -8,7 +8,7 @@
 //! (regime: `fixed`, or `2`, `25`, `40`, `60` for a swing in percent; messages;
 //! repetitions)
 
-use bourse_benches::competitors::{Matchcore, Op, translate};
+use bourse_benches::competitors::{Matchcore, max_id, translate};
 use bourse_workload::{Regime, generate_equity};
 
 fn main() {
@@ -23,13 +23,7 @@ fn main() {
     let reps = args.get(3).map_or(5, |r| r.parse().expect("repetitions"));
     let w = generate_equity(regime, messages, 1);
     let (_, ops) = translate(&w.setup, &w.commands);
-    let ids = ops
-        .iter()
-        .map(|op| match *op {
-            Op::Limit { id, .. } | Op::Cancel { id } | Op::Move { id, .. } => id,
-        })
-        .max()
-        .unwrap_or(0) as usize;
+    let ids = max_id(&ops);
     eprintln!("{}: {} ops", regime.name(), ops.len());
     for _ in 0..reps {
         let mut book = Matchcore::new(ids);

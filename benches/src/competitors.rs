@@ -60,6 +60,20 @@ pub enum Op {
     },
 }
 
+impl Op {
+    /// The order the op names.
+    pub fn id(&self) -> u64 {
+        match *self {
+            Op::Limit { id, .. } | Op::Cancel { id } | Op::Move { id, .. } => id,
+        }
+    }
+}
+
+/// The largest order id in `ops` (0 for none): what [`Matchcore::new`] makes room for.
+pub fn max_id(ops: &[Op]) -> usize {
+    ops.iter().map(Op::id).max().unwrap_or(0) as usize
+}
+
 /// Translates a workload's setup and measured commands into [`Op`]s (one id space, so
 /// the stream can cancel and move orders the setup placed); admin commands are dropped.
 pub fn translate(setup: &[Command], cmds: &[Command]) -> (Vec<Op>, Vec<Op>) {

@@ -10,7 +10,7 @@
 
 use std::fmt::Write as _;
 
-use bourse_benches::competitors::{Lobster, Matchcore, Op, OrderbookRs, translate};
+use bourse_benches::competitors::{Lobster, Matchcore, Op, OrderbookRs, max_id, translate};
 use bourse_benches::pacing::{Percentiles, paced};
 use bourse_benches::{CountingSink, prepared_engine, throughput};
 use bourse_workload::{Workload, WorkloadConfig, generate};
@@ -350,13 +350,7 @@ fn equity_flow(args: &Args, out: &mut String) {
         eprintln!("equity flow, {}…", regime.name());
         let w = generate_equity(regime, args.equity_messages, args.seed);
         let (setup_ops, ops) = translate(&w.setup, &w.commands);
-        let ids = ops
-            .iter()
-            .map(|op| match *op {
-                Op::Limit { id, .. } | Op::Cancel { id } | Op::Move { id, .. } => id,
-            })
-            .max()
-            .unwrap_or(0) as usize;
+        let ids = max_id(&ops);
         let (mut b, mut m, mut l) = (Vec::new(), Vec::new(), Vec::new());
         for rep in 0..args.reps {
             let mut e = bourse_core::Engine::new(w.engine_config());
