@@ -235,7 +235,9 @@ function makeChart() {
     autoSize: true,
     layout: { background: { color: "transparent" }, textColor: "#c9d1d9" },
     grid: { vertLines: { color: "#21262d" }, horzLines: { color: "#21262d" } },
-    timeScale: { timeVisible: true, secondsVisible: false },
+    // A few empty bars at the right, so the newest candle and its time label are not
+    // cut at the chart's edge.
+    timeScale: { timeVisible: true, secondsVisible: false, rightOffset: 4 },
   });
   market.candles = market.chart.addSeries(lc.CandlestickSeries, {
     upColor: "#3fb950",
