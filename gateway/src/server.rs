@@ -399,15 +399,7 @@ impl JournalStage {
         self.received.clear();
         self.durable.flush(self.metrics.stage(Stage::Durable));
         if let Some(done) = self.snapshots.finished() {
-            match done {
-                Ok(seq) => {
-                    self.metrics.snapshot_done(seq);
-                    if let Err(e) = self.journal.prune(seq) {
-                        eprintln!("bourse-gateway: pruning after snapshot {seq}: {e}");
-                    }
-                }
-                Err(e) => eprintln!("bourse-gateway: snapshot failed (journal kept): {e}"),
-            }
+            self.snapshot_ended(done);
         }
         if self.every > 0 && durable - self.last_snapshot >= self.every && !self.snapshots.busy() {
             if let Err(e) = self.journal.rotate() {
@@ -415,6 +407,29 @@ impl JournalStage {
             }
             self.snapshots.start(durable);
             self.last_snapshot = durable;
+        }
+    }
+
+    /// Records a finished snapshot and prunes the segments it covers.
+    fn snapshot_ended(&mut self, done: Result<u64, bourse_journal::JournalError>) {
+        match done {
+            Ok(seq) => {
+                self.metrics.snapshot_done(seq);
+                if let Err(e) = self.journal.prune(seq) {
+                    eprintln!("bourse-gateway: pruning after snapshot {seq}: {e}");
+                }
+            }
+            Err(e) => eprintln!("bourse-gateway: snapshot failed (journal kept): {e}"),
+        }
+    }
+}
+
+impl Drop for JournalStage {
+    /// At shutdown, a snapshot in flight is finished rather than abandoned half-built:
+    /// its commands are durable, and the next start replays from it.
+    fn drop(&mut self) {
+        if let Some(done) = self.snapshots.wait() {
+            self.snapshot_ended(done);
         }
     }
 }

@@ -12,9 +12,13 @@
 //!
 //! The snapshot thread runs in the scheduler's idle class ([`run_when_idle`]): on a
 //! core it shares with the pipeline's threads it takes only time they leave, and where
-//! a core is free it runs there at full speed.
+//! a core is free it runs there at full speed. Waited for ([`Snapshotter::wait`], as a
+//! gateway does when it shuts down), it leaves the idle class: on a busy machine an idle
+//! thread could otherwise wait behind everything else for as long as the load lasts.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread::JoinHandle;
 
 use bourse_core::EngineConfig;
@@ -26,7 +30,17 @@ use crate::{JournalError, state_at, write_snapshot};
 pub struct Snapshotter {
     dir: PathBuf,
     config: EngineConfig,
-    running: Option<JoinHandle<Result<u64, JournalError>>>,
+    running: Option<Running>,
+}
+
+/// The snapshot in flight.
+#[derive(Debug)]
+struct Running {
+    thread: JoinHandle<Result<u64, JournalError>>,
+    /// Set by the waiter: the thread must not stay in the idle class.
+    hurry: Arc<AtomicBool>,
+    /// The thread's kernel id once it is in the idle class (0 before).
+    tid: Arc<AtomicI32>,
 }
 
 impl Snapshotter {
@@ -41,7 +55,9 @@ impl Snapshotter {
 
     /// Whether a snapshot is being written.
     pub fn busy(&self) -> bool {
-        self.running.as_ref().is_some_and(|h| !h.is_finished())
+        self.running
+            .as_ref()
+            .is_some_and(|r| !r.thread.is_finished())
     }
 
     /// Starts building and writing the snapshot of the state after command `seq`, which
@@ -53,11 +69,23 @@ impl Snapshotter {
         }
         let dir = self.dir.clone();
         let config = self.config;
-        self.running = Some(std::thread::spawn(move || {
-            run_when_idle();
-            let engine = state_at(&dir, seq, config)?;
-            write_snapshot(&dir, seq, &engine.state()).map(|_| seq)
-        }));
+        let hurry = Arc::new(AtomicBool::new(false));
+        let tid = Arc::new(AtomicI32::new(0));
+        let thread = std::thread::spawn({
+            let (hurry, tid) = (hurry.clone(), tid.clone());
+            move || {
+                run_when_idle();
+                // Either the waiter sees the id and lifts this thread out of the idle
+                // class, or this thread sees the waiter's flag and leaves it itself.
+                tid.store(current_tid(), Ordering::SeqCst);
+                if hurry.load(Ordering::SeqCst) {
+                    run_normally(0);
+                }
+                let engine = state_at(&dir, seq, config)?;
+                write_snapshot(&dir, seq, &engine.state()).map(|_| seq)
+            }
+        });
+        self.running = Some(Running { thread, hurry, tid });
         true
     }
 
@@ -67,25 +95,50 @@ impl Snapshotter {
         if self.busy() {
             return None;
         }
-        let handle = self.running.take()?;
-        Some(handle.join().unwrap_or_else(|_| {
-            Err(JournalError::Io {
-                path: self.dir.clone(),
-                source: std::io::Error::other("snapshot thread panicked"),
-            })
-        }))
+        let running = self.running.take()?;
+        Some(self.join(running))
     }
 
-    /// Waits for the snapshot in flight, if any.
+    /// Waits for the snapshot in flight, if any, taking its thread out of the idle class
+    /// so that a busy machine cannot hold the wait up.
     pub fn wait(&mut self) -> Option<Result<u64, JournalError>> {
-        let handle = self.running.take()?;
-        Some(handle.join().unwrap_or_else(|_| {
+        let running = self.running.take()?;
+        running.hurry.store(true, Ordering::SeqCst);
+        let tid = running.tid.load(Ordering::SeqCst);
+        if tid != 0 {
+            run_normally(tid);
+        }
+        Some(self.join(running))
+    }
+
+    fn join(&self, running: Running) -> Result<u64, JournalError> {
+        running.thread.join().unwrap_or_else(|_| {
             Err(JournalError::Io {
                 path: self.dir.clone(),
                 source: std::io::Error::other("snapshot thread panicked"),
             })
-        }))
+        })
     }
+}
+
+/// The calling thread's kernel id.
+fn current_tid() -> i32 {
+    // SAFETY: gettid takes no arguments and cannot fail.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::gettid()
+    }
+}
+
+/// Moves thread `tid` (0: the caller) back to the normal class. Best effort, as
+/// [`run_when_idle`]; the thread has at worst an idle priority.
+#[allow(unsafe_code)]
+fn run_normally(tid: i32) {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is an initialised `sched_param` that outlives the call; `tid` names
+    // a thread of this process (or 0, the caller), whose scheduling class is all that
+    // changes.
+    let _ = unsafe { libc::sched_setscheduler(tid, libc::SCHED_OTHER, &param) };
 }
 
 /// Puts the calling thread in the scheduler's idle class (`SCHED_IDLE`): it runs only
@@ -132,6 +185,23 @@ mod tests {
             libc::SCHED_OTHER as u32,
             "the caller's own thread is untouched"
         );
+    }
+
+    #[test]
+    fn a_thread_in_the_idle_class_is_lifted_out_of_it_by_another() {
+        let (to_main, from_thread) = std::sync::mpsc::channel();
+        let (to_thread, from_main) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            run_when_idle();
+            to_main.send((current_tid(), policy())).unwrap();
+            from_main.recv().unwrap();
+            policy()
+        });
+        let (tid, before) = from_thread.recv().unwrap();
+        assert_eq!(before, libc::SCHED_IDLE as u32);
+        run_normally(tid);
+        to_thread.send(()).unwrap();
+        assert_eq!(t.join().unwrap(), libc::SCHED_OTHER as u32);
     }
 
     #[test]
