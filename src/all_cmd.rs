@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use axum::http::Method;
 use bourse_core::{Command, FixedStr, Price, Qty};
 use bourse_platform::{Addresses, Backend, PlatformConfig, Stores};
 use bourse_shell::client::Client;
@@ -179,7 +180,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .context("starting the platform")?;
         let demo_stop = Arc::new(AtomicBool::new(false));
         let accounts = if args.demo {
-            let accounts = demo_accounts(&running.user_base, &admin, &data_dir)
+            let accounts = demo_accounts(&running, &admin, &data_dir)
                 .await
                 .context("setting up the demo's accounts")?;
             let participants = accounts
@@ -324,11 +325,11 @@ async fn account(
 /// The demo's accounts: kept from an earlier start if their keys still work, else
 /// registered (or found), keyed and, when new, funded through the user service.
 async fn demo_accounts(
-    user_base: &str,
+    running: &bourse_platform::Running,
     admin: &(String, String),
     data_dir: &Path,
 ) -> anyhow::Result<DemoAccounts> {
-    let users = Client::new(user_base);
+    let users = Client::new(&running.user_base);
     let path: PathBuf = data_dir.join("demo-accounts.json");
     if let Some(kept) = std::fs::read(&path)
         .ok()
@@ -352,9 +353,8 @@ async fn demo_accounts(
     if r.status != 200 {
         bail!("logging in as the admin: {} {}", r.status, r.text);
     }
-    let funder = users
-        .clone()
-        .with_token(r.json["access_token"].as_str().unwrap_or_default());
+    let funder_token = r.json["access_token"].as_str().unwrap_or_default();
+    let funder = users.clone().with_token(funder_token);
     let fund = |user: u64, asset: &'static str, amount: String| {
         let funder = funder.clone();
         async move {
@@ -390,6 +390,20 @@ async fn demo_accounts(
     if new {
         // Its cash is every sign-up's in the demo (DEMO_SIGNUP_CASH).
         fund(demo.user, "ACME", "100".into()).await?;
+        // The instruments were listed by the journal's bootstrap, without names.
+        let lister = Client::new(&running.stock_base).with_token(funder_token);
+        for (symbol, name) in demo::names() {
+            let r = lister
+                .send(
+                    Method::PATCH,
+                    &format!("/v1/admin/assets/{symbol}"),
+                    Some(&json!({ "name": name })),
+                )
+                .await?;
+            if r.status != 200 {
+                bail!("naming {symbol}: {} {}", r.status, r.text);
+            }
+        }
     }
     let accounts = DemoAccounts { participants, demo };
     write_private(&path, &serde_json::to_string_pretty(&accounts)?)

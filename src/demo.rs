@@ -19,6 +19,8 @@ use bourse_gateway::protocol::{ClientMsg, EnterOrder, ServerMsg, decode_server, 
 use hdrhistogram::Histogram;
 
 const SYMBOLS: [(&str, i64); 3] = [("ACME", 10_000), ("BOLT", 5_000), ("CRNK", 2_500)];
+/// The demo's companies, in [`SYMBOLS`]' order.
+const NAMES: [&str; 3] = ["Acme Corporation", "Bolt Industries", "Crank Motors"];
 const MAKERS: u64 = 4;
 const TAKERS: u64 = 2;
 
@@ -63,6 +65,11 @@ pub(crate) fn keys() -> KeyStore {
 /// The demo's instruments: (ticker, opening price in cents).
 pub(crate) fn symbols() -> impl Iterator<Item = (&'static str, i64)> {
     SYMBOLS.iter().copied()
+}
+
+/// The demo's instruments: (ticker, company name).
+pub(crate) fn names() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SYMBOLS.iter().map(|s| s.0).zip(NAMES)
 }
 
 /// Instruments, users and deposits, applied on the first start.

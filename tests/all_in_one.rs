@@ -180,6 +180,9 @@ async fn the_demo_prints_a_key_that_works_and_its_market_makers_trade() {
         .unwrap();
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json["status"], "filled", "{}", r.text);
+    // The demo's instruments carry their companies' names.
+    let r = rest.get("/v2/assets/ACME").await.unwrap();
+    assert_eq!(r.json["name"], "Acme Corporation", "{}", r.text);
     let r = rest.get("/openapi/stock.json").await.unwrap();
     assert_eq!(r.json["info"]["title"], "Bourse stock service");
     let r = rest.get("/nowhere").await.unwrap();

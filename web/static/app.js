@@ -220,6 +220,8 @@ $("logout").addEventListener("click", signOut);
 
 const market = {
   symbol: null,
+  /** Each listed symbol's company name ("" when none was given). */
+  names: {},
   chart: null,
   candles: null,
   lastBar: null,
@@ -264,6 +266,7 @@ async function loadSymbol(symbol) {
   }
   $("last").textContent = "—";
   $("change").textContent = "";
+  $("asset-name").textContent = market.names[symbol] || "";
   const q = encodeURIComponent(symbol);
   const [bars, trades] = await Promise.all([
     api("GET", `/v2/stocks/${q}/bars?timeframe=1Min&sort=desc&limit=300`),
@@ -644,7 +647,12 @@ $("key-form").addEventListener("submit", async (e) => {
 async function clock() {
   try {
     const c = await api("GET", "/v2/clock");
-    $("clock").textContent = c.is_open ? "Market open" : "Market closed";
+    // The engine matches at any hour; the regular session is the trading day, whose
+    // close expires DAY orders.
+    $("clock").textContent = c.is_open ? "Regular session" : "Outside regular hours";
+    $("clock").title = c.is_open
+      ? `Regular session until ${new Date(c.next_close).toLocaleTimeString()}; DAY orders expire then`
+      : `Orders still trade; the next regular session opens ${new Date(c.next_open).toLocaleString()}`;
   } catch {
     $("clock").textContent = "";
   }
@@ -659,6 +667,7 @@ async function start() {
   const assets = await api("GET", "/v2/assets?status=active");
   const select = $("symbol");
   select.replaceChildren(...assets.map((a) => el("option", { value: a.symbol }, a.symbol)));
+  market.names = Object.fromEntries(assets.map((a) => [a.symbol, a.name || ""]));
   select.hidden = assets.length === 0;
   openMarketStream();
   openTradeUpdates();

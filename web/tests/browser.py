@@ -71,6 +71,11 @@ def desktop(browser, username, password):
     page.click("#signup")
     expect(page.locator("#desk")).to_be_visible()
     expect(page.locator("#who")).to_have_text(username)
+    # The clock names the regular session; outside it, orders still trade (below).
+    expect(page.locator("#clock")).to_have_text(
+        re.compile(r"^(Regular session|Outside regular hours)$")
+    )
+    expect(page.locator("#clock")).to_have_attribute("title", re.compile(r"\d"))
     page.select_option("#symbol", "ACME")
 
     # The demo market moves: trades stream in live (flashing rows), the book fills.
