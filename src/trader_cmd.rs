@@ -41,8 +41,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         if engine.is_none() {
             tracing::warn!("no --gateway: order entry answers 503");
         }
-        let mut state = TraderState::new(pool, auth, engine.clone());
-        state.pages = bourse_trader::pages::PageCache::new(args.page_cache_mib << 20);
+        let state = TraderState::new(pool, auth, engine.clone()).with_pages(
+            bourse_trader::pages::PageCache::new(args.page_cache_mib << 20),
+        );
         if let Some(engine) = engine {
             // Orders whose verdict never came: rejected once it is certain the engine
             // never received them.

@@ -252,8 +252,7 @@ fn main() -> anyhow::Result<()> {
         let state = bourse_trader::TraderState::new(pool.clone(), auth, Some(engine));
         let cache = state.pages.clone();
         // The baseline for reads in the same run: the same service without its cache.
-        let mut uncached = state.clone();
-        uncached.pages = bourse_trader::pages::PageCache::new(0);
+        let uncached = state.with_pages(bourse_trader::pages::PageCache::new(0));
         let trader = serve(bourse_trader::app(state)).await?;
         let trader_uncached = serve(bourse_trader::app(uncached)).await?;
         // The floor for reads: the same page of orders the trader answers, as a fixed

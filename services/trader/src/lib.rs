@@ -64,9 +64,22 @@ pub const MIGRATIONS: Migrations = Migrations {
     ],
 };
 
-/// The service's state.
+/// The service's state: one shared [`TraderShared`], so that the clone axum makes for
+/// every request is one reference count, not one per field (measured: cloning and
+/// dropping the fields was ~5% of the order path's CPU in the service).
 #[derive(Clone)]
-pub struct TraderState {
+pub struct TraderState(Arc<TraderShared>);
+
+impl std::ops::Deref for TraderState {
+    type Target = TraderShared;
+    fn deref(&self) -> &TraderShared {
+        &self.0
+    }
+}
+
+/// What every request of the service shares.
+#[derive(Clone)]
+pub struct TraderShared {
     /// This service's orders, with settlement's view of them.
     pub store: Arc<dyn store::TraderStore>,
     /// Settlement's holdings (positions, and the position after a fill).
@@ -107,7 +120,7 @@ impl TraderState {
         auth: Arc<Auth>,
         engine: Option<GatewayClient>,
     ) -> Self {
-        TraderState {
+        TraderState(Arc::new(TraderShared {
             writes: writes::Writes::spawn(store.clone()),
             suspensions,
             store,
@@ -116,7 +129,15 @@ impl TraderState {
             engine,
             listeners: stream::Listeners::new(),
             pages: pages::PageCache::new(pages::DEFAULT_BYTES),
-        }
+        }))
+    }
+
+    /// The same service (stores, engine, batch writers) answering `GET /v2/orders` from
+    /// another page cache (`PageCache::new(0)`: none).
+    pub fn with_pages(&self, pages: pages::PageCache) -> Self {
+        let mut shared = (*self.0).clone();
+        shared.pages = pages;
+        TraderState(Arc::new(shared))
     }
 
     /// What the `trade_updates` stream reads.
