@@ -79,7 +79,11 @@ async fn the_whole_platform_in_one_process_trades_behind_nginx_and_survives_kill
     drop(nginx);
     drop(platform);
 
-    // Restarted on the same directory (new ports: nginx follows).
+    // Restarted on the same directory (new ports: nginx follows). New gateway and feed
+    // ports too: the old ones were free for the kernel to hand out as any connection's
+    // own port while the first run went on (once, a parallel test's had taken one).
+    let gateway = format!("tcp://127.0.0.1:{}", free_port());
+    let feed = format!("tcp://127.0.0.1:{}", free_port());
     let platform = AllInOne::start(&data, &gateway, &feed, &[]);
     let port = free_port();
     let conf = common::nginx::render(port, |role, _| platform.addr(role));
@@ -200,7 +204,9 @@ async fn the_demo_prints_a_key_that_works_and_its_market_makers_trade() {
     drop(updates.close(None).await);
     drop(platform);
 
-    // Started again, the demo keeps its accounts and key.
+    // Started again (on new ports, as above), the demo keeps its accounts and key.
+    let gateway = format!("tcp://127.0.0.1:{}", free_port());
+    let feed = format!("tcp://127.0.0.1:{}", free_port());
     let again = AllInOne::start(&data, &gateway, &feed, &["--demo"]);
     assert_eq!(again.printed("demo API key"), key_id);
     drop(again.proc);

@@ -36,7 +36,7 @@ pub(crate) fn start_collecting(args: &[&str], ready: &str) -> (Proc, Vec<String>
             .spawn()
             .expect("spawn bourse"),
     );
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
     for stream in [
         Box::new(child.0.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
         Box::new(child.0.stderr.take().unwrap()),
@@ -49,12 +49,15 @@ pub(crate) fn start_collecting(args: &[&str], ready: &str) -> (Proc, Vec<String>
             }
         });
     }
+    // Only the readers hold senders now: a child that exits before it is ready ends
+    // the wait at once, with what it printed, instead of at the deadline.
+    drop(tx);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut lines = Vec::new();
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("bourse {args:?} never said {ready:?}"));
+            .unwrap_or_else(|e| panic!("bourse {args:?} never said {ready:?} ({e}): {lines:#?}"));
         let done = line.contains(ready);
         lines.push(line);
         if done {
