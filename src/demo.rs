@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bourse_core::{
-    Asset, Command, FixedStr, OrderType, Price, Qty, Side, SymbolId, TimeInForce, UserId,
+    Asset, Command, FixedStr, OrderType, Price, Qty, RejectReason, Side, SymbolId, TimeInForce,
+    UserId,
 };
 use bourse_feeds::{DepthReplica, MarketData};
 use bourse_gateway::keys::KeyStore;
@@ -105,6 +106,10 @@ struct Stats {
     sent: AtomicU64,
     reports: AtomicU64,
     fills: AtomicU64,
+    /// Cancels and replaces of orders that had already left the book (filled, most
+    /// often): the race every market maker runs, refused `unknown_order`.
+    late: AtomicU64,
+    /// Every other refusal.
     rejects: AtomicU64,
     /// Price levels in the books' top 20 per side, from the market data feed.
     levels: AtomicU64,
@@ -180,8 +185,13 @@ impl Conn {
             let token = match msg {
                 ServerMsg::Accepted { order, .. } => Some(order.token),
                 ServerMsg::Replaced { new_token, .. } => Some(new_token),
-                ServerMsg::Rejected { token, .. } => {
-                    stats.rejects.fetch_add(1, Ordering::Relaxed);
+                ServerMsg::Rejected { token, reason, .. } => {
+                    let counter = if reason == RejectReason::UnknownOrder {
+                        &stats.late
+                    } else {
+                        &stats.rejects
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
                     token
                 }
                 ServerMsg::Executed { .. } => {
@@ -440,10 +450,11 @@ pub(crate) fn start_with(
                 })
                 .unwrap_or((0, 0));
             eprintln!(
-                "demo: {} orders/s in, {} reports/s out | fills {} | rejects {} | book depth {} levels, {} shares | round trip p50 {} µs, p99 {} µs",
+                "demo: {} orders/s in, {} reports/s out | fills {} | too late to cancel {} | rejects {} | book depth {} levels, {} shares | round trip p50 {} µs, p99 {} µs",
                 sent - last_sent,
                 reports - last_reports,
                 stats.fills.load(Ordering::Relaxed),
+                stats.late.load(Ordering::Relaxed),
                 stats.rejects.load(Ordering::Relaxed),
                 stats.levels.load(Ordering::Relaxed),
                 stats.depth.load(Ordering::Relaxed),
