@@ -105,10 +105,28 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if reader_went_away(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("bourse: error: {e:#}");
+            eprintln!("bourse: error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `e` and its causes, joined by colons, each said once: a library error that names its
+/// cause in its own message (`reading keys.txt: No such file or directory`) and also
+/// returns it as its source would otherwise print the cause twice.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// Whether `e` comes from writing to a pipe whose reader closed it.
@@ -150,6 +168,24 @@ mod tests {
 
     /// Clap checks its definitions only when a command is parsed: two arguments of a
     /// role sharing a name would otherwise pass the build and fail at start-up.
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let keys = bourse_gateway::keys::KeyFileError::Io {
+            path: "keys.txt".into(),
+            source: io,
+        };
+        let e = anyhow::Error::new(keys).context("no API keys");
+        assert_eq!(
+            format!("{e:#}"),
+            "no API keys: reading keys.txt: no such file: no such file"
+        );
+        assert_eq!(one_line(&e), "no API keys: reading keys.txt: no such file");
+        // Causes that do not repeat are all kept.
+        let e = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(one_line(&e), "outer: middle: inner");
+    }
+
     #[test]
     fn every_command_line_is_well_formed() {
         <Cli as clap::CommandFactory>::command().debug_assert();

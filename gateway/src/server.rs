@@ -164,6 +164,15 @@ pub enum GatewayError {
     /// ZeroMQ refused (bad endpoint, address in use, ...).
     #[error("zeromq: {0}")]
     Zmq(#[from] zmq::Error),
+    /// An endpoint could not be bound (taken by another process, or not an address of
+    /// this machine).
+    #[error("binding {endpoint}: {source}")]
+    Bind {
+        /// The endpoint asked for.
+        endpoint: String,
+        /// ZeroMQ's reason.
+        source: zmq::Error,
+    },
     /// The wake pipe between the pipeline and the I/O thread, or the gateway's own
     /// thread, could not be made.
     #[error("wake pipe or thread: {0}")]
@@ -731,7 +740,11 @@ fn run_with<W: WaitStrategy + 'static>(
     let mut feed_thread = None;
     let out_producer = match &config.feed {
         Some(bind) => {
-            let publisher = ZmqPublisher::bind(&ctx, bind)?;
+            let publisher =
+                ZmqPublisher::bind(&ctx, bind).map_err(|source| GatewayError::Bind {
+                    endpoint: bind.clone(),
+                    source,
+                })?;
             feed_endpoint = Some(publisher.endpoint().to_string());
             let stage = FeedStage::new(Feed::from_state(&engine.state()), publisher);
             let (poller, out_builder) = out_builder.new_event_poller();
@@ -823,7 +836,12 @@ fn run_with<W: WaitStrategy + 'static>(
     socket.set_linger(0)?;
     socket.set_sndhwm(100_000)?;
     socket.set_rcvhwm(100_000)?;
-    socket.bind(&config.bind)?;
+    socket
+        .bind(&config.bind)
+        .map_err(|source| GatewayError::Bind {
+            endpoint: config.bind.clone(),
+            source,
+        })?;
     let endpoint = socket
         .get_last_endpoint()?
         .unwrap_or_else(|_| config.bind.clone());
