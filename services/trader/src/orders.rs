@@ -75,7 +75,9 @@ pub struct NewOrder {
     /// Trailing percent of the high-water mark (trailing_stop orders; up to 4 decimals).
     #[schema(value_type = Option<String>)]
     pub trail_percent: Option<Value>,
-    /// Extended hours (the exchange has none: must be false).
+    /// Whether the order may trade outside the regular session. Every order may (the
+    /// engine matches at any hour), so `true` and `false` are both taken and change
+    /// nothing.
     #[serde(default)]
     pub extended_hours: bool,
     /// The client's id for the order (at most 128 characters); made if absent.
@@ -423,9 +425,6 @@ fn check(o: &NewOrder) -> Result<Checked, ApiError> {
             "time_in_force: day or gtc for {type_name} orders"
         )));
     }
-    if o.extended_hours {
-        return Err(bad("extended_hours: the exchange has no extended hours"));
-    }
     let qty = o
         .qty
         .as_ref()
@@ -661,7 +660,9 @@ impl<'a> OrderView<'a> {
             limit_price: r.limit_price.map(format_cents),
             stop_price: r.condition.stop_price.map(format_cents),
             status,
-            extended_hours: false,
+            // Every order may trade outside the regular session: the engine matches at
+            // any hour.
+            extended_hours: true,
             legs: None,
             trail_percent: r.condition.trail_ppm.map(percent_text),
             trail_price: r.condition.trail_price.map(format_cents),

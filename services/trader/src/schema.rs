@@ -62,6 +62,7 @@ pub struct Order {
     /// `new`, `partially_filled`, `filled`, `canceled`, `expired`, `replaced`,
     /// `rejected`, `pending_new`.
     status: String,
+    /// Always true: every order may trade outside the regular session.
     extended_hours: bool,
     /// An `oco` order's stop-loss leg (on its take-profit leg, read alone); else null.
     #[schema(no_recursion)]

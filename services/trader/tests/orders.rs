@@ -203,6 +203,22 @@ async fn orders_over_http_trade_settle_and_stay_their_owners(store: Store) {
         let r = alice.post("/v2/orders", &body).await.unwrap();
         assert_error(&r, status);
     }
+    // Every order may trade outside the regular session: `extended_hours` is taken and
+    // every order says so.
+    let r = alice
+        .post(
+            "/v2/orders",
+            &order(json!({"extended_hours": true, "time_in_force": "ioc", "limit_price": "0.01"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.json["extended_hours"], true, "{}", r.text);
+    assert_eq!(
+        r.json["status"], "canceled",
+        "an IOC with nothing to take: {}",
+        r.text
+    );
     assert_error(
         &p.trader
             .post("/v2/orders", &order(json!({})))
