@@ -166,8 +166,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    /// Clap checks its definitions only when a command is parsed: two arguments of a
-    /// role sharing a name would otherwise pass the build and fail at start-up.
     #[test]
     fn an_error_says_each_cause_once() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
@@ -186,6 +184,8 @@ mod tests {
         assert_eq!(one_line(&e), "outer: middle: inner");
     }
 
+    /// Clap checks its definitions only when a command is parsed: two arguments of a
+    /// role sharing a name would otherwise pass the build and fail at start-up.
     #[test]
     fn every_command_line_is_well_formed() {
         <Cli as clap::CommandFactory>::command().debug_assert();
