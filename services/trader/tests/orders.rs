@@ -893,6 +893,8 @@ async fn every_write_to_a_users_orders_moves_their_versions_and_no_one_elses(sto
         }
     };
     // Waits until `user`'s settled version passes `than`'s (settlement is asynchronous).
+    // `than` is read before the write that settlement follows: read after it, settlement
+    // may already have written, and nothing more would come.
     let settled_past = |user: u64, than: Versions| async move {
         let start = Instant::now();
         loop {
@@ -918,12 +920,12 @@ async fn every_write_to_a_users_orders_moves_their_versions_and_no_one_elses(sto
         v1.trader > v0.trader,
         "the entry and the verdict: {v0:?} → {v1:?}"
     );
-    let v2 = settled_past(alice_id, v1).await;
+    let v2 = settled_past(alice_id, v0).await;
     let r = alice.delete(&format!("/v2/orders/{id}")).await.unwrap();
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{}", r.text);
     let v3 = versions(alice_id).await;
     assert!(v3.trader > v2.trader, "the cancel: {v2:?} → {v3:?}");
-    let v4 = settled_past(alice_id, v3).await;
+    let v4 = settled_past(alice_id, v2).await;
     // Bob's order, settled, leaves Alice's versions where they were.
     let b0 = versions(bob_id).await;
     let r = bob.post("/v2/orders", &sell).await.unwrap();
