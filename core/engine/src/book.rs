@@ -115,10 +115,11 @@ impl Book {
 /// Whether an order on `side` with limit `limit` trades against a resting price `resting`.
 #[inline]
 pub(crate) fn crosses(side: Side, limit: i64, resting: i64) -> bool {
-    match side {
-        Side::Buy => resting <= limit,
-        Side::Sell => resting >= limit,
-    }
+    // `resting <= limit` for a buy, `resting >= limit` for a sell, without a branch on
+    // the side (a coin toss to the branch predictor; see `engine::by_side`). Prices are
+    // positive, so the difference cannot overflow.
+    let sign = 1 - 2 * i64::from(side as u8);
+    (limit - resting) * sign >= 0
 }
 
 /// Appends order `o` (already in `orders`, with `side` and `price` set) at the back of its
@@ -305,5 +306,9 @@ mod tests {
         assert!(crosses(Side::Buy, 90, 90));
         assert!(!crosses(Side::Buy, 89, 90));
         assert!(crosses(Side::Sell, 90, 95));
+        assert!(crosses(Side::Sell, 95, 95));
+        assert!(!crosses(Side::Sell, 96, 95));
+        assert!(crosses(Side::Buy, i64::MAX, 1) && !crosses(Side::Buy, 1, i64::MAX));
+        assert!(crosses(Side::Sell, 1, i64::MAX) && !crosses(Side::Sell, i64::MAX, 1));
     }
 }
