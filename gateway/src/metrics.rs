@@ -233,7 +233,7 @@ impl LocalHistogram {
         self.count += 1;
     }
 
-    /// Records, for each arrival time in `since` ([`clock_ns`]), the time from it to
+    /// Records, for each arrival time in `since` (`clock_ns`), the time from it to
     /// `now`.
     pub fn record_since(&mut self, now: u64, since: &[u64]) {
         for &t in since {

@@ -18,7 +18,7 @@
 //! - [`state`]: the canonical state, its hash, rebuild from it; [`snapshot`]: its bytes.
 //! - `hashing`: the engine's maps (FxHash) and why they are sized as they are;
 //!   `order_index`: the compact table of resting orders by (account, client id).
-//! - [`reference`]: a naive, obviously correct twin used by property tests.
+//! - [`reference`](mod@reference): a naive, obviously correct twin used by property tests.
 
 pub mod account;
 mod book;

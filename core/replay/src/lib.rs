@@ -5,7 +5,7 @@
 //! engine with it exactly as the live pipeline would.
 //!
 //! **Architecture invariant:** a line that cannot be decoded never stops a replay; it
-//! becomes a [`Command::Invalid`](bourse_core::Command::Invalid), so the engine records
+//! becomes a [`Command::Invalid`], so the engine records
 //! the rejection with its own sequence number.
 
 pub mod json;

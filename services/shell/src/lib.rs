@@ -19,7 +19,7 @@
 //! - [`money`]: decimal strings at the edge ("100.50"), integers inside.
 //!
 //! **Architecture invariant:** handlers never build an error body or a status by hand;
-//! every failure is an [`ApiError`](error::ApiError).
+//! every failure is an [`ApiError`].
 
 pub mod auth;
 pub mod batch;

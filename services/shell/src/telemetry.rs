@@ -9,7 +9,7 @@
 //! the number of series stays bounded.
 //!
 //! Parts of a process that keep their own figures (the gateway's lock-free counters)
-//! add them to the same page with [`add_source`].
+//! add them to the same page with [`set_source`].
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;

@@ -1152,7 +1152,7 @@ pub struct Replace {
 /// `PATCH /v2/orders/{id}`: the engine replaces the order; the answer is the new order
 /// (a new id, `replaces` naming the old one, which becomes `replaced`). A replace at
 /// the same price for less keeps time priority; any other loses it. A held
-/// conditional order is replaced where it is held ([`replace_held`]), without the
+/// conditional order is replaced where it is held (`replace_held`), without the
 /// engine.
 #[utoipa::path(patch, path = "/v2/orders/{id}", tag = "orders", params(("id" = String, Path, description = "The order id")), request_body = Replace, responses((status = 200, body = crate::schema::Order)))]
 pub async fn replace(
