@@ -133,6 +133,15 @@ fn by_side(side: Side, cash: Amount, shares: Amount) -> (Amount, Amount) {
     (cash * (1 - sell), shares * sell)
 }
 
+/// The refusal of an order whose side's balance is short: cash for a buy, shares for a
+/// sell.
+fn short_of(side: Side) -> RejectReason {
+    match side {
+        Side::Buy => RejectReason::InsufficientFunds,
+        Side::Sell => RejectReason::InsufficientShares,
+    }
+}
+
 #[inline]
 fn position_key(account: u32, symbol: u32) -> u64 {
     (u64::from(account) << 32) | u64::from(symbol)
@@ -540,65 +549,45 @@ impl Engine {
         let mut budget = Amount::MAX;
         // A limit order whose position exists (nearly every one) reserves without a
         // branch on its side ([`by_side`]); a market order, or a first order in an
-        // instrument, takes the path below.
-        let known = if market {
-            None
-        } else {
-            self.find_position(a, sym)
-        };
-        let position = if let Some(p) = known {
-            let (cash_need, shares_need) = by_side(o.side, o.price.0 * o.qty.0, o.qty.0);
-            let cash = &mut self.accounts[a as usize].cash;
-            let shares = &mut self.positions[p as usize].shares;
-            if (cash.free() < cash_need) | (shares.free() < shares_need) {
-                let reason = match o.side {
-                    Side::Buy => RejectReason::InsufficientFunds,
-                    Side::Sell => RejectReason::InsufficientShares,
-                };
-                return self.reject(Some(o.user), Some(o.id), reason, out);
+        // instrument, takes the path below, with the position looked up here.
+        let known = self.find_position(a, sym);
+        let position = match (known, o.side) {
+            (Some(p), _) if !market => {
+                let (cash_need, shares_need) = by_side(o.side, o.price.0 * o.qty.0, o.qty.0);
+                let cash = &mut self.accounts[a as usize].cash;
+                let shares = &mut self.positions[p as usize].shares;
+                if (cash.free() < cash_need) | (shares.free() < shares_need) {
+                    return self.reject(Some(o.user), Some(o.id), short_of(o.side), out);
+                }
+                cash.reserved += cash_need;
+                shares.reserved += shares_need;
+                p
             }
-            cash.reserved += cash_need;
-            shares.reserved += shares_need;
-            p
-        } else {
-            match o.side {
-                Side::Buy => {
-                    let cash = self.accounts[a as usize].cash;
-                    let need = if market {
-                        budget = cash.free().min(limits.max_order_notional);
-                        budget
-                    } else {
-                        o.price.0 * o.qty.0
-                    };
-                    if need <= 0 || cash.free() < need {
-                        return self.reject(
-                            Some(o.user),
-                            Some(o.id),
-                            RejectReason::InsufficientFunds,
-                            out,
-                        );
-                    }
-                    self.accounts[a as usize].cash.reserved += need;
-                    self.position(a, sym)
+            (_, Side::Buy) => {
+                let cash = self.accounts[a as usize].cash;
+                let need = if market {
+                    budget = cash.free().min(limits.max_order_notional);
+                    budget
+                } else {
+                    o.price.0 * o.qty.0
+                };
+                if need <= 0 || cash.free() < need {
+                    return self.reject(Some(o.user), Some(o.id), short_of(o.side), out);
                 }
-                Side::Sell => {
-                    let p = match self.find_position(a, sym) {
-                        Some(p) if self.positions[p as usize].shares.free() >= o.qty.0 => p,
-                        _ => {
-                            return self.reject(
-                                Some(o.user),
-                                Some(o.id),
-                                RejectReason::InsufficientShares,
-                                out,
-                            );
-                        }
-                    };
-                    if market {
-                        budget = limits.max_order_notional;
-                    }
-                    self.positions[p as usize].shares.reserved += o.qty.0;
-                    p
+                self.accounts[a as usize].cash.reserved += need;
+                // Created only once the cash is there (a refused order leaves none).
+                known.unwrap_or_else(|| self.new_position(a, sym))
+            }
+            (_, Side::Sell) => {
+                let p = match known {
+                    Some(p) if self.positions[p as usize].shares.free() >= o.qty.0 => p,
+                    _ => return self.reject(Some(o.user), Some(o.id), short_of(o.side), out),
+                };
+                if market {
+                    budget = limits.max_order_notional;
                 }
+                self.positions[p as usize].shares.reserved += o.qty.0;
+                p
             }
         };
         emit(
@@ -881,10 +870,7 @@ impl Engine {
         );
         let shares = &self.positions[o.position as usize].shares;
         if (delta.0 > acct.cash.free()) | (delta.1 > shares.free()) {
-            return Err(match o.side {
-                Side::Buy => RejectReason::InsufficientFunds,
-                Side::Sell => RejectReason::InsufficientShares,
-            });
+            return Err(short_of(o.side));
         }
         if o.post_only {
             let opposite = self.books[sym].best(o.side.opposite());
