@@ -197,6 +197,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
                 Some(running.feed.clone()),
                 participants,
                 Duration::from_millis(args.demo_pace_ms),
+                Some(running.gateway_metrics.clone()),
                 demo_stop.clone(),
             );
             Some(accounts)

@@ -16,6 +16,7 @@ use bourse_core::{
 };
 use bourse_feeds::{DepthReplica, MarketData};
 use bourse_gateway::keys::KeyStore;
+use bourse_gateway::metrics::{Counts, GatewayMetrics, Stage};
 use bourse_gateway::protocol::{ClientMsg, EnterOrder, ServerMsg, decode_server, encode_client};
 use hdrhistogram::Histogram;
 
@@ -399,10 +400,58 @@ fn watch_book(feed: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
     }
 }
 
+/// The gateway's share of the round trip, second by second, from its own histograms.
+struct Inside {
+    metrics: Arc<GatewayMetrics>,
+    reported: Counts,
+    fsync: Counts,
+    executed: u64,
+}
+
+impl Inside {
+    fn new(metrics: Arc<GatewayMetrics>) -> Self {
+        Inside {
+            reported: metrics.stage(Stage::Reported).counts(),
+            fsync: metrics.fsync().counts(),
+            executed: metrics.executed(),
+            metrics,
+        }
+    }
+
+    /// What the gateway did since the last call: the time from a command's arrival to
+    /// its last report, the journal's syncs and how many commands each covered.
+    fn line(&mut self) -> String {
+        let reported = self.metrics.stage(Stage::Reported).counts();
+        let fsync = self.metrics.fsync().counts();
+        let executed = self.metrics.executed();
+        let (r, f) = (reported.since(&self.reported), fsync.since(&self.fsync));
+        let per_sync = (executed - self.executed) as f64 / f.total().max(1) as f64;
+        (self.reported, self.fsync, self.executed) = (reported, fsync, executed);
+        format!(
+            " (in the gateway p50 {:.0} µs, p99 {:.0} µs; fsync p50 {:.0} µs, {per_sync:.1} commands each)",
+            r.quantile(0.5) / 1e3,
+            r.quantile(0.99) / 1e3,
+            f.quantile(0.5) / 1e3,
+        )
+    }
+}
+
 /// Starts the simulated participants and the status line against `endpoint`, with
 /// book depth from the market data feed if there is one.
-pub(crate) fn start(endpoint: String, feed: Option<String>, stop: Arc<AtomicBool>) {
-    start_with(endpoint, feed, engine_participants(), PACE, stop);
+pub(crate) fn start(
+    endpoint: String,
+    feed: Option<String>,
+    gateway: Arc<GatewayMetrics>,
+    stop: Arc<AtomicBool>,
+) {
+    start_with(
+        endpoint,
+        feed,
+        engine_participants(),
+        PACE,
+        Some(gateway),
+        stop,
+    );
 }
 
 /// How long a market maker waits for its reports between rounds of quotes (a taker
@@ -410,12 +459,14 @@ pub(crate) fn start(endpoint: String, feed: Option<String>, stop: Arc<AtomicBool
 pub(crate) const PACE: Duration = Duration::from_millis(5);
 
 /// As [`start`], with these participants (the first four make markets, the rest
-/// take) at this pace ([`PACE`] by default; longer is gentler).
+/// take) at this pace ([`PACE`] by default; longer is gentler), and the gateway's own
+/// timings on the status line if it runs in this process.
 pub(crate) fn start_with(
     endpoint: String,
     feed: Option<String>,
     participants: Vec<Participant>,
     pace: Duration,
+    gateway: Option<Arc<GatewayMetrics>>,
     stop: Arc<AtomicBool>,
 ) {
     let stats = Arc::new(Stats::default());
@@ -437,6 +488,7 @@ pub(crate) fn start_with(
     }
     std::thread::spawn(move || {
         let (mut last_sent, mut last_reports) = (0, 0);
+        let mut inside = gateway.map(Inside::new);
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_secs(1));
             let sent = stats.sent.load(Ordering::Relaxed);
@@ -450,7 +502,7 @@ pub(crate) fn start_with(
                 })
                 .unwrap_or((0, 0));
             eprintln!(
-                "demo: {} orders/s in, {} reports/s out | fills {} | too late to cancel {} | rejects {} | book depth {} levels, {} shares | round trip p50 {} µs, p99 {} µs",
+                "demo: {} orders/s in, {} reports/s out | fills {} | too late to cancel {} | rejects {} | book depth {} levels, {} shares | round trip p50 {} µs, p99 {} µs{}",
                 sent - last_sent,
                 reports - last_reports,
                 stats.fills.load(Ordering::Relaxed),
@@ -459,7 +511,8 @@ pub(crate) fn start_with(
                 stats.levels.load(Ordering::Relaxed),
                 stats.depth.load(Ordering::Relaxed),
                 p50,
-                p99
+                p99,
+                inside.as_mut().map(Inside::line).unwrap_or_default()
             );
             (last_sent, last_reports) = (sent, reports);
         }

@@ -203,6 +203,7 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
     }
     let demo_stop = stop.clone();
     let demo_on = args.demo;
+    let demo_metrics = config.metrics.clone();
     run(config, stop, move |ready| {
         eprintln!(
             "bourse: recovered {} journaled commands; listening on {}{}",
@@ -218,7 +219,7 @@ pub(crate) fn run_serve(args: Args) -> anyhow::Result<()> {
         println!("bourse: ready on {}", ready.endpoint);
         let _ = std::io::Write::flush(&mut std::io::stdout());
         if demo_on {
-            demo::start(ready.endpoint, ready.feed_endpoint, demo_stop);
+            demo::start(ready.endpoint, ready.feed_endpoint, demo_metrics, demo_stop);
         }
     })?;
     Ok(())

@@ -134,41 +134,20 @@ impl Histogram {
     /// interpolated linearly inside its bucket (0 when empty; past the last bound, the
     /// last bound).
     pub fn quantile(&self, q: f64) -> f64 {
-        let counts: Vec<u64> = self
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
-        let total: u64 = counts.iter().sum();
-        if total == 0 {
-            return 0.0;
-        }
-        let target = q.clamp(0.0, 1.0) * total as f64;
-        let mut below = 0.0;
-        for (i, &n) in counts.iter().enumerate() {
-            let n = n as f64;
-            if n > 0.0 && below + n >= target {
-                let Some(&hi) = FINE_NS.get(i) else {
-                    return FINE_NS[FINE_NS.len() - 1] as f64;
-                };
-                let lo = if i == 0 { 0 } else { FINE_NS[i - 1] };
-                return lo as f64 + (hi - lo) as f64 * ((target - below) / n);
-            }
-            below += n;
-        }
-        FINE_NS[FINE_NS.len() - 1] as f64
+        self.counts().quantile(q)
     }
 
     /// The usual percentiles, in microseconds.
     pub fn percentiles(&self) -> Percentiles {
-        let us = |q| self.quantile(q) / 1e3;
-        Percentiles {
-            count: self.count(),
-            p50: us(0.5),
-            p90: us(0.9),
-            p99: us(0.99),
-            p999: us(0.999),
-        }
+        self.counts().percentiles()
+    }
+
+    /// A copy of the counts as they stand: subtract an earlier copy
+    /// ([`Counts::since`]) for the percentiles of what was recorded in between.
+    pub fn counts(&self) -> Counts {
+        Counts(std::array::from_fn(|i| {
+            self.buckets[i].load(Ordering::Relaxed)
+        }))
     }
 
     /// Writes the histogram as `name` (in seconds) with `labels` (`key="value",...`,
@@ -203,6 +182,64 @@ impl Histogram {
         let _ = writeln!(out, "{name}_sum{} {sum}", braces(labels));
         // The count is the buckets' total, so the two never disagree mid-update.
         let _ = writeln!(out, "{name}_count{} {cumulative}", braces(labels));
+    }
+}
+
+/// The counts of a [`Histogram`] at one moment, bucket by bucket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counts([u64; BUCKETS]);
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts([0; BUCKETS])
+    }
+}
+
+impl Counts {
+    /// What was recorded after `earlier` (an older copy of the same histogram).
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        Counts(std::array::from_fn(|i| {
+            self.0[i].saturating_sub(earlier.0[i])
+        }))
+    }
+
+    /// How many observations.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// As [`Histogram::quantile`].
+    pub fn quantile(&self, q: f64) -> f64 {
+        let total = self.total();
+        if total == 0 {
+            return 0.0;
+        }
+        let target = q.clamp(0.0, 1.0) * total as f64;
+        let mut below = 0.0;
+        for (i, &n) in self.0.iter().enumerate() {
+            let n = n as f64;
+            if n > 0.0 && below + n >= target {
+                let Some(&hi) = FINE_NS.get(i) else {
+                    return FINE_NS[FINE_NS.len() - 1] as f64;
+                };
+                let lo = if i == 0 { 0 } else { FINE_NS[i - 1] };
+                return lo as f64 + (hi - lo) as f64 * ((target - below) / n);
+            }
+            below += n;
+        }
+        FINE_NS[FINE_NS.len() - 1] as f64
+    }
+
+    /// The usual percentiles, in microseconds.
+    pub fn percentiles(&self) -> Percentiles {
+        let us = |q| self.quantile(q) / 1e3;
+        Percentiles {
+            count: self.total(),
+            p50: us(0.5),
+            p90: us(0.9),
+            p99: us(0.99),
+            p999: us(0.999),
+        }
     }
 }
 
@@ -593,6 +630,27 @@ mod tests {
             );
         }
         assert_eq!(Histogram::default().quantile(0.5), 0.0);
+    }
+
+    #[test]
+    fn counts_since_an_earlier_copy_hold_only_what_came_after_it() {
+        let h = Histogram::default();
+        for _ in 0..100 {
+            h.record(1_000_000); // 1 ms
+        }
+        let before = h.counts();
+        for _ in 0..10 {
+            h.record(10_000); // 10 µs
+        }
+        let between = h.counts().since(&before);
+        assert_eq!(between.total(), 10);
+        let p99 = between.percentiles().p99;
+        assert!((7.5..=10.0).contains(&p99), "{p99} µs: in the 10 µs bucket");
+        assert_eq!(h.counts().since(&h.counts()).quantile(0.5), 0.0);
+        assert!(
+            h.percentiles().p50 > 750.0,
+            "the whole histogram is still there"
+        );
     }
 
     #[test]

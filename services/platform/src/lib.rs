@@ -159,6 +159,8 @@ pub struct Running {
     pub feed: String,
     /// The gateway.
     pub gateway: bourse_gateway::server::Running,
+    /// The gateway's metrics (what `/metrics` shows under `bourse_gateway_*`).
+    pub gateway_metrics: Arc<bourse_gateway::metrics::GatewayMetrics>,
     /// The stock service's live book.
     pub book: Arc<bourse_stock::LiveBook>,
     /// The auto service's status (armed, fired, its position in the trades).
@@ -244,7 +246,8 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
     }
     gw.bootstrap = config.bootstrap.clone();
     let gateway_metrics = gw.metrics.clone();
-    bourse_shell::telemetry::set_source("gateway", move |page| gateway_metrics.render(page));
+    let page_metrics = gw.metrics.clone();
+    bourse_shell::telemetry::set_source("gateway", move |page| page_metrics.render(page));
     let engine_config = gw.engine;
     let (base_keys, shared_keys) = (gw.keys.current().as_ref().clone(), gw.keys.clone());
     let gateway =
@@ -558,6 +561,7 @@ pub async fn start(config: PlatformConfig, stores: Stores) -> Result<Running, Pl
         endpoint,
         feed,
         gateway,
+        gateway_metrics,
         book,
         auto,
         recurring,
