@@ -122,11 +122,13 @@ pub struct GatewayConfig {
 pub const SNAPSHOT_EVERY_COMMANDS: u64 = 500_000;
 
 /// The default [`GatewayConfig::inline_batch`]. At everyday rates a batch is a command
-/// or two, and on a shared core each hand-over between threads costs tens of
-/// microseconds of system calls and wake-ups; under load, batches grow past this and
-/// go to the stages, which journal one batch while the engine matches the next
-/// (PERF.md, "Small batches on the I/O thread").
-pub const INLINE_BATCH: usize = 8;
+/// or two, or a market maker's burst of quotes, and on a shared core each hand-over
+/// between threads costs tens of microseconds of system calls and wake-ups; under load,
+/// batches grow past this and go to the stages, which journal one batch while the
+/// engine matches the next (PERF.md, "Small batches on the I/O thread" and "The demo's
+/// bursts on the I/O thread": 16 lets syncs of up to eight commands on average count as
+/// light load, where 8 sent a maker's bursts of six to the stages).
+pub const INLINE_BATCH: usize = 16;
 
 /// The default journal segment size: 64 MiB, about 900,000 orders, zero-filled on a
 /// background thread in well under a second (PERF.md, "Preallocated journal segments").
