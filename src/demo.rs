@@ -45,7 +45,7 @@ pub(crate) struct Participant {
 pub(crate) const PARTICIPANTS: u64 = MAKERS + TAKERS;
 
 /// The engine-only demo's participants: users 1 to 6, key `demo-N`.
-fn engine_participants() -> Vec<Participant> {
+pub(crate) fn engine_participants() -> Vec<Participant> {
     (1..=PARTICIPANTS)
         .map(|user| Participant {
             user,
@@ -469,23 +469,8 @@ pub(crate) fn start_with(
     gateway: Option<Arc<GatewayMetrics>>,
     stop: Arc<AtomicBool>,
 ) {
-    let stats = Arc::new(Stats::default());
-    if let Some(feed) = feed {
-        let (st, s) = (stats.clone(), stop.clone());
-        std::thread::spawn(move || watch_book(feed, st, s));
-    }
-    let Ok(h) = Histogram::new_with_bounds(1, 60_000_000, 3) else {
-        return;
-    };
-    let rtt = Arc::new(Mutex::new(h));
-    for (i, who) in participants.into_iter().enumerate() {
-        let (e, s, st, r) = (endpoint.clone(), stop.clone(), stats.clone(), rtt.clone());
-        if (i as u64) < MAKERS {
-            std::thread::spawn(move || maker(e, who, pace, s, st, r));
-        } else {
-            std::thread::spawn(move || taker(e, who, pace * 2, s, st, r));
-        }
-    }
+    let crowd = launch(endpoint, feed, participants, pace, stop.clone());
+    let (stats, rtt) = (crowd.stats.clone(), crowd.rtt.clone());
     std::thread::spawn(move || {
         let (mut last_sent, mut last_reports) = (0, 0);
         let mut inside = gateway.map(Inside::new);
@@ -493,14 +478,7 @@ pub(crate) fn start_with(
             std::thread::sleep(Duration::from_secs(1));
             let sent = stats.sent.load(Ordering::Relaxed);
             let reports = stats.reports.load(Ordering::Relaxed);
-            let (p50, p99) = rtt
-                .lock()
-                .map(|mut h| {
-                    let q = (h.value_at_quantile(0.5), h.value_at_quantile(0.99));
-                    h.reset();
-                    q
-                })
-                .unwrap_or((0, 0));
+            let h = take(&rtt);
             eprintln!(
                 "demo: {} orders/s in, {} reports/s out | fills {} | too late to cancel {} | rejects {} | book depth {} levels, {} shares | round trip p50 {} µs, p99 {} µs{}",
                 sent - last_sent,
@@ -510,11 +488,84 @@ pub(crate) fn start_with(
                 stats.rejects.load(Ordering::Relaxed),
                 stats.levels.load(Ordering::Relaxed),
                 stats.depth.load(Ordering::Relaxed),
-                p50,
-                p99,
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
                 inside.as_mut().map(Inside::line).unwrap_or_default()
             );
             (last_sent, last_reports) = (sent, reports);
         }
     });
+}
+
+/// The simulated participants at work (until their stop flag is set).
+pub(crate) struct Crowd {
+    stats: Arc<Stats>,
+    rtt: Arc<Mutex<Histogram<u64>>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Crowd {
+    /// The round trips (µs, each order's send to its first report) recorded since the
+    /// last call.
+    pub(crate) fn take_round_trips(&self) -> Histogram<u64> {
+        take(&self.rtt)
+    }
+
+    /// Refusals other than a cancel that came too late.
+    pub(crate) fn rejects(&self) -> u64 {
+        self.stats.rejects.load(Ordering::Relaxed)
+    }
+
+    /// Waits for every participant's thread (set the stop flag first).
+    pub(crate) fn join(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Empties `rtt`, returning what it held.
+fn take(rtt: &Mutex<Histogram<u64>>) -> Histogram<u64> {
+    let mut h = rtt
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let copy = h.clone();
+    h.reset();
+    copy
+}
+
+/// An empty histogram of round trips: 1 µs to 60 s, three significant figures.
+fn round_trips() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds that are valid")
+}
+
+/// Starts the participants' threads (makers first, then takers) against `endpoint`,
+/// and a depth replica of the feed if there is one.
+pub(crate) fn launch(
+    endpoint: String,
+    feed: Option<String>,
+    participants: Vec<Participant>,
+    pace: Duration,
+    stop: Arc<AtomicBool>,
+) -> Crowd {
+    let stats = Arc::new(Stats::default());
+    let mut threads = Vec::new();
+    if let Some(feed) = feed {
+        let (st, s) = (stats.clone(), stop.clone());
+        threads.push(std::thread::spawn(move || watch_book(feed, st, s)));
+    }
+    let rtt = Arc::new(Mutex::new(round_trips()));
+    for (i, who) in participants.into_iter().enumerate() {
+        let (e, s, st, r) = (endpoint.clone(), stop.clone(), stats.clone(), rtt.clone());
+        threads.push(if (i as u64) < MAKERS {
+            std::thread::spawn(move || maker(e, who, pace, s, st, r))
+        } else {
+            std::thread::spawn(move || taker(e, who, pace * 2, s, st, r))
+        });
+    }
+    Crowd {
+        stats,
+        rtt,
+        threads,
+    }
 }

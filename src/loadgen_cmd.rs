@@ -69,6 +69,15 @@ pub(crate) struct Args {
     /// Write `loadgen.md` and `loadgen.json` here.
     #[arg(long, default_value = "target/loadgen")]
     out: PathBuf,
+    /// Instead of the exchange-core workload, the demo's participants (as under `bourse
+    /// serve --demo`), against a floor that answers at once and then the gateway,
+    /// `--reps` times, `--seconds` each; prints a table (`--rate` and the placement
+    /// options do not apply).
+    #[arg(long)]
+    demo: bool,
+    /// With `--demo`: how many (floor, gateway) pairs.
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
     /// Internal: run as the load generator's child server (`gateway` or `echo`).
     #[arg(long, hide = true)]
     role: Option<Role>,
@@ -664,6 +673,9 @@ fn summary_json(s: &Summary) -> String {
 pub(crate) fn run_loadgen(args: Args) -> anyhow::Result<()> {
     if let Some(role) = args.role {
         return serve_role(&args, role);
+    }
+    if args.demo {
+        return crate::demo_bench::run_pairs(args.seconds, args.reps);
     }
     let mut results = Vec::new();
     let mut setup = 0;

@@ -6,6 +6,7 @@ mod all_cmd;
 mod auto_cmd;
 mod bridge_cmd;
 mod demo;
+mod demo_bench;
 mod end_of_day_cmd;
 mod http_role;
 mod loadgen_cmd;
