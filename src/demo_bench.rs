@@ -18,7 +18,7 @@ use anyhow::Context;
 use bourse_core::{CancelReason, TimeInForce};
 use bourse_gateway::metrics::{Counts, GatewayMetrics, Stage};
 use bourse_gateway::protocol::{ClientMsg, ServerMsg, decode_client, encode_server};
-use bourse_gateway::server::{GatewayConfig, run};
+use bourse_gateway::server::{GatewayConfig, spawn};
 use hdrhistogram::Histogram;
 
 use crate::demo;
@@ -210,28 +210,19 @@ fn gateway_run(seconds: Duration) -> anyhow::Result<Figures> {
     config.bootstrap = demo::bootstrap();
     config.engine = crate::serve_cmd::engine_config();
     let metrics: Arc<GatewayMetrics> = config.metrics.clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let flag = stop.clone();
-    let gateway = std::thread::spawn(move || {
-        run(config, flag, |ready| {
-            let _ = tx.send(ready);
-        })
-    });
-    let ready = rx
-        .recv_timeout(Duration::from_secs(30))
-        .context("the gateway did not start")?;
+    let gateway = spawn(config).context("starting the gateway")?;
+    let (endpoint, feed) = (
+        gateway.ready.endpoint.clone(),
+        gateway.ready.feed_endpoint.clone(),
+    );
     let mut marks = Vec::new();
-    let (round_trips, rejects) = measure(ready.endpoint, ready.feed_endpoint, seconds, || {
+    let (round_trips, rejects) = measure(endpoint, feed, seconds, || {
         marks.push((
             metrics.stage(Stage::Reported).counts(),
             metrics.fsync().counts(),
         ))
     });
-    stop.store(true, Ordering::Relaxed);
-    gateway
-        .join()
-        .map_err(|_| anyhow::anyhow!("the gateway's thread panicked"))??;
+    gateway.stop()?;
     let inside = match marks.as_slice() {
         [(r0, f0), (r1, f1)] => Some((r1.since(r0), f1.since(f0))),
         _ => None,

@@ -50,3 +50,42 @@ fn a_short_sweep_answers_every_command_and_writes_both_reports() {
     assert!(md.contains("| 2000 | **Bourse gateway**"), "{md}");
     assert!(md.contains("| 2000 | reported | 2000 |"), "{md}");
 }
+
+#[test]
+fn the_demos_load_runs_against_its_floor_and_then_the_gateway() {
+    let run = Command::new(env!("CARGO_BIN_EXE_bourse"))
+        .args(["loadgen", "--demo", "--seconds", "3", "--reps", "1"])
+        .output()
+        .expect("run bourse loadgen --demo");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "loadgen --demo failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!stdout.contains("refused"), "{stdout}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("| 1 |"))
+        .unwrap_or_else(|| panic!("no row for pair 1: {stdout}"));
+    let microseconds: Vec<f64> = row
+        .split('|')
+        .filter_map(|cell| {
+            let cell = cell.trim().trim_matches('*');
+            cell.split(' ').next()?.parse().ok()
+        })
+        .collect();
+    // pair, floor p50 and p99, gateway p50 and p99, inside p50, fsync p50 and p99.9.
+    let [_, floor50, floor99, p50, p99, inside, fsync, ..] = microseconds[..] else {
+        panic!("{row}")
+    };
+    assert!(floor50 > 0.0 && floor50 <= floor99, "{row}");
+    assert!(p50 > 0.0 && p50 <= p99, "{row}");
+    // Syncs were timed, and the gateway's share of a round trip includes its sync.
+    assert!(fsync > 0.0 && inside >= fsync * 0.75, "{row}");
+    assert_eq!(
+        row.matches(": met").count() + row.matches(": missed").count(),
+        2,
+        "{row}"
+    );
+}
