@@ -411,38 +411,63 @@ fn watch_book(feed: String, stats: Arc<Stats>, stop: Arc<AtomicBool>) {
     }
 }
 
-/// The gateway's share of the round trip, second by second, from its own histograms.
-struct Inside {
+/// The gateway's share of the round trip, window by window, from its own histograms.
+pub(crate) struct Inside {
     metrics: Arc<GatewayMetrics>,
-    reported: Counts,
-    fsync: Counts,
-    executed: u64,
+    at_start: Window,
+}
+
+/// What the gateway recorded over a window.
+#[derive(Clone, Default)]
+pub(crate) struct Window {
+    /// From each command's arrival to its last report handed to ZeroMQ.
+    pub(crate) reported: Counts,
+    /// The journal's syncs.
+    pub(crate) fsync: Counts,
+    /// Commands executed.
+    pub(crate) executed: u64,
 }
 
 impl Inside {
-    fn new(metrics: Arc<GatewayMetrics>) -> Self {
+    /// Starts the first window now.
+    pub(crate) fn new(metrics: Arc<GatewayMetrics>) -> Self {
         Inside {
-            reported: metrics.stage(Stage::Reported).counts(),
-            fsync: metrics.fsync().counts(),
-            executed: metrics.executed(),
+            at_start: Self::now(&metrics),
             metrics,
         }
     }
 
-    /// What the gateway did since the last call: the time from a command's arrival to
-    /// its last report, the journal's syncs and how many commands each covered.
+    fn now(metrics: &GatewayMetrics) -> Window {
+        Window {
+            reported: metrics.stage(Stage::Reported).counts(),
+            fsync: metrics.fsync().counts(),
+            executed: metrics.executed(),
+        }
+    }
+
+    /// What the gateway did since the last call (or since [`Inside::new`]); starts the
+    /// next window.
+    pub(crate) fn take(&mut self) -> Window {
+        let now = Self::now(&self.metrics);
+        let window = Window {
+            reported: now.reported.since(&self.at_start.reported),
+            fsync: now.fsync.since(&self.at_start.fsync),
+            executed: now.executed - self.at_start.executed,
+        };
+        self.at_start = now;
+        window
+    }
+
+    /// The status line's part: the time from a command's arrival to its last report,
+    /// the journal's syncs and how many commands each covered, since the last call.
     fn line(&mut self) -> String {
-        let reported = self.metrics.stage(Stage::Reported).counts();
-        let fsync = self.metrics.fsync().counts();
-        let executed = self.metrics.executed();
-        let (r, f) = (reported.since(&self.reported), fsync.since(&self.fsync));
-        let per_sync = (executed - self.executed) as f64 / f.total().max(1) as f64;
-        (self.reported, self.fsync, self.executed) = (reported, fsync, executed);
+        let w = self.take();
+        let per_sync = w.executed as f64 / w.fsync.total().max(1) as f64;
         format!(
             " (in the gateway p50 {:.0} µs, p99 {:.0} µs; fsync p50 {:.0} µs, {per_sync:.1} commands each)",
-            r.quantile(0.5) / 1e3,
-            r.quantile(0.99) / 1e3,
-            f.quantile(0.5) / 1e3,
+            w.reported.quantile(0.5) / 1e3,
+            w.reported.quantile(0.99) / 1e3,
+            w.fsync.quantile(0.5) / 1e3,
         )
     }
 }

@@ -16,12 +16,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bourse_core::{CancelReason, TimeInForce};
-use bourse_gateway::metrics::{Counts, GatewayMetrics, Stage};
+use bourse_gateway::metrics::GatewayMetrics;
 use bourse_gateway::protocol::{ClientMsg, ServerMsg, decode_client, encode_server};
 use bourse_gateway::server::{GatewayConfig, spawn};
 use hdrhistogram::Histogram;
 
-use crate::demo;
+use crate::demo::{self, Inside, Window};
 
 /// Seconds of each run left out of its figures: logins, the books filling up.
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -31,7 +31,7 @@ struct Figures {
     round_trips: Histogram<u64>,
     /// The gateway's own share (arrival to last report) and its syncs; none for the
     /// floor.
-    inside: Option<(Counts, Counts)>,
+    inside: Option<Window>,
     rejects: u64,
 }
 
@@ -54,7 +54,11 @@ pub(crate) fn run_pairs(seconds: u64, reps: usize) -> anyhow::Result<()> {
     for pair in 1..=reps {
         let floor = floor_run(seconds)?;
         let gateway = gateway_run(seconds)?;
-        let (inside, fsync) = gateway.inside.clone().unwrap_or_default();
+        let Window {
+            reported: inside,
+            fsync,
+            ..
+        } = gateway.inside.clone().unwrap_or_default();
         let at = |h: &Histogram<u64>, q| h.value_at_quantile(q) as f64;
         let (p50, p99) = (
             at(&gateway.round_trips, 0.5),
@@ -79,14 +83,14 @@ pub(crate) fn run_pairs(seconds: u64, reps: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The participants against `endpoint` for `seconds` after the warm-up; `between`
-/// is called at the start and the end of the measured part.
+/// The participants against `endpoint` for `seconds` after the warm-up, with what the
+/// gateway recorded meanwhile if its metrics are given.
 fn measure(
     endpoint: String,
     feed: Option<String>,
     seconds: Duration,
-    mut between: impl FnMut(),
-) -> (Histogram<u64>, u64) {
+    gateway: Option<Arc<GatewayMetrics>>,
+) -> Figures {
     let stop = Arc::new(AtomicBool::new(false));
     let crowd = demo::launch(
         endpoint,
@@ -97,14 +101,16 @@ fn measure(
     );
     std::thread::sleep(WARM_UP);
     crowd.take_round_trips();
-    between();
+    let mut inside = gateway.map(Inside::new);
     std::thread::sleep(seconds);
-    let round_trips = crowd.take_round_trips();
-    between();
-    let rejects = crowd.rejects();
+    let figures = Figures {
+        round_trips: crowd.take_round_trips(),
+        inside: inside.as_mut().map(Inside::take),
+        rejects: crowd.rejects(),
+    };
     stop.store(true, Ordering::Relaxed);
     crowd.join();
-    (round_trips, rejects)
+    figures
 }
 
 /// The demo's clients against the protocol-speaking floor.
@@ -119,16 +125,12 @@ fn floor_run(seconds: Duration) -> anyhow::Result<Figures> {
     let done = Arc::new(AtomicBool::new(false));
     let flag = done.clone();
     let serving = std::thread::spawn(move || serve_floor(&server, &flag));
-    let (round_trips, rejects) = measure(endpoint, None, seconds, || {});
+    let figures = measure(endpoint, None, seconds, None);
     done.store(true, Ordering::Relaxed);
     serving
         .join()
         .map_err(|_| anyhow::anyhow!("the floor's thread panicked"))??;
-    Ok(Figures {
-        round_trips,
-        inside: None,
-        rejects,
-    })
+    Ok(figures)
 }
 
 /// Answers every frame at once until `done`.
@@ -215,23 +217,9 @@ fn gateway_run(seconds: Duration) -> anyhow::Result<Figures> {
         gateway.ready.endpoint.clone(),
         gateway.ready.feed_endpoint.clone(),
     );
-    let mut marks = Vec::new();
-    let (round_trips, rejects) = measure(endpoint, feed, seconds, || {
-        marks.push((
-            metrics.stage(Stage::Reported).counts(),
-            metrics.fsync().counts(),
-        ))
-    });
+    let figures = measure(endpoint, feed, seconds, Some(metrics));
     gateway.stop()?;
-    let inside = match marks.as_slice() {
-        [(r0, f0), (r1, f1)] => Some((r1.since(r0), f1.since(f0))),
-        _ => None,
-    };
-    Ok(Figures {
-        round_trips,
-        inside,
-        rejects,
-    })
+    Ok(figures)
 }
 
 #[cfg(test)]

@@ -126,7 +126,7 @@ pub const SNAPSHOT_EVERY_COMMANDS: u64 = 500_000;
 /// between threads costs tens of microseconds of system calls and wake-ups; under load,
 /// batches grow past this and go to the stages, which journal one batch while the
 /// engine matches the next (PERF.md, "Small batches on the I/O thread" and "The demo's
-/// bursts on the I/O thread": 16 lets syncs of up to eight commands on average count as
+/// round trip taken apart": 16 lets syncs of up to eight commands on average count as
 /// light load, where 8 sent a maker's bursts of six to the stages).
 pub const INLINE_BATCH: usize = 16;
 

@@ -381,11 +381,11 @@ fn a_newer_login_with_the_same_key_takes_over_and_the_older_connection_is_told()
 #[test]
 fn a_market_makers_bursts_of_quotes_run_on_the_io_thread() {
     // A market maker moves all its quotes at once: bursts of six commands, each
-    // answered before the next. Light load however many commands a sync covers, so every
-    // burst skips the hand-over to the journal and engine threads (with the old
+    // answered before the next. Syncs of six commands still count as light load, so
+    // every burst skips the hand-over to the journal and engine threads (with the old
     // threshold — syncs covering at most four on average — the ninth burst onwards went
-    // through the stages, about 80 µs more of the demo's round trip; PERF.md, "The
-    // demo's bursts on the I/O thread").
+    // through the stages, 34–59 µs more of the demo's round trip; PERF.md, "The demo's
+    // round trip taken apart").
     let _watchdog = Watchdog::new(120, "the bursts test");
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), 0);
