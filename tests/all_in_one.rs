@@ -187,6 +187,19 @@ async fn the_demo_prints_a_key_that_works_and_its_market_makers_trade() {
     // The demo's instruments carry their companies' names.
     let r = rest.get("/v2/assets/ACME").await.unwrap();
     assert_eq!(r.json["name"], "Acme Corporation", "{}", r.text);
+    let r = rest
+        .post(
+            "/v2/watchlists",
+            &json!({"name": "mine", "symbols": ["ACME"]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json["assets"][0]["name"], "Acme Corporation",
+        "{}",
+        r.text
+    );
     let r = rest.get("/openapi/stock.json").await.unwrap();
     assert_eq!(r.json["info"]["title"], "Bourse stock service");
     let r = rest.get("/nowhere").await.unwrap();

@@ -344,6 +344,7 @@ async fn the_platform_trades_end_to_end_behind_nginx_and_survives_kills() {
                     (&buyer_rest, "/v2/account"),
                     (&buyer_rest, "/v2/positions"),
                     (&buyer_rest, "/v2/assets/ACME"),
+                    (&buyer_rest, "/v2/watchlists"),
                     (&users, "/v1/users/me"),
                 ] {
                     let r = client.get(path).await.unwrap();

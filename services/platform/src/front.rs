@@ -59,12 +59,15 @@ pub fn route(path: &str) -> Option<(Service, Option<&'static str>)> {
         Service::User
     } else if any(&["/v2/orders", "/v2/account", "/v2/positions"]) || path == "/stream" {
         Service::Trader
-    } else if any(&["/v2/assets", "/v2/stocks/", "/v1/admin/assets"])
-        || matches!(
-            path,
-            "/v2/clock" | "/v2/calendar" | "/v2/iex" | "/v2/sip" | "/v2/delayed_sip" | "/v2/test"
-        )
-    {
+    } else if any(&[
+        "/v2/assets",
+        "/v2/stocks/",
+        "/v1/admin/assets",
+        "/v2/watchlists",
+    ]) || matches!(
+        path,
+        "/v2/clock" | "/v2/calendar" | "/v2/iex" | "/v2/sip" | "/v2/delayed_sip" | "/v2/test"
+    ) {
         Service::Stock
     } else if path == "/portfolio" {
         Service::Portfolio
@@ -151,6 +154,8 @@ mod tests {
             ("/v2/positions/ACME", Service::Trader),
             ("/stream", Service::Trader),
             ("/v2/assets/ACME", Service::Stock),
+            ("/v2/watchlists", Service::Stock),
+            ("/v2/watchlists/0b7c/ACME", Service::Stock),
             ("/v2/clock", Service::Stock),
             ("/v2/stocks/ACME/bars", Service::Stock),
             ("/v1/admin/assets", Service::Stock),

@@ -14,6 +14,15 @@ pub fn uuid_text(b: &[u8; 16]) -> String {
     )
 }
 
+/// A random UUID (version 4), from the operating system's random number generator.
+pub fn random_uuid() -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&crate::auth::random_bytes(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    uuid_text(&b)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -22,5 +31,19 @@ mod tests {
         b[0] = 0xab;
         b[15] = 0x01;
         assert_eq!(super::uuid_text(&b), "ab000000-0000-0000-0000-000000000001");
+    }
+
+    #[test]
+    fn random_uuids_are_version_4_and_differ() {
+        let (a, b) = (super::random_uuid(), super::random_uuid());
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert_eq!(id.len(), 36, "{id}");
+            assert_eq!(&id[14..15], "4", "version nibble of {id}");
+            assert!(
+                matches!(&id[19..20], "8" | "9" | "a" | "b"),
+                "variant of {id}"
+            );
+        }
     }
 }

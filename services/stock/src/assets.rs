@@ -32,8 +32,14 @@ pub fn asset_id(symbol: &str) -> String {
     bourse_shell::ids::uuid_text(&b)
 }
 
+/// A user's account id, as `GET /v2/account` and the watchlists show it: name-based
+/// like an asset's.
+pub fn account_id(user: u64) -> String {
+    asset_id(&format!("acct{user}"))
+}
+
 /// An instrument row as Alpaca's asset.
-fn asset_json(r: &Instrument) -> Value {
+pub(crate) fn asset_json(r: &Instrument) -> Value {
     let (symbol, status, lot) = (&r.symbol, &r.status, r.lot);
     json!({
         "id": asset_id(symbol),

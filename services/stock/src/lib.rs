@@ -23,6 +23,7 @@
 //! | `GET /v2/stocks/bars`, `GET /v2/stocks/{symbol}/bars` | OHLCV bars, paged |
 //! | `GET /v2/stocks/snapshots`, `GET /v2/stocks/{symbol}/snapshot` | trade, quote, minute, daily and previous daily bar |
 //! | `GET /v2/stocks/orderbooks/latest` | the top 20 levels per side |
+//! | `GET`/`POST /v2/watchlists`, `GET`/`PUT`/`POST`/`DELETE /v2/watchlists/{id}`, `DELETE /v2/watchlists/{id}/{symbol}` | the caller's watchlists ([`watchlists`]) |
 
 pub mod assets;
 pub mod bars;
@@ -34,6 +35,7 @@ pub mod market;
 pub mod schema;
 pub mod store;
 pub mod stream;
+pub mod watchlists;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -52,7 +54,10 @@ pub use book::LiveBook;
 pub const MIGRATIONS: Migrations = Migrations {
     table: "stock_schema_migrations",
     lock: 7_340_004,
-    steps: &[(1, include_str!("../migrations/0001_market.sql"))],
+    steps: &[
+        (1, include_str!("../migrations/0001_market.sql")),
+        (2, include_str!("../migrations/0002_watchlists.sql")),
+    ],
 };
 
 /// The service's state.
@@ -120,6 +125,14 @@ pub fn router(state: StockState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(market::bars))
         .routes(routes!(market::snapshot))
         .routes(routes!(stream::stream))
+        .routes(routes!(watchlists::list, watchlists::create))
+        .routes(routes!(
+            watchlists::get_one,
+            watchlists::update,
+            watchlists::add,
+            watchlists::delete
+        ))
+        .routes(routes!(watchlists::remove))
         .with_state(state)
         .split_for_parts()
 }

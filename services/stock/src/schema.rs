@@ -249,3 +249,20 @@ pub struct CalendarDay {
     #[schema(format = Date)]
     settlement_date: Option<String>,
 }
+
+/// A user's watchlist, as Alpaca's.
+#[derive(ToSchema)]
+pub struct Watchlist {
+    /// A random UUID.
+    id: String,
+    /// The owner's account id (as `GET /v2/account` shows it).
+    account_id: String,
+    /// Unique among the owner's watchlists.
+    name: String,
+    /// RFC 3339, UTC.
+    created_at: String,
+    /// RFC 3339, UTC.
+    updated_at: String,
+    /// Its assets in the order they were added; absent from the list of watchlists.
+    assets: Option<Vec<Asset>>,
+}

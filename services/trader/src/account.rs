@@ -21,7 +21,7 @@ pub async fn account(
     let (cash, reserved) = (row.cash, row.reserved);
     let buying_power = cash - reserved;
     Ok(Json(json!({
-        "id": crate::orders::asset_id(&format!("acct{user}")),
+        "id": bourse_stock::assets::account_id(user),
         "account_number": format!("BRS{user:09}"),
         "status": "ACTIVE",
         "crypto_status": "INACTIVE",

@@ -40,7 +40,6 @@ use bourse_gateway_client::GatewayClient;
 use bourse_shell::ApiError;
 use bourse_shell::auth::{Principal, random_bytes};
 use bourse_shell::extract::{Json, Path, Query};
-use bourse_shell::ids::uuid_text;
 use bourse_shell::money::{format_cents, format_fixed, parse_cents, parse_fixed};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -276,13 +275,9 @@ fn number_text(field: &str, v: &Value) -> Result<String, ApiError> {
     }
 }
 
-/// A random UUID (version 4).
+/// A random UUID (version 4): a new order's id.
 pub fn new_id() -> String {
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&random_bytes(16));
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    uuid_text(&b)
+    bourse_shell::ids::random_uuid()
 }
 
 /// A fresh engine token: 16 characters, random, after

@@ -2,17 +2,21 @@
 
 use bourse_shell::ApiError;
 use bourse_shell::health::Check;
+use bourse_shell::lite::rusqlite::OptionalExtension;
 use bourse_shell::lite::rusqlite::{self, params};
-use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros};
+use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros, rfc3339_micros};
 
-use super::{BarRow, Instrument, MarketStore, PageQuery, TradeRow};
+use super::{BarRow, Instrument, MarketStore, PageQuery, Saved, TradeRow, Watchlist};
 use crate::bars::aggregate;
 use crate::ingest::{Fact, IngestError};
 
 /// The stock tables' SQLite migrations.
 pub const MIGRATIONS: LiteMigrations = LiteMigrations {
     table: "stock_schema_migrations",
-    steps: &[(1, include_str!("../../migrations/lite/0001_market.sql"))],
+    steps: &[
+        (1, include_str!("../../migrations/lite/0001_market.sql")),
+        (2, include_str!("../../migrations/lite/0002_watchlists.sql")),
+    ],
 };
 
 /// The stock tables in the embedded store.
@@ -337,7 +341,143 @@ impl MarketStore for LiteMarket {
             .await?)
     }
 
+    async fn watchlists(&self, user: u64) -> Result<Vec<Watchlist>, ApiError> {
+        Ok(self
+            .lite
+            .rows(
+                "SELECT id, name, symbols, version, created_at, updated_at FROM watchlists
+                 WHERE user_id = ?1 ORDER BY created_at, id",
+                (user as i64,),
+                watchlist,
+            )
+            .await?)
+    }
+
+    async fn watchlist(&self, user: u64, id: &str) -> Result<Option<Watchlist>, ApiError> {
+        Ok(self
+            .lite
+            .row(WATCHLIST_BY_ID, (id.to_string(), user as i64), watchlist)
+            .await?)
+    }
+
+    async fn create_watchlist(
+        &self,
+        user: u64,
+        id: &str,
+        name: &str,
+        symbols: &[String],
+        max: i64,
+    ) -> Result<Saved, ApiError> {
+        let (id, name, symbols) = (id.to_string(), name.to_string(), json_list(symbols)?);
+        let user = user as i64;
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                let held: i64 = tx.query_row(
+                    "SELECT count(*) FROM watchlists WHERE user_id = ?1",
+                    (user,),
+                    |r| r.get(0),
+                )?;
+                if held >= max {
+                    return Ok(Saved::TooMany);
+                }
+                if name_taken(&tx, user, &name, None)? {
+                    return Ok(Saved::NameTaken);
+                }
+                let now = now_micros();
+                tx.execute(
+                    "INSERT INTO watchlists (id, user_id, name, symbols, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                    params![id, user, name, symbols, now],
+                )?;
+                let made = tx.query_row(WATCHLIST_BY_ID, (&id, user), watchlist)?;
+                tx.commit()?;
+                Ok(Saved::Done(made))
+            })
+            .await?)
+    }
+
+    async fn save_watchlist(
+        &self,
+        user: u64,
+        id: &str,
+        version: i64,
+        name: &str,
+        symbols: &[String],
+    ) -> Result<Saved, ApiError> {
+        let (id, name, symbols) = (id.to_string(), name.to_string(), json_list(symbols)?);
+        let user = user as i64;
+        Ok(self
+            .lite
+            .write(move |c| {
+                let tx = c.transaction()?;
+                if name_taken(&tx, user, &name, Some(&id))? {
+                    return Ok(Saved::NameTaken);
+                }
+                let changed = tx.execute(
+                    "UPDATE watchlists SET name = ?4, symbols = ?5, version = version + 1,
+                         updated_at = ?6
+                     WHERE id = ?1 AND user_id = ?2 AND version = ?3",
+                    params![id, user, version, name, symbols, now_micros()],
+                )?;
+                if changed == 0 {
+                    return Ok(Saved::Stale);
+                }
+                let saved = tx.query_row(WATCHLIST_BY_ID, (&id, user), watchlist)?;
+                tx.commit()?;
+                Ok(Saved::Done(saved))
+            })
+            .await?)
+    }
+
+    async fn delete_watchlist(&self, user: u64, id: &str) -> Result<bool, ApiError> {
+        Ok(self
+            .lite
+            .execute(
+                "DELETE FROM watchlists WHERE id = ?1 AND user_id = ?2",
+                (id.to_string(), user as i64),
+            )
+            .await?
+            > 0)
+    }
+
     fn check(&self) -> Box<dyn Check> {
         Box::new(LiteCheck(self.lite.clone()))
     }
+}
+
+const WATCHLIST_BY_ID: &str = "SELECT id, name, symbols, version, created_at, updated_at
+    FROM watchlists WHERE id = ?1 AND user_id = ?2";
+
+fn watchlist(r: &rusqlite::Row<'_>) -> rusqlite::Result<Watchlist> {
+    let symbols: String = r.get(2)?;
+    Ok(Watchlist {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        symbols: serde_json::from_str(&symbols).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+        })?,
+        version: r.get(3)?,
+        created_at: rfc3339_micros(r.get(4)?),
+        updated_at: rfc3339_micros(r.get(5)?),
+    })
+}
+
+/// Whether `user` has a watchlist named `name` (other than `except`).
+fn name_taken(
+    tx: &rusqlite::Transaction<'_>,
+    user: i64,
+    name: &str,
+    except: Option<&str>,
+) -> rusqlite::Result<bool> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM watchlists WHERE user_id = ?1 AND name = ?2
+               AND (?3 IS NULL OR id <> ?3)",
+            (user, name, except),
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }

@@ -65,6 +65,37 @@ pub struct BarRow {
     pub vwap: f64,
 }
 
+/// A user's watchlist: a named list of tickers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watchlist {
+    /// A random UUID.
+    pub id: String,
+    /// Unique among its user's watchlists.
+    pub name: String,
+    /// Tickers, in the order they were added.
+    pub symbols: Vec<String>,
+    /// Goes up by one on each change ([`MarketStore::save_watchlist`]).
+    pub version: i64,
+    /// RFC 3339, UTC, microseconds.
+    pub created_at: String,
+    /// RFC 3339, UTC, microseconds.
+    pub updated_at: String,
+}
+
+/// How a watchlist write ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Saved {
+    /// Written: the watchlist as it now is.
+    Done(Watchlist),
+    /// The user has another watchlist of that name.
+    NameTaken,
+    /// The user already has the most watchlists allowed (creating).
+    TooMany,
+    /// No such watchlist of this user, or it changed since the version given (saving):
+    /// read it again.
+    Stale,
+}
+
 /// A page of a historical route: the symbols ascending, within each the key (the time
 /// for bars, the sequence number for trades) in the asked direction, after the token.
 #[derive(Clone, Debug)]
@@ -124,6 +155,32 @@ pub trait MarketStore: Send + Sync + std::fmt::Debug {
     /// The latest minute bar and the two latest daily bars of each of `symbols`, each
     /// with its rank (1: the latest).
     async fn snapshot_bars(&self, symbols: &[String]) -> Result<Vec<(BarRow, i64)>, ApiError>;
+    /// `user`'s watchlists, oldest first.
+    async fn watchlists(&self, user: u64) -> Result<Vec<Watchlist>, ApiError>;
+    /// One of `user`'s watchlists (`None`: not theirs, or none).
+    async fn watchlist(&self, user: u64, id: &str) -> Result<Option<Watchlist>, ApiError>;
+    /// Creates watchlist `id` for `user`, unless they have one named `name` or `max`
+    /// watchlists already.
+    async fn create_watchlist(
+        &self,
+        user: u64,
+        id: &str,
+        name: &str,
+        symbols: &[String],
+        max: i64,
+    ) -> Result<Saved, ApiError>;
+    /// Gives `user`'s watchlist `id` this name and these symbols if it is still at
+    /// `version` ([`Saved::Stale`] otherwise, or if it is gone).
+    async fn save_watchlist(
+        &self,
+        user: u64,
+        id: &str,
+        version: i64,
+        name: &str,
+        symbols: &[String],
+    ) -> Result<Saved, ApiError>;
+    /// Deletes `user`'s watchlist `id`; whether there was one.
+    async fn delete_watchlist(&self, user: u64, id: &str) -> Result<bool, ApiError>;
     /// The readiness check of the store.
     fn check(&self) -> Box<dyn Check>;
 }

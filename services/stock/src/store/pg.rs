@@ -5,7 +5,7 @@ use bourse_shell::health::{Check, Database};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
-use super::{BarRow, Instrument, MarketStore, PageQuery, TradeRow};
+use super::{BarRow, Instrument, MarketStore, PageQuery, Saved, TradeRow, Watchlist};
 use crate::bars::{Trade, aggregate};
 use crate::ingest::{Fact, IngestError};
 
@@ -312,9 +312,139 @@ impl MarketStore for PgMarket {
             .collect())
     }
 
+    async fn watchlists(&self, user: u64) -> Result<Vec<Watchlist>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "{WATCHLIST} WHERE user_id = $1 ORDER BY created_at, id"
+            ))
+            .await?;
+        client
+            .query(&stmt, &[&(user as i64)])
+            .await?
+            .iter()
+            .map(watchlist)
+            .collect()
+    }
+
+    async fn watchlist(&self, user: u64, id: &str) -> Result<Option<Watchlist>, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached(&format!("{WATCHLIST} WHERE id = $1 AND user_id = $2"))
+            .await?;
+        client
+            .query_opt(&stmt, &[&id, &(user as i64)])
+            .await?
+            .as_ref()
+            .map(watchlist)
+            .transpose()
+    }
+
+    async fn create_watchlist(
+        &self,
+        user: u64,
+        id: &str,
+        name: &str,
+        symbols: &[String],
+        max: i64,
+    ) -> Result<Saved, ApiError> {
+        let client = self.pool.get().await?;
+        let symbols = serde_json::to_string(symbols).map_err(ApiError::internal)?;
+        let user = user as i64;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH made AS (
+                     INSERT INTO watchlists (id, user_id, name, symbols)
+                     SELECT $1, $2, $3, $4
+                     WHERE (SELECT count(*) FROM watchlists WHERE user_id = $2) < $5
+                     ON CONFLICT (user_id, name) DO NOTHING
+                     RETURNING *)
+                 {WATCHLIST_OF} FROM made"
+            ))
+            .await?;
+        if let Some(row) = client
+            .query_opt(&stmt, &[&id, &user, &name, &symbols, &max])
+            .await?
+        {
+            return Ok(Saved::Done(watchlist(&row)?));
+        }
+        let stmt = client
+            .prepare_cached("SELECT 1 FROM watchlists WHERE user_id = $1 AND name = $2")
+            .await?;
+        Ok(match client.query_opt(&stmt, &[&user, &name]).await? {
+            Some(_) => Saved::NameTaken,
+            None => Saved::TooMany,
+        })
+    }
+
+    async fn save_watchlist(
+        &self,
+        user: u64,
+        id: &str,
+        version: i64,
+        name: &str,
+        symbols: &[String],
+    ) -> Result<Saved, ApiError> {
+        let client = self.pool.get().await?;
+        let symbols = serde_json::to_string(symbols).map_err(ApiError::internal)?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH saved AS (
+                     UPDATE watchlists SET name = $4, symbols = $5, version = version + 1,
+                         updated_at = clock_timestamp()
+                     WHERE id = $1 AND user_id = $2 AND version = $3
+                     RETURNING *)
+                 {WATCHLIST_OF} FROM saved"
+            ))
+            .await?;
+        match client
+            .query_opt(&stmt, &[&id, &(user as i64), &version, &name, &symbols])
+            .await
+        {
+            Ok(Some(row)) => Ok(Saved::Done(watchlist(&row)?)),
+            Ok(None) => Ok(Saved::Stale),
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                Ok(Saved::NameTaken)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn delete_watchlist(&self, user: u64, id: &str) -> Result<bool, ApiError> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached("DELETE FROM watchlists WHERE id = $1 AND user_id = $2")
+            .await?;
+        Ok(client.execute(&stmt, &[&id, &(user as i64)]).await? > 0)
+    }
+
     fn check(&self) -> Box<dyn Check> {
         Box::new(Database(self.pool.clone()))
     }
+}
+
+/// A watchlist's columns, as [`watchlist`] reads them (times as the API shows them).
+macro_rules! watchlist_columns {
+    () => {
+        "SELECT id, name, symbols, version,
+            to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS created_at,
+            to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS updated_at"
+    };
+}
+/// A watchlist's columns, to be followed by the rows they come from.
+const WATCHLIST_OF: &str = watchlist_columns!();
+/// A watchlist's columns from the table.
+const WATCHLIST: &str = concat!(watchlist_columns!(), " FROM watchlists");
+
+fn watchlist(r: &Row) -> Result<Watchlist, ApiError> {
+    Ok(Watchlist {
+        id: r.get("id"),
+        name: r.get("name"),
+        symbols: serde_json::from_str(r.get("symbols")).map_err(ApiError::internal)?,
+        version: r.get("version"),
+        created_at: r.get("created_at"),
+        updated_at: r.get("updated_at"),
+    })
 }
 
 async fn upsert_bars(
