@@ -1,9 +1,10 @@
 //! The web page in a real browser: `bourse --demo` (its market makers at a gentle pace,
 //! so that a debug build's settlement keeps up), and `web/tests/browser.py` driving
 //! Debian's Chromium through Playwright against the front address — sign up, the demo
-//! market moving, an invalid order's error, a fill in the portfolio and the
-//! notifications, an order rested, replaced and canceled, an API key, and the page at
-//! a phone's width. Screenshots: `target/tmp/web-page/{desktop,phone}.png`.
+//! market moving, an instrument followed in the watchlist, an invalid order's error, a
+//! fill in the portfolio and the notifications, an order rested, replaced and canceled,
+//! an API key, and the page at a phone's width (where the watchlist, the account's, is
+//! still there; unfollowed from it). Screenshots: `target/tmp/web-page/{desktop,phone}.png`.
 //!
 //! `scripts/test.sh` installs Chromium (Debian's `chromium`) and Playwright (PyPI) and
 //! sets `BOURSE_PYTHON`; `BOURSE_CHROMIUM` names another browser binary.

@@ -184,6 +184,9 @@ function signOut() {
   }
   session.clear();
   editing = null;
+  clearInterval(watching.timer);
+  watching.id = null;
+  watching.symbols = [];
   for (const s of sockets) s.close();
   sockets.clear();
   $("desk").hidden = true;
@@ -267,6 +270,7 @@ async function loadSymbol(symbol) {
   $("last").textContent = "—";
   $("change").textContent = "";
   $("asset-name").textContent = market.names[symbol] || "";
+  showWatchlist();
   const q = encodeURIComponent(symbol);
   const [bars, trades] = await Promise.all([
     api("GET", `/v2/stocks/${q}/bars?timeframe=1Min&sort=desc&limit=300`),
@@ -290,6 +294,9 @@ function showTrade(t, live) {
   body.prepend(el("tr", { class: live ? "flash" : "" }, el("td", {}, timeOf(t.t)), el("td", {}, price(t.p)), el("td", {}, t.s)));
   while (body.rows.length > 30) body.deleteRow(-1);
   $("last").textContent = price(t.p);
+  // The watched instrument on screen keeps its watchlist row as current as the quote.
+  const watched = $("watchlist").querySelector(`tr[data-symbol="${market.symbol}"] .last-price`);
+  if (watched) watched.textContent = price(t.p);
   if (market.first) {
     const pct = ((t.p - market.first) / market.first) * 100;
     $("change").textContent = `${pct >= 0 ? "+" : ""}${pct.toFixed(2)}%`;
@@ -642,6 +649,86 @@ $("key-form").addEventListener("submit", async (e) => {
   }
 });
 
+// ---- The watchlist: one list named "Watchlist" of the user's (`/v2/watchlists`) ----
+
+const WATCHLIST = "Watchlist";
+const watching = { id: null, symbols: [], timer: null };
+
+/** The user's watchlist, if they have one, and its last prices. */
+async function loadWatchlist() {
+  const lists = await api("GET", "/v2/watchlists");
+  const mine = lists.find((w) => w.name === WATCHLIST);
+  const full = mine ? await api("GET", `/v2/watchlists/${mine.id}`) : null;
+  keepWatchlist(full);
+}
+
+/** Keeps `w` (a watchlist with its assets, or none) and shows it. */
+function keepWatchlist(w) {
+  watching.id = w ? w.id : null;
+  watching.symbols = w ? w.assets.map((a) => a.symbol) : [];
+  showWatchlist();
+  refreshWatchPrices();
+}
+
+function showWatchlist() {
+  const body = $("watchlist").tBodies[0];
+  const rows = watching.symbols.map((s) =>
+    el(
+      "tr",
+      {
+        "data-symbol": s,
+        class: s === market.symbol ? "current" : "",
+        onclick: () => {
+          $("symbol").value = s;
+          loadSymbol(s).catch((err) => toast(err.message));
+        },
+      },
+      el("td", {}, s),
+      el("td", { class: "last-price" }, "—"),
+      el("td", { class: "muted" }, market.names[s] || ""),
+    ),
+  );
+  body.replaceChildren(...rows);
+  $("watch-empty").hidden = rows.length > 0;
+  $("watchlist").hidden = rows.length === 0;
+  const on = watching.symbols.includes(market.symbol);
+  $("watch").textContent = on ? "★ Watching" : "☆ Watch";
+  $("watch").setAttribute("aria-pressed", String(on));
+}
+
+/** The watched symbols' last trades (one snapshot request for all of them). */
+async function refreshWatchPrices() {
+  if (!watching.symbols.length) return;
+  let snaps;
+  try {
+    snaps = await api("GET", `/v2/stocks/snapshots?symbols=${watching.symbols.map(encodeURIComponent).join(",")}`);
+  } catch {
+    return;
+  }
+  for (const row of $("watchlist").tBodies[0].rows) {
+    const t = (snaps[row.dataset.symbol] || {}).latestTrade;
+    if (t) row.querySelector(".last-price").textContent = price(t.p);
+  }
+}
+
+$("watch").addEventListener("click", async () => {
+  const s = market.symbol;
+  if (!s) return;
+  try {
+    let w;
+    if (watching.symbols.includes(s)) {
+      w = await api("DELETE", `/v2/watchlists/${watching.id}/${encodeURIComponent(s)}`);
+    } else if (watching.id) {
+      w = await api("POST", `/v2/watchlists/${watching.id}`, { symbol: s });
+    } else {
+      w = await api("POST", "/v2/watchlists", { name: WATCHLIST, symbols: [s] });
+    }
+    keepWatchlist(w);
+  } catch (err) {
+    toast(err.message);
+  }
+});
+
 // ---- Start ----
 
 async function clock() {
@@ -679,9 +766,12 @@ async function start() {
     assets.length ? loadSymbol(assets[0].symbol) : Promise.resolve(),
     refreshOrders(),
     loadKeys(),
+    loadWatchlist(),
   ]);
   clearInterval(market.bookTimer);
   market.bookTimer = setInterval(refreshBook, 2000);
+  clearInterval(watching.timer);
+  watching.timer = setInterval(refreshWatchPrices, 3000);
 }
 
 $("symbol").addEventListener("change", (e) => loadSymbol(e.target.value).catch((err) => toast(err.message)));

@@ -4,10 +4,11 @@
 
 BASE_URL serves the page and the APIs (the all-in-one front address of `bourse --demo`,
 or NGINX in front of the distributed services). As a newcomer would: sign up, see the
-demo market move, try an invalid order and read the service's error, buy at market
+demo market move, follow an instrument in the watchlist, try an invalid order and read
+the service's error, buy at market
 into a demo market maker and see the fill in the portfolio and the notifications,
 rest an order, replace it, cancel it, make an API key. Then the same page at a phone's
-width. Screenshots go to OUT_DIR (desktop.png, phone.png). Prints
+width, where the watchlist (the account's) still holds the instrument, unfollowed there. Screenshots go to OUT_DIR (desktop.png, phone.png). Prints
 `web page: all checks passed` and exits 0, or fails with the reason.
 """
 
@@ -87,6 +88,16 @@ def desktop(browser, username, password):
     # Paper money from the portfolio socket.
     expect(page.locator("#cash")).to_have_text("$100000.00")
 
+    # Follow ACME: the watchlist shows it with its last trade's price.
+    expect(page.locator("#watch-empty")).to_be_visible()
+    expect(page.locator("#watch")).to_have_attribute("aria-pressed", "false")
+    page.click("#watch")
+    expect(page.locator("#watch")).to_have_attribute("aria-pressed", "true")
+    watched = page.locator("#watchlist tbody tr[data-symbol=ACME]")
+    expect(watched).to_have_count(1)
+    expect(watched.locator(".last-price")).to_have_text(re.compile(r"^\d+\.\d\d$"))
+    expect(page.locator("#watch-empty")).to_be_hidden()
+
     # An invalid order: the service's own message, shown in the ticket.
     place(page, "buy", "limit", "1")
     page.fill("#limit_price", "")
@@ -155,6 +166,16 @@ def phone(browser, username, password):
     expect(page.locator("#desk")).to_be_visible()
     expect(page.locator("#positions tr[data-symbol=ACME] .qty")).to_have_text("5")
     expect(page.locator("#trades tbody tr").first).to_be_visible()
+    # The watchlist is the account's, not the tab's: ACME is still followed. Picked
+    # from it, then unfollowed.
+    watched = page.locator("#watchlist tbody tr[data-symbol=ACME]")
+    expect(watched).to_have_count(1)
+    watched.click()
+    expect(page.locator("#symbol")).to_have_value("ACME")
+    expect(page.locator("#watch")).to_have_attribute("aria-pressed", "true")
+    page.click("#watch")
+    expect(watched).to_have_count(0)
+    expect(page.locator("#watch-empty")).to_be_visible()
     # One column, nothing wider than the screen.
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"the page is {width} px wide on a 390 px screen"
