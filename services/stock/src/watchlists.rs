@@ -82,12 +82,12 @@ fn check_name(name: &str) -> Result<String, ApiError> {
 /// `symbols` without repeats, in their order, if each is listed and they are few
 /// enough.
 async fn check_symbols(state: &StockState, symbols: &[String]) -> Result<Vec<String>, ApiError> {
-    let mut kept: Vec<String> = Vec::with_capacity(symbols.len());
-    for s in symbols {
-        if !kept.contains(s) {
-            kept.push(s.clone());
-        }
-    }
+    let mut seen = std::collections::HashSet::with_capacity(symbols.len());
+    let kept: Vec<String> = symbols
+        .iter()
+        .filter(|s| seen.insert(s.as_str()))
+        .cloned()
+        .collect();
     if kept.len() > MAX_SYMBOLS {
         return Err(ApiError::unprocessable(format!(
             "symbols: at most {MAX_SYMBOLS} in a watchlist"

@@ -4,7 +4,7 @@
 
 use axum::http::{Method, StatusCode};
 use bourse_shell::client::Client;
-use bourse_stock::watchlists::{MAX_NAME, MAX_WATCHLISTS};
+use bourse_stock::watchlists::{MAX_NAME, MAX_SYMBOLS, MAX_WATCHLISTS};
 use bourse_testkit::{Platform, Store, assert_error, eventually, ok};
 use serde_json::{Value, json};
 
@@ -68,7 +68,18 @@ async fn each_user_keeps_named_lists_of_listed_symbols(store: Store) {
     .await;
     assert_eq!(symbols(&empty), Vec::<&str>::new());
 
-    // Refusals: a name taken, blank or too long; an unknown symbol; an unknown field.
+    // Refusals: a name taken, blank or too long; an unknown symbol; too many symbols;
+    // an unknown field.
+    let too_many: Vec<String> = (0..=MAX_SYMBOLS).map(|i| format!("S{i}")).collect();
+    let r = alice
+        .post(
+            "/v2/watchlists",
+            &json!({"name": "Big", "symbols": too_many}),
+        )
+        .await
+        .unwrap();
+    assert_error(&r, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text.contains("at most"), "{}", r.text);
     for bad in [
         json!({"name": "Tech"}),
         json!({"name": "  "}),
