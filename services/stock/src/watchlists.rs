@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use crate::StockState;
 use crate::assets::{account_id, asset_json};
-use crate::store::{Saved, Watchlist};
+use crate::store::{Created, Saved, Watchlist};
 
 /// The most watchlists one user may have.
 pub const MAX_WATCHLISTS: i64 = 100;
@@ -169,7 +169,7 @@ async fn change(
         {
             Saved::Done(saved) => return Ok(saved),
             Saved::NameTaken => return Err(name_taken(&name)),
-            Saved::Stale | Saved::TooMany => continue,
+            Saved::Stale => continue,
         }
     }
     Err(ApiError::conflict(
@@ -206,9 +206,9 @@ pub async fn create(
         .create_watchlist(user, &id, &name, &symbols, MAX_WATCHLISTS)
         .await?
     {
-        Saved::Done(w) => Ok(Json(render(&state, user, &w, true).await?)),
-        Saved::NameTaken => Err(name_taken(&name)),
-        Saved::TooMany | Saved::Stale => Err(ApiError::unprocessable(format!(
+        Created::Done(w) => Ok(Json(render(&state, user, &w, true).await?)),
+        Created::NameTaken => Err(name_taken(&name)),
+        Created::TooMany => Err(ApiError::unprocessable(format!(
             "at most {MAX_WATCHLISTS} watchlists: delete one first"
         ))),
     }

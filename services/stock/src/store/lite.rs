@@ -6,7 +6,7 @@ use bourse_shell::lite::rusqlite::OptionalExtension;
 use bourse_shell::lite::rusqlite::{self, params};
 use bourse_shell::lite::{Lite, LiteCheck, LiteMigrations, now_micros, rfc3339_micros};
 
-use super::{BarRow, Instrument, MarketStore, PageQuery, Saved, TradeRow, Watchlist};
+use super::{BarRow, Created, Instrument, MarketStore, PageQuery, Saved, TradeRow, Watchlist};
 use crate::bars::aggregate;
 use crate::ingest::{Fact, IngestError};
 
@@ -345,8 +345,10 @@ impl MarketStore for LiteMarket {
         Ok(self
             .lite
             .rows(
-                "SELECT id, name, symbols, version, created_at, updated_at FROM watchlists
-                 WHERE user_id = ?1 ORDER BY created_at, id",
+                concat!(
+                    watchlist_rows!(),
+                    " WHERE user_id = ?1 ORDER BY created_at, id"
+                ),
                 (user as i64,),
                 watchlist,
             )
@@ -367,7 +369,7 @@ impl MarketStore for LiteMarket {
         name: &str,
         symbols: &[String],
         max: i64,
-    ) -> Result<Saved, ApiError> {
+    ) -> Result<Created, ApiError> {
         let (id, name, symbols) = (id.to_string(), name.to_string(), json_list(symbols)?);
         let user = user as i64;
         Ok(self
@@ -380,10 +382,10 @@ impl MarketStore for LiteMarket {
                     |r| r.get(0),
                 )?;
                 if held >= max {
-                    return Ok(Saved::TooMany);
+                    return Ok(Created::TooMany);
                 }
                 if name_taken(&tx, user, &name, None)? {
-                    return Ok(Saved::NameTaken);
+                    return Ok(Created::NameTaken);
                 }
                 let now = now_micros();
                 tx.execute(
@@ -393,7 +395,7 @@ impl MarketStore for LiteMarket {
                 )?;
                 let made = tx.query_row(WATCHLIST_BY_ID, (&id, user), watchlist)?;
                 tx.commit()?;
-                Ok(Saved::Done(made))
+                Ok(Created::Done(made))
             })
             .await?)
     }
@@ -447,8 +449,15 @@ impl MarketStore for LiteMarket {
     }
 }
 
-const WATCHLIST_BY_ID: &str = "SELECT id, name, symbols, version, created_at, updated_at
-    FROM watchlists WHERE id = ?1 AND user_id = ?2";
+/// A watchlist's columns as [`watchlist`] reads them, from the table.
+macro_rules! watchlist_rows {
+    () => {
+        "SELECT id, name, symbols, version, created_at, updated_at FROM watchlists"
+    };
+}
+use watchlist_rows;
+
+const WATCHLIST_BY_ID: &str = concat!(watchlist_rows!(), " WHERE id = ?1 AND user_id = ?2");
 
 fn watchlist(r: &rusqlite::Row<'_>) -> rusqlite::Result<Watchlist> {
     let symbols: String = r.get(2)?;

@@ -82,17 +82,26 @@ pub struct Watchlist {
     pub updated_at: String,
 }
 
-/// How a watchlist write ended.
+/// How creating a watchlist ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Created {
+    /// Made: the new watchlist.
+    Done(Watchlist),
+    /// The user has another watchlist of that name.
+    NameTaken,
+    /// The user already has the most watchlists allowed.
+    TooMany,
+}
+
+/// How saving a change to a watchlist ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Saved {
     /// Written: the watchlist as it now is.
     Done(Watchlist),
     /// The user has another watchlist of that name.
     NameTaken,
-    /// The user already has the most watchlists allowed (creating).
-    TooMany,
-    /// No such watchlist of this user, or it changed since the version given (saving):
-    /// read it again.
+    /// No such watchlist of this user, or it changed since the version given: read it
+    /// again.
     Stale,
 }
 
@@ -168,7 +177,7 @@ pub trait MarketStore: Send + Sync + std::fmt::Debug {
         name: &str,
         symbols: &[String],
         max: i64,
-    ) -> Result<Saved, ApiError>;
+    ) -> Result<Created, ApiError>;
     /// Gives `user`'s watchlist `id` this name and these symbols if it is still at
     /// `version` ([`Saved::Stale`] otherwise, or if it is gone).
     async fn save_watchlist(

@@ -5,7 +5,7 @@ use bourse_shell::health::{Check, Database};
 use deadpool_postgres::Pool;
 use tokio_postgres::Row;
 
-use super::{BarRow, Instrument, MarketStore, PageQuery, Saved, TradeRow, Watchlist};
+use super::{BarRow, Created, Instrument, MarketStore, PageQuery, Saved, TradeRow, Watchlist};
 use crate::bars::{Trade, aggregate};
 use crate::ingest::{Fact, IngestError};
 
@@ -347,7 +347,7 @@ impl MarketStore for PgMarket {
         name: &str,
         symbols: &[String],
         max: i64,
-    ) -> Result<Saved, ApiError> {
+    ) -> Result<Created, ApiError> {
         let client = self.pool.get().await?;
         let symbols = serde_json::to_string(symbols).map_err(ApiError::internal)?;
         let user = user as i64;
@@ -366,14 +366,14 @@ impl MarketStore for PgMarket {
             .query_opt(&stmt, &[&id, &user, &name, &symbols, &max])
             .await?
         {
-            return Ok(Saved::Done(watchlist(&row)?));
+            return Ok(Created::Done(watchlist(&row)?));
         }
         let stmt = client
             .prepare_cached("SELECT 1 FROM watchlists WHERE user_id = $1 AND name = $2")
             .await?;
         Ok(match client.query_opt(&stmt, &[&user, &name]).await? {
-            Some(_) => Saved::NameTaken,
-            None => Saved::TooMany,
+            Some(_) => Created::NameTaken,
+            None => Created::TooMany,
         })
     }
 
