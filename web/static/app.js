@@ -270,7 +270,7 @@ async function loadSymbol(symbol) {
   $("last").textContent = "—";
   $("change").textContent = "";
   $("asset-name").textContent = market.names[symbol] || "";
-  showWatchlist();
+  markWatched();
   const q = encodeURIComponent(symbol);
   const [bars, trades] = await Promise.all([
     api("GET", `/v2/stocks/${q}/bars?timeframe=1Min&sort=desc&limit=300`),
@@ -670,6 +670,7 @@ function keepWatchlist(w) {
   refreshWatchPrices();
 }
 
+/** The watchlist's rows, built anew when it changes (prices from refreshWatchPrices). */
 function showWatchlist() {
   const body = $("watchlist").tBodies[0];
   const rows = watching.symbols.map((s) =>
@@ -677,7 +678,6 @@ function showWatchlist() {
       "tr",
       {
         "data-symbol": s,
-        class: s === market.symbol ? "current" : "",
         onclick: () => {
           $("symbol").value = s;
           loadSymbol(s).catch((err) => toast(err.message));
@@ -691,6 +691,15 @@ function showWatchlist() {
   body.replaceChildren(...rows);
   $("watch-empty").hidden = rows.length > 0;
   $("watchlist").hidden = rows.length === 0;
+  markWatched();
+}
+
+/** The instrument on screen: its row marked, the ☆ button in its state. Rows and their
+ * prices stay as they are. */
+function markWatched() {
+  for (const row of $("watchlist").tBodies[0].rows) {
+    row.classList.toggle("current", row.dataset.symbol === market.symbol);
+  }
   const on = watching.symbols.includes(market.symbol);
   $("watch").textContent = on ? "★ Watching" : "☆ Watch";
   $("watch").setAttribute("aria-pressed", String(on));
